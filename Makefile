@@ -1,0 +1,41 @@
+# d2l-recsys: `make reproduce` regenerates every figure and RMSE table; `make test` runs the tests.
+# Both install into .venv first when needed. GPU=1 installs the CUDA 11.2 build of MXNet.
+PY      ?= python3
+GPU     ?= 0
+VENV    := .venv
+BIN     := $(VENV)/bin
+EXTRA   := $(if $(filter 1,$(GPU)),gpu,cpu)
+STAMP   := $(VENV)/.installed-$(EXTRA)
+export MPLBACKEND ?= Agg
+
+.PHONY: install data test bench reproduce lab clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py
+	@$(PY) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 8) <= v <= (3, 11) else \
+	  "d2l-recsys needs Python 3.8 to 3.11 (d2l 1.0.3 pins numpy 1.23.5; MXNet 1.9.1 needs numpy < 1.24); " \
+	  "$(PY) is %d.%d. Run: make install PY=python3.11" % v)'
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=23" setuptools wheel
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRA),dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+data: install
+	$(BIN)/python -m d2l_recsys data
+
+test: install data
+	$(BIN)/python -m pytest -q tests
+
+bench: install data
+	$(BIN)/python benchmarks/bench.py
+
+reproduce: install data
+	$(BIN)/python -m d2l_recsys.reproduce
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) results notebooks/executed
