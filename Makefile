@@ -1,6 +1,7 @@
 # d2l-recsys: `make reproduce` regenerates every figure and RMSE table; `make test` runs the tests.
 # Both install into .venv first when needed. GPU=1 installs the CUDA 11.2 build of MXNet.
-PY      ?= python3
+# Prefer python3.11 where it exists: newer Pythons cannot install numpy 1.23.5 (d2l 1.0.3's pin).
+PY      ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 GPU     ?= 0
 VENV    := .venv
 BIN     := $(VENV)/bin
