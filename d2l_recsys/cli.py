@@ -1,0 +1,277 @@
+"""Command line: ``python -m d2l_recsys {data,train,recommend}`` (also ``d2l-recsys``).
+
+    python -m d2l_recsys data                      # fetch/validate ML-100K, print its folder
+    python -m d2l_recsys train mf --out results/mf # the book's MF experiment
+    python -m d2l_recsys train autorec --seed 0    # the book's AutoRec experiment
+    python -m d2l_recsys recommend --model results/mf --user 20 -k 10
+
+Defaults are the book's settings. Wrong arguments end with one line on stderr and exit
+status 2 (usage) or 1 (anything else that goes wrong), without a traceback.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+PROG = 'd2l-recsys'
+
+
+class UsageError(Exception):
+    """A bad argument: one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the whole usage block before the message; one line is what we promise.
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
+    return value
+
+
+def _nonneg_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'must be zero or positive, got {value}')
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'must be positive, got {text}')
+    return value
+
+
+def _nonneg_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f'must be zero or positive, got {text}')
+    return value
+
+
+def _ratio(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f'must be between 0 and 1, got {text}')
+    return value
+
+
+def build_parser():
+    p = _Parser(prog=PROG, description='The recommender-systems chapters of Dive into Deep '
+                'Learning (MovieLens 100K, matrix factorization, AutoRec) in MXNet Gluon.')
+    sub = p.add_subparsers(dest='command', metavar='{data,train,recommend}',
+                           parser_class=_Parser)
+    sub.required = True
+
+    d = sub.add_parser('data', help='fetch and validate MovieLens 100K; print its folder')
+    d.add_argument('--path', default=None,
+                   help='a folder with u.data or an ml-100k.zip (default: $D2L_RECSYS_DATA, '
+                        'the cache, then the network)')
+
+    t = sub.add_parser('train', help="train MF or AutoRec with the book's settings")
+    t.add_argument('model', choices=['mf', 'autorec'])
+    t.add_argument('--epochs', type=_positive_int, help='MF 20, AutoRec 25')
+    t.add_argument('--lr', type=_positive_float, default=0.002, help='Adam (default 0.002)')
+    t.add_argument('--wd', type=_nonneg_float, default=1e-5, help='weight decay (1e-5)')
+    t.add_argument('--batch-size', type=_positive_int, help='MF 512, AutoRec 256')
+    t.add_argument('--factors', type=_positive_int, help='MF latent factors (30)')
+    t.add_argument('--hidden', type=_positive_int, help='AutoRec hidden units (500)')
+    t.add_argument('--split', choices=['random', 'seq-aware'],
+                   help='MF seq-aware, AutoRec random')
+    t.add_argument('--test-ratio', type=_ratio, default=0.1, help='(0.1)')
+    t.add_argument('--user-based', action='store_true',
+                   help="AutoRec: the paper's user-based variant (rows are users)")
+    t.add_argument('--seed', type=_nonneg_int, default=None,
+                   help='fixes MXNet, NumPy and Python random state (same split, same RMSE '
+                        'on CPU)')
+    t.add_argument('--devices', default=None,
+                   help='cpu, cpu:0,cpu:1, gpu, gpu:0,gpu:1 or auto (default: all GPUs, '
+                        'else the CPU)')
+    t.add_argument('--data', default=None, metavar='DIR',
+                   help='folder with u.data (default: as `data` finds it)')
+    t.add_argument('--out', default=None, metavar='DIR',
+                   help='where to write history.json, curve.png/.svg and the model '
+                        '(default results/MODEL)')
+    t.add_argument('--fast', action='store_true', help='use the faster training path')
+
+    r = sub.add_parser('recommend', help="a trained model's top-k unseen items for a user")
+    r.add_argument('--model', required=True, metavar='DIR', help='folder written by train')
+    r.add_argument('--user', required=True, type=int,
+                   help='MovieLens user id (1-based, as in u.data)')
+    r.add_argument('-k', type=_positive_int, default=10, help='how many items (10)')
+    r.add_argument('--data', default=None, metavar='DIR',
+                   help='folder with u.item for the titles (default: the training data)')
+    r.add_argument('--json', action='store_true', help='print JSON instead of a table')
+    return p
+
+
+def _log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_data(args):
+    from . import fetch
+    folder = fetch.ml100k_dir(args.path, log=_log)
+    print(folder)
+    return 0
+
+
+def _write_json(path, obj):
+    from ._atomic import atomic_write
+
+    def write(tmp):
+        with open(tmp, 'w', encoding='utf-8') as f:
+            json.dump(obj, f, indent=2, default=_jsonable)
+            f.write('\n')
+    atomic_write(path, write)
+
+
+def _jsonable(obj):
+    import numpy as onp
+    if isinstance(obj, onp.integer):
+        return int(obj)
+    if isinstance(obj, onp.floating):
+        return float(obj)
+    if isinstance(obj, onp.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def cmd_train(args):
+    if args.model == 'mf' and (args.hidden is not None or args.user_based):
+        raise UsageError('--hidden and --user-based are AutoRec options; MF uses --factors')
+    if args.model == 'autorec' and args.factors is not None:
+        raise UsageError('--factors is an MF option; AutoRec uses --hidden')
+    from . import experiments
+    from .predict import save_model
+    from .training import parse_devices
+
+    devices = parse_devices(args.devices)
+    out = args.out or os.path.join('results', args.model)
+    os.makedirs(out, exist_ok=True)
+    common = dict(lr=args.lr, wd=args.wd, test_ratio=args.test_ratio, devices=devices,
+                  seed=args.seed, data_dir=args.data, fast=args.fast, plot=False,
+                  figure_path=os.path.join(out, 'curve'))
+    for key, value in (('num_epochs', args.epochs), ('batch_size', args.batch_size),
+                       ('split_mode', args.split)):
+        if value is not None:
+            common[key] = value
+    tic = time.time()
+    if args.model == 'mf':
+        if args.factors is not None:
+            common['num_factors'] = args.factors
+        net, history, info = experiments.train_mf(**common)
+        hparams = {'num_factors': info['hparams']['num_factors']}
+    else:
+        if args.hidden is not None:
+            common['num_hidden'] = args.hidden
+        net, history, info = experiments.train_autorec(user_based=args.user_based, **common)
+        hparams = dict(info['hparams'])
+    seconds = time.time() - tic
+    info = dict(info)
+    interactions = info.pop('train_interactions', None)
+    history = dict(history)
+    history['total_seconds'] = seconds
+    saved_info = {k: v for k, v in info.items() if k not in ('model',)}
+    save_model(net, out, model=args.model, hparams=hparams, num_users=info['num_users'],
+               num_items=info['num_items'], user_based=info.get('user_based', False),
+               train_interactions=interactions,
+               extra={'info': saved_info, 'test_rmse_exact': history.get('test_rmse_exact')})
+    _write_json(os.path.join(out, 'history.json'), {'history': history, 'info': saved_info,
+                                                     'command': sys.argv})
+    exact = history.get('test_rmse_exact')
+    if exact is not None:
+        print(f'exact test RMSE {exact:.3f}')
+    print(f'wrote {out}: history.json, curve.png, curve.svg, model.params, model.json '
+          f'({seconds:.1f} s)')
+    return 0
+
+
+def _titles(data_dir):
+    from . import fetch
+    try:
+        return fetch.read_item_titles(data_dir)
+    except Exception as e:  # titles are a nicety: say why they are missing, keep the table
+        _log(f'{PROG}: note: no titles ({str(e).splitlines()[0] if str(e) else e!r})')
+        return {}
+
+
+def cmd_recommend(args):
+    from .predict import interaction_matrix, load_model, top_k
+    net, meta, interactions = load_model(args.model)
+    num_users, num_items = meta['num_users'], meta['num_items']
+    if not 1 <= args.user <= num_users:
+        raise ValueError(f'unknown user id {args.user}: the model knows users 1..{num_users}')
+    user_index = args.user - 1
+    user_based = meta.get('user_based', False)
+    inter_mat, seen = None, None
+    if interactions is not None:
+        inter_mat = interaction_matrix(interactions, num_users, num_items, user_based)
+        users = interactions['users']
+        seen = set(interactions['items'][users == user_index].tolist())
+    elif meta['model'] == 'autorec':
+        raise ValueError(f'{args.model}: no train_interactions.npz; AutoRec needs the '
+                         'training ratings as its input')
+    else:
+        _log(f'{PROG}: note: no training ratings saved, so seen items are not skipped')
+    data_dir = args.data or meta.get('extra', {}).get('info', {}).get('data_dir')
+    titles = _titles(data_dir)
+    rows = top_k(net, user_index, args.k, num_items=num_items, inter_mat=inter_mat,
+                 user_based=user_based, seen=seen, titles=titles)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f'top {len(rows)} unseen items for user {args.user} '
+          f'({meta["model"]}, {len(seen) if seen is not None else "?"} rated in training):')
+    print(f'{"rank":>4}  {"item":>5}  {"score":>6}  title')
+    for row in rows:
+        print(f'{row["rank"]:>4}  {row["item_id"]:>5}  {row["score"]:>6.3f}  '
+              f'{row["title"]}'.rstrip())
+    return 0
+
+
+COMMANDS = {'data': cmd_data, 'train': cmd_train, 'recommend': cmd_recommend}
+
+
+def main(argv=None):
+    """Entry point; returns the exit status (0 ok, 1 failure, 2 bad usage)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as e:
+        print(f'{PROG}: error: {e}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f'{PROG}: interrupted', file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, OSError, KeyError) as e:
+        # Expected failures (bad data, devices, files) are reported in one line; real bugs
+        # in other exception types still show their traceback.
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        text = lines[0] if lines else type(e).__name__
+        if len(text) > 400:
+            text = text[:397] + '...'
+        print(f'{PROG}: error: {text}', file=sys.stderr)
+        return 1

@@ -1,0 +1,147 @@
+"""The two rating-prediction models of the chapters: matrix factorization and AutoRec.
+
+Book sections: "Matrix Factorization" (:numref:`sec_mf`) and "AutoRec: Rating Prediction with
+Autoencoders" (:numref:`sec_autorec`). The classes below are the book's, so the book's cells run
+unchanged with ``from d2l_recsys.models import MF, AutoRec``. The exercises of the AutoRec
+section (more hidden layers, other activations) and the user-based variant of the paper are
+keyword arguments / helpers whose defaults give back the book's model.
+"""
+from mxnet import npx, autograd, np
+from mxnet.gluon import nn
+
+# Every cell of the book starts with npx.set_np(); the code here assumes it as well.
+npx.set_np()
+
+__all__ = ['MF', 'AutoRec', 'ACTIVATIONS', 'user_based_autorec', 'user_based_matrix']
+
+# What ``nn.Dense(activation=...)`` accepts in MXNet 1.9 (other names only fail later, at the
+# first forward pass, with a message about shape inference).
+ACTIVATIONS = ('sigmoid', 'relu', 'tanh', 'softrelu', 'softsign')
+
+
+class MF(nn.Block):
+    r"""Matrix factorization with user and item biases (book: :numref:`sec_mf`).
+
+    The predicted rating of user :math:`u` for item :math:`i` is
+
+    .. math:: \hat{R}_{ui} = \mathbf{p}_u \mathbf{q}_i^\top + b_u + b_i,
+
+    where :math:`\mathbf{p}_u` is row :math:`u` of the user factors
+    :math:`\mathbf{P} \in \mathbb{R}^{m \times k}` (child ``P``), :math:`\mathbf{q}_i` row
+    :math:`i` of the item factors :math:`\mathbf{Q} \in \mathbb{R}^{n \times k}` (child ``Q``)
+    and :math:`b_u, b_i` the biases (children ``user_bias``, ``item_bias``). Trained on
+
+    .. math:: \min_{\mathbf{P}, \mathbf{Q}, b} \sum_{(u, i) \in \mathcal{K}}
+              \| R_{ui} - \hat{R}_{ui} \|^2 + \lambda (\| \mathbf{P} \|_F^2
+              + \| \mathbf{Q} \|_F^2 + b_u^2 + b_i^2)
+
+    (L2 loss, :math:`\lambda` as the optimizer's weight decay). ``forward`` takes 0-based user
+    and item indices (MovieLens id minus one) and returns one score per pair.
+    """
+    def __init__(self, num_factors, num_users, num_items, **kwargs):
+        super(MF, self).__init__(**kwargs)
+        self.P = nn.Embedding(input_dim=num_users, output_dim=num_factors)
+        self.Q = nn.Embedding(input_dim=num_items, output_dim=num_factors)
+        self.user_bias = nn.Embedding(num_users, 1)
+        self.item_bias = nn.Embedding(num_items, 1)
+
+    def forward(self, user_id, item_id):
+        P_u = self.P(user_id)
+        Q_i = self.Q(item_id)
+        b_u = self.user_bias(user_id)
+        b_i = self.item_bias(item_id)
+        outputs = (P_u * Q_i).sum(axis=1) + np.squeeze(b_u) + np.squeeze(b_i)
+        return outputs.flatten()
+
+
+def _check_activation(name, what):
+    if name is None or name in ACTIVATIONS:
+        return name
+    raise ValueError(f"{what}={name!r} is not an activation MXNet's Dense layer knows; "
+                     f"use one of {', '.join(ACTIVATIONS)} or None")
+
+
+class AutoRec(nn.Block):
+    r"""AutoRec, the autoencoder for rating prediction (book: :numref:`sec_autorec`).
+
+    Item-based (the book's): the input is :math:`\mathbf{R}_{*i}`, item :math:`i`'s column of
+    the rating matrix (unknown ratings are zero; in this port that is row :math:`i` of the
+    ``(num_items, num_users)`` interaction matrix of ``load_data_ml100k``), and
+
+    .. math:: h(\mathbf{R}_{*i}) = f(\mathbf{W} \cdot g(\mathbf{V} \mathbf{R}_{*i} + \mu) + b)
+
+    with :math:`g` the encoder activation (sigmoid), :math:`f` the decoder's (identity), dropout
+    after the encoder. The objective counts observed ratings only,
+
+    .. math:: \min_{\mathbf{W}, \mathbf{V}, \mu, b} \sum_{i=1}^{M}
+              \| \mathbf{R}_{*i} - h(\mathbf{R}_{*i}) \|_{\mathcal{O}}^2
+              + \lambda (\| \mathbf{W} \|_F^2 + \| \mathbf{V} \|_F^2),
+
+    which the forward pass implements by multiplying the output with
+    :math:`\operatorname{sign}(\mathbf{R}_{*i})` while ``autograd.is_training()``, so that the
+    gradients of unobserved entries are zero.
+
+    ``num_users`` is the length of the input and output vectors. For the **user-based** variant
+    of the paper feed users' rows instead: ``AutoRec(num_hidden, num_items)`` trained on the
+    transposed matrix (see :func:`user_based_autorec`, :func:`user_based_matrix`).
+
+    Extras (keyword only; the defaults give the book's model and its parameter names
+    ``encoder.*``, ``decoder.*``, so parameter files of the book's model load):
+
+    * ``hidden_layers``: sizes of further hidden layers between the dropout and the decoder,
+      e.g. ``(250,)`` gives input -> 500 -> 250 -> output (children ``hidden0``, ``hidden1``...).
+    * ``encoder_activation`` (:math:`g`, default ``'sigmoid'``), ``decoder_activation``
+      (:math:`f`, default ``None`` = identity), ``hidden_activation`` (default: the encoder's);
+      one of :data:`ACTIVATIONS` or ``None``.
+    """
+    def __init__(self, num_hidden, num_users, dropout=0.05, *, hidden_layers=(),
+                 encoder_activation='sigmoid', decoder_activation=None,
+                 hidden_activation='encoder'):
+        super(AutoRec, self).__init__()
+        encoder_activation = _check_activation(encoder_activation, 'encoder_activation')
+        decoder_activation = _check_activation(decoder_activation, 'decoder_activation')
+        if hidden_activation == 'encoder':
+            hidden_activation = encoder_activation
+        hidden_activation = _check_activation(hidden_activation, 'hidden_activation')
+        hidden_layers = tuple(int(h) for h in hidden_layers)
+        if any(h <= 0 for h in (num_hidden, num_users) + hidden_layers):
+            raise ValueError('AutoRec layer sizes must be positive, got num_hidden='
+                             f'{num_hidden}, num_users={num_users}, '
+                             f'hidden_layers={hidden_layers}')
+        self.encoder = nn.Dense(num_hidden, activation=encoder_activation,
+                                use_bias=True)
+        self.decoder = nn.Dense(num_users, activation=decoder_activation,
+                                use_bias=True)
+        self.dropout = nn.Dropout(dropout)
+        # Children are registered by attribute; names are kept (not a list of blocks, which
+        # Gluon would not register) so saved parameter files have stable keys.
+        self._hidden_names = tuple(f'hidden{j}' for j in range(len(hidden_layers)))
+        for name, units in zip(self._hidden_names, hidden_layers):
+            setattr(self, name, nn.Dense(units, activation=hidden_activation, use_bias=True))
+
+    def forward(self, input):
+        hidden = self.dropout(self.encoder(input))
+        for name in self._hidden_names:
+            hidden = getattr(self, name)(hidden)
+        pred = self.decoder(hidden)
+        if autograd.is_training():  # Mask the gradient during training
+            return pred * np.sign(input)
+        else:
+            return pred
+
+
+def user_based_autorec(num_hidden, num_items, dropout=0.05, **extras):
+    """The user-based AutoRec of the paper: the same block, fed one user's ratings of all items.
+
+    It is ``AutoRec(num_hidden, num_items, ...)``; train and evaluate it on the transposed
+    interaction matrices (:func:`user_based_matrix`), e.g.
+    ``autorec_evaluator(net, user_based_matrix(train_inter_mat), user_based_matrix(
+    test_inter_mat), devices)``. Row :math:`u` of its output is user :math:`u`'s predicted
+    ratings of every item.
+    """
+    return AutoRec(num_hidden, num_items, dropout, **extras)
+
+
+def user_based_matrix(inter_mat):
+    """The ``(num_users, num_items)`` matrix of a book ``(num_items, num_users)`` one."""
+    return inter_mat.T

@@ -1,0 +1,241 @@
+"""Using a trained model: one rating, the top-k unseen items of a user, saving and loading.
+
+The book ends :numref:`sec_mf` with ``net(np.array([20]), np.array([30]))``, the predicted
+rating of user index 20 for item index 30. Indices here are the models' 0-based ones
+(MovieLens id minus one), as in the book; results also carry the MovieLens ``item_id``.
+"""
+import json
+import os
+
+import mxnet as mx
+import numpy as onp
+from mxnet import np, npx
+
+from ._atomic import atomic_write
+from .models import AutoRec, MF
+
+npx.set_np()
+
+__all__ = ['predict_rating', 'score_items', 'top_k', 'interaction_matrix', 'save_model',
+           'load_model', 'load_parameters_checked', 'build_model', 'FORMAT']
+
+FORMAT = 'd2l-recsys-model/1'
+PARAMS, META, INTERACTIONS = 'model.params', 'model.json', 'train_interactions.npz'
+
+
+def _ctx(net, ctx):
+    if ctx is not None:
+        return ctx
+    return next(iter(net.collect_params().values())).list_ctx()[0]
+
+
+def _check_index(name, value, n):
+    if not 0 <= int(value) < n:
+        raise ValueError(f'{name} {value} is out of range: the model knows 0..{n - 1} '
+                         f'(MovieLens ids 1..{n})')
+    return int(value)
+
+
+def interaction_matrix(interactions, num_users, num_items, user_based=False, ctx=None):
+    """The book's ``(num_items, num_users)`` rating matrix from 0-based ``users``, ``items``,
+    ``ratings`` arrays (``(num_users, num_items)`` with ``user_based=True``); the AutoRec input.
+    """
+    inter = onp.zeros((num_items, num_users), dtype=onp.float32)
+    inter[onp.asarray(interactions['items']), onp.asarray(interactions['users'])] = \
+        onp.asarray(interactions['ratings'])
+    if user_based:
+        inter = inter.T
+    return np.array(inter, ctx=ctx or mx.cpu())
+
+
+def predict_rating(net, user_index, item_index, *, inter_mat=None, user_based=False, ctx=None):
+    """Predicted rating of user ``user_index`` for item ``item_index`` (0-based), as a float.
+
+    MF: the book's ``net(np.array([user]), np.array([item]))``. AutoRec needs ``inter_mat``,
+    the training matrix in the model's orientation: item-based reconstructs the item's row and
+    reads the user's entry, user-based the other way round.
+    """
+    ctx = _ctx(net, ctx)
+    if isinstance(net, AutoRec):
+        if inter_mat is None:
+            raise ValueError('AutoRec predicts from the training interaction matrix: pass '
+                             'inter_mat=')
+        row, col = (user_index, item_index) if user_based else (item_index, user_index)
+        _check_index('user' if user_based else 'item', row, inter_mat.shape[0])
+        _check_index('item' if user_based else 'user', col, inter_mat.shape[1])
+        x = inter_mat[row:row + 1].as_in_context(ctx)
+        return float(net(x)[0, col])
+    scores = net(np.array([user_index], dtype='int', ctx=ctx),
+                 np.array([item_index], dtype='int', ctx=ctx))
+    return float(scores[0])
+
+
+def score_items(net, user_index, num_items=None, *, inter_mat=None, user_based=False,
+                ctx=None):
+    """Predicted ratings of user ``user_index`` for every item, as a host NumPy array."""
+    ctx = _ctx(net, ctx)
+    if isinstance(net, AutoRec):
+        if inter_mat is None:
+            raise ValueError('AutoRec scores from the training interaction matrix: pass '
+                             'inter_mat=')
+        if user_based:
+            _check_index('user', user_index, inter_mat.shape[0])
+            x = inter_mat[user_index:user_index + 1].as_in_context(ctx)
+            return net(x)[0].asnumpy()
+        _check_index('user', user_index, inter_mat.shape[1])
+        return net(inter_mat.as_in_context(ctx))[:, user_index].asnumpy()
+    if num_items is None:
+        num_items = net.Q.weight.shape[0]
+    _check_index('user', user_index, net.P.weight.shape[0])
+    users = np.full((num_items,), user_index, dtype='int', ctx=ctx)
+    return net(users, np.arange(num_items, dtype='int', ctx=ctx)).asnumpy()
+
+
+def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=False,
+          seen=None, titles=None, ctx=None):
+    """The ``k`` highest-scored items user ``user_index`` has not rated, best first.
+
+    ``seen``: item indices to skip (default: the user's non-zero entries of ``inter_mat`` when
+    given). ``titles``: ``{item_id: title}`` as ``fetch.read_item_titles`` returns (MovieLens
+    ids). Returns dicts with ``rank``, ``item_index``, ``item_id``, ``score``, ``title``.
+    """
+    if int(k) < 1:
+        raise ValueError(f'k must be at least 1, got {k}')
+    scores = score_items(net, user_index, num_items, inter_mat=inter_mat,
+                         user_based=user_based, ctx=ctx)
+    if seen is None and inter_mat is not None:
+        row = inter_mat[user_index] if user_based else inter_mat[:, user_index]
+        seen = onp.flatnonzero(row.asnumpy())
+    mask = onp.ones(len(scores), dtype=bool)
+    if seen is not None:
+        mask[onp.asarray(list(seen), dtype=onp.int64)] = False
+    candidates = onp.flatnonzero(mask)
+    # Stable sort on -score: equal scores keep item order, so results are reproducible.
+    best = candidates[onp.argsort(-scores[candidates], kind='stable')[:int(k)]]
+    titles = titles or {}
+    return [{'rank': r + 1, 'item_index': int(j), 'item_id': int(j) + 1,
+             'score': float(scores[j]), 'title': titles.get(int(j) + 1, '')}
+            for r, j in enumerate(best)]
+
+
+def _json_default(obj):
+    if isinstance(obj, (onp.integer,)):
+        return int(obj)
+    if isinstance(obj, (onp.floating,)):
+        return float(obj)
+    raise TypeError(f'{type(obj).__name__} is not JSON serialisable')
+
+
+def save_model(net, directory, *, model, hparams, num_users, num_items, user_based=False,
+               train_interactions=None, extra=None):
+    """Write ``model.params`` (``save_parameters``), ``model.json`` (what rebuilds the model)
+    and, when given, ``train_interactions.npz`` into ``directory``; each file is written to a
+    temporary name in the folder first and then renamed, so no half-written file is left.
+    """
+    if model not in ('mf', 'autorec'):
+        raise ValueError(f"model must be 'mf' or 'autorec', got {model!r}")
+    meta = {'format': FORMAT, 'model': model, 'hparams': dict(hparams),
+            'num_users': int(num_users), 'num_items': int(num_items),
+            'user_based': bool(user_based), 'params': PARAMS}
+    if extra:
+        meta['extra'] = extra
+    atomic_write(os.path.join(directory, PARAMS), net.save_parameters)
+    if train_interactions is not None:
+        def write_npz(tmp):
+            with open(tmp, 'wb') as f:
+                onp.savez_compressed(f, **{k: onp.asarray(v)
+                                           for k, v in train_interactions.items()})
+        atomic_write(os.path.join(directory, INTERACTIONS), write_npz)
+    text = json.dumps(meta, indent=2, default=_json_default) + '\n'
+
+    def write_json(tmp):
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+    atomic_write(os.path.join(directory, META), write_json)
+    return directory
+
+
+def build_model(meta):
+    """An uninitialised model as ``model.json`` describes it."""
+    kind, hp = meta.get('model'), meta.get('hparams', {})
+    try:
+        if kind == 'mf':
+            return MF(int(hp['num_factors']), meta['num_users'], meta['num_items'])
+        if kind == 'autorec':
+            size = meta['num_items'] if meta.get('user_based') else meta['num_users']
+            extras = {k: hp[k] for k in ('hidden_layers', 'encoder_activation',
+                                         'decoder_activation', 'hidden_activation')
+                      if k in hp}
+            return AutoRec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
+    except KeyError as e:
+        raise ValueError(f'model description lacks {e.args[0]!r}') from None
+    raise ValueError(f"unknown model {kind!r} (expected 'mf' or 'autorec')")
+
+
+def _load_arrays(path):
+    try:
+        return npx.load(path)
+    except mx.base.MXNetError as e:
+        first = (str(e).strip().splitlines() or [''])[0]
+        raise ValueError(f'{path}: not a parameter file MXNet can read ({first[:160]})') \
+            from None
+
+
+def load_parameters_checked(net, path, ctx=None):
+    """``net.load_parameters(path, ctx)``, after checking names and shapes against ``net``.
+
+    A file from a model of another shape (other num_factors/num_hidden, or another data set's
+    numbers of users/items) raises ValueError listing what differs, instead of Gluon's
+    assertion deep inside ``load_parameters``.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path}: no such parameter file')
+    saved = _load_arrays(path)
+    params = net._collect_params_with_prefix()  # the names save_parameters writes
+    problems = []
+    missing = sorted(set(params) - set(saved))
+    unexpected = sorted(set(saved) - set(params))
+    if missing:
+        problems.append(f'missing in the file: {", ".join(missing)}')
+    if unexpected:
+        problems.append(f'not in the model: {", ".join(unexpected)}')
+    for name in sorted(set(params) & set(saved)):
+        want, got = params[name].shape, tuple(saved[name].shape)
+        fits = len(want) == len(got) and all(w in (-1, 0) or w == g
+                                             for w, g in zip(want, got))
+        if not fits:
+            shown = tuple('?' if w in (-1, 0) else w for w in want)
+            problems.append(f'{name} is {got} in the file but {shown} in the model')
+    if problems:
+        raise ValueError(f'{path} does not fit this {type(net).__name__}: '
+                         + '; '.join(problems))
+    net.load_parameters(path, ctx=ctx)
+    return net
+
+
+def load_model(directory, ctx=None):
+    """Rebuild and load a model saved by :func:`save_model`.
+
+    Returns ``(net, meta, interactions)``; ``interactions`` is None when none were saved.
+    """
+    meta_path = os.path.join(directory, META)
+    if not os.path.isfile(meta_path):
+        raise FileNotFoundError(f'{directory}: no {META} here (not a model folder written by '
+                                '`python -m d2l_recsys train`)')
+    try:
+        with open(meta_path, encoding='utf-8') as f:
+            meta = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f'{meta_path} line {e.lineno}: not valid JSON ({e.msg})') from None
+    if meta.get('format') != FORMAT:
+        raise ValueError(f'{meta_path}: unknown format {meta.get("format")!r} '
+                         f'(expected {FORMAT!r})')
+    net = build_model(meta)
+    ctx = ctx or mx.cpu()
+    load_parameters_checked(net, os.path.join(directory, meta.get('params', PARAMS)), ctx)
+    interactions = None
+    inter_path = os.path.join(directory, INTERACTIONS)
+    if os.path.isfile(inter_path):
+        with onp.load(inter_path) as z:
+            interactions = {k: z[k] for k in z.files}
+    return net, meta, interactions

@@ -1,0 +1,219 @@
+"""The book's training loop for rating prediction, and the devices it runs on.
+
+Book: ``train_recsys_rating`` of :numref:`sec_mf` (also used by AutoRec, :numref:`sec_autorec`).
+"""
+import subprocess
+import sys
+import time
+
+import mxnet as mx
+from d2l import mxnet as d2l
+from mxnet import npx, autograd, gluon
+
+# Every cell of the book starts with npx.set_np(); the code here assumes it as well.
+npx.set_np()
+
+from .plotting import Animator, in_notebook
+
+__all__ = ['train_recsys_rating', 'try_all_devices', 'parse_devices', 'check_gpu',
+           'SUPPORTED_COMPUTE_CAPABILITIES']
+
+# Compute capabilities that mxnet-cu112 1.9.1 ships kernels for. It ships no PTX, so a GPU
+# outside this list (Hopper H100/H200 is 9.0) cannot JIT them and fails at the first operator.
+SUPPORTED_COMPUTE_CAPABILITIES = ('5.0', '6.0', '7.0', '8.0', '8.6')
+_GPU_RANGE = ('mxnet-cu112 1.9.1 ships GPU kernels for compute capability '
+              '5.0, 6.0, 7.0, 8.0 and 8.6 only (Maxwell to Ampere, no PTX), so it cannot run on '
+              'newer GPUs such as Hopper (H100/H200, 9.0)')
+
+
+def _compute_capability(index):
+    """Compute capability of GPU ``index`` as reported by nvidia-smi, or None."""
+    try:
+        out = subprocess.run(['nvidia-smi', '--query-gpu=name,compute_cap',
+                              '--format=csv,noheader', '-i', str(index)],
+                             capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    line = out.stdout.strip().splitlines()
+    return line[0].strip() if out.returncode == 0 and line else None
+
+
+def _probe(ctx):
+    """Run one tiny operator on ``ctx`` and bring the result back (raises if it cannot)."""
+    x = mx.np.ones((4,), ctx=ctx)
+    return float((x * 2).sum().asnumpy())
+
+
+def check_gpu(ctx):
+    """Make sure MXNet can run kernels on GPU ``ctx``; raise a plain RuntimeError if not.
+
+    A GPU whose architecture the installed MXNet has no kernels for fails at the first
+    operator with a CUDA error deep in a traceback; this turns it into one sentence that names
+    the supported range (:data:`SUPPORTED_COMPUTE_CAPABILITIES`).
+    """
+    try:
+        _probe(ctx)
+    except mx.base.MXNetError as e:
+        first = (str(e).strip().splitlines() or ['unknown error'])[0]
+        cc = _compute_capability(ctx.device_id)
+        seen = f' (nvidia-smi: {cc})' if cc else ''
+        raise RuntimeError(
+            f'cannot run MXNet on {ctx}{seen}: {first[:200]}. {_GPU_RANGE}. '
+            'Train on the CPU instead (--devices cpu, or devices=[mx.cpu()]).') from None
+    return ctx
+
+
+def try_all_devices():
+    """``d2l.try_all_gpus()``, or ``[mx.cpu()]`` when it finds no GPU.
+
+    (The book's default argument ``devices=d2l.try_all_gpus()`` is ``[]`` on a machine without
+    a GPU, which makes ``split_and_load`` fail.) Each GPU found is checked with
+    :func:`check_gpu`.
+    """
+    devices = d2l.try_all_gpus()
+    if not devices:
+        return [mx.cpu()]
+    return [check_gpu(d) for d in devices]
+
+
+def parse_devices(spec):
+    """Devices from a string such as ``'cpu:0,cpu:1'``, ``'gpu:0,gpu:1'``, ``'cpu'``, ``'gpu'``
+    (every GPU) or ``'auto'`` (:func:`try_all_devices`); a list of contexts passes through.
+
+    Raises ValueError naming the bad item; GPUs are checked with :func:`check_gpu`.
+    """
+    if spec is None:
+        return try_all_devices()
+    if isinstance(spec, (list, tuple)) and all(isinstance(d, mx.Context) for d in spec):
+        if not spec:
+            raise ValueError('devices: the list is empty')
+        return list(spec)
+    if not isinstance(spec, str):
+        raise ValueError(f'devices: expected a string like "cpu:0,cpu:1", got {spec!r}')
+    text = spec.strip().lower()
+    if text in ('', 'auto'):
+        return try_all_devices()
+    devices = []
+    for item in text.split(','):
+        item = item.strip()
+        kind, sep, index = item.partition(':')
+        if kind not in ('cpu', 'gpu'):
+            raise ValueError(f'devices: unknown device {item!r} in {spec!r}; '
+                             'use cpu, cpu:N, gpu, gpu:N or auto, comma-separated')
+        if sep and not index.isdigit():
+            raise ValueError(f'devices: bad device index in {item!r}; expected e.g. '
+                             f'{kind}:0')
+        if kind == 'cpu':
+            devices.append(mx.cpu(int(index) if sep else 0))
+            continue
+        n = mx.context.num_gpus()
+        if n == 0:
+            has_cuda = mx.runtime.Features().is_enabled('CUDA')
+            why = ('no GPU is visible to it' if has_cuda else
+                   'this MXNet build has no CUDA support (install the GPU build: '
+                   'make install GPU=1)')
+            raise ValueError(f'devices: {item!r} requested but MXNet sees no GPU: {why}')
+        wanted = [int(index)] if sep else list(range(n))
+        for k in wanted:
+            if k >= n:
+                raise ValueError(f'devices: {item!r} requested but MXNet sees {n} GPU(s) '
+                                 f'(gpu:0 to gpu:{n - 1})')
+            devices.append(check_gpu(mx.gpu(k)))
+    if len(set(devices)) != len(devices):
+        raise ValueError(f'devices: {spec!r} names a device twice')
+    return devices
+
+
+def _resolve_plot(plot, num_epochs):
+    if isinstance(plot, Animator):
+        return plot
+    # The book's axes: epochs on x, loss and RMSE in [0, 2].
+    return Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0, 2],
+                    legend=['train loss', 'test RMSE'], live=plot)
+
+
+def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
+                        devices=None, evaluator=None, *, plot=None, progress=None,
+                        figure_path=None, **kwargs):
+    """The book's training loop (:numref:`sec_mf`), on one device or several.
+
+    Each batch is split over ``devices`` with ``split_and_load`` (so its size must be a
+    multiple of the number of devices), the losses are back-propagated on every device and
+    ``trainer.step`` aggregates the gradients. ``evaluator(net, test_iter, devices)`` is called
+    after every epoch, or ``evaluator(net, test_iter, inter_mat, devices)`` when the book's
+    ``inter_mat=`` keyword is given (AutoRec). It prints the book's two lines, including its
+    loss accounting: the printed "train loss" divides a sum of running sums by the number of
+    examples, so it is not the mean training loss (``history['train_loss']`` is, per epoch,
+    the mean over batches of the per-example loss that the book plots).
+
+    Extras (keyword only): ``devices=None`` means :func:`try_all_devices`; ``plot`` (None:
+    live in Jupyter only; True/False; or a :class:`~d2l_recsys.plotting.Animator`);
+    ``progress`` (None: one line per epoch on stderr outside Jupyter); ``figure_path`` (save
+    the curve as ``.png`` and ``.svg``). Returns a history dict: ``epoch``, ``train_loss``,
+    ``test_rmse``, ``seconds`` (wall clock per epoch, evaluation included),
+    ``train_seconds``, ``examples_per_sec`` and ``devices`` as printed, ``printed_train_loss``.
+    """
+    unknown = set(kwargs) - {'inter_mat'}
+    if unknown:
+        raise TypeError('train_recsys_rating got unexpected keyword argument(s) '
+                        f'{sorted(unknown)}; the book passes only inter_mat=')
+    if devices is None:
+        devices = try_all_devices()
+    if evaluator is None:
+        raise ValueError('train_recsys_rating needs an evaluator, e.g. '
+                         'd2l_recsys.evaluation.evaluator for MF')
+    if num_epochs < 1:
+        raise ValueError(f'num_epochs must be at least 1, got {num_epochs}')
+    if progress is None:
+        progress = not in_notebook()
+    history = {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [],
+               'train_seconds': []}
+    timer = d2l.Timer()
+    animator = _resolve_plot(plot, num_epochs)
+    for epoch in range(num_epochs):
+        tic, train_before = time.time(), timer.sum()
+        metric, l, i = d2l.Accumulator(3), 0., -1
+        for i, values in enumerate(train_iter):
+            timer.start()
+            input_data = []
+            values = values if isinstance(values, list) else [values]
+            for v in values:
+                input_data.append(gluon.utils.split_and_load(v, devices))
+            train_feat = input_data[:-1] if len(values) > 1 else input_data
+            train_label = input_data[-1]
+            with autograd.record():
+                preds = [net(*t) for t in zip(*train_feat)]
+                ls = [loss(p, s) for p, s in zip(preds, train_label)]
+            [l.backward() for l in ls]
+            l += sum([l.asnumpy() for l in ls]).mean() / len(devices)
+            trainer.step(values[0].shape[0])
+            metric.add(l, values[0].shape[0], values[0].size)
+            timer.stop()
+        if i < 0:
+            raise ValueError('train_recsys_rating: train_iter yielded no batch')
+        if len(kwargs) > 0:  # It will be used in section AutoRec
+            test_rmse = evaluator(net, test_iter, kwargs['inter_mat'], devices)
+        else:
+            test_rmse = evaluator(net, test_iter, devices)
+        train_l = l / (i + 1)
+        animator.add(epoch + 1, (train_l, test_rmse))
+        history['epoch'].append(epoch + 1)
+        history['train_loss'].append(float(train_l))
+        history['test_rmse'].append(float(test_rmse))
+        history['seconds'].append(time.time() - tic)
+        history['train_seconds'].append(timer.sum() - train_before)
+        if progress:
+            print(f'epoch {epoch + 1}/{num_epochs}: train loss {float(train_l):.3f}, '
+                  f'test RMSE {test_rmse:.3f}, {history["seconds"][-1]:.1f} s',
+                  file=sys.stderr, flush=True)
+    print(f'train loss {metric[0] / metric[1]:.3f}, '
+          f'test RMSE {test_rmse:.3f}')
+    examples_per_sec = metric[2] * num_epochs / timer.sum()
+    print(f'{examples_per_sec:.1f} examples/sec '
+          f'on {str(devices)}')
+    history['printed_train_loss'] = metric[0] / metric[1]
+    history['examples_per_sec'] = examples_per_sec
+    history['devices'] = [str(d) for d in devices]
+    if figure_path is not None:
+        history['figure'] = animator.save(figure_path)
+    return history
