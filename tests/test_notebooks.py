@@ -1,0 +1,212 @@
+"""The chapter notebooks: the book's code they show is the package's, and they run.
+
+* Identity: every code cell of a notebook that defines one of the book's functions or classes
+  must be tagged with the package object it shows and have the same AST as that object's
+  source (the def/class name may differ where the package renames it: the AutoRec evaluator is
+  ``autorec_evaluator`` in the package and ``evaluator`` in the book).
+* Up to date: ``tools/build_notebooks.py --check`` (the notebooks are generated).
+* Clean: committed without outputs.
+* They run: each notebook executes top to bottom with nbclient on the real ML-100K in short
+  mode (``D2L_RECSYS_SHORT=1``: 2 epochs); skipped when the data are not cached (``make data``).
+"""
+import ast
+import copy
+import difflib
+import importlib
+import inspect
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NB_DIR = os.path.join(ROOT, 'notebooks')
+META_KEY = 'd2l_recsys'
+
+# The book's code each notebook must show: name in the notebook -> package object.
+EXPECTED = {
+    'movielens.ipynb': {
+        'read_data_ml100k': 'd2l_recsys.data:read_data_ml100k',
+        'split_data_ml100k': 'd2l_recsys.data:split_data_ml100k',
+        'load_data_ml100k': 'd2l_recsys.data:load_data_ml100k',
+        'split_and_load_ml100k': 'd2l_recsys.data:split_and_load_ml100k',
+    },
+    'mf.ipynb': {
+        'MF': 'd2l_recsys.models:MF',
+        'evaluator': 'd2l_recsys.evaluation:evaluator',
+        'train_recsys_rating': 'd2l_recsys.training:train_recsys_rating',
+    },
+    'autorec.ipynb': {
+        'AutoRec': 'd2l_recsys.models:AutoRec',
+        'evaluator': 'd2l_recsys.evaluation:autorec_evaluator',
+    },
+}
+# Every book object the notebooks may define; a cell defining one of these must be tagged.
+BOOK_NAMES = {name for shown in EXPECTED.values() for name in shown} | {
+    'autorec_evaluator', 'load_data_ml100k_fast', 'split_data_ml100k_fast', 'rmse_exact'}
+# Something each notebook prints when it ran through (short mode).
+RAN_MARKERS = {
+    'movielens.ipynb': ['number of users: 943, number of items: 1682',
+                        'identical seq-aware split: True'],
+    'mf.ipynb': ['test RMSE', 'exact test RMSE', 'is predicted to rate'],
+    'autorec.ipynb': ['test RMSE', 'predicted rating of item 30 by user 20'],
+}
+
+
+def load(nb_name):
+    with open(os.path.join(NB_DIR, nb_name), encoding='utf-8') as f:
+        return json.load(f)
+
+
+def cell_text(cell):
+    src = cell['source']
+    return ''.join(src) if isinstance(src, list) else src
+
+
+def package_object(target):
+    module_name, _, name = target.partition(':')
+    return getattr(importlib.import_module(module_name), name)
+
+
+def normalised(text, name=None):
+    """AST dump of a single def/class source, its own name replaced by ``name``."""
+    tree = ast.parse(textwrap.dedent(text))
+    if len(tree.body) != 1 or not isinstance(
+            tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        raise ValueError('expected exactly one function or class definition')
+    if name is not None:
+        tree.body[0].name = name
+    return ast.dump(tree, include_attributes=False)
+
+
+def mismatch(cell_source, target, as_name):
+    """None when the cell is the package's ``target`` (up to the def/class name), else a
+    description of the difference (a unified diff of the two sources)."""
+    obj = package_object(target)
+    pkg_source = textwrap.dedent(inspect.getsource(obj))
+    canonical = '__shown__'
+    try:
+        same = normalised(cell_source, canonical) == normalised(pkg_source, canonical)
+    except (SyntaxError, ValueError) as e:
+        return f'cell is not a single definition: {e}'
+    if not same:
+        diff = difflib.unified_diff(pkg_source.splitlines(), cell_source.splitlines(),
+                                    f'package {target}', 'notebook cell', lineterm='', n=1)
+        return 'differs from the package:\n' + '\n'.join(list(diff)[:40])
+    tree = ast.parse(cell_source)
+    if tree.body[0].name != as_name:
+        return f'defines {tree.body[0].name!r} but is tagged as {as_name!r}'
+    return None
+
+
+def identity_problems(nb):
+    """Problems with the book code of notebook dict ``nb``: list of strings (empty = fine)."""
+    problems, shown = [], {}
+    for index, cell in enumerate(nb['cells']):
+        if cell['cell_type'] != 'code':
+            continue
+        text = cell_text(cell)
+        tag = cell.get('metadata', {}).get(META_KEY)
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:   # IPython magics would land here; our notebooks have none
+            problems.append(f'cell {index}: not valid Python')
+            continue
+        defined = [n.name for n in tree.body
+                   if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        if tag is None:
+            for name in defined:
+                if name in BOOK_NAMES:
+                    problems.append(f'cell {index} defines {name!r} without saying which '
+                                    'package object it shows')
+            continue
+        why = mismatch(text, tag['source'], tag['as'])
+        if why:
+            problems.append(f'cell {index} ({tag["source"]}): {why}')
+        shown[tag['as']] = tag['source']
+    return problems, shown
+
+
+@pytest.mark.parametrize('nb_name', sorted(EXPECTED))
+def test_book_code_in_notebook_is_the_package_code(nb_name):
+    problems, shown = identity_problems(load(nb_name))
+    assert not problems, '\n'.join(problems)
+    assert shown == EXPECTED[nb_name]
+
+
+def test_identity_check_catches_changes():
+    nb = load('mf.ipynb')
+    assert identity_problems(nb)[0] == []
+    index = next(i for i, c in enumerate(nb['cells'])
+                 if c.get('metadata', {}).get(META_KEY, {}).get('as') == 'MF')
+
+    edited = copy.deepcopy(nb)   # a changed operation
+    edited['cells'][index]['source'] = cell_text(nb['cells'][index]).replace(
+        '(P_u * Q_i).sum(axis=1)', '(P_u * Q_i).mean(axis=1)')
+    assert cell_text(edited['cells'][index]) != cell_text(nb['cells'][index])
+    problems = identity_problems(edited)[0]
+    assert len(problems) == 1 and 'differs from the package' in problems[0]
+
+    untagged = copy.deepcopy(nb)   # the tag dropped: still caught
+    del untagged['cells'][index]['metadata'][META_KEY]
+    assert any('without saying' in p for p in identity_problems(untagged)[0])
+
+    renamed = copy.deepcopy(nb)   # the right body under another name than the tag says
+    renamed['cells'][index]['source'] = cell_text(nb['cells'][index]).replace(
+        'class MF(', 'class MatrixFactorization(', 1)
+    assert any("tagged as 'MF'" in p for p in identity_problems(renamed)[0])
+
+    # Comments and blank lines are not code: the same AST passes.
+    spaced = copy.deepcopy(nb)
+    spaced['cells'][index]['source'] = cell_text(nb['cells'][index]).replace(
+        '        P_u = self.P(user_id)\n', '\n        P_u = self.P(user_id)  # look up\n')
+    assert identity_problems(spaced)[0] == []
+
+
+def test_renamed_evaluator_compares_with_the_package_one():
+    # autorec.ipynb shows autorec_evaluator under the book's name `evaluator`.
+    nb = load('autorec.ipynb')
+    cells = [c for c in nb['cells'] if c.get('metadata', {}).get(META_KEY, {}).get('as')
+             == 'evaluator']
+    assert len(cells) == 1
+    assert cells[0]['metadata'][META_KEY]['source'] == 'd2l_recsys.evaluation:autorec_evaluator'
+    assert mismatch(cell_text(cells[0]), 'd2l_recsys.evaluation:evaluator', 'evaluator')
+
+
+@pytest.mark.parametrize('nb_name', sorted(EXPECTED))
+def test_notebooks_are_committed_without_outputs(nb_name):
+    for cell in load(nb_name)['cells']:
+        if cell['cell_type'] == 'code':
+            assert cell['outputs'] == [] and cell['execution_count'] is None
+
+
+def test_notebooks_match_the_generator():
+    out = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'build_notebooks.py'),
+                          '--check'], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr + out.stdout
+
+
+@pytest.mark.parametrize('nb_name', ['movielens.ipynb', 'mf.ipynb', 'autorec.ipynb'])
+def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_path):
+    nbformat = pytest.importorskip('nbformat')
+    nbclient = pytest.importorskip('nbclient')
+    # The kernel inherits this process's environment.
+    monkeypatch.setenv('D2L_RECSYS_SHORT', '1')
+    monkeypatch.setenv('D2L_RECSYS_DATA', str(real_data_dir))
+    monkeypatch.delenv('MPLBACKEND', raising=False)   # as in Jupyter: the inline backend
+    nb = nbformat.read(os.path.join(NB_DIR, nb_name), as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=900, kernel_name='python3',
+                                     resources={'metadata': {'path': str(tmp_path)}})
+    client.execute()   # raises CellExecutionError naming the failing cell
+    printed = '\n'.join(
+        o.get('text', '') if o['output_type'] == 'stream'
+        else str(o.get('data', {}).get('text/plain', ''))
+        for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs)
+    for marker in RAN_MARKERS[nb_name]:
+        assert marker in printed, f'{nb_name}: {marker!r} not in the output'
+    errors = [o for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs
+              if o['output_type'] == 'error']
+    assert not errors
