@@ -63,7 +63,7 @@ def predict_rating(net, user_index, item_index, *, inter_mat=None, user_based=Fa
         row, col = (user_index, item_index) if user_based else (item_index, user_index)
         _check_index('user' if user_based else 'item', row, inter_mat.shape[0])
         _check_index('item' if user_based else 'user', col, inter_mat.shape[1])
-        x = inter_mat[row:row + 1].as_in_context(ctx)
+        x = inter_mat[row:row + 1].as_in_ctx(ctx)
         return float(net(x)[0, col])
     scores = net(np.array([user_index], dtype='int', ctx=ctx),
                  np.array([item_index], dtype='int', ctx=ctx))
@@ -80,10 +80,10 @@ def score_items(net, user_index, num_items=None, *, inter_mat=None, user_based=F
                              'inter_mat=')
         if user_based:
             _check_index('user', user_index, inter_mat.shape[0])
-            x = inter_mat[user_index:user_index + 1].as_in_context(ctx)
+            x = inter_mat[user_index:user_index + 1].as_in_ctx(ctx)
             return net(x)[0].asnumpy()
         _check_index('user', user_index, inter_mat.shape[1])
-        return net(inter_mat.as_in_context(ctx))[:, user_index].asnumpy()
+        return net(inter_mat.as_in_ctx(ctx))[:, user_index].asnumpy()
     if num_items is None:
         num_items = net.Q.weight.shape[0]
     _check_index('user', user_index, net.P.weight.shape[0])

@@ -1,0 +1,442 @@
+"""The training loop against d2l's (the oracle), data parallelism, learning, seeds, devices,
+and the book's cells run against the package. Tiny synthetic data, a few epochs."""
+import math
+import re
+import sys
+import types
+from pathlib import Path
+
+import mxnet as mx
+import numpy as onp
+import pytest
+from d2l import mxnet as d2l
+from mxnet import gluon, np, npx
+
+import synthetic
+from d2l_recsys import experiments, training
+from d2l_recsys.evaluation import autorec_evaluator, evaluator, rmse_exact
+from d2l_recsys.models import MF, AutoRec
+from d2l_recsys.plotting import Animator
+from d2l_recsys.training import (check_gpu, parse_devices, train_recsys_rating,
+                                 try_all_devices)
+
+npx.set_np()
+TWO = [mx.cpu(0), mx.cpu(1)]
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    """40 users x 300 items, about 6,000 ratings in u.data layout (AutoRec needs many items
+    to learn from rows of only 40 users)."""
+    return synthetic.write_ml100k(tmp_path_factory.mktemp('tiny'), num_users=40,
+                                  num_items=300, density=0.5, seed=0)
+
+
+def _mf_iters(batch_size=64, seed=0):
+    df = synthetic.ratings(num_users=30, num_items=25, seed=seed)
+    u, i, r = [np.array(df[c].to_numpy() - d) for c, d in
+               (('user_id', 1), ('item_id', 1), ('rating', 0))]
+    r = r.astype('float32')
+    n = int(len(df) * 0.8)
+    train = gluon.data.ArrayDataset(u[:n], i[:n], r[:n])
+    test = gluon.data.ArrayDataset(u[n:], i[n:], r[n:])
+    return (gluon.data.DataLoader(train, shuffle=True, last_batch='rollover',
+                                  batch_size=batch_size),
+            gluon.data.DataLoader(test, batch_size=batch_size))
+
+
+def _params(net):
+    return {k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()}
+
+
+def _run_mf(train_fn, devices, num_epochs=3, seed=0, **extra):
+    """The book's MF cell with our iterators; returns (net, whatever train_fn returns)."""
+    train_iter, test_iter = _mf_iters()
+    mx.random.seed(seed)
+    onp.random.seed(seed)
+    net = MF(4, 30, 25)
+    net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+    loss = gluon.loss.L2Loss()
+    trainer = gluon.Trainer(net.collect_params(), 'adam', {'learning_rate': 0.02, 'wd': 1e-5})
+    out = train_fn(net, train_iter, test_iter, loss, trainer, num_epochs, devices, evaluator,
+                   **extra)
+    return net, out
+
+
+def _autorec_setup(devices, dropout=0.05, seed=0, batch_size=16):
+    m = onp.zeros((48, 20), dtype=onp.float32)
+    df = synthetic.ratings(num_users=20, num_items=48, seed=seed)
+    m[df.item_id - 1, df.user_id - 1] = df.rating
+    test = onp.zeros_like(m)
+    rng = onp.random.RandomState(seed)
+    held = (m > 0) & (rng.uniform(size=m.shape) < 0.15)
+    test[held], m[held] = m[held], 0
+    train_inter, test_inter = np.array(m), np.array(test)
+    mx.random.seed(seed)
+    onp.random.seed(seed)
+    train_iter = gluon.data.DataLoader(train_inter, shuffle=True, last_batch='rollover',
+                                       batch_size=batch_size)
+    test_iter = gluon.data.DataLoader(np.array(train_inter), shuffle=False,
+                                      last_batch='keep', batch_size=1024)
+    net = AutoRec(8, 20, dropout=dropout)
+    net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+    trainer = gluon.Trainer(net.collect_params(), 'adam', {'learning_rate': 0.01, 'wd': 1e-5})
+    return net, train_iter, test_iter, test_inter, gluon.loss.L2Loss(), trainer
+
+
+# --- the oracle: d2l's own train_recsys_rating ------------------------------------------------
+def _book_line(out):
+    # d2l's Animator displays "<Figure ...>" and clear-screen codes in a console: skip them.
+    lines = [line for line in re.split(r'[\r\n]|\x1b\[2K', out) if 'train loss' in line]
+    assert len(lines) == 1, out
+    return lines[0]
+
+
+@pytest.mark.parametrize('devices', [[mx.cpu(0)], TWO])
+def test_same_result_and_printed_lines_as_d2l_for_mf(devices, capsys):
+    book_net, _ = _run_mf(d2l.train_recsys_rating, devices)
+    book_out = capsys.readouterr().out
+    net, history = _run_mf(train_recsys_rating, devices, plot=False, progress=False)
+    ours = capsys.readouterr().out.splitlines()
+    assert ours[0] == _book_line(book_out) and ours[0].startswith('train loss ')
+    assert re.fullmatch(r'[0-9.]+ examples/sec on ' + re.escape(str(devices)), ours[1])
+    assert len(ours) == 2
+    for name, value in _params(book_net).items():
+        assert onp.allclose(_params(net)[name], value, rtol=1e-6, atol=1e-7), name
+    assert history['devices'] == [str(d) for d in devices]
+    assert f"{history['printed_train_loss']:.3f}" in ours[0]
+    assert f"{history['test_rmse'][-1]:.3f}" in ours[0]
+
+
+def test_same_result_as_d2l_for_autorec(capsys):
+    net, train_iter, test_iter, test_inter, loss, trainer = _autorec_setup([mx.cpu()])
+    d2l.train_recsys_rating(net, train_iter, test_iter, loss, trainer, 4, [mx.cpu()],
+                            autorec_evaluator, inter_mat=test_inter)
+    book = _book_line(capsys.readouterr().out)
+    book_params = _params(net)
+    net, train_iter, test_iter, test_inter, loss, trainer = _autorec_setup([mx.cpu()])
+    history = train_recsys_rating(net, train_iter, test_iter, loss, trainer, 4, [mx.cpu()],
+                                  autorec_evaluator, inter_mat=test_inter, progress=False)
+    assert capsys.readouterr().out.splitlines()[0] == book
+    for name, value in book_params.items():
+        assert onp.allclose(_params(net)[name], value, rtol=1e-6, atol=1e-7), name
+    assert len(history['test_rmse']) == 4
+
+
+# --- data parallelism -------------------------------------------------------------------------
+def test_two_devices_give_the_same_mf_parameters_as_one(capsys):
+    one, h1 = _run_mf(train_recsys_rating, [mx.cpu(0)], num_epochs=2, progress=False)
+    two, h2 = _run_mf(train_recsys_rating, TWO, num_epochs=2, progress=False)
+    p1, p2 = _params(one), _params(two)
+    start = MF(4, 30, 25)
+    mx.random.seed(0)
+    start.initialize(init=mx.init.Normal(0.01))
+    moved = max(float(onp.abs(p1[k] - v).max())
+                for k, v in _params(start).items())
+    assert moved > 1e-2   # the parameters did change, so agreeing below means something
+    for name in p1:
+        assert onp.allclose(p1[name], p2[name], rtol=1e-4, atol=1e-6), name
+    for ctx in TWO:   # every device holds the same, updated copy
+        assert onp.array_equal(two.P.weight.data(ctx).asnumpy(), p2['P.weight'])
+    # (The book's evaluator averages per-shard RMSEs, so it differs with the device count;
+    # the exact RMSE does not.)
+    test_iter = _mf_iters()[1]
+    assert rmse_exact(one, test_iter, [mx.cpu(0)]) == pytest.approx(
+        rmse_exact(two, test_iter, TWO), rel=1e-5)
+
+
+def test_two_devices_give_the_same_autorec_parameters_as_one(capsys):
+    runs = []
+    for devices in ([mx.cpu(0)], TWO):
+        net, train_iter, test_iter, test_inter, loss, trainer = _autorec_setup(
+            devices, dropout=0.0)   # dropout masks would differ with the shard sizes
+        train_recsys_rating(net, train_iter, test_iter, loss, trainer, 3, devices,
+                            autorec_evaluator, inter_mat=test_inter, progress=False)
+        runs.append(_params(net))
+    for name in runs[0]:
+        assert onp.allclose(runs[0][name], runs[1][name], rtol=1e-4, atol=1e-6), name
+
+
+# --- learning on tiny data --------------------------------------------------------------------
+def _global_mean_rmse(data_dir, info):
+    """RMSE of predicting the training mean for every held-out rating."""
+    df = synthetic_frame(data_dir)
+    tr = info['train_interactions']
+    train_pairs = set(zip(tr['users'].tolist(), tr['items'].tolist()))
+    test = [r for u, i, r in zip(df.user_id - 1, df.item_id - 1, df.rating)
+            if (u, i) not in train_pairs]
+    assert len(test) == info['test_size']
+    mean = float(tr['ratings'].mean())
+    return math.sqrt(sum((r - mean) ** 2 for r in test) / len(test))
+
+
+def synthetic_frame(data_dir):
+    import pandas as pd
+    return pd.read_csv(Path(data_dir) / 'u.data', sep='\t',
+                       names=['user_id', 'item_id', 'rating', 'timestamp'])
+
+
+@pytest.mark.parametrize('split_mode', ['seq-aware', 'random'])
+def test_mf_learns(tiny, split_mode, capsys):
+    net, history, info = experiments.train_mf(
+        num_factors=5, lr=0.05, batch_size=64, num_epochs=8, split_mode=split_mode,
+        devices='cpu', seed=0, data_dir=tiny, plot=False)
+    assert history['train_loss'][-1] < 0.3 * history['train_loss'][0]
+    baseline = _global_mean_rmse(tiny, info)
+    assert history['test_rmse_exact'] < 0.75 * baseline, (history, baseline)
+    assert info['num_users'] == 40 and info['num_items'] == 300
+    assert info['test_size'] == (40 if split_mode == 'seq-aware' else info['test_size'])
+    assert info['train_size'] + info['test_size'] == len(synthetic_frame(tiny))
+
+
+def test_autorec_learns(tiny, capsys):
+    net, history, info = experiments.train_autorec(
+        num_hidden=20, lr=0.01, wd=0.0, batch_size=8, num_epochs=15, devices='cpu', seed=0,
+        data_dir=tiny, plot=False)
+    assert history['train_loss'][-1] < 0.5 * history['train_loss'][0]
+    baseline = _global_mean_rmse(tiny, info)
+    assert history['test_rmse_exact'] < 0.8 * baseline, (history, baseline)
+    assert history['test_rmse_exact'] == pytest.approx(history['test_rmse'][-1], rel=1e-5)
+
+
+def test_user_based_autorec_trains(tiny, capsys):
+    net, history, info = experiments.train_autorec(
+        num_hidden=10, lr=0.01, batch_size=8, num_epochs=2, devices='cpu', seed=0,
+        data_dir=tiny, user_based=True, plot=False)
+    assert net.decoder.weight.shape == (300, 10)   # rows are users: outputs are items
+    assert info['user_based'] is True
+    assert math.isfinite(history['test_rmse_exact'])
+
+
+# --- seeds ------------------------------------------------------------------------------------
+def test_same_seed_same_split_and_rmse_on_cpu(tiny, capsys):
+    def run(seed, **kw):
+        _, h, info = experiments.train_autorec(num_hidden=8, batch_size=16, num_epochs=2,
+                                               devices='cpu', seed=seed, data_dir=tiny,
+                                               plot=False, **kw)
+        return h, info
+
+    (h1, i1), (h2, i2), (h3, i3) = run(7), run(7), run(8)
+    for key in ('users', 'items', 'ratings'):
+        assert onp.array_equal(i1['train_interactions'][key], i2['train_interactions'][key])
+    assert h1['test_rmse'] == h2['test_rmse'] and h1['train_loss'] == h2['train_loss']
+    assert not onp.array_equal(i1['train_interactions']['items'][:200],
+                               i3['train_interactions']['items'][:200])
+    assert h1['test_rmse'] != h3['test_rmse']
+    _, m1, _ = experiments.train_mf(num_factors=3, num_epochs=2, devices='cpu', seed=7,
+                                    data_dir=tiny, plot=False)
+    _, m2, _ = experiments.train_mf(num_factors=3, num_epochs=2, devices='cpu', seed=7,
+                                    data_dir=tiny, plot=False)
+    assert m1['test_rmse'] == m2['test_rmse'] and m1['test_rmse_exact'] == m2['test_rmse_exact']
+
+
+def test_set_seed_seeds_all_three():
+    import random
+    experiments.set_seed(3)
+    a = (mx.np.random.uniform(size=3).asnumpy().tolist(), onp.random.rand(), random.random())
+    experiments.set_seed(3)
+    b = (mx.np.random.uniform(size=3).asnumpy().tolist(), onp.random.rand(), random.random())
+    assert a == b
+    with pytest.raises(ValueError, match='seed'):
+        experiments.set_seed(-1)
+
+
+# --- the loop's extras ------------------------------------------------------------------------
+def test_history_progress_and_headless_figure(tmp_path, capsys):
+    _, history = _run_mf(train_recsys_rating, [mx.cpu()], num_epochs=3, plot=False,
+                         figure_path=tmp_path / 'curve')
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 2   # only the book's two lines, no "Figure(...)"
+    assert len(re.findall(r'^epoch \d/3: train loss', err, re.M)) == 3
+    assert history['epoch'] == [1, 2, 3]
+    for key in ('train_loss', 'test_rmse', 'seconds', 'train_seconds'):
+        assert len(history[key]) == 3 and all(math.isfinite(v) for v in history[key])
+    assert history['examples_per_sec'] > 0
+    assert (tmp_path / 'curve.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert b'<svg' in (tmp_path / 'curve.svg').read_bytes()[:1000]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]   # no temp files
+    _run_mf(train_recsys_rating, [mx.cpu()], num_epochs=1, progress=False)
+    assert capsys.readouterr().err == ''
+
+
+def test_animator_records_and_saves_without_display(tmp_path, capsys):
+    anim = Animator(xlabel='epoch', xlim=[1, 2], legend=['a', 'b'], live=False)
+    anim.add(1, (0.5, 1.0))
+    anim.add(2, (0.4, 0.9))
+    assert anim.X == [[1, 2], [1, 2]] and anim.Y == [[0.5, 0.4], [1.0, 0.9]]
+    paths = anim.save(tmp_path / 'fig.png')
+    assert [Path(p).name for p in paths] == ['fig.png', 'fig.svg']
+    assert capsys.readouterr().out == ''
+
+
+def test_loop_rejects_unknown_keywords_and_empty_iterators():
+    net, train_iter, test_iter, test_inter, loss, trainer = _autorec_setup([mx.cpu()])
+    with pytest.raises(TypeError, match='inter_matrix'):
+        train_recsys_rating(net, train_iter, test_iter, loss, trainer, 1, [mx.cpu()],
+                            autorec_evaluator, inter_matrix=test_inter)
+    with pytest.raises(ValueError, match='no batch'):
+        train_recsys_rating(net, [], test_iter, loss, trainer, 1, [mx.cpu()],
+                            autorec_evaluator, inter_mat=test_inter, progress=False)
+
+
+# --- devices ----------------------------------------------------------------------------------
+def test_parse_devices():
+    assert parse_devices('cpu:0,cpu:1') == TWO
+    assert parse_devices(' CPU ') == [mx.cpu(0)]
+    assert parse_devices(TWO) == TWO
+    assert parse_devices('auto') == [mx.cpu()]
+    for bad, message in (('tpu:0', "unknown device 'tpu:0'"), ('cpu:x', 'bad device index'),
+                         ('cpu:0,cpu:0', 'twice'), ('cpu:-1', 'bad device index'),
+                         ('gpu:0', 'no GPU')):
+        with pytest.raises(ValueError, match=message):
+            parse_devices(bad)
+
+
+def test_try_all_devices_falls_back_to_cpu(monkeypatch):
+    monkeypatch.setattr(d2l, 'try_all_gpus', lambda: [])
+    assert try_all_devices() == [mx.cpu()]
+
+
+def test_unusable_gpu_gets_a_plain_error(monkeypatch):
+    def no_kernels(ctx):
+        raise mx.base.MXNetError('[08:00:00] src/operator/x.cu:42: Check failed: '
+                                 'err == cudaSuccess (209 vs. 0) : no kernel image is '
+                                 'available for execution on the device\nStack trace: ...')
+    monkeypatch.setattr(training, '_probe', no_kernels)
+    monkeypatch.setattr(training, '_compute_capability', lambda i: 'NVIDIA H100, 9.0')
+    monkeypatch.setattr(d2l, 'try_all_gpus', lambda: [mx.gpu(0)])
+    with pytest.raises(RuntimeError) as e:
+        try_all_devices()
+    text = str(e.value)
+    assert '\n' not in text and 'gpu(0)' in text and 'H100, 9.0' in text
+    assert '5.0, 6.0, 7.0, 8.0 and 8.6' in text and 'Hopper' in text
+    assert 'no kernel image' in text and '--devices cpu' in text
+    monkeypatch.setattr(training, '_probe', lambda ctx: 8.0)
+    assert check_gpu(mx.gpu(0)) == mx.gpu(0)
+
+
+# --- experiments: arguments and the fast dispatch ---------------------------------------------
+def test_experiment_arguments_are_checked(tiny):
+    for kwargs, message in ((dict(num_epochs=0), 'num_epochs'), (dict(lr=-1), 'lr'),
+                            (dict(split_mode='time'), 'split_mode'),
+                            (dict(test_ratio=1.5), 'test_ratio'),
+                            (dict(batch_size=63, devices='cpu:0,cpu:1'), 'multiple'),
+                            (dict(devices='cpu:9,nope'), 'unknown device')):
+        with pytest.raises(ValueError, match=message):
+            experiments.train_mf(data_dir=tiny, **kwargs)
+
+
+def test_fast_dispatches_to_the_fast_module(monkeypatch):
+    calls = []
+    fake = types.ModuleType('d2l_recsys.fast')
+    fake.train_mf_fast = lambda **kw: calls.append(('mf', kw)) or ('net', {}, {})
+    fake.train_autorec_fast = lambda **kw: calls.append(('autorec', kw)) or ('net', {}, {})
+    monkeypatch.setitem(sys.modules, 'd2l_recsys.fast', fake)
+    import d2l_recsys
+    monkeypatch.setattr(d2l_recsys, 'fast', fake, raising=False)
+    assert experiments.train_mf(fast=True, seed=4, num_epochs=3) == ('net', {}, {})
+    experiments.train_autorec(fast=True, user_based=True)
+    assert calls[0][0] == 'mf' and calls[0][1]['seed'] == 4 and calls[0][1]['num_epochs'] == 3
+    assert calls[0][1]['num_factors'] == 30 and 'fast' not in calls[0][1]
+    assert calls[1][0] == 'autorec' and calls[1][1]['user_based'] is True
+    assert calls[1][1]['num_hidden'] == 500 and calls[1][1]['batch_size'] == 256
+
+
+# --- the book's cells, unchanged, against the package ----------------------------------------
+MF_CELL = '''
+devices = d2l.try_all_gpus()
+num_users, num_items, train_iter, test_iter = d2l.split_and_load_ml100k(
+    test_ratio=0.1, batch_size=512)
+net = MF(30, num_users, num_items)
+net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+lr, num_epochs, wd, optimizer = 0.002, 20, 1e-5, 'adam'
+loss = gluon.loss.L2Loss()
+trainer = gluon.Trainer(net.collect_params(), optimizer,
+                        {"learning_rate": lr, 'wd': wd})
+train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
+                    devices, evaluator)
+'''
+MF_PREDICT_CELL = '''
+scores = net(np.array([20], dtype='int', ctx=devices[0]),
+             np.array([30], dtype='int', ctx=devices[0]))
+'''
+AUTOREC_CELL = '''
+devices = d2l.try_all_gpus()
+# Load the MovieLens 100K dataset
+df, num_users, num_items = d2l.read_data_ml100k()
+train_data, test_data = d2l.split_data_ml100k(df, num_users, num_items)
+_, _, _, train_inter_mat = d2l.load_data_ml100k(train_data, num_users,
+                                                num_items)
+_, _, _, test_inter_mat = d2l.load_data_ml100k(test_data, num_users,
+                                               num_items)
+train_iter = gluon.data.DataLoader(train_inter_mat, shuffle=True,
+                                   last_batch="rollover", batch_size=256,
+                                   num_workers=d2l.get_dataloader_workers())
+test_iter = gluon.data.DataLoader(np.array(train_inter_mat), shuffle=False,
+                                  last_batch="keep", batch_size=1024,
+                                  num_workers=d2l.get_dataloader_workers())
+# Model initialization, training, and evaluation
+net = AutoRec(500, num_users)
+net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+lr, num_epochs, wd, optimizer = 0.002, 25, 1e-5, 'adam'
+loss = gluon.loss.L2Loss()
+trainer = gluon.Trainer(net.collect_params(), optimizer,
+                        {"learning_rate": lr, 'wd': wd})
+d2l.train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
+                        devices, evaluator, inter_mat=test_inter_mat)
+'''
+SEEDS = Path(__file__).resolve().parents[2] / 'shared' / 'seeds'
+
+
+def _squash(text):
+    return re.sub(r'\s+', '', re.sub(r'#[^\n]*', '', text))
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason='the book text (shared/seeds) is not here')
+def test_cells_are_the_books_text():
+    books = [_squash(p.read_text(encoding='utf-8')) for p in SEEDS.glob('*.txt')]
+    for cell in (MF_CELL, MF_PREDICT_CELL, AUTOREC_CELL):
+        assert any(_squash(cell) in book for book in books), cell[:60]
+
+
+def _book_namespace(data_dir):
+    """What the book's cells see: our package in place of the section's definitions, and a
+    d2l whose data functions read ``data_dir`` (no download) and whose try_all_gpus() gives
+    two CPU devices (so the cells run data-parallel here)."""
+    from d2l_recsys import data
+    shim = types.ModuleType('d2l_shim')
+    shim.__dict__.update(vars(d2l))
+    shim.try_all_gpus = lambda: list(TWO)
+    shim.read_data_ml100k = lambda: data.read_data_ml100k(data_dir)
+    shim.split_and_load_ml100k = lambda **kw: data.split_and_load_ml100k(data_dir=data_dir,
+                                                                         **kw)
+    shim.split_data_ml100k = data.split_data_ml100k
+    shim.load_data_ml100k = data.load_data_ml100k_fast
+    shim.train_recsys_rating = train_recsys_rating
+    return {'d2l': shim, 'mx': mx, 'np': np, 'npx': npx, 'gluon': gluon}
+
+
+def test_book_mf_cell_runs_against_the_package(tiny, capsys):
+    from d2l_recsys.models import MF as PackageMF
+    ns = _book_namespace(tiny)
+    ns.update(MF=PackageMF, evaluator=evaluator, train_recsys_rating=train_recsys_rating)
+    mx.random.seed(0)
+    exec(MF_CELL, ns)
+    exec(MF_PREDICT_CELL, ns)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith('train loss ') and out[1].endswith('on [cpu(0), cpu(1)]')
+    assert ns['scores'].shape == (1,) and 1 <= float(ns['scores'][0]) <= 5
+
+
+def test_book_autorec_cell_runs_against_the_package(tmp_path, capsys):
+    # The cell's batch of 256 items needs at least 256 items; its DataLoaders use worker
+    # processes (d2l.get_dataloader_workers()).
+    folder = synthetic.write_ml100k(tmp_path, num_users=30, num_items=260, density=0.3)
+    ns = _book_namespace(folder)
+    ns.update(AutoRec=AutoRec, evaluator=autorec_evaluator)
+    mx.random.seed(0)
+    exec(AUTOREC_CELL, ns)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith('train loss ') and out[1].endswith('on [cpu(0), cpu(1)]')
+    rmse = float(re.search(r'test RMSE ([0-9.]+)', out[0]).group(1))
+    assert rmse < 1.6   # from ~3.4 (predicting zeros) towards the ratings' spread
