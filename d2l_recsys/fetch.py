@@ -1,0 +1,484 @@
+"""Getting MovieLens 100K for the book's MovieLens section, even where GroupLens is unreachable.
+
+https://d2l.ai/chapter_recommender-systems/movielens.html reads ``u.data`` through
+``d2l.download_extract('ml-100k')``. Here :func:`ml100k_dir` tries, in order, logging one line
+per step: a path the user gives (argument or ``$D2L_RECSYS_DATA``: a folder with ``u.data`` or
+an ``ml-100k.zip``), the cache (``$D2L_RECSYS_CACHE`` or ``~/.cache/d2l-recsys``, folder
+``ml-100k/``), GroupLens through ``d2l.DATA_HUB['ml-100k']`` with its SHA-1, and the copy of
+ML-100K inside the ``recbole==1.2.1`` wheel on PyPI, converted to the ``u.data``/``u.item``
+layout. Whatever the source, the data are checked (100,000 ratings 1..5 by 943 users on 1,682
+items, no user-item pair twice) before use. The cache folder is only ever replaced whole, by
+a rename, so an interrupted run leaves no half-written data in it.
+"""
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+from .data import read_u_data
+
+__all__ = ['ml100k_dir', 'read_item_titles', 'cache_root', 'check_ml100k', 'DataError',
+           'FetchError']
+
+ENV_DATA = 'D2L_RECSYS_DATA'
+ENV_CACHE = 'D2L_RECSYS_CACHE'
+NUM_RATINGS, NUM_USERS, NUM_ITEMS = 100_000, 943, 1_682
+HTTP_TIMEOUT = (5, 60)            # connect, read (s): fail fast where there is no network
+PIP_TIMEOUT = 600
+MAX_ZIP_BYTES = 200 * 2 ** 20     # ML-100K unpacks to ~16 MB; refuse zip bombs
+RECBOLE = 'recbole==1.2.1'
+RECBOLE_DIR = 'recbole/dataset_example/ml-100k/'
+# SHA-256 of the two members we convert, so the mirror is pinned as GroupLens' SHA-1 pins its zip.
+RECBOLE_SHA256 = {
+    'ml-100k.inter': '4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff',
+    'ml-100k.item': '51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532',
+}
+# GroupLens u.item genre flags, in its column order (recbole keeps them as words).
+GENRES = ['unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime',
+          'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery',
+          'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western']
+STALE_SECONDS = 3600              # leftovers of an interrupted run older than this are removed
+
+
+class DataError(ValueError):
+    """A data source gave something that is not (valid) MovieLens 100K."""
+
+
+class FetchError(RuntimeError):
+    """No source could provide MovieLens 100K."""
+
+
+def cache_root():
+    """The cache folder: ``$D2L_RECSYS_CACHE`` or ``~/.cache/d2l-recsys``."""
+    return os.path.abspath(os.path.expanduser(
+        os.environ.get(ENV_CACHE) or os.path.join('~', '.cache', 'd2l-recsys')))
+
+
+def check_ml100k(data, source):
+    """Check a ratings DataFrame is the full ML-100K; DataError names ``source`` otherwise."""
+    found = (len(data), data.user_id.nunique(), data.item_id.nunique())
+    if found != (NUM_RATINGS, NUM_USERS, NUM_ITEMS):
+        raise DataError(f'{source}: not the full MovieLens 100K: {found[0]:,} ratings, '
+                        f'{found[1]:,} users, {found[2]:,} items (expected {NUM_RATINGS:,}, '
+                        f'{NUM_USERS:,}, {NUM_ITEMS:,})')
+    dup = data.duplicated(['user_id', 'item_id'], keep=False)
+    if dup.any():
+        lines = (dup.to_numpy().nonzero()[0][:2] + 1).tolist()
+        row = data.iloc[lines[0] - 1]
+        raise DataError(f'{source}: user {row.user_id} rated item {row.item_id} twice '
+                        f'(lines {lines[0]} and {lines[1]}); ML-100K has each pair once')
+    return data
+
+
+def _check_folder(folder, source):
+    path = os.path.join(folder, 'u.data')
+    if not os.path.isfile(path):
+        raise DataError(f'{source}: no u.data in {folder}')
+    try:
+        data = read_u_data(path)
+    except ValueError as e:
+        raise DataError(f'{source}: {e}') from None
+    check_ml100k(data, f'{source} ({path})')
+    return folder
+
+
+# --- writing into the cache: stage in a temp folder next to the target, then rename -------
+
+@contextlib.contextmanager
+def _staging(cache):
+    os.makedirs(cache, exist_ok=True)
+    stage = tempfile.mkdtemp(prefix='.tmp-ml-100k-', dir=cache)
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _umask_mode(mode):
+    # mkdtemp/mkstemp create private (0700/0600) entries; published ones follow the umask.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
+def _publish(folder, cache):
+    """Move a checked folder to ``cache/ml-100k``, replacing any old one by renames only."""
+    os.chmod(folder, _umask_mode(0o777))
+    target = os.path.join(cache, 'ml-100k')
+    old = None
+    if os.path.lexists(target):
+        old = tempfile.mkdtemp(prefix='.tmp-old-', dir=cache)
+        os.replace(target, os.path.join(old, 'ml-100k'))
+    os.replace(folder, target)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _remove_stale(cache):
+    # What a killed run left behind (the finally clauses did not get to run).
+    try:
+        names = os.listdir(cache)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(cache, name)
+        try:
+            if name.startswith('.tmp-') and time.time() - os.lstat(path).st_mtime > STALE_SECONDS:
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        except OSError:
+            pass
+
+
+def _write_atomic(path, data):
+    """Write bytes to ``path`` through a temp file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=os.path.dirname(path) or '.')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        os.chmod(tmp, _umask_mode(0o666))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def _member_parts(name):
+    """Path parts of a zip member, or None when it is absolute or climbs out with '..'."""
+    norm = name.replace('\\', '/')
+    if norm.startswith('/') or re.match(r'[A-Za-z]:', norm):
+        return None
+    parts = [p for p in norm.split('/') if p not in ('', '.')]
+    return None if '..' in parts else parts
+
+
+def _extract_zip(zip_path, stage, source):
+    """Extract a zip into ``stage`` (inside the cache) and return the folder holding u.data."""
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                if _member_parts(info.filename) is None:
+                    raise DataError(f'{source} {zip_path}: unsafe member {info.filename!r} '
+                                    f'(absolute path or ..); nothing extracted')
+            if sum(info.file_size for info in infos) > MAX_ZIP_BYTES:
+                raise DataError(f'{source} {zip_path}: unpacks to more than '
+                                f'{MAX_ZIP_BYTES >> 20} MB; not MovieLens 100K')
+            for info in infos:
+                parts = _member_parts(info.filename)
+                if not parts or parts[0] == '__MACOSX':
+                    continue
+                dest = os.path.join(stage, *parts)
+                if info.is_dir():
+                    os.makedirs(dest, exist_ok=True)
+                    continue
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                with zf.open(info) as src, open(dest, 'wb') as dst:
+                    shutil.copyfileobj(src, dst)
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError) as e:
+        if isinstance(e, OSError) and not os.path.exists(zip_path):
+            raise DataError(f'{source} {zip_path}: no such file') from None
+        raise DataError(f'{source} {zip_path}: corrupt or truncated zip archive '
+                        f'({type(e).__name__}: {e})') from None
+    except Exception as e:   # zlib.error and friends from a damaged deflate stream
+        raise DataError(f'{source} {zip_path}: corrupt or truncated zip archive '
+                        f'({type(e).__name__}: {e})') from None
+    for folder in [stage] + sorted(os.path.join(stage, d) for d in os.listdir(stage)):
+        if os.path.isfile(os.path.join(folder, 'u.data')):
+            return folder
+    raise DataError(f'{source} {zip_path}: no u.data in the archive')
+
+
+def _install_zip(zip_path, cache, source):
+    with _staging(cache) as stage:
+        folder = _extract_zip(zip_path, stage, source)
+        _check_folder(folder, f'{source} {zip_path}')
+        return _publish(folder, cache)
+
+
+def _sha1(path):
+    h = hashlib.sha1()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --- the sources, in order -----------------------------------------------------------------
+
+def _from_user(path, origin, cache, log):
+    path = os.path.abspath(os.path.expanduser(path))
+    source = f'{origin} {path}'
+    if os.path.isfile(path) and os.path.basename(path) == 'u.data':
+        path = os.path.dirname(path)
+    elif os.path.isfile(path):
+        target = _install_zip(path, cache, origin)
+        log(f'ml-100k: {source}: checked, extracted into {target}')
+        return target
+    if not os.path.isdir(path):
+        raise DataError(f'{source}: no such file or folder')
+    for folder in (path, os.path.join(path, 'ml-100k')):
+        if os.path.isfile(os.path.join(folder, 'u.data')):
+            _check_folder(folder, source)
+            log(f'ml-100k: {source}: using {folder} (checked)')
+            return folder
+    if os.path.isfile(os.path.join(path, 'ml-100k.zip')):
+        target = _install_zip(os.path.join(path, 'ml-100k.zip'), cache, origin)
+        log(f'ml-100k: {source}/ml-100k.zip: checked, extracted into {target}')
+        return target
+    raise DataError(f'{source}: neither u.data nor ml-100k.zip in this folder')
+
+
+def _from_cache(cache, log):
+    _remove_stale(cache)
+    target = os.path.join(cache, 'ml-100k')
+    if os.path.isfile(os.path.join(target, 'u.data')):
+        _check_folder(target, f'cache {target}')
+        log(f'ml-100k: cache {target}: found (checked)')
+        return target
+    zip_path = os.path.join(cache, 'ml-100k.zip')
+    if os.path.isfile(zip_path) and _sha1(zip_path) == _grouplens()[1]:
+        target = _install_zip(zip_path, cache, 'cache')
+        log(f'ml-100k: cache {zip_path}: SHA-1 ok, extracted into {target}')
+        return target
+    log(f'ml-100k: cache {target}: empty')
+    return None
+
+
+def _grouplens():
+    from d2l import mxnet as d2l   # registers DATA_HUB['ml-100k'] (url, sha1)
+    return d2l.DATA_HUB['ml-100k']
+
+
+def _download(url, path, sha1, source):
+    """Download ``url`` to ``path`` if its SHA-1 is ``sha1``; temp file + rename."""
+    import requests
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.zip', dir=os.path.dirname(path))
+    try:
+        h, size = hashlib.sha1(), 0
+        with os.fdopen(fd, 'wb') as f, requests.get(url, stream=True,
+                                                    timeout=HTTP_TIMEOUT) as r:
+            r.raise_for_status()
+            for block in r.iter_content(1 << 16):
+                size += len(block)
+                if size > MAX_ZIP_BYTES:
+                    raise DataError(f'{source}: more than {MAX_ZIP_BYTES >> 20} MB; stopped')
+                h.update(block)
+                f.write(block)
+        if h.hexdigest() != sha1:
+            raise DataError(f'{source}: SHA-1 mismatch: got {h.hexdigest()} for {size:,} bytes, '
+                            f'expected {sha1}; file discarded')
+        os.chmod(tmp, _umask_mode(0o666))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+
+
+def _from_grouplens(cache, log):
+    url, sha1 = _grouplens()
+    zip_path = os.path.join(cache, 'ml-100k.zip')
+    try:
+        _download(url, zip_path, sha1, f'GroupLens {url}')
+    except DataError:
+        raise
+    except Exception as e:   # requests' errors: no network, DNS, HTTP status, timeout
+        raise DataError(f'GroupLens {url}: download failed ({type(e).__name__})') from None
+    target = _install_zip(zip_path, cache, 'GroupLens')
+    log(f'ml-100k: GroupLens {url}: SHA-1 ok, extracted into {target}')
+    return target
+
+
+def _pip_download(dest):
+    """``pip download`` the recbole wheel into ``dest`` (not installed); return its path."""
+    cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
+           '--quiet', RECBOLE, '-d', dest]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise DataError(f'PyPI {RECBOLE}: pip download took over {PIP_TIMEOUT} s') from None
+    if proc.returncode:
+        tail = (proc.stderr.strip().splitlines() or ['no output'])[-1]
+        raise DataError(f'PyPI {RECBOLE}: pip download failed (exit {proc.returncode}): {tail}')
+    wheels = [f for f in os.listdir(dest) if f.startswith('recbole-') and f.endswith('.whl')]
+    if not wheels:
+        raise DataError(f'PyPI {RECBOLE}: pip download left no wheel in {dest}')
+    return os.path.join(dest, wheels[0])
+
+
+def _recbole_table(raw, name, source, columns):
+    """Rows of a recbole atomic file (tab-separated, 'name:type' header) as dicts by column."""
+    text = raw.decode('utf-8')
+    lines = text.split('\n')
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise DataError(f'{source}: {name} is empty')
+    header = [h.split(':')[0] for h in lines[0].rstrip('\r').split('\t')]
+    if any(c not in header for c in columns):
+        raise DataError(f'{source}: {name} line 1: header {lines[0][:80]!r} lacks '
+                        f'{[c for c in columns if c not in header]}')
+    pos = [header.index(c) for c in columns]
+    for n, line in enumerate(lines[1:], 2):
+        fields = line.rstrip('\r').split('\t')
+        if len(fields) != len(header):
+            raise DataError(f'{source}: {name} line {n}: expected {len(header)} tab-separated '
+                            f'fields, found {len(fields)}')
+        yield n, [fields[p] for p in pos]
+
+
+def convert_recbole(inter, item, folder, source=f'PyPI {RECBOLE}'):
+    """Write ``u.data`` (and ``u.item`` when ``item`` is given) from recbole's ML-100K files.
+
+    ``inter``/``item``: bytes of ``ml-100k.inter`` (user_id, item_id, rating, timestamp,
+    in u.data's order) and ``ml-100k.item`` (item_id, movie_title, release_year, class).
+    u.item follows GroupLens' ``|`` layout (id|title|release date|video date|URL|19 genre
+    flags); titles get their year back, "Toy Story (1995)", as GroupLens writes them; the
+    dates and URL, which recbole does not keep, stay empty.
+    """
+    out = []
+    for n, (u, i, r, t) in _recbole_table(inter, 'ml-100k.inter', source,
+                                          ['user_id', 'item_id', 'rating', 'timestamp']):
+        try:
+            row = [int(u), int(i), float(r), float(t)]
+        except ValueError:
+            raise DataError(f'{source}: ml-100k.inter line {n}: non-numeric field in '
+                            f'{[u, i, r, t]}') from None
+        if not (row[2].is_integer() and row[3].is_integer()):
+            raise DataError(f'{source}: ml-100k.inter line {n}: rating {r} or timestamp {t} '
+                            f'is not a whole number')
+        out.append('%d\t%d\t%d\t%d\n' % tuple(row))
+    _write_atomic(os.path.join(folder, 'u.data'), ''.join(out).encode('ascii'))
+    if item is None:
+        return
+    rows = []
+    for n, (iid, title, year, genres) in _recbole_table(
+            item, 'ml-100k.item', source, ['item_id', 'movie_title', 'release_year', 'class']):
+        if not iid.isdigit():
+            raise DataError(f'{source}: ml-100k.item line {n}: item id {iid!r} is not a number')
+        # recbole misspells GroupLens' 'unknown' (item 267) and keeps a trailing '(V)'
+        # (item 1412) as the "year": appending any real tag restores GroupLens' title.
+        title = 'unknown' if title == 'unkonwn' else title.replace('|', '/')
+        if year and year not in ('unkonwn', 'unknown'):
+            title = f'{title} ({year})'
+        words = genres.split()
+        flags = ['1' if g in words else '0' for g in GENRES]
+        rows.append('|'.join([iid, title, '', '', ''] + flags) + '\n')
+    text = ''.join(rows)
+    try:
+        encoded = text.encode('latin-1')   # GroupLens' own encoding
+    except UnicodeEncodeError:
+        encoded = text.encode('utf-8')
+    _write_atomic(os.path.join(folder, 'u.item'), encoded)
+
+
+def _convert_wheel(wheel, folder, source):
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            raw = {}
+            for name in ('ml-100k.inter', 'ml-100k.item'):
+                try:
+                    raw[name] = zf.read(RECBOLE_DIR + name)
+                except KeyError:
+                    if name == 'ml-100k.inter':
+                        raise DataError(f'{source}: {os.path.basename(wheel)} has no '
+                                        f'{RECBOLE_DIR}{name}') from None
+                    raw[name] = None
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise DataError(f'{source}: {os.path.basename(wheel)} is not a valid wheel (zip): '
+                        f'{e}') from None
+    for name, data in raw.items():
+        want = RECBOLE_SHA256.get(name)
+        if data is not None and want and hashlib.sha256(data).hexdigest() != want:
+            raise DataError(f'{source}: {name} SHA-256 mismatch: got '
+                            f'{hashlib.sha256(data).hexdigest()}, expected {want}')
+    convert_recbole(raw['ml-100k.inter'], raw['ml-100k.item'], folder, source)
+    _write_atomic(os.path.join(folder, 'SOURCE'),
+                  f'Converted from {RECBOLE} ({os.path.basename(wheel)}), '
+                  f'{RECBOLE_DIR}ml-100k.inter and ml-100k.item.\n'.encode())
+
+
+def _from_pypi(cache, log):
+    source = f'PyPI {RECBOLE}'
+    with tempfile.TemporaryDirectory(prefix='d2l-recsys-pip-') as tmp:
+        wheel = _pip_download(tmp)
+        with _staging(cache) as stage:
+            _convert_wheel(wheel, stage, source)
+            _check_folder(stage, source)
+            target = _publish(stage, cache)
+    log(f'ml-100k: {source}: converted {os.path.basename(wheel)} into {target} (checked)')
+    return target
+
+
+def ml100k_dir(path=None, *, log=print):
+    """A folder holding the checked MovieLens 100K ``u.data`` (and ``u.item`` if available).
+
+    ``path`` (else ``$D2L_RECSYS_DATA``): a folder with ``u.data`` or ``ml-100k.zip``, or the
+    zip itself; when given it must be good (DataError otherwise). Else: the cache, GroupLens
+    (``d2l.DATA_HUB['ml-100k']``, SHA-1 checked), the PyPI mirror; each step logs one line
+    through ``log`` (``None`` for silence) and a failing one falls through to the next.
+    See https://d2l.ai/chapter_recommender-systems/movielens.html
+    """
+    log = log or (lambda *args, **kwargs: None)
+    cache = cache_root()
+    origin = 'argument'
+    if path is None and os.environ.get(ENV_DATA):
+        path, origin = os.environ[ENV_DATA], f'${ENV_DATA}'
+    if path is not None:
+        return _from_user(os.fspath(path), origin, cache, log)
+    failures = []
+    for name, step in (('cache', _from_cache), ('GroupLens', _from_grouplens),
+                       ('PyPI', _from_pypi)):
+        try:
+            folder = step(cache, log)
+        except Exception as e:   # a broken source is reported, then the next one is tried
+            message = str(e) if isinstance(e, DataError) else f'{name}: {type(e).__name__}: {e}'
+            log(f'ml-100k: {message}; trying the next source' if name != 'PyPI'
+                else f'ml-100k: {message}')
+            failures.append(message)
+            continue
+        if folder:
+            return folder
+    raise FetchError('could not get MovieLens 100K:\n  ' + '\n  '.join(failures) +
+                     f'\nDownload ml-100k.zip from GroupLens and set {ENV_DATA} to it.')
+
+
+def read_item_titles(data_dir=None):
+    """``{item_id: title}`` from ``u.item`` in ``data_dir`` ({} when there is none).
+
+    ``data_dir=None`` uses :func:`ml100k_dir`. Reads GroupLens' latin-1 file and our converted
+    one alike; a malformed row raises ValueError naming file and line.
+    """
+    if data_dir is None:
+        data_dir = ml100k_dir()
+    path = os.path.join(data_dir, 'u.item')
+    if not os.path.isfile(path):
+        return {}
+    with open(path, 'rb') as f:
+        raw = f.read()
+    try:
+        text = raw.decode('utf-8')
+    except UnicodeDecodeError:
+        text = raw.decode('latin-1')
+    titles = {}
+    for n, line in enumerate(text.split('\n'), 1):
+        if not line.strip():
+            continue
+        fields = line.rstrip('\r').split('|')
+        if len(fields) < 2:
+            raise ValueError(f'{path} line {n}: expected item_id|title|..., found {line[:80]!r}')
+        if not fields[0].strip().isdigit():
+            raise ValueError(f'{path} line {n}: item id {fields[0][:40]!r} is not an integer')
+        titles[int(fields[0])] = fields[1]
+    return titles

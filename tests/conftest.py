@@ -1,0 +1,80 @@
+"""Shared fixtures: a small synthetic MovieLens-like data set, and the real ML-100K if cached.
+
+``synthetic_ratings`` / ``synthetic_dir``: 30 users x 40 items in the u.data layout, made here
+(no network, seconds): every user rates 6-15 items, every item is rated, ratings 1..5, all
+timestamps distinct. ``real_data_dir``: the checked real ML-100K folder (``$D2L_RECSYS_DATA``
+or the cache that ``make data`` fills); tests using it skip when it is absent.
+"""
+import os
+
+import numpy as onp
+import pandas as pd
+import pytest
+
+os.environ.setdefault('MPLBACKEND', 'Agg')
+
+SYNTH_USERS, SYNTH_ITEMS = 30, 40
+
+
+def make_ratings(num_users=SYNTH_USERS, num_items=SYNTH_ITEMS, seed=0,
+                 per_user=(6, 15), distinct_times=True):
+    """A u.data-like DataFrame (user_id, item_id, rating, timestamp) in a shuffled file order.
+
+    Every user rates ``per_user`` items (no pair twice), every item gets rated, ids run
+    1..N, timestamps are distinct unless ``distinct_times=False`` (then many ties).
+    """
+    rng = onp.random.RandomState(seed)
+    pairs = set()
+    for u in range(1, num_users + 1):
+        k = rng.randint(per_user[0], per_user[1] + 1)
+        pairs.update((u, int(i)) for i in rng.choice(num_items, k, replace=False) + 1)
+    for i in range(1, num_items + 1):   # every item rated at least once
+        if not any(p[1] == i for p in pairs):
+            pairs.add((int(rng.randint(1, num_users + 1)), i))
+    pairs = sorted(pairs)
+    rng.shuffle(pairs)
+    n = len(pairs)
+    if distinct_times:
+        times = 880_000_000 + rng.permutation(n) * 97
+    else:
+        times = 880_000_000 + rng.randint(0, 4, n) * 1000
+    return pd.DataFrame({'user_id': [p[0] for p in pairs], 'item_id': [p[1] for p in pairs],
+                         'rating': rng.randint(1, 6, n), 'timestamp': times}).astype('int64')
+
+
+def write_u_data(folder, data):
+    """Write a ratings DataFrame as ``folder/u.data`` (tab-separated, no header)."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, 'u.data')
+    data.to_csv(path, sep='\t', header=False, index=False)
+    return path
+
+
+@pytest.fixture(scope='session')
+def synthetic_ratings():
+    return make_ratings()
+
+
+@pytest.fixture(scope='session')
+def synthetic_dir(tmp_path_factory, synthetic_ratings):
+    folder = str(tmp_path_factory.mktemp('synthetic-ml'))
+    write_u_data(folder, synthetic_ratings)
+    with open(os.path.join(folder, 'u.item'), 'w', encoding='latin-1') as f:
+        for i in range(1, SYNTH_ITEMS + 1):
+            f.write(f'{i}|Movie {i} (199{i % 10})|01-Jan-199{i % 10}||' + '|0' * 19 + '\n')
+    return folder
+
+
+@pytest.fixture(scope='session')
+def real_data_dir():
+    """The real MovieLens 100K folder, checked; skip when ``make data`` has not provided it."""
+    from d2l_recsys import fetch
+    try:
+        if os.environ.get(fetch.ENV_DATA):
+            return fetch.ml100k_dir(log=None)
+        folder = fetch._from_cache(fetch.cache_root(), lambda *args: None)
+    except (ValueError, OSError) as e:
+        pytest.skip(f'real ML-100K unusable: {e}')
+    if folder is None:
+        pytest.skip('real ML-100K not in the cache; run `make data`')
+    return folder
