@@ -204,7 +204,8 @@ def load_parameters_checked(net, path, ctx=None):
         fits = len(want) == len(got) and all(w in (-1, 0) or w == g
                                              for w, g in zip(want, got))
         if not fits:
-            shown = tuple('?' if w in (-1, 0) else w for w in want)
+            shown = '(' + ', '.join('?' if w in (-1, 0) else str(w) for w in want) + \
+                (',)' if len(want) == 1 else ')')
             problems.append(f'{name} is {got} in the file but {shown} in the model')
     if problems:
         raise ValueError(f'{path} does not fit this {type(net).__name__}: '
