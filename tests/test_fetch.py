@@ -15,7 +15,7 @@ import pytest
 
 from d2l_recsys import data as D
 from d2l_recsys import fetch
-from conftest import make_ratings, write_u_data
+from conftest import write_u_data
 
 
 @pytest.fixture(autouse=True)
