@@ -172,7 +172,7 @@ def cmd_train(args):
     os.makedirs(out, exist_ok=True)
     common = dict(lr=args.lr, wd=args.wd, test_ratio=args.test_ratio, devices=devices,
                   seed=args.seed, data_dir=args.data, fast=args.fast, plot=False,
-                  figure_path=os.path.join(out, 'curve'))
+                  figure_path=os.path.join(out, 'curve'), progress=True)
     for key, value in (('num_epochs', args.epochs), ('batch_size', args.batch_size),
                        ('split_mode', args.split)):
         if value is not None:

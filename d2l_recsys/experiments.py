@@ -159,19 +159,21 @@ def _dispatch_fast(name, kwargs):
 
 def train_mf(*, num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epochs=20,
              split_mode='seq-aware', test_ratio=0.1, devices=None, seed=None, data_dir=None,
-             fast=False, plot=None, figure_path=None):
+             fast=False, plot=None, figure_path=None, progress=None):
     """The book's MF experiment (:numref:`sec_mf`): 30 factors, Adam, lr 0.002, wd 1e-5,
     batch 512, 20 epochs, seq-aware split with 10% test, ``Normal(0.01)`` initialisation.
 
     ``devices``: list of contexts or a string for :func:`~d2l_recsys.training.parse_devices`
-    (None: GPUs if any, else the CPU). ``seed``: :func:`set_seed` first. ``fast=True`` runs
+    (None: GPUs if any, else the CPU). ``seed``: :func:`set_seed` first. ``plot``,
+    ``figure_path``, ``progress``: as in :func:`~d2l_recsys.training.train_recsys_rating`
+    (``progress=None``: a line per epoch on stderr outside Jupyter). ``fast=True`` runs
     ``d2l_recsys.fast.train_mf_fast`` with the same arguments. Returns ``(net, history, info)``
     (see the module docstring).
     """
     kwargs = dict(num_factors=num_factors, lr=lr, wd=wd, batch_size=batch_size,
                   num_epochs=num_epochs, split_mode=split_mode, test_ratio=test_ratio,
                   devices=devices, seed=seed, data_dir=data_dir, plot=plot,
-                  figure_path=figure_path)
+                  figure_path=figure_path, progress=progress)
     if fast:
         return _dispatch_fast('train_mf_fast', kwargs)
     _check('num_factors', num_factors, int(num_factors) == num_factors and num_factors >= 1,
@@ -188,7 +190,8 @@ def train_mf(*, num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epochs=20
     trainer = gluon.Trainer(net.collect_params(), 'adam',
                             {"learning_rate": lr, 'wd': wd})
     history = train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
-                                  devices, evaluator, plot=plot, figure_path=figure_path)
+                                  devices, evaluator, plot=plot, figure_path=figure_path,
+                                  progress=progress)
     history['test_rmse_exact'] = rmse_exact(net, test_iter, devices)
     history['test_rmse_kind'] = RUNNING_MEAN
     info = {'model': 'mf', 'num_users': num_users, 'num_items': num_items,
@@ -201,7 +204,8 @@ def train_mf(*, num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epochs=20
 
 def train_autorec(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num_epochs=25,
                   split_mode='random', test_ratio=0.1, user_based=False, devices=None,
-                  seed=None, data_dir=None, fast=False, plot=None, figure_path=None):
+                  seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
+                  progress=None):
     """The book's AutoRec experiment (:numref:`sec_autorec`): item-based, 500 hidden units,
     dropout 0.05, Adam, lr 0.002, wd 1e-5, batch 256, 25 epochs, random split with 10% test.
 
@@ -211,7 +215,7 @@ def train_autorec(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num_epoc
     kwargs = dict(num_hidden=num_hidden, lr=lr, wd=wd, batch_size=batch_size,
                   num_epochs=num_epochs, split_mode=split_mode, test_ratio=test_ratio,
                   user_based=user_based, devices=devices, seed=seed, data_dir=data_dir,
-                  plot=plot, figure_path=figure_path)
+                  plot=plot, figure_path=figure_path, progress=progress)
     if fast:
         return _dispatch_fast('train_autorec_fast', kwargs)
     _check('num_hidden', num_hidden, int(num_hidden) == num_hidden and num_hidden >= 1,
@@ -229,7 +233,7 @@ def train_autorec(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num_epoc
                             {"learning_rate": lr, 'wd': wd})
     history = train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                                   devices, autorec_evaluator, inter_mat=test_inter_mat,
-                                  plot=plot, figure_path=figure_path)
+                                  plot=plot, figure_path=figure_path, progress=progress)
     history['test_rmse_exact'] = autorec_rmse_exact(net, test_iter, test_inter_mat, devices)
     history['test_rmse_kind'] = EXACT
     info = {'model': 'autorec', 'num_users': num_users, 'num_items': num_items,

@@ -338,6 +338,7 @@ def test_fast_dispatches_to_the_fast_module(monkeypatch):
     experiments.train_autorec(fast=True, user_based=True)
     assert calls[0][0] == 'mf' and calls[0][1]['seed'] == 4 and calls[0][1]['num_epochs'] == 3
     assert calls[0][1]['num_factors'] == 30 and 'fast' not in calls[0][1]
+    assert calls[0][1]['progress'] is None and calls[0][1]['plot'] is None
     assert calls[1][0] == 'autorec' and calls[1][1]['user_based'] is True
     assert calls[1][1]['num_hidden'] == 500 and calls[1][1]['batch_size'] == 256
 
