@@ -84,14 +84,14 @@ def _check_ids(data, path):
 def read_data_ml100k(data_dir=None):
     """Read MovieLens 100K's ``u.data``: (DataFrame, num_users, num_items), as the book.
 
-    ``data_dir`` is a folder holding ``u.data`` (or that file itself); ``None`` finds the real
-    data set with :func:`d2l_recsys.fetch.ml100k_dir` (argument/env var, cache, GroupLens,
-    PyPI mirror), which also checks it is the full ML-100K. See
+    ``data_dir``: a folder holding ``u.data``, that file, or an ``ml-100k.zip``; ``None``
+    finds the real data set with :func:`d2l_recsys.fetch.ml100k_dir` (argument/env var,
+    cache, GroupLens, PyPI mirror). Zips and ``None`` also get the full ML-100K checks. See
     https://d2l.ai/chapter_recommender-systems/movielens.html
     """
-    if data_dir is None:
+    if data_dir is None or str(data_dir).endswith('.zip'):
         from .fetch import ml100k_dir
-        data_dir = ml100k_dir()
+        data_dir = ml100k_dir(data_dir)   # a zip is checked and extracted into the cache
     path = data_dir if os.path.isfile(data_dir) else os.path.join(data_dir, 'u.data')
     data = read_u_data(path)
     num_users = data.user_id.unique().shape[0]

