@@ -210,3 +210,73 @@ def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_pa
     errors = [o for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs
               if o['output_type'] == 'error']
     assert not errors
+
+
+# ---------------------------------------------------------------- make reproduce (no training)
+def _fake_run(model, split, seed, rmse, path='book code'):
+    from d2l_recsys import reproduce
+    history = {'epoch': [1, 2], 'train_loss': [0.9, 0.5], 'test_rmse': [rmse + 0.1, rmse],
+               'seconds': [1.0, 1.0], 'train_seconds': [0.8, 0.8], 'examples_per_sec': 1e5,
+               'devices': ['cpu(0)'], 'printed_train_loss': 0.06}
+    return reproduce.run_record(history, model=model, split=split, seed=seed, path=path,
+                                exact=rmse - 0.01)
+
+
+def _fake_runs(mf_rmse, autorec_rmse, seeds=5):
+    runs = {('mf', 'seq-aware'): [_fake_run('mf', 'seq-aware', s, mf_rmse + s * 1e-3)
+                                  for s in range(seeds)],
+            ('autorec', 'random'): [_fake_run('autorec', 'random', s, autorec_rmse - s * 1e-3)
+                                    for s in range(seeds)]}
+    for split in ('random', 'seq-aware'):
+        for key in ('mf', 'autorec', 'autorec-user'):
+            runs.setdefault((key, split), [_fake_run(key, split, s, 1.0) for s in range(3)])
+    return runs
+
+
+def test_reproduce_tables_check_the_tolerances(tmp_path):
+    from d2l_recsys import reproduce
+    book, apples, failures = reproduce.make_tables(_fake_runs(1.052, 0.899), 5, 3)
+    assert failures == []
+    assert [(r['model'], r['split'], r['within'], r['n_seeds']) for r in book] == [
+        ('mf', 'seq-aware', True, 5), ('autorec', 'random', True, 5)]
+    assert abs(book[0]['book_mean'] - 1.054) < 1e-9   # 1.052 + mean(0..4) * 1e-3
+    assert len(apples) == 6 and all(r['n_seeds'] == 3 for r in apples
+                                    if (r['model'], r['split']) not in
+                                    {('mf', 'seq-aware'), ('autorec', 'random')})
+
+    book, apples, failures = reproduce.make_tables(_fake_runs(1.12, 0.899), 5, 3)
+    assert len(failures) == 1 and 'MF on the seq-aware split' in failures[0]
+    assert '1.05 +- 0.03' in failures[0]
+    book, _, failures = reproduce.make_tables(_fake_runs(1.05, 0.93), 5, 3)
+    assert len(failures) == 1 and 'AutoRec (item-based) on the random split' in failures[0]
+
+
+def test_reproduce_writes_the_three_tables(tmp_path):
+    import csv
+    from d2l_recsys import reproduce
+    book, apples, failures = reproduce.make_tables(_fake_runs(1.2, 0.899), 5, 3)
+    report = {'quick': False, 'date': 'today', 'total_seconds': 600.0,
+              'phase_seconds': {'x': 600.0}, 'versions': reproduce.versions(),
+              'machine': {'cpu': 'test', 'cores': 2}, 'devices': ['cpu(0)'],
+              'data_dir': '/data', 'movielens': {}, 'book_table': book,
+              'apples_table': apples, 'fast': {'status': 'not tried', 'checks': {}},
+              'not_reproduced': [{'value': v, 'why': w}
+                                 for v, w in reproduce.not_reproduced(book, apples)],
+              'files': [], 'failures': failures}
+    reproduce.write_tables(report, str(tmp_path))
+    text = (tmp_path / 'rmse.md').read_text()
+    assert '**OUTSIDE**' in text and '0.898' in text and 'Apples to apples' in text
+    assert '0.945' in text                     # the document value we could not reproduce
+    rows = list(csv.DictReader(open(tmp_path / 'rmse.csv')))
+    assert len(rows) == 2 + 6
+    mf = next(r for r in rows if r['table'] == 'book' and r['model'] == 'mf')
+    assert mf['within_tolerance'] == 'False' and mf['mxnet'] and mf['numpy']
+    assert json.loads((tmp_path / 'rmse.json').read_text())['failures'] == failures
+    assert not [p for p in os.listdir(tmp_path) if p.startswith('.')]   # no temp files left
+
+
+def test_reproduce_rejects_bad_arguments(capsys):
+    from d2l_recsys import reproduce
+    with pytest.raises(SystemExit) as e:
+        reproduce.parse_args(['--seeds', '0'])
+    assert e.value.code == 2 and '--seeds must be at least 1' in capsys.readouterr().err

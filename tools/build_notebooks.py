@@ -558,10 +558,15 @@ AUTOREC_NB = [
     interaction matrices are simply transposed. The paper found the item-based model the more
     accurate of the two on MovieLens, one reason being that an item column has more ratings to
     learn from than a typical user row here (and there are 1,682 item rows to train on but only
-    943 user rows). The same split as above:
+    943 user rows). Same seed, hence the same split as above, then the matrices transposed:
     '''),
     code('''
     set_seed(SEED)
+    train_data, test_data = split_data_ml100k(df, num_users, num_items)
+    _, _, _, train_inter_mat = load_data_ml100k_fast(train_data, num_users,
+                                                     num_items)
+    _, _, _, test_inter_mat = load_data_ml100k_fast(test_data, num_users,
+                                                    num_items)
     user_train_iter = gluon.data.DataLoader(train_inter_mat.T, shuffle=True,
                                             last_batch="rollover", batch_size=256)
     user_test_iter = gluon.data.DataLoader(np.array(train_inter_mat.T), shuffle=False,
