@@ -245,6 +245,9 @@ def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, 
     resident = _DeviceBatches(rows, devices, batch_size)
     history = {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [],
                'train_seconds': []}
+    if progress is None:
+        from .plotting import in_notebook
+        progress = not in_notebook()
     printed_sum, printed_count, examples = 0., 0, 0
     for epoch in range(num_epochs):
         tic = time.time()
@@ -464,15 +467,16 @@ def _finish(history, animator, figure_path):
 
 def train_mf_fast(*, num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epochs=20,
                   split_mode='seq-aware', test_ratio=0.1, devices=None, seed=None,
-                  data_dir=None, plot=None, figure_path=None, progress=False,
+                  data_dir=None, plot=None, figure_path=None, progress=None,
                   eval_batch_size=65536):
     """:func:`d2l_recsys.experiments.train_mf` on the fast path; same arguments and result.
 
     Same data, split, initialisation, optimizer and batches as the book's MF cell (see the
     module docstring); returns ``(net, history, info)`` with a :class:`MF` (hybridized) as
     ``net``. ``history['test_rmse']`` is the book evaluator's running mean,
-    ``history['test_rmse_exact']`` the test-set RMSE. Extras: ``progress`` (a line per epoch
-    on stderr), ``eval_batch_size`` (test ratings per forward pass).
+    ``history['test_rmse_exact']`` the test-set RMSE. ``progress`` as in the faithful loop
+    (None: a line per epoch on stderr outside Jupyter). Extra: ``eval_batch_size`` (test
+    ratings per forward pass).
     """
     _check('num_factors', num_factors, int(num_factors) == num_factors and num_factors >= 1,
            'a positive integer')
@@ -516,7 +520,7 @@ def train_mf_fast(*, num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epoc
 
 def train_autorec_fast(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num_epochs=25,
                        split_mode='random', test_ratio=0.1, user_based=False, devices=None,
-                       seed=None, data_dir=None, plot=None, figure_path=None, progress=False,
+                       seed=None, data_dir=None, plot=None, figure_path=None, progress=None,
                        eval_batch_size=4096):
     """:func:`d2l_recsys.experiments.train_autorec` on the fast path; same arguments and result.
 
@@ -524,7 +528,8 @@ def train_autorec_fast(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num
     for the paper's other variant. Returns ``(net, history, info)`` with an :class:`AutoRec`
     (hybridized) as ``net``; ``history['test_rmse']`` and ``['test_rmse_exact']`` are both the
     exact test RMSE (the book's AutoRec evaluator is exact; the latter summed in float64).
-    Extras: ``progress``, ``eval_batch_size`` (rows per forward pass when evaluating).
+    ``progress`` as in :func:`train_mf_fast`. Extra: ``eval_batch_size`` (rows per forward pass
+    when evaluating).
     """
     _check('num_hidden', num_hidden, int(num_hidden) == num_hidden and num_hidden >= 1,
            'a positive integer')

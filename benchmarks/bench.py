@@ -1,0 +1,376 @@
+"""`make bench`: the book's code, the faithful path and the fast path side by side.
+
+For MF and AutoRec with the book's settings on the real MovieLens 100K, each run is a fresh
+child process (so its peak memory, ``ru_maxrss``, is its own), repeated over seeds 0..R-1 with
+the paths in rotating order so that a busy machine slows them alike. Three paths:
+
+* ``book``: the book's cells as printed: the book's data functions (``split_data_ml100k``,
+  ``load_data_ml100k``: Python loops), AutoRec's ``DataLoader`` with the book's
+  ``num_workers=d2l.get_dataloader_workers()``, the book's models, loop and evaluators
+  (this package's faithful copies, headless);
+* ``faithful``: ``experiments.train_mf/train_autorec(fast=False)``, the package's default: the
+  book's models, loop and evaluators on the vectorised data twins (identical data);
+* ``fast``: the same functions with ``fast=True`` (:mod:`d2l_recsys.fast`).
+
+Timed: the call that reads, splits, loads, trains and evaluates (imports excluded, reported
+apart). Reported: medians of wall seconds, training seconds, examples/sec, test RMSE (the book
+evaluator's number and the exact one), peak memory, and the ratios. The data preparation
+(book functions vs fast twins) comes from ``benchmarks/bench_data.py``. Writes
+``results/bench.json`` and ``results/bench.md``.
+
+    python benchmarks/bench.py [--repeats 3] [--quick] [--models mf,autorec]
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+MODELS = ('mf', 'autorec')
+PATHS = ('book', 'faithful', 'fast')
+TARGETS = {'mf': 10.0, 'autorec': 7.0}     # fast at least this many times sooner
+RMSE_TOLERANCE = 0.01
+DATA_TARGET_S = 1.0
+QUICK_EPOCHS = {'mf': 3, 'autorec': 4}
+
+
+# ----------------------------------------------------------------------------- child side
+
+def _book_mf(seed, devices, data_dir, num_epochs):
+    """The book's MF cell, headless (:numref:`sec_mf`)."""
+    import mxnet as mx
+    from mxnet import gluon
+    from d2l_recsys import data, evaluation, experiments, models, training
+    experiments.set_seed(seed)
+    num_users, num_items, train_iter, test_iter = data.split_and_load_ml100k(
+        test_ratio=0.1, batch_size=512, data_dir=data_dir, fast=False)
+    net = models.MF(30, num_users, num_items)
+    net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+    lr, wd, optimizer = 0.002, 1e-5, 'adam'
+    loss = gluon.loss.L2Loss()
+    trainer = gluon.Trainer(net.collect_params(), optimizer, {"learning_rate": lr, 'wd': wd})
+    history = training.train_recsys_rating(net, train_iter, test_iter, loss, trainer,
+                                           num_epochs, devices, evaluation.evaluator,
+                                           plot=False, progress=False)
+    history['test_rmse_exact'] = evaluation.rmse_exact(net, test_iter, devices)
+    return history
+
+
+def _book_autorec(seed, devices, data_dir, num_epochs):
+    """The book's AutoRec cell, headless (:numref:`sec_autorec`)."""
+    import mxnet as mx
+    from d2l import mxnet as d2l
+    from mxnet import gluon, np
+    from d2l_recsys import data, evaluation, experiments, models, training
+    experiments.set_seed(seed)
+    df, num_users, num_items = data.read_data_ml100k(data_dir)
+    train_data, test_data = data.split_data_ml100k(df, num_users, num_items)
+    _, _, _, train_inter_mat = data.load_data_ml100k(train_data, num_users, num_items)
+    _, _, _, test_inter_mat = data.load_data_ml100k(test_data, num_users, num_items)
+    train_iter = gluon.data.DataLoader(train_inter_mat, shuffle=True,
+                                       last_batch="rollover", batch_size=256,
+                                       num_workers=d2l.get_dataloader_workers())
+    test_iter = gluon.data.DataLoader(np.array(train_inter_mat), shuffle=False,
+                                      last_batch="keep", batch_size=1024,
+                                      num_workers=d2l.get_dataloader_workers())
+    net = models.AutoRec(500, num_users)
+    net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+    lr, wd, optimizer = 0.002, 1e-5, 'adam'
+    loss = gluon.loss.L2Loss()
+    trainer = gluon.Trainer(net.collect_params(), optimizer, {"learning_rate": lr, 'wd': wd})
+    history = training.train_recsys_rating(net, train_iter, test_iter, loss, trainer,
+                                           num_epochs, devices, evaluation.autorec_evaluator,
+                                           inter_mat=test_inter_mat, plot=False,
+                                           progress=False)
+    history['test_rmse_exact'] = evaluation.autorec_rmse_exact(net, test_iter, test_inter_mat,
+                                                               devices)
+    return history
+
+
+def child(model, path, seed, devices_spec, data_dir, num_epochs):
+    """Run one configuration in this process; print one JSON line."""
+    import contextlib
+    import io
+    import resource
+    start_import = time.perf_counter()
+    import mxnet as mx
+    from d2l_recsys import experiments, fast, training  # noqa: F401 (import cost, not timed)
+    import_s = time.perf_counter() - start_import
+    devices = training.parse_devices(devices_spec)
+    out = io.StringIO()
+    tic = time.perf_counter()
+    with contextlib.redirect_stdout(out):
+        if path == 'book':
+            run = _book_mf if model == 'mf' else _book_autorec
+            history = run(seed, devices, data_dir, num_epochs)
+        else:
+            train = experiments.train_mf if model == 'mf' else experiments.train_autorec
+            _, history, _ = train(seed=seed, devices=devices, data_dir=data_dir,
+                                  num_epochs=num_epochs, fast=(path == 'fast'), plot=False,
+                                  progress=False)
+        mx.nd.waitall()
+    wall = time.perf_counter() - tic
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = {
+        'model': model, 'path': path, 'seed': seed, 'num_epochs': num_epochs,
+        'wall_s': wall, 'import_s': import_s,
+        'train_s': float(sum(history['train_seconds'])),
+        'epochs_s': float(sum(history['seconds'])),
+        'examples_per_sec': float(history['examples_per_sec']),
+        'test_rmse': float(history['test_rmse'][-1]),
+        'test_rmse_exact': float(history['test_rmse_exact']),
+        'train_loss': float(history['train_loss'][-1]),
+        'peak_rss_mb': peak_kb / 1024.0,
+        'devices': history['devices'],
+        'printed': out.getvalue().strip().splitlines()[-2:],
+    }
+    print('BENCH ' + json.dumps(result))
+
+
+# ----------------------------------------------------------------------------- parent side
+
+def run_child(model, path, seed, devices, data_dir, num_epochs, log):
+    cmd = [sys.executable, os.path.abspath(__file__), '--child', model, path, str(seed),
+           '--devices', devices, '--data-dir', data_dir, '--epochs', str(num_epochs)]
+    env = dict(os.environ, MPLBACKEND='Agg')
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith('BENCH ')]
+    if proc.returncode != 0 or not lines:
+        tail = '\n'.join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f'{model}/{path} seed {seed} failed (exit {proc.returncode}):\n'
+                           f'{tail}')
+    result = json.loads(lines[-1][len('BENCH '):])
+    log(f'  {model:8s} {path:9s} seed {seed}: {result["wall_s"]:7.2f} s, test RMSE '
+        f'{result["test_rmse"]:.4f} (exact {result["test_rmse_exact"]:.4f}), '
+        f'{result["peak_rss_mb"]:.0f} MB')
+    return result
+
+
+def _median(values):
+    return statistics.median(values) if values else float('nan')
+
+
+def summarize(runs, models, paths):
+    summary = {}
+    for model in models:
+        rows = {}
+        for path in paths:
+            rs = [r for r in runs if r['model'] == model and r['path'] == path]
+            if not rs:
+                continue
+            rows[path] = {key: _median([r[key] for r in rs]) for key in (
+                'wall_s', 'train_s', 'epochs_s', 'examples_per_sec', 'test_rmse',
+                'test_rmse_exact', 'peak_rss_mb', 'import_s')}
+            rows[path]['runs'] = len(rs)
+            rows[path]['devices'] = rs[0]['devices']
+        entry = {'paths': rows}
+        if 'fast' in rows:
+            fast_rs = {r['seed']: r for r in runs if r['model'] == model and r['path'] == 'fast'}
+            for ref in ('faithful', 'book'):
+                if ref not in rows:
+                    continue
+                ref_rs = {r['seed']: r for r in runs if r['model'] == model and r['path'] == ref}
+                seeds = sorted(set(fast_rs) & set(ref_rs))
+                entry[f'speedup_vs_{ref}'] = rows[ref]['wall_s'] / rows['fast']['wall_s']
+                entry[f'train_speedup_vs_{ref}'] = (rows[ref]['epochs_s']
+                                                    / rows['fast']['epochs_s'])
+                entry[f'ratio_fast_over_{ref}'] = rows['fast']['wall_s'] / rows[ref]['wall_s']
+                diffs = [fast_rs[s]['test_rmse'] - ref_rs[s]['test_rmse'] for s in seeds]
+                entry[f'rmse_diff_vs_{ref}'] = {
+                    'median_of_medians': rows['fast']['test_rmse'] - rows[ref]['test_rmse'],
+                    'per_seed': diffs,
+                    'max_abs_per_seed': max((abs(d) for d in diffs), default=float('nan'))}
+        summary[model] = entry
+    return summary
+
+
+def machine_info(devices):
+    cpu = platform.processor() or ''
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import mxnet as mx
+    info = {'cpu': cpu, 'cores': os.cpu_count(), 'python': platform.python_version(),
+            'mxnet': mx.__version__, 'devices': devices,
+            'gpus_visible': mx.context.num_gpus(),
+            'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
+            'mxnet_engine': os.environ.get('MXNET_ENGINE_TYPE')}
+    try:
+        info['loadavg_start'] = os.getloadavg()
+    except OSError:
+        pass
+    return info
+
+
+def data_prep(repeats, data_dir, log):
+    """Timings of the book's data functions against the fast twins (bench_data.py)."""
+    try:
+        sys.path.insert(0, HERE)
+        from bench_data import bench_data
+    except ImportError as e:
+        log(f'data preparation: benchmarks/bench_data.py not importable ({e}); skipped')
+        return None
+    return bench_data(repeats, data_dir=data_dir)
+
+
+def _fmt(x, spec='.2f'):
+    return format(x, spec) if isinstance(x, (int, float)) and x == x else 'n/a'
+
+
+def markdown(report):
+    m = report['machine']
+    lines = ['# Benchmark: the book\'s code, the faithful path and the fast path', '',
+             f'Machine: {m["cpu"]}, {m["cores"]} cores; devices {m["devices"]} '
+             f'(GPUs visible: {m["gpus_visible"]}); Python {m["python"]}, MXNet {m["mxnet"]}. '
+             f'Load average at start {tuple(round(x, 2) for x in m.get("loadavg_start", ()))}, '
+             f'at end {tuple(round(x, 2) for x in m.get("loadavg_end", ()))}.',
+             f'Seeds {report["seeds"]}; medians over them. Epochs: '
+             + ', '.join(f'{k} {v}' for k, v in report['epochs'].items())
+             + ('' if not report['quick'] else ' (--quick: fewer than the book\'s)') + '.',
+             f'Total benchmark time {report["total_s"]:.0f} s.', '',
+             'Wall = the timed call (read, split, load, train, evaluate; imports excluded). '
+             'Test RMSE: the book evaluator\'s number (MF: running mean over test batches; '
+             'AutoRec: exact) and the exact test-set RMSE.', '',
+             '| model | path | wall (s) | train+eval (s) | examples/s | test RMSE | exact RMSE '
+             '| peak RSS (MB) | runs |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+    for model, entry in report['summary'].items():
+        for path, r in entry['paths'].items():
+            lines.append(f'| {model} | {path} | {_fmt(r["wall_s"])} | {_fmt(r["epochs_s"])} | '
+                         f'{_fmt(r["examples_per_sec"], ",.0f")} | {_fmt(r["test_rmse"], ".4f")}'
+                         f' | {_fmt(r["test_rmse_exact"], ".4f")} | '
+                         f'{_fmt(r["peak_rss_mb"], ".0f")} | {r["runs"]} |')
+    lines += ['', '## Ratios (median wall time of the other path / fast)', '',
+              '| model | vs | speedup (full run) | speedup (train+eval) | fast/other '
+              '| RMSE fast - other (medians) | max per-seed abs diff | target |',
+              '|---|---|---:|---:|---:|---:|---:|---|']
+    for model, entry in report['summary'].items():
+        for ref in ('faithful', 'book'):
+            if f'speedup_vs_{ref}' not in entry:
+                continue
+            d = entry[f'rmse_diff_vs_{ref}']
+            ok_speed = entry[f'speedup_vs_{ref}'] >= TARGETS[model]
+            ok_rmse = abs(d['median_of_medians']) <= RMSE_TOLERANCE
+            lines.append(
+                f'| {model} | {ref} | {entry[f"speedup_vs_{ref}"]:.1f}x | '
+                f'{entry[f"train_speedup_vs_{ref}"]:.1f}x | '
+                f'{entry[f"ratio_fast_over_{ref}"]:.3f} | {d["median_of_medians"]:+.4f} | '
+                f'{_fmt(d["max_abs_per_seed"], ".4f")} | >= {TARGETS[model]:.0f}x: '
+                f'{"met" if ok_speed else "NOT met"}; RMSE within {RMSE_TOLERANCE}: '
+                f'{"yes" if ok_rmse else "NO"} |')
+    lines += ['', '## Data preparation (book functions vs fast twins, full ML-100K)', '']
+    if report.get('data_prep'):
+        lines += ['| case | book (s) | fast (s) | speedup | fast < 1 s |',
+                  '|---|---:|---:|---:|---|']
+        for r in report['data_prep']:
+            lines.append(f'| {r["case"]} | {r["book_s"]:.3f} | {r["fast_s"]:.4f} | '
+                         f'{r["speedup"]:.0f}x | {"yes" if r["fast_s"] < DATA_TARGET_S else "NO"}'
+                         f' |')
+    else:
+        lines.append('Not measured (benchmarks/bench_data.py missing or --no-data).')
+    lines += ['', 'Paths: **book** = the book\'s cells (its Python-loop data functions and, for '
+              'AutoRec, its 4-worker DataLoaders) with this package\'s faithful model, loop and '
+              'evaluator; **faithful** = `experiments.train_*(fast=False)`, the package default '
+              '(the book\'s model, loop and evaluators on the vectorised data twins, which give '
+              'identical data); **fast** = `experiments.train_*(fast=True)` '
+              '(`d2l_recsys.fast`). Peak RSS is the child process\'s own (`ru_maxrss`); the '
+              'book path\'s DataLoader workers are separate processes, not counted.', '']
+    return '\n'.join(lines)
+
+
+def write_atomic(path, text):
+    from d2l_recsys._atomic import atomic_write
+
+    def write(tmp):
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+    atomic_write(path, write)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='seeds per configuration (medians are reported); default 3')
+    parser.add_argument('--quick', action='store_true',
+                        help='a smoke run: 1 seed, a few epochs (ratios are not the targets\')')
+    parser.add_argument('--models', default='mf,autorec')
+    parser.add_argument('--paths', default='book,faithful,fast')
+    parser.add_argument('--devices', default='cpu',
+                        help='devices for every path, e.g. cpu, gpu:0, cpu:0,cpu:1')
+    parser.add_argument('--data-dir', default=None)
+    parser.add_argument('--epochs', type=int, default=None,
+                        help="override the book's epochs (MF 20, AutoRec 25)")
+    parser.add_argument('--out', default=os.path.join(ROOT, 'results'))
+    parser.add_argument('--no-data', action='store_true', help='skip the data-prep timings')
+    parser.add_argument('--child', nargs=3, metavar=('MODEL', 'PATH', 'SEED'),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        model, path, seed = args.child
+        child(model, path, int(seed), args.devices, args.data_dir, args.epochs)
+        return 0
+
+    models = [m.strip() for m in args.models.split(',') if m.strip()]
+    paths = [p.strip() for p in args.paths.split(',') if p.strip()]
+    for m in models:
+        if m not in MODELS:
+            parser.error(f'--models: unknown model {m!r} (choose from {", ".join(MODELS)})')
+    for p in paths:
+        if p not in PATHS:
+            parser.error(f'--paths: unknown path {p!r} (choose from {", ".join(PATHS)})')
+    if args.repeats < 1:
+        parser.error('--repeats must be at least 1')
+    repeats = 1 if args.quick else args.repeats
+    epochs = {m: args.epochs or (QUICK_EPOCHS[m] if args.quick else
+                                 {'mf': 20, 'autorec': 25}[m]) for m in models}
+
+    def log(msg):
+        print(msg, flush=True)
+
+    from d2l_recsys import fetch
+    data_dir = fetch.ml100k_dir(args.data_dir, log=log)
+    start = time.time()
+    report = {'machine': machine_info(args.devices), 'quick': args.quick,
+              'seeds': list(range(repeats)), 'epochs': epochs, 'runs': []}
+    log(f'bench: models {models}, paths {paths}, seeds {report["seeds"]}, epochs {epochs}, '
+        f'devices {args.devices}')
+    for seed in range(repeats):
+        for model in models:
+            # Rotate the order so that no path always runs first (or last) on a busy machine.
+            order = paths[seed % len(paths):] + paths[:seed % len(paths)]
+            for path in order:
+                report['runs'].append(run_child(model, path, seed, args.devices, data_dir,
+                                                epochs[model], log))
+    report['data_prep'] = None if args.no_data else data_prep(
+        1 if args.quick else args.repeats, data_dir, log)
+    try:
+        report['machine']['loadavg_end'] = os.getloadavg()
+    except OSError:
+        pass
+    report['total_s'] = time.time() - start
+    report['summary'] = summarize(report['runs'], models, paths)
+    text = markdown(report)
+    os.makedirs(args.out, exist_ok=True)
+    write_atomic(os.path.join(args.out, 'bench.json'), json.dumps(report, indent=2) + '\n')
+    write_atomic(os.path.join(args.out, 'bench.md'), text)
+    print()
+    print(text)
+    print(f'wrote {os.path.join(args.out, "bench.md")} and bench.json')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
