@@ -15,6 +15,11 @@ import sys
 import time
 
 PROG = 'd2l-recsys'
+EXAMPLES = '''examples:
+  python -m d2l_recsys data                        fetch/check ML-100K, print its folder
+  python -m d2l_recsys train mf --seed 0           the book's MF run -> results/mf
+  python -m d2l_recsys train autorec --devices cpu:0,cpu:1 --out runs/ar
+  python -m d2l_recsys recommend --model results/mf --user 20 -k 10'''
 
 
 class UsageError(Exception):
@@ -79,7 +84,8 @@ def _ratio(text):
 
 def build_parser():
     p = _Parser(prog=PROG, description='The recommender-systems chapters of Dive into Deep '
-                'Learning (MovieLens 100K, matrix factorization, AutoRec) in MXNet Gluon.')
+                'Learning (MovieLens 100K, matrix factorization, AutoRec) in MXNet Gluon.',
+                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest='command', metavar='{data,train,recommend}',
                            parser_class=_Parser)
     sub.required = True
@@ -168,8 +174,7 @@ def cmd_train(args):
     from .training import parse_devices
 
     devices = parse_devices(args.devices)
-    out = args.out or os.path.join('results', args.model)
-    os.makedirs(out, exist_ok=True)
+    out = args.out or os.path.join('results', args.model)   # created when saving
     common = dict(lr=args.lr, wd=args.wd, test_ratio=args.test_ratio, devices=devices,
                   seed=args.seed, data_dir=args.data, fast=args.fast, plot=False,
                   figure_path=os.path.join(out, 'curve'), progress=True)
@@ -271,6 +276,8 @@ def main(argv=None):
         # in other exception types still show their traceback.
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         text = lines[0] if lines else type(e).__name__
+        if isinstance(e, KeyError):   # str(KeyError(1)) is just "1"
+            text = f'KeyError: {text}'
         if len(text) > 400:
             text = text[:397] + '...'
         print(f'{PROG}: error: {text}', file=sys.stderr)
