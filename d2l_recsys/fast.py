@@ -23,16 +23,18 @@ run :func:`train_mf_fast` / :func:`train_autorec_fast` here. What is the same:
 What is faster: the blocks are hybridized (``static_alloc=True, static_shape=True``) together
 with the loss, so one batch is one cached graph call forward and one backward; the training
 data sits on every device from the start and an epoch's batches are gathered there with one
-``take`` and one ``split`` (no ``DataLoader``, no worker processes, no host copies per batch);
+``take`` and cut as views (no ``DataLoader``, no worker processes, no host copies per batch);
 the loss values stay on the device until the epoch ends; evaluation runs the whole test set
-in large batches. Only the dropout masks differ from the faithful run (another draw of the
-same distribution), and the summation order inside kernels.
+in large batches. Only the summation order inside kernels differs from the faithful run (with
+the same seed even the dropout masks are the same), so the results agree to float rounding.
 
-AutoRec's input is 94% zeros. MXNet 1.9's sparse kernels were measured against its dense ones
-here (``dot(csr, dense)`` at about 3 G multiply-adds/s, the dense GEMM at about 40 G per core):
-at 5.7% density the sparse products cost as much as the dense ones, so the fast path keeps
-the dense arithmetic of the book (the masked loss is computed exactly as the book's) and
-gains its time from everything around it.
+What is not faster: the arithmetic both paths must do. AutoRec's training is dense GEMMs and
+Adam's update of all ~0.95 M weights every step; MF's is Adam's update of all ~81 K weights
+every step (``adam_update`` runs at about 8 ns per weight per core here) plus a few dozen
+small operators. AutoRec's input is 94% zeros, but MXNet 1.9's sparse kernels were measured
+against its dense ones here (``dot(csr, dense)`` at about 3 G multiply-adds/s, the dense
+GEMM at about 40 G per core): at 5.7% density the sparse products cost as much as the dense
+ones, so the fast path keeps the book's dense arithmetic and gains its time around it.
 """
 import math
 import sys
@@ -198,7 +200,8 @@ class _DeviceBatches:
 
     ``rows`` (host array, first axis = examples) is copied once to each device. For an epoch,
     device ``k`` receives only the index list of its shard of every batch (the part
-    ``split_and_load`` would send it) and gathers and splits its batches with two operators.
+    ``split_and_load`` would send it), gathers them there with one ``take`` and cuts the
+    result into batches as views.
     """
     def __init__(self, rows, devices, batch_size):
         self.devices = list(devices)
@@ -215,10 +218,9 @@ class _DeviceBatches:
                                  f'{d} ({len(self.devices)} devices)')
             idx = index_batches[:, self.bounds[k]:self.bounds[k + 1]].reshape(-1)
             rows = data.take(np.array(idx, dtype='int32', ctx=d), axis=0)
-            if len(index_batches) == 1:
-                per_device.append([rows])
-            else:
-                per_device.append(np.split(rows, len(index_batches), axis=0))
+            # Slices along the first axis are views (no copy, no operator), unlike np.split.
+            s = self.sizes[k]
+            per_device.append([rows[b * s:(b + 1) * s] for b in range(len(index_batches))])
         return list(zip(*per_device))
 
 
@@ -361,7 +363,8 @@ class _AutoRecTest:
     def __init__(self, train_mat, test_mat, devices, eval_batch_size):
         self.pieces = []
         for d, a, b in _chunks(train_mat.shape[0], devices, eval_batch_size):
-            self.pieces.append((np.array(train_mat[a:b], ctx=d), np.array(test_mat[a:b], ctx=d)))
+            test = np.array(test_mat[a:b], ctx=d)
+            self.pieces.append((np.array(train_mat[a:b], ctx=d), test, np.sign(test)))
         self.count = float((test_mat != 0).sum())
         if self.count == 0:
             raise ValueError('autorec_test_rmse: the test matrix has no observed ratings')
@@ -369,9 +372,9 @@ class _AutoRecTest:
     def sse(self, net, dtype=None):
         """Per piece, the sum of squared errors on the observed test entries (device)."""
         out = []
-        for x, test in self.pieces:
+        for x, test, observed in self.pieces:
             recons = net(x)
-            err = test - np.sign(test) * recons
+            err = test - observed * recons
             if dtype is not None:
                 err = err.astype(dtype)
             out.append(np.sum(np.square(err)))
