@@ -90,7 +90,7 @@ def read_data_ml100k(data_dir=None):
     https://d2l.ai/chapter_recommender-systems/movielens.html
     """
     if data_dir is None or str(data_dir).endswith('.zip'):
-        from .fetch import ml100k_dir
+        from d2l_recsys.fetch import ml100k_dir  # absolute: this code also runs in a notebook
         data_dir = ml100k_dir(data_dir)   # a zip is checked and extracted into the cache
     path = data_dir if os.path.isfile(data_dir) else os.path.join(data_dir, 'u.data')
     data = read_u_data(path)
