@@ -18,6 +18,10 @@ evaluator's number and the exact one), peak memory, and the ratios. The data pre
 (book functions vs fast twins) comes from ``benchmarks/bench_data.py``. Writes
 ``results/bench.json`` and ``results/bench.md``.
 
+Every child gets the same environment, with ``OMP_NUM_THREADS`` set to the number of cores
+unless it is set already (``--omp-threads``): left unset, MXNet 1.9 on x86 gives its operators
+half the cores (it assumes hyper-threading), one core of a 2-core machine.
+
     python benchmarks/bench.py [--repeats 3] [--quick] [--models mf,autorec]
 """
 import argparse
@@ -136,10 +140,17 @@ def child(model, path, seed, devices_spec, data_dir, num_epochs):
 
 # ----------------------------------------------------------------------------- parent side
 
-def run_child(model, path, seed, devices, data_dir, num_epochs, log):
+def child_env(omp_threads):
+    """The environment of every child: the same for all paths."""
+    env = dict(os.environ, MPLBACKEND='Agg')
+    if omp_threads != 'inherit':
+        env['OMP_NUM_THREADS'] = str(omp_threads)
+    return env
+
+
+def run_child(model, path, seed, devices, data_dir, num_epochs, log, env):
     cmd = [sys.executable, os.path.abspath(__file__), '--child', model, path, str(seed),
            '--devices', devices, '--data-dir', data_dir, '--epochs', str(num_epochs)]
-    env = dict(os.environ, MPLBACKEND='Agg')
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     lines = [l for l in proc.stdout.splitlines() if l.startswith('BENCH ')]
     if proc.returncode != 0 or not lines:
@@ -191,7 +202,7 @@ def summarize(runs, models, paths):
     return summary
 
 
-def machine_info(devices):
+def machine_info(devices, env):
     cpu = platform.processor() or ''
     try:
         with open('/proc/cpuinfo') as f:
@@ -205,8 +216,8 @@ def machine_info(devices):
     info = {'cpu': cpu, 'cores': os.cpu_count(), 'python': platform.python_version(),
             'mxnet': mx.__version__, 'devices': devices,
             'gpus_visible': mx.context.num_gpus(),
-            'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
-            'mxnet_engine': os.environ.get('MXNET_ENGINE_TYPE')}
+            'omp_num_threads': env.get('OMP_NUM_THREADS'),
+            'mxnet_engine': env.get('MXNET_ENGINE_TYPE')}
     try:
         info['loadavg_start'] = os.getloadavg()
     except OSError:
@@ -233,7 +244,8 @@ def markdown(report):
     m = report['machine']
     lines = ['# Benchmark: the book\'s code, the faithful path and the fast path', '',
              f'Machine: {m["cpu"]}, {m["cores"]} cores; devices {m["devices"]} '
-             f'(GPUs visible: {m["gpus_visible"]}); Python {m["python"]}, MXNet {m["mxnet"]}. '
+             f'(GPUs visible: {m["gpus_visible"]}); Python {m["python"]}, MXNet {m["mxnet"]}; '
+             f'OMP_NUM_THREADS={m["omp_num_threads"]} for every path. '
              f'Load average at start {tuple(round(x, 2) for x in m.get("loadavg_start", ()))}, '
              f'at end {tuple(round(x, 2) for x in m.get("loadavg_end", ()))}.',
              f'Seeds {report["seeds"]}; medians over them. Epochs: '
@@ -314,6 +326,11 @@ def main(argv=None):
                         help="override the book's epochs (MF 20, AutoRec 25)")
     parser.add_argument('--out', default=os.path.join(ROOT, 'results'))
     parser.add_argument('--no-data', action='store_true', help='skip the data-prep timings')
+    parser.add_argument('--omp-threads', default='cores',
+                        help="OMP_NUM_THREADS for every child: 'cores' (default: all cores, unless "
+                             "OMP_NUM_THREADS is already set), a number, or 'inherit'. MXNet "
+                             "1.9 on x86 uses half the cores when it is unset (it assumes "
+                             "hyper-threading), i.e. one core of a 2-core machine")
     parser.add_argument('--child', nargs=3, metavar=('MODEL', 'PATH', 'SEED'),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -340,10 +357,16 @@ def main(argv=None):
     def log(msg):
         print(msg, flush=True)
 
+    omp = args.omp_threads
+    if omp == 'cores':
+        omp = os.environ.get('OMP_NUM_THREADS') or os.cpu_count() or 1
+    elif omp != 'inherit' and not str(omp).isdigit():
+        parser.error(f"--omp-threads: expected 'cores', 'inherit' or a number, got {omp!r}")
+    env = child_env(omp)
     from d2l_recsys import fetch
     data_dir = fetch.ml100k_dir(args.data_dir, log=log)
     start = time.time()
-    report = {'machine': machine_info(args.devices), 'quick': args.quick,
+    report = {'machine': machine_info(args.devices, env), 'quick': args.quick,
               'seeds': list(range(repeats)), 'epochs': epochs, 'runs': []}
     log(f'bench: models {models}, paths {paths}, seeds {report["seeds"]}, epochs {epochs}, '
         f'devices {args.devices}')
@@ -353,7 +376,7 @@ def main(argv=None):
             order = paths[seed % len(paths):] + paths[:seed % len(paths)]
             for path in order:
                 report['runs'].append(run_child(model, path, seed, args.devices, data_dir,
-                                                epochs[model], log))
+                                                epochs[model], log, env))
     report['data_prep'] = None if args.no_data else data_prep(
         1 if args.quick else args.repeats, data_dir, log)
     try:
