@@ -9,7 +9,7 @@ EXTRA   := $(if $(filter 1,$(GPU)),gpu,cpu)
 STAMP   := $(VENV)/.installed-$(EXTRA)
 export MPLBACKEND ?= Agg
 
-.PHONY: install data test bench reproduce lab clean
+.PHONY: install data test bench reproduce notebooks lab clean
 
 install: $(STAMP)
 
@@ -34,6 +34,9 @@ bench: install data
 
 reproduce: install data
 	$(BIN)/python -m d2l_recsys.reproduce
+
+notebooks: install
+	$(BIN)/python tools/build_notebooks.py
 
 lab: install
 	$(BIN)/jupyter lab notebooks/
