@@ -18,9 +18,11 @@ evaluator's number and the exact one), peak memory, and the ratios. The data pre
 (book functions vs fast twins) comes from ``benchmarks/bench_data.py``. Writes
 ``results/bench.json`` and ``results/bench.md``.
 
-Every child gets the same environment, with ``OMP_NUM_THREADS`` set to the number of cores
-unless it is set already (``--omp-threads``): left unset, MXNet 1.9 on x86 gives its operators
-half the cores (it assumes hyper-threading), one core of a 2-core machine.
+Every child gets the same environment: this one, by default. Note that with ``OMP_NUM_THREADS``
+unset MXNet 1.9 on x86 gives its operators half the cores (it assumes hyper-threading): one
+core of a 2-core machine. ``--omp-threads cores`` sets it to all cores for every path (the
+dense AutoRec GEMMs of the faithful and fast paths then run about 1.5x sooner, while the
+book's 4-worker DataLoader oversubscribes the cores and slows down).
 
     python benchmarks/bench.py [--repeats 3] [--quick] [--models mf,autorec]
 """
@@ -245,7 +247,8 @@ def markdown(report):
     lines = ['# Benchmark: the book\'s code, the faithful path and the fast path', '',
              f'Machine: {m["cpu"]}, {m["cores"]} cores; devices {m["devices"]} '
              f'(GPUs visible: {m["gpus_visible"]}); Python {m["python"]}, MXNet {m["mxnet"]}; '
-             f'OMP_NUM_THREADS={m["omp_num_threads"]} for every path. '
+             f'OMP_NUM_THREADS={m["omp_num_threads"] or "unset (MXNet: half the cores on x86)"}'
+             ' for every path. '
              f'Load average at start {tuple(round(x, 2) for x in m.get("loadavg_start", ()))}, '
              f'at end {tuple(round(x, 2) for x in m.get("loadavg_end", ()))}.',
              f'Seeds {report["seeds"]}; medians over them. Epochs: '
@@ -326,10 +329,10 @@ def main(argv=None):
                         help="override the book's epochs (MF 20, AutoRec 25)")
     parser.add_argument('--out', default=os.path.join(ROOT, 'results'))
     parser.add_argument('--no-data', action='store_true', help='skip the data-prep timings')
-    parser.add_argument('--omp-threads', default='cores',
-                        help="OMP_NUM_THREADS for every child: 'cores' (default: all cores, unless "
-                             "OMP_NUM_THREADS is already set), a number, or 'inherit'. MXNet "
-                             "1.9 on x86 uses half the cores when it is unset (it assumes "
+    parser.add_argument('--omp-threads', default='inherit',
+                        help="OMP_NUM_THREADS for every child: 'inherit' (default: this "
+                             "environment's), 'cores' (all cores) or a number. MXNet 1.9 on "
+                             "x86 uses half the cores when it is unset (it assumes "
                              "hyper-threading), i.e. one core of a 2-core machine")
     parser.add_argument('--child', nargs=3, metavar=('MODEL', 'PATH', 'SEED'),
                         help=argparse.SUPPRESS)
@@ -359,7 +362,7 @@ def main(argv=None):
 
     omp = args.omp_threads
     if omp == 'cores':
-        omp = os.environ.get('OMP_NUM_THREADS') or os.cpu_count() or 1
+        omp = os.cpu_count() or 1
     elif omp != 'inherit' and not str(omp).isdigit():
         parser.error(f"--omp-threads: expected 'cores', 'inherit' or a number, got {omp!r}")
     env = child_env(omp)
