@@ -356,13 +356,20 @@ def mf_test_rmse(net, users, items, ratings, devices, *, batch_size=512,
 class _AutoRecTest:
     """The training matrix and the test matrix on the devices, for repeated evaluation.
 
-    Each device holds its contiguous block of rows of both (the rows ``split_and_load`` gives
-    it), so an evaluation is one forward pass per block and per ``eval_batch_size`` rows, and
-    two scalars per device come back to the host.
+    The book reconstructs every row and sums the squared errors over the observed test
+    entries; rows without any test entry add nothing, so only the others are kept (about 74%
+    of the items of a random 10% split: a quarter less work per evaluation, same number).
+    Each device holds a contiguous block of them, so an evaluation is one forward pass per
+    block and per ``eval_batch_size`` rows, and one scalar per block comes back to the host.
     """
     def __init__(self, train_mat, test_mat, devices, eval_batch_size):
+        if train_mat.shape != test_mat.shape:
+            raise ValueError(f'autorec_test_rmse: the input matrix has shape {train_mat.shape} '
+                             f'but the test matrix {test_mat.shape}')
+        rows = onp.flatnonzero((test_mat != 0).any(axis=1))
+        train_mat, test_mat = train_mat[rows], test_mat[rows]
         self.pieces = []
-        for d, a, b in _chunks(train_mat.shape[0], devices, eval_batch_size):
+        for d, a, b in _chunks(len(rows), devices, eval_batch_size):
             test = np.array(test_mat[a:b], ctx=d)
             self.pieces.append((np.array(train_mat[a:b], ctx=d), test, np.sign(test)))
         self.count = float((test_mat != 0).sum())

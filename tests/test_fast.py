@@ -166,6 +166,7 @@ def test_autorec_test_rmse_is_the_books_evaluator(devices):
     rng = onp.random.RandomState(3)
     train = onp.where(rng.rand(37, 9) < 0.4, rng.randint(1, 6, (37, 9)), 0).astype('float32')
     test = onp.where((rng.rand(37, 9) < 0.2) & (train == 0), 3, 0).astype('float32')
+    test[[0, 5, 36]] = 0  # rows without test entries (the fast evaluator skips them)
     net = models.AutoRec(4, 9)
     net.initialize(ctx=devices, init=mx.init.Normal(0.3))
     loader = gluon.data.DataLoader(np.array(train), shuffle=False, last_batch='keep',
@@ -173,6 +174,10 @@ def test_autorec_test_rmse_is_the_books_evaluator(devices):
     book = evaluation.autorec_evaluator(net, loader, np.array(test), devices)
     assert fast.autorec_test_rmse(net, train, test, devices, eval_batch_size=8) == \
         pytest.approx(book, rel=1e-5)
+    with pytest.raises(ValueError, match='shape'):
+        fast.autorec_test_rmse(net, train, test[:, :5], devices)
+    with pytest.raises(ValueError, match='no observed'):
+        fast.autorec_test_rmse(net, train, onp.zeros_like(test), devices)
 
 
 # ------------------------------------------------------------------ training
