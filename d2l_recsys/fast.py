@@ -25,16 +25,19 @@ with the loss, so one batch is one cached graph call forward and one backward; t
 data sits on every device from the start and an epoch's batches are gathered there with one
 ``take`` and cut as views (no ``DataLoader``, no worker processes, no host copies per batch);
 the loss values stay on the device until the epoch ends; evaluation runs the whole test set
-in large batches. Only the summation order inside kernels differs from the faithful run (with
-the same seed even the dropout masks are the same), so the results agree to float rounding.
+in large batches (AutoRec's only over the rows that have test ratings). Only the summation
+order inside kernels differs from the faithful run (with the same seed even the dropout masks
+are the same), so the results agree to float rounding.
 
 What is not faster: the arithmetic both paths must do. AutoRec's training is dense GEMMs and
 Adam's update of all ~0.95 M weights every step; MF's is Adam's update of all ~81 K weights
-every step (``adam_update`` runs at about 8 ns per weight per core here) plus a few dozen
-small operators. AutoRec's input is 94% zeros, but MXNet 1.9's sparse kernels were measured
-against its dense ones here (``dot(csr, dense)`` at about 3 G multiply-adds/s, the dense
-GEMM at about 40 G per core): at 5.7% density the sparse products cost as much as the dense
-ones, so the fast path keeps the book's dense arithmetic and gains its time around it.
+every step (``adam_update`` takes 4-8 ns per weight on one core here) plus a few dozen small
+operators. AutoRec's input is 94% zeros, but MXNet 1.9's sparse kernels were measured against
+its dense ones here (``dot(csr, dense)`` at about 3 G multiply-adds/s, the dense GEMM at about
+40 G per core): at 5.7% density the sparse products cost about as much as the dense ones, so
+the fast path keeps the book's dense arithmetic. On x86 MXNet 1.9 gives its operators half
+the cores unless ``OMP_NUM_THREADS`` is set (one core of a 2-core machine); setting it before
+MXNet is imported speeds the GEMMs of both paths on an otherwise idle machine.
 """
 import math
 import sys
