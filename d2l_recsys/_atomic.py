@@ -27,3 +27,11 @@ def atomic_write(path, write):
             os.remove(tmp)
         raise
     return path
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all; returns ``path``."""
+    def write(tmp):
+        with open(tmp, 'w', encoding='utf-8', newline='') as f:
+            f.write(text)
+    return atomic_write(path, write)

@@ -144,13 +144,8 @@ def cmd_data(args):
 
 
 def _write_json(path, obj):
-    from ._atomic import atomic_write
-
-    def write(tmp):
-        with open(tmp, 'w', encoding='utf-8') as f:
-            json.dump(obj, f, indent=2, default=_jsonable)
-            f.write('\n')
-    atomic_write(path, write)
+    from ._atomic import atomic_write_text
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + '\n')
 
 
 def _jsonable(obj):

@@ -88,8 +88,14 @@ class Animator:
         stem, ext = os.path.splitext(str(path))
         if ext.lower() not in ('.png', '.svg'):
             stem = str(path)
-        fig = self.figure()
-        paths = [stem + '.png', stem + '.svg']
-        for path, fmt in zip(paths, ('png', 'svg')):
-            atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches='tight'))
-        return paths
+        return save_figure(self.figure(), stem)
+
+
+def save_figure(fig, stem, **savefig_kwargs):
+    """Write matplotlib figure ``fig`` to ``<stem>.png`` and ``<stem>.svg``, each to a temporary
+    name first, then renamed. Returns both paths."""
+    paths = [stem + '.png', stem + '.svg']
+    for path, fmt in zip(paths, ('png', 'svg')):
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches='tight',
+                                                   **savefig_kwargs))
+    return paths

@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 
+from ._atomic import atomic_write_text
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = ('movielens.ipynb', 'mf.ipynb', 'autorec.ipynb')
 
@@ -111,41 +113,10 @@ def not_reproduced(book_table, apples_table):
 
 
 # ---------------------------------------------------------------------------- small helpers
-def atomic_write_text(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=folder)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8', newline='') as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
 def save_figure(fig, stem):
     """Write ``stem.png`` and ``stem.svg`` atomically; returns both paths."""
-    paths = []
-    for fmt in ('png', 'svg'):
-        path = f'{stem}.{fmt}'
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=folder)
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                fig.savefig(f, format=fmt, bbox_inches='tight', dpi=150)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-        paths.append(path)
-    return paths
+    from .plotting import save_figure as save   # imported late: it loads d2l and MXNet
+    return save(fig, stem, dpi=150)
 
 
 def new_figure(figsize=(4.5, 3.2)):
