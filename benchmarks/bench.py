@@ -18,9 +18,10 @@ evaluator's number and the exact one), peak memory, and the ratios. The data pre
 (book functions vs fast twins) comes from ``benchmarks/bench_data.py``. Writes
 ``results/bench.json`` and ``results/bench.md``.
 
-Every child gets the same environment: this one, by default. Note that with ``OMP_NUM_THREADS``
-unset MXNet 1.9 on x86 gives its operators half the cores (it assumes hyper-threading): one
-core of a 2-core machine. ``--omp-threads cores`` sets it to all cores for every path (the
+Every child gets the same environment: this one, by default, except that the fast AutoRec
+child takes every core as ``--fast`` does (:func:`d2l_recsys.fast_path_threads`). Note that
+with ``OMP_NUM_THREADS`` unset MXNet 1.9 on x86 gives its operators half the cores (it assumes
+hyper-threading): one core of a 2-core machine. ``--omp-threads cores`` sets it to all cores for every path (the
 dense AutoRec GEMMs of the faithful and fast paths then run about 1.5x sooner, while the
 book's 4-worker DataLoader oversubscribes the cores and slows down).
 
@@ -105,6 +106,9 @@ def child(model, path, seed, devices_spec, data_dir, num_epochs):
     import contextlib
     import io
     import resource
+    if path == 'fast':
+        from d2l_recsys import fast_path_threads
+        fast_path_threads(model)   # what `--fast` does on the command line
     start_import = time.perf_counter()
     import mxnet as mx
     from d2l_recsys import experiments, fast, training  # noqa: F401 (import cost, not timed)
@@ -135,6 +139,7 @@ def child(model, path, seed, devices_spec, data_dir, num_epochs):
         'train_loss': float(history['train_loss'][-1]),
         'peak_rss_mb': peak_kb / 1024.0,
         'devices': history['devices'],
+        'omp_num_threads': os.environ.get('OMP_NUM_THREADS'),
         'printed': out.getvalue().strip().splitlines()[-2:],
     }
     print('BENCH ' + json.dumps(result))
@@ -183,6 +188,7 @@ def summarize(runs, models, paths):
                 'test_rmse_exact', 'peak_rss_mb', 'import_s')}
             rows[path]['runs'] = len(rs)
             rows[path]['devices'] = rs[0]['devices']
+            rows[path]['omp_num_threads'] = rs[0].get('omp_num_threads')
         entry = {'paths': rows}
         if 'fast' in rows:
             fast_rs = {r['seed']: r for r in runs if r['model'] == model and r['path'] == 'fast'}
@@ -247,8 +253,10 @@ def markdown(report):
     lines = ['# Benchmark: the book\'s code, the faithful path and the fast path', '',
              f'Machine: {m["cpu"]}, {m["cores"]} cores; devices {m["devices"]} '
              f'(GPUs visible: {m["gpus_visible"]}); Python {m["python"]}, MXNet {m["mxnet"]}; '
-             f'OMP_NUM_THREADS={m["omp_num_threads"] or "unset (MXNet: half the cores on x86)"}'
-             ' for every path. '
+             f'OMP_NUM_THREADS in the parent: '
+             f'{m["omp_num_threads"] or "unset (MXNet: half the cores on x86)"}; per path in '
+             'the table (the fast AutoRec path takes every core, as `--fast` does: '
+             '`d2l_recsys.fast_path_threads`). '
              f'Load average at start {tuple(round(x, 2) for x in m.get("loadavg_start", ()))}, '
              f'at end {tuple(round(x, 2) for x in m.get("loadavg_end", ()))}.',
              f'Seeds {report["seeds"]}; medians over them. Epochs: '
@@ -259,14 +267,15 @@ def markdown(report):
              'Test RMSE: the book evaluator\'s number (MF: running mean over test batches; '
              'AutoRec: exact) and the exact test-set RMSE.', '',
              '| model | path | wall (s) | train+eval (s) | examples/s | test RMSE | exact RMSE '
-             '| peak RSS (MB) | runs |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+             '| peak RSS (MB) | OMP threads | runs |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|']
     for model, entry in report['summary'].items():
         for path, r in entry['paths'].items():
             lines.append(f'| {model} | {path} | {_fmt(r["wall_s"])} | {_fmt(r["epochs_s"])} | '
                          f'{_fmt(r["examples_per_sec"], ",.0f")} | {_fmt(r["test_rmse"], ".4f")}'
                          f' | {_fmt(r["test_rmse_exact"], ".4f")} | '
-                         f'{_fmt(r["peak_rss_mb"], ".0f")} | {r["runs"]} |')
+                         f'{_fmt(r["peak_rss_mb"], ".0f")} | '
+                         f'{r.get("omp_num_threads") or "default"} | {r["runs"]} |')
     lines += ['', '## Ratios (median wall time of the other path / fast)', '',
               '| model | vs | speedup (full run) | speedup (train+eval) | fast/other '
               '| RMSE fast - other (medians) | max per-seed abs diff | target |',

@@ -259,6 +259,9 @@ def main(argv=None):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.command == 'train' and args.fast:
+            from . import fast_path_threads
+            fast_path_threads(args.model)   # must precede the first import of MXNet
         return COMMANDS[args.command](args)
     except UsageError as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
