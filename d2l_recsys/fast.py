@@ -48,6 +48,11 @@ import numpy as onp
 from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
 
+# Checks, data reading and labels shared with the faithful path (which imports this module
+# lazily, so there is no cycle).
+from .experiments import (EXACT, RUNNING_MEAN, _check, _check_common, _interactions,
+                          _read_split, set_seed)
+
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
 
@@ -56,9 +61,6 @@ __all__ = ['MF', 'AutoRec', 'RolloverBatches', 'train_mf_fast', 'train_autorec_f
 
 HYBRID_FLAGS = dict(static_alloc=True, static_shape=True)
 
-RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
-                '(not the test-set RMSE; see test_rmse_exact)')
-EXACT = 'book evaluator: RMSE over all observed test ratings (exact)'
 
 
 class MF(nn.HybridBlock):
@@ -414,50 +416,12 @@ def _host(a):
 
 # ----------------------------------------------------------------------------- experiments
 
-def _check(name, value, ok, what):
-    if not ok:
-        raise ValueError(f'{name} must be {what}, got {value!r}')
-
-
 def _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, seed):
-    from .training import parse_devices
-    _check('lr', lr, lr > 0, 'positive')
-    _check('wd', wd, wd >= 0, 'zero or positive')
-    _check('batch_size', batch_size, int(batch_size) == batch_size and batch_size >= 1,
-           'a positive integer')
-    _check('num_epochs', num_epochs, int(num_epochs) == num_epochs and num_epochs >= 1,
-           'a positive integer')
-    _check('split_mode', split_mode, split_mode in ('random', 'seq-aware'),
-           "'random' or 'seq-aware'")
-    _check('test_ratio', test_ratio, 0 < test_ratio < 1, 'between 0 and 1')
-    devices = parse_devices(devices)
-    if batch_size % len(devices):
-        # As the faithful path: the book's split_and_load(even_split=True) needs equal shards.
-        raise ValueError(f'batch_size {batch_size} must be a multiple of the number of '
-                         f'devices ({len(devices)}: {devices})')
+    # The faithful path's checks and seeding, in the same order (same random draws after).
+    devices = _check_common(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices)
     if seed is not None:
-        from .experiments import set_seed
         set_seed(seed)
     return devices
-
-
-def _read_split(data_dir, split_mode, test_ratio):
-    """Read and split as ``experiments`` does (same random draws), with the vectorised twins."""
-    import os
-    from . import data
-    if data_dir is None:
-        from . import fetch
-        data_dir = fetch.ml100k_dir()
-    folder = os.path.abspath(os.fspath(data_dir))
-    df, num_users, num_items = data.read_data_ml100k(folder)
-    train_data, test_data = data.split_data_ml100k_fast(df, num_users, num_items,
-                                                        split_mode, test_ratio)
-    return data, folder, num_users, num_items, train_data, test_data
-
-
-def _interactions(u, i, r):
-    return {'users': onp.asarray(u, dtype=onp.int64), 'items': onp.asarray(i, dtype=onp.int64),
-            'ratings': onp.asarray(r, dtype=onp.float32)}
 
 
 def _animator(plot, figure_path, num_epochs):
@@ -465,11 +429,8 @@ def _animator(plot, figure_path, num_epochs):
         from .plotting import in_notebook
         if not in_notebook():
             return None
-    from .plotting import Animator
-    if isinstance(plot, Animator):
-        return plot
-    return Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0, 2],
-                    legend=['train loss', 'test RMSE'], live=plot)
+    from .training import _resolve_plot   # the faithful loop's plot, the book's axes
+    return _resolve_plot(plot, num_epochs)
 
 
 def _finish(history, animator, figure_path):
