@@ -211,17 +211,9 @@ def summarize(runs, models, paths):
 
 
 def machine_info(devices, env):
-    cpu = platform.processor() or ''
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
     import mxnet as mx
-    info = {'cpu': cpu, 'cores': os.cpu_count(), 'python': platform.python_version(),
+    from d2l_recsys.reproduce import machine   # CPU model and cores, as rmse.md reports them
+    info = {**machine(), 'python': platform.python_version(),
             'mxnet': mx.__version__, 'devices': devices,
             'gpus_visible': mx.context.num_gpus(),
             'omp_num_threads': env.get('OMP_NUM_THREADS'),
