@@ -74,7 +74,13 @@ def _check_common(lr, wd, batch_size, num_epochs, split_mode, test_ratio, device
     return devices
 
 
-def _read_split(data_dir, split_mode, test_ratio):
+def _read_split_load(data_dir, split_mode, test_ratio):
+    """Read, split and load (explicit feedback) as ``split_and_load_ml100k`` does.
+
+    Returns ``(folder, num_users, num_items, train, test)``, ``train`` and ``test`` being
+    ``load_data_ml100k``'s ``(users, items, scores, inter_mat)``. Both the faithful and the
+    fast path read their data here, so they get the same split from the same seed.
+    """
     from . import data
     if data_dir is None:
         # Resolve the folder here (not inside read_data_ml100k) to record where it came from.
@@ -82,11 +88,14 @@ def _read_split(data_dir, split_mode, test_ratio):
         data_dir = fetch.ml100k_dir()
     folder = os.path.abspath(os.fspath(data_dir))
     df, num_users, num_items = data.read_data_ml100k(folder)
-    # The vectorised twin: same output and same MXNet random draws as the book's, but its
-    # seq-aware split does not scan a list of test tuples for every training row.
+    # The vectorised twins: same output and same MXNet random draws as the book's, but the
+    # seq-aware split does not scan a list of test tuples for every training row, and the
+    # loader does not set 100,000 MXNet entries one at a time.
     train_data, test_data = data.split_data_ml100k_fast(df, num_users, num_items, split_mode,
                                                         test_ratio)
-    return data, folder, num_users, num_items, train_data, test_data
+    train = data.load_data_ml100k_fast(train_data, num_users, num_items, 'explicit')
+    test = data.load_data_ml100k_fast(test_data, num_users, num_items, 'explicit')
+    return folder, num_users, num_items, train, test
 
 
 def _interactions(u, i, r):
@@ -101,12 +110,10 @@ def load_mf_data(*, split_mode='seq-aware', test_ratio=0.1, batch_size=512, data
     data folder, the split sizes and ``train_interactions``. Same random draws, in the same
     order, as ``data.split_and_load_ml100k`` (the vectorised loaders give identical output).
     """
-    data, folder, num_users, num_items, train_data, test_data = _read_split(
+    folder, num_users, num_items, train, test = _read_split_load(
         data_dir, split_mode, test_ratio)
-    train_u, train_i, train_r, _ = data.load_data_ml100k_fast(
-        train_data, num_users, num_items, 'explicit')
-    test_u, test_i, test_r, _ = data.load_data_ml100k_fast(
-        test_data, num_users, num_items, 'explicit')
+    train_u, train_i, train_r, _ = train
+    test_u, test_i, test_r, _ = test
     train_set = gluon.data.ArrayDataset(
         np.array(train_u), np.array(train_i), np.array(train_r))
     test_set = gluon.data.ArrayDataset(
@@ -131,11 +138,10 @@ def load_autorec_data(*, split_mode='random', test_ratio=0.1, batch_size=256, da
     the same (shuffling happens in the main process), without forking worker processes that
     slicing a dense matrix does not need.
     """
-    data, folder, num_users, num_items, train_data, test_data = _read_split(
+    folder, num_users, num_items, train, test = _read_split_load(
         data_dir, split_mode, test_ratio)
-    train_u, train_i, train_r, train_inter_mat = data.load_data_ml100k_fast(
-        train_data, num_users, num_items)
-    _, _, _, test_inter_mat = data.load_data_ml100k_fast(test_data, num_users, num_items)
+    train_u, train_i, train_r, train_inter_mat = train
+    test_inter_mat = test[3]
     if user_based:
         train_inter_mat, test_inter_mat = train_inter_mat.T, test_inter_mat.T
     train_iter = gluon.data.DataLoader(train_inter_mat, shuffle=True,
@@ -144,7 +150,7 @@ def load_autorec_data(*, split_mode='random', test_ratio=0.1, batch_size=256, da
     test_iter = gluon.data.DataLoader(np.array(train_inter_mat), shuffle=False,
                                       last_batch="keep", batch_size=1024,
                                       num_workers=num_workers)
-    extra = {'data_dir': folder, 'train_size': len(train_u), 'test_size': len(test_data),
+    extra = {'data_dir': folder, 'train_size': len(train_u), 'test_size': len(test[0]),
              'train_interactions': _interactions(train_u, train_i, train_r)}
     return num_users, num_items, train_iter, test_iter, test_inter_mat, extra
 

@@ -51,7 +51,7 @@ from mxnet.gluon import nn
 # Checks, data reading and labels shared with the faithful path (which imports this module
 # lazily, so there is no cycle).
 from .experiments import (EXACT, RUNNING_MEAN, _check, _check_common, _interactions,
-                          _read_split, set_seed)
+                          _read_split_load, set_seed)
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
@@ -455,12 +455,10 @@ def train_mf_fast(*, num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epoc
     _check('num_factors', num_factors, int(num_factors) == num_factors and num_factors >= 1,
            'a positive integer')
     devices = _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, seed)
-    data, folder, num_users, num_items, train_data, test_data = _read_split(
+    folder, num_users, num_items, train, test = _read_split_load(
         data_dir, split_mode, test_ratio)
-    train_u, train_i, train_r, _ = data.load_data_ml100k_fast(
-        train_data, num_users, num_items, 'explicit')
-    test_u, test_i, test_r, _ = data.load_data_ml100k_fast(
-        test_data, num_users, num_items, 'explicit')
+    train_u, train_i, train_r, _ = train
+    test_u, test_i, test_r, _ = test
     net = MF(num_factors, num_users, num_items)
     net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
     net.hybridize(**HYBRID_FLAGS)
@@ -508,11 +506,10 @@ def train_autorec_fast(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num
     _check('num_hidden', num_hidden, int(num_hidden) == num_hidden and num_hidden >= 1,
            'a positive integer')
     devices = _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, seed)
-    data, folder, num_users, num_items, train_data, test_data = _read_split(
+    folder, num_users, num_items, train, test = _read_split_load(
         data_dir, split_mode, test_ratio)
-    train_u, train_i, train_r, train_mat = data.load_data_ml100k_fast(
-        train_data, num_users, num_items)
-    _, _, _, test_mat = data.load_data_ml100k_fast(test_data, num_users, num_items)
+    train_u, train_i, train_r, train_mat = train
+    test_mat = test[3]
     train_mat, test_mat = _host(train_mat), _host(test_mat)
     if user_based:
         train_mat, test_mat = train_mat.T.copy(), test_mat.T.copy()
@@ -536,6 +533,6 @@ def train_autorec_fast(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num
             'train': dict(lr=lr, wd=wd, batch_size=batch_size, num_epochs=num_epochs,
                           optimizer='adam', split_mode=split_mode, test_ratio=test_ratio),
             'seed': seed, 'fast': True, 'data_dir': folder, 'train_size': len(train_u),
-            'test_size': len(test_data),
+            'test_size': len(test[0]),
             'train_interactions': _interactions(train_u, train_i, train_r)}
     return net, _finish(history, animator, figure_path), info
