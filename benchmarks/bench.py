@@ -43,6 +43,11 @@ sys.path.insert(0, ROOT)
 MODELS = ('mf', 'autorec')
 PATHS = ('book', 'faithful', 'fast')
 TARGETS = {'mf': 10.0, 'autorec': 7.0}     # fast at least this many times sooner
+# The path the targets are measured against: the book's cells. Issue 5 set them against "the
+# book's code" (its title), measured there as 53 s (AutoRec) and 55 s (MF) with the book's
+# multi-worker DataLoader; the package default ('faithful') already runs the book's model and
+# loop on the vectorised data twins, so its ratio is reported beside it, not judged.
+TARGET_BASELINE = 'book'
 RMSE_TOLERANCE = 0.01
 DATA_TARGET_S = 1.0
 QUICK_EPOCHS = {'mf': 3, 'autorec': 4}
@@ -206,8 +211,44 @@ def summarize(runs, models, paths):
                     'median_of_medians': rows['fast']['test_rmse'] - rows[ref]['test_rmse'],
                     'per_seed': diffs,
                     'max_abs_per_seed': max((abs(d) for d in diffs), default=float('nan'))}
+        ref = TARGET_BASELINE
+        if f'speedup_vs_{ref}' in entry:
+            diff = entry[f'rmse_diff_vs_{ref}']
+            entry['target'] = {
+                'baseline': ref, 'required_speedup': TARGETS[model],
+                'speedup': entry[f'speedup_vs_{ref}'],
+                'speed_met': entry[f'speedup_vs_{ref}'] >= TARGETS[model],
+                'rmse_tolerance': RMSE_TOLERANCE,
+                'rmse_met': abs(diff['median_of_medians']) <= RMSE_TOLERANCE
+                and diff['max_abs_per_seed'] <= RMSE_TOLERANCE}
+            entry['target']['met'] = entry['target']['speed_met'] and entry['target']['rmse_met']
         summary[model] = entry
     return summary
+
+
+def verdict_lines(report):
+    """One line per target: the speed ratios, the RMSE agreement, the data preparation."""
+    lines = []
+    if report['quick']:
+        lines.append('--quick run: fewer epochs and one seed, so the ratios are not the '
+                     'targets\' (run `make bench`).')
+    for model, entry in report['summary'].items():
+        t = entry.get('target')
+        if t is None:
+            lines.append(f'{model}: no target verdict (the fast and {TARGET_BASELINE} paths '
+                         'were not both run)')
+            continue
+        lines.append(f'{model}: fast {t["speedup"]:.1f}x sooner than the book\'s code (target '
+                     f'>= {t["required_speedup"]:.0f}x: {"met" if t["speed_met"] else "NOT met"})'
+                     f'; test RMSE within {t["rmse_tolerance"]} of it on every seed: '
+                     f'{"yes" if t["rmse_met"] else "NO"}')
+    if report.get('data_prep'):
+        slowest = max(report['data_prep'], key=lambda r: r['fast_s'])
+        ok = slowest['fast_s'] < DATA_TARGET_S
+        lines.append(f'data preparation: slowest fast case {slowest["case"]} '
+                     f'{slowest["fast_s"]:.2f} s (target < {DATA_TARGET_S:.0f} s: '
+                     f'{"met" if ok else "NOT met"})')
+    return lines
 
 
 def machine_info(devices, env):
@@ -268,24 +309,29 @@ def markdown(report):
                          f' | {_fmt(r["test_rmse_exact"], ".4f")} | '
                          f'{_fmt(r["peak_rss_mb"], ".0f")} | '
                          f'{r.get("omp_num_threads") or "default"} | {r["runs"]} |')
+    lines += ['', '## Targets (issue 5: against the book\'s code)', '']
+    lines += [f'- {line}' for line in verdict_lines(report)]
     lines += ['', '## Ratios (median wall time of the other path / fast)', '',
               '| model | vs | speedup (full run) | speedup (train+eval) | fast/other '
               '| RMSE fast - other (medians) | max per-seed abs diff | target |',
               '|---|---|---:|---:|---:|---:|---:|---|']
     for model, entry in report['summary'].items():
-        for ref in ('faithful', 'book'):
+        for ref in ('book', 'faithful'):
             if f'speedup_vs_{ref}' not in entry:
                 continue
             d = entry[f'rmse_diff_vs_{ref}']
             ok_speed = entry[f'speedup_vs_{ref}'] >= TARGETS[model]
             ok_rmse = abs(d['median_of_medians']) <= RMSE_TOLERANCE
+            if ref == TARGET_BASELINE:
+                target = (f'>= {TARGETS[model]:.0f}x: {"met" if ok_speed else "NOT met"}; '
+                          f'RMSE within {RMSE_TOLERANCE}: {"yes" if ok_rmse else "NO"}')
+            else:
+                target = 'for information (not the targets\' baseline)'
             lines.append(
                 f'| {model} | {ref} | {entry[f"speedup_vs_{ref}"]:.1f}x | '
                 f'{entry[f"train_speedup_vs_{ref}"]:.1f}x | '
                 f'{entry[f"ratio_fast_over_{ref}"]:.3f} | {d["median_of_medians"]:+.4f} | '
-                f'{_fmt(d["max_abs_per_seed"], ".4f")} | >= {TARGETS[model]:.0f}x: '
-                f'{"met" if ok_speed else "NOT met"}; RMSE within {RMSE_TOLERANCE}: '
-                f'{"yes" if ok_rmse else "NO"} |')
+                f'{_fmt(d["max_abs_per_seed"], ".4f")} | {target} |')
     lines += ['', '## Data preparation (book functions vs fast twins, full ML-100K)', '']
     if report.get('data_prep'):
         lines += ['| case | book (s) | fast (s) | speedup | fast < 1 s |',
@@ -302,7 +348,14 @@ def markdown(report):
               '(the book\'s model, loop and evaluators on the vectorised data twins, which give '
               'identical data); **fast** = `experiments.train_*(fast=True)` '
               '(`d2l_recsys.fast`). Peak RSS is the child process\'s own (`ru_maxrss`); the '
-              'book path\'s DataLoader workers are separate processes, not counted.', '']
+              'book path\'s DataLoader workers are separate processes, not counted.', '',
+              'Why the targets are judged against **book**: issue 5 set them against the book\'s '
+              'code and its baselines (53 s AutoRec, 55 s MF) are that code\'s. The package '
+              'default already drops most of that time (the vectorised data twins and no '
+              'DataLoader workers, issue 2), so the fast path\'s ratio to it measures only the '
+              'training loop: what the fast path still spends is MXNet\'s operator work that '
+              'every path does (Adam over every weight every step, the dense GEMMs, one '
+              'operator dispatch per parameter), see `d2l_recsys/fast.py`.', '']
     return '\n'.join(lines)
 
 
