@@ -32,7 +32,13 @@ are the same), so the results agree to float rounding.
 What is not faster: the arithmetic both paths must do. AutoRec's training is dense GEMMs and
 Adam's update of all ~0.95 M weights every step; MF's is Adam's update of all ~81 K weights
 every step (``adam_update`` takes 4-8 ns per weight on one core here) plus a few dozen small
-operators. AutoRec's input is 94% zeros, but MXNet 1.9's sparse kernels were measured against
+operators. An MF step is one cached forward, one backward and one ``adam_update`` per
+parameter: about 0.8-0.9 ms on the 2-core machine this was measured on, where one imperative
+MXNet call costs 50-60 us before any arithmetic. Fusing the four updates into MXNet's
+multi-tensor ``multi_adamw_update`` was tried and dropped: it is AdamW (weight decay outside
+the moments, so not the book's optimizer without extra operators) and its kernel ran slower
+than the four ``adam_update`` calls. The engine (``NaiveEngine``), bulking and worker-thread
+settings and a second OpenMP thread were measured too: none made MF's step shorter. AutoRec's input is 94% zeros, but MXNet 1.9's sparse kernels were measured against
 its dense ones here (``dot(csr, dense)`` at about 3 G multiply-adds/s, the dense GEMM at about
 40 G per core): at 5.7% density the sparse products cost about as much as the dense ones, so
 the fast path keeps the book's dense arithmetic. On x86 MXNet 1.9 gives its operators half
