@@ -1,0 +1,90 @@
+"""`make bench`'s judging: medians, ratios against the book's code, the target verdicts.
+
+The timings here are made up (no model runs); what is checked is the arithmetic and the words
+that decide whether issue 5's targets are met.
+"""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), 'benchmarks'))
+import bench  # noqa: E402
+
+
+def _run(model, path, seed, wall, rmse):
+    return {'model': model, 'path': path, 'seed': seed, 'wall_s': wall, 'train_s': wall * 0.9,
+            'epochs_s': wall * 0.95, 'examples_per_sec': 1e6 / wall, 'test_rmse': rmse,
+            'test_rmse_exact': rmse, 'peak_rss_mb': 400.0, 'import_s': 1.0,
+            'devices': ['cpu(0)'], 'omp_num_threads': None}
+
+
+def _report(runs, quick=False, data_prep=None):
+    models = sorted({r['model'] for r in runs}, key=bench.MODELS.index)
+    return {'machine': {'cpu': 'test', 'cores': 2, 'devices': 'cpu', 'gpus_visible': 0,
+                        'python': '3.11', 'mxnet': '1.9.1', 'omp_num_threads': None},
+            'quick': quick, 'seeds': [0, 1, 2], 'epochs': {m: 1 for m in models},
+            'total_s': 1.0, 'runs': runs, 'data_prep': data_prep,
+            'summary': bench.summarize(runs, models, list(bench.PATHS))}
+
+
+def _three(model, book, faithful, fast, rmse=(0.9, 0.9, 0.9), fast_rmse=None):
+    fast_rmse = fast_rmse or rmse
+    runs = []
+    for seed in range(3):
+        runs += [_run(model, 'book', seed, book[seed], rmse[seed]),
+                 _run(model, 'faithful', seed, faithful[seed], rmse[seed]),
+                 _run(model, 'fast', seed, fast[seed], fast_rmse[seed])]
+    return runs
+
+
+def test_target_is_judged_against_the_book_with_medians():
+    # MF: book median 44, fast median 4 -> 11x (met); faithful median 20 -> 5x (not judged).
+    runs = _three('mf', book=[40, 44, 50], faithful=[18, 20, 25], fast=[3.5, 4.0, 9.0])
+    entry = bench.summarize(runs, ['mf'], list(bench.PATHS))['mf']
+    assert entry['speedup_vs_book'] == pytest.approx(11.0)
+    assert entry['speedup_vs_faithful'] == pytest.approx(5.0)
+    assert entry['target']['baseline'] == 'book'
+    assert entry['target']['speed_met'] and entry['target']['rmse_met'] and entry['target']['met']
+
+
+def test_a_ratio_below_the_target_is_not_met():
+    runs = _three('mf', book=[40, 40, 40], faithful=[20, 20, 20], fast=[4.2, 4.2, 4.2])
+    report = _report(runs)
+    target = report['summary']['mf']['target']
+    assert target['speedup'] == pytest.approx(40 / 4.2)
+    assert not target['speed_met'] and not target['met']
+    text = bench.markdown(report)
+    assert 'mf: fast 9.5x sooner than the book\'s code (target >= 10x: NOT met)' in text
+    # The package default's ratio is shown but not judged.
+    assert 'for information (not the targets\' baseline)' in text
+
+
+def test_rmse_outside_tolerance_on_one_seed_fails_the_target():
+    runs = _three('autorec', book=[40] * 3, faithful=[9] * 3, fast=[4] * 3,
+                  rmse=(0.90, 0.90, 0.90), fast_rmse=(0.90, 0.90, 0.92))
+    target = bench.summarize(runs, ['autorec'], list(bench.PATHS))['autorec']['target']
+    assert target['speed_met']
+    assert not target['rmse_met'] and not target['met']
+
+
+def test_verdict_lines_name_quick_runs_and_the_data_preparation():
+    runs = _three('autorec', book=[40] * 3, faithful=[9] * 3, fast=[4] * 3)
+    prep = [{'case': 'split random', 'book_s': 10.0, 'fast_s': 0.01, 'speedup': 1000.0},
+            {'case': 'split_and_load random explicit', 'book_s': 25.0, 'fast_s': 1.2,
+             'speedup': 20.8}]
+    lines = bench.verdict_lines(_report(runs, quick=True, data_prep=prep))
+    assert lines[0].startswith('--quick run')
+    assert any(l.startswith('autorec: fast 10.0x') and '>= 7x: met' in l for l in lines)
+    assert lines[-1] == ('data preparation: slowest fast case split_and_load random explicit '
+                         '1.20 s (target < 1 s: NOT met)')
+
+
+def test_no_verdict_without_the_book_path():
+    runs = [r for r in _three('mf', [40] * 3, [20] * 3, [4] * 3) if r['path'] != 'book']
+    summary = bench.summarize(runs, ['mf'], ['faithful', 'fast'])
+    assert 'target' not in summary['mf']
+    report = _report(runs)
+    report['summary'] = summary
+    assert bench.verdict_lines(report) == [
+        'mf: no target verdict (the fast and book paths were not both run)']
