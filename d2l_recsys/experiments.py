@@ -74,6 +74,15 @@ def _check_common(lr, wd, batch_size, num_epochs, split_mode, test_ratio, device
     return devices
 
 
+def _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, seed):
+    """The checks, then the seed: shared by the faithful and the fast path, in this order, so
+    that both make the same random draws after it. Returns the devices."""
+    devices = _check_common(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices)
+    if seed is not None:
+        set_seed(seed)
+    return devices
+
+
 def _read_split_load(data_dir, split_mode, test_ratio):
     """Read, split and load (explicit feedback) as ``split_and_load_ml100k`` does.
 
@@ -98,9 +107,19 @@ def _read_split_load(data_dir, split_mode, test_ratio):
     return folder, num_users, num_items, train, test
 
 
-def _interactions(u, i, r):
-    return {'users': onp.asarray(u, dtype=onp.int64), 'items': onp.asarray(i, dtype=onp.int64),
-            'ratings': onp.asarray(r, dtype=onp.float32)}
+def _data_info(folder, train, test):
+    """The data part of ``info``: folder, split sizes, the training triples (0-based)."""
+    u, i, r = train[:3]
+    return {'data_dir': folder, 'train_size': len(u), 'test_size': len(test[0]),
+            'train_interactions': {'users': onp.asarray(u, dtype=onp.int64),
+                                   'items': onp.asarray(i, dtype=onp.int64),
+                                   'ratings': onp.asarray(r, dtype=onp.float32)}}
+
+
+def _train_info(lr, wd, batch_size, num_epochs, split_mode, test_ratio):
+    """The training settings part of ``info``."""
+    return dict(lr=lr, wd=wd, batch_size=batch_size, num_epochs=num_epochs, optimizer='adam',
+                split_mode=split_mode, test_ratio=test_ratio)
 
 
 def load_mf_data(*, split_mode='seq-aware', test_ratio=0.1, batch_size=512, data_dir=None):
@@ -123,9 +142,7 @@ def load_mf_data(*, split_mode='seq-aware', test_ratio=0.1, batch_size=512, data
         batch_size=batch_size)
     test_iter = gluon.data.DataLoader(
         test_set, batch_size=batch_size)
-    extra = {'data_dir': folder, 'train_size': len(train_u), 'test_size': len(test_u),
-             'train_interactions': _interactions(train_u, train_i, train_r)}
-    return num_users, num_items, train_iter, test_iter, extra
+    return num_users, num_items, train_iter, test_iter, _data_info(folder, train, test)
 
 
 def load_autorec_data(*, split_mode='random', test_ratio=0.1, batch_size=256, data_dir=None,
@@ -140,8 +157,7 @@ def load_autorec_data(*, split_mode='random', test_ratio=0.1, batch_size=256, da
     """
     folder, num_users, num_items, train, test = _read_split_load(
         data_dir, split_mode, test_ratio)
-    train_u, train_i, train_r, train_inter_mat = train
-    test_inter_mat = test[3]
+    train_inter_mat, test_inter_mat = train[3], test[3]
     if user_based:
         train_inter_mat, test_inter_mat = train_inter_mat.T, test_inter_mat.T
     train_iter = gluon.data.DataLoader(train_inter_mat, shuffle=True,
@@ -150,9 +166,8 @@ def load_autorec_data(*, split_mode='random', test_ratio=0.1, batch_size=256, da
     test_iter = gluon.data.DataLoader(np.array(train_inter_mat), shuffle=False,
                                       last_batch="keep", batch_size=1024,
                                       num_workers=num_workers)
-    extra = {'data_dir': folder, 'train_size': len(train_u), 'test_size': len(test[0]),
-             'train_interactions': _interactions(train_u, train_i, train_r)}
-    return num_users, num_items, train_iter, test_iter, test_inter_mat, extra
+    return (num_users, num_items, train_iter, test_iter, test_inter_mat,
+            _data_info(folder, train, test))
 
 
 def _dispatch_fast(name, kwargs):
@@ -184,9 +199,7 @@ def train_mf(*, num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epochs=20
         return _dispatch_fast('train_mf_fast', kwargs)
     _check('num_factors', num_factors, int(num_factors) == num_factors and num_factors >= 1,
            'a positive integer')
-    devices = _check_common(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices)
-    if seed is not None:
-        set_seed(seed)
+    devices = _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, seed)
     num_users, num_items, train_iter, test_iter, extra = load_mf_data(
         split_mode=split_mode, test_ratio=test_ratio, batch_size=batch_size,
         data_dir=data_dir)
@@ -202,8 +215,7 @@ def train_mf(*, num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epochs=20
     history['test_rmse_kind'] = RUNNING_MEAN
     info = {'model': 'mf', 'num_users': num_users, 'num_items': num_items,
             'hparams': {'num_factors': int(num_factors)},
-            'train': dict(lr=lr, wd=wd, batch_size=batch_size, num_epochs=num_epochs,
-                          optimizer='adam', split_mode=split_mode, test_ratio=test_ratio),
+            'train': _train_info(lr, wd, batch_size, num_epochs, split_mode, test_ratio),
             'seed': seed, 'fast': False, **extra}
     return net, history, info
 
@@ -226,9 +238,7 @@ def train_autorec(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num_epoc
         return _dispatch_fast('train_autorec_fast', kwargs)
     _check('num_hidden', num_hidden, int(num_hidden) == num_hidden and num_hidden >= 1,
            'a positive integer')
-    devices = _check_common(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices)
-    if seed is not None:
-        set_seed(seed)
+    devices = _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, seed)
     num_users, num_items, train_iter, test_iter, test_inter_mat, extra = load_autorec_data(
         split_mode=split_mode, test_ratio=test_ratio, batch_size=batch_size,
         data_dir=data_dir, user_based=user_based)
@@ -245,7 +255,6 @@ def train_autorec(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num_epoc
     info = {'model': 'autorec', 'num_users': num_users, 'num_items': num_items,
             'hparams': {'num_hidden': int(num_hidden), 'dropout': 0.05},
             'user_based': bool(user_based),
-            'train': dict(lr=lr, wd=wd, batch_size=batch_size, num_epochs=num_epochs,
-                          optimizer='adam', split_mode=split_mode, test_ratio=test_ratio),
+            'train': _train_info(lr, wd, batch_size, num_epochs, split_mode, test_ratio),
             'seed': seed, 'fast': False, **extra}
     return net, history, info

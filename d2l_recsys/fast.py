@@ -56,8 +56,8 @@ from mxnet.gluon import nn
 
 # Checks, data reading and labels shared with the faithful path (which imports this module
 # lazily, so there is no cycle).
-from .experiments import (EXACT, RUNNING_MEAN, _check, _check_common, _interactions,
-                          _read_split_load, set_seed)
+from .experiments import (EXACT, RUNNING_MEAN, _check, _data_info, _prepare, _read_split_load,
+                          _train_info)
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
@@ -422,14 +422,6 @@ def _host(a):
 
 # ----------------------------------------------------------------------------- experiments
 
-def _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, seed):
-    # The faithful path's checks and seeding, in the same order (same random draws after).
-    devices = _check_common(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices)
-    if seed is not None:
-        set_seed(seed)
-    return devices
-
-
 def _animator(plot, figure_path, num_epochs):
     if plot is None and figure_path is None:
         from .plotting import in_notebook
@@ -488,11 +480,8 @@ def train_mf_fast(*, num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epoc
     history['test_rmse_kind'] = RUNNING_MEAN
     info = {'model': 'mf', 'num_users': num_users, 'num_items': num_items,
             'hparams': {'num_factors': int(num_factors)},
-            'train': dict(lr=lr, wd=wd, batch_size=batch_size, num_epochs=num_epochs,
-                          optimizer='adam', split_mode=split_mode, test_ratio=test_ratio),
-            'seed': seed, 'fast': True, 'data_dir': folder, 'train_size': len(train_u),
-            'test_size': len(test_u),
-            'train_interactions': _interactions(train_u, train_i, train_r)}
+            'train': _train_info(lr, wd, batch_size, num_epochs, split_mode, test_ratio),
+            'seed': seed, 'fast': True, **_data_info(folder, train, test)}
     return net, _finish(history, animator, figure_path), info
 
 
@@ -514,9 +503,7 @@ def train_autorec_fast(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num
     devices = _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, seed)
     folder, num_users, num_items, train, test = _read_split_load(
         data_dir, split_mode, test_ratio)
-    train_u, train_i, train_r, train_mat = train
-    test_mat = test[3]
-    train_mat, test_mat = _host(train_mat), _host(test_mat)
+    train_mat, test_mat = _host(train[3]), _host(test[3])
     if user_based:
         train_mat, test_mat = train_mat.T.copy(), test_mat.T.copy()
     width = train_mat.shape[1]
@@ -536,9 +523,6 @@ def train_autorec_fast(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num
     info = {'model': 'autorec', 'num_users': num_users, 'num_items': num_items,
             'hparams': {'num_hidden': int(num_hidden), 'dropout': 0.05},
             'user_based': bool(user_based),
-            'train': dict(lr=lr, wd=wd, batch_size=batch_size, num_epochs=num_epochs,
-                          optimizer='adam', split_mode=split_mode, test_ratio=test_ratio),
-            'seed': seed, 'fast': True, 'data_dir': folder, 'train_size': len(train_u),
-            'test_size': len(test[0]),
-            'train_interactions': _interactions(train_u, train_i, train_r)}
+            'train': _train_info(lr, wd, batch_size, num_epochs, split_mode, test_ratio),
+            'seed': seed, 'fast': True, **_data_info(folder, train, test)}
     return net, _finish(history, animator, figure_path), info
