@@ -59,7 +59,7 @@ def _book_mf(seed, devices, data_dir, num_epochs):
     """The book's MF cell, headless (:numref:`sec_mf`)."""
     import mxnet as mx
     from mxnet import gluon
-    from d2l_recsys import data, evaluation, experiments, models, training
+    from d2l_recsys.mxnet import data, evaluation, experiments, models, training
     experiments.set_seed(seed)
     num_users, num_items, train_iter, test_iter = data.split_and_load_ml100k(
         test_ratio=0.1, batch_size=512, data_dir=data_dir, fast=False)
@@ -78,9 +78,9 @@ def _book_mf(seed, devices, data_dir, num_epochs):
 def _book_autorec(seed, devices, data_dir, num_epochs):
     """The book's AutoRec cell, headless (:numref:`sec_autorec`)."""
     import mxnet as mx
-    from d2l import mxnet as d2l
+    from d2l_recsys import mxnet as d2l
     from mxnet import gluon, np
-    from d2l_recsys import data, evaluation, experiments, models, training
+    from d2l_recsys.mxnet import data, evaluation, experiments, models, training
     experiments.set_seed(seed)
     df, num_users, num_items = data.read_data_ml100k(data_dir)
     train_data, test_data = data.split_data_ml100k(df, num_users, num_items)
@@ -116,7 +116,7 @@ def child(model, path, seed, devices_spec, data_dir, num_epochs):
         fast_path_threads(model)   # what `--fast` does on the command line
     start_import = time.perf_counter()
     import mxnet as mx
-    from d2l_recsys import experiments, fast, training  # noqa: F401 (import cost, not timed)
+    from d2l_recsys.mxnet import experiments, fast, training  # noqa: F401 (import cost, not timed)
     import_s = time.perf_counter() - start_import
     devices = training.parse_devices(devices_spec)
     out = io.StringIO()
@@ -355,12 +355,12 @@ def markdown(report):
               'DataLoader workers, issue 2), so the fast path\'s ratio to it measures only the '
               'training loop: what the fast path still spends is MXNet\'s operator work that '
               'every path does (Adam over every weight every step, the dense GEMMs, one '
-              'operator dispatch per parameter), see `d2l_recsys/fast.py`.', '']
+              'operator dispatch per parameter), see the Speed section of the README.', '']
     return '\n'.join(lines)
 
 
 def write_atomic(path, text):
-    from d2l_recsys._atomic import atomic_write
+    from d2l_recsys.atomic import atomic_write
 
     def write(tmp):
         with open(tmp, 'w', encoding='utf-8') as f:

@@ -14,7 +14,7 @@ import time
 import mxnet as mx
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from d2l_recsys import data as D  # noqa: E402
+from d2l_recsys.mxnet import data as D  # noqa: E402
 from d2l_recsys.fetch import ml100k_dir  # noqa: E402
 
 

@@ -1,7 +1,9 @@
-"""d2l-recsys: the recommender-systems chapters of *Dive into Deep Learning* in MXNet Gluon.
+"""d2l-recsys: the recommender-systems chapters of *Dive into Deep Learning*, runnable.
 
-Modules follow the chapters: :mod:`data` (MovieLens 100K), :mod:`models` (MF, AutoRec),
-:mod:`evaluation`, :mod:`training`, :mod:`plotting` and the command line (:mod:`cli`).
+One framework-free data layer (:mod:`data`, :mod:`fetch`) and one tab per framework, each a
+namespace with the book's names: ``from d2l_recsys import mxnet as d2l`` (the book's MXNet
+Gluon code) or ``from d2l_recsys import torch as d2l`` (PyTorch). Importing this package
+imports neither framework.
 """
 __version__ = "0.1.0"
 

@@ -9,10 +9,13 @@ Defaults are the book's settings. Wrong arguments end with one line on stderr an
 status 2 (usage) or 1 (anything else that goes wrong), without a traceback.
 """
 import argparse
+import importlib
 import json
 import os
 import sys
 import time
+
+from .defaults import BOOK
 
 PROG = 'd2l-recsys'
 EXAMPLES = '''examples:
@@ -97,15 +100,20 @@ def build_parser():
 
     t = sub.add_parser('train', help="train MF or AutoRec with the book's settings")
     t.add_argument('model', choices=['mf', 'autorec'])
-    t.add_argument('--epochs', type=_positive_int, help='MF 20, AutoRec 25')
-    t.add_argument('--lr', type=_positive_float, default=0.002, help='Adam (default 0.002)')
-    t.add_argument('--wd', type=_nonneg_float, default=1e-5, help='weight decay (1e-5)')
-    t.add_argument('--batch-size', type=_positive_int, help='MF 512, AutoRec 256')
-    t.add_argument('--factors', type=_positive_int, help='MF latent factors (30)')
-    t.add_argument('--hidden', type=_positive_int, help='AutoRec hidden units (500)')
-    t.add_argument('--split', choices=['random', 'seq-aware'],
-                   help='MF seq-aware, AutoRec random')
-    t.add_argument('--test-ratio', type=_ratio, default=0.1, help='(0.1)')
+    mf, ar = BOOK['mf'], BOOK['autorec']
+
+    def both(key):
+        return f"MF {mf[key]}, AutoRec {ar[key]}" if mf[key] != ar[key] else f'{mf[key]}'
+    t.add_argument('--epochs', type=_positive_int, help=both('num_epochs'))
+    t.add_argument('--lr', type=_positive_float, help=f'Adam learning rate ({both("lr")})')
+    t.add_argument('--wd', type=_nonneg_float, help=f'weight decay ({both("wd")})')
+    t.add_argument('--batch-size', type=_positive_int, help=both('batch_size'))
+    t.add_argument('--factors', type=_positive_int,
+                   help=f'MF latent factors ({mf["num_factors"]})')
+    t.add_argument('--hidden', type=_positive_int,
+                   help=f'AutoRec hidden units ({ar["num_hidden"]})')
+    t.add_argument('--split', choices=['random', 'seq-aware'], help=both('split_mode'))
+    t.add_argument('--test-ratio', type=_ratio, help=f'({both("test_ratio")})')
     t.add_argument('--user-based', action='store_true',
                    help="AutoRec: the paper's user-based variant (rows are users)")
     t.add_argument('--seed', type=_nonneg_int, default=None,
@@ -143,8 +151,13 @@ def cmd_data(args):
     return 0
 
 
+def _tab(framework='mxnet'):
+    """The framework's tab (its namespace module), imported when a command needs it."""
+    return importlib.import_module(f'{__package__}.{framework}')
+
+
 def _write_json(path, obj):
-    from ._atomic import atomic_write_text
+    from .atomic import atomic_write_text
     atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + '\n')
 
 
@@ -164,29 +177,26 @@ def cmd_train(args):
         raise UsageError('--hidden and --user-based are AutoRec options; MF uses --factors')
     if args.model == 'autorec' and args.factors is not None:
         raise UsageError('--factors is an MF option; AutoRec uses --hidden')
-    from . import experiments
-    from .predict import save_model
-    from .training import parse_devices
-
-    devices = parse_devices(args.devices)
+    tab = _tab()
+    devices = tab.parse_devices(args.devices)
     out = args.out or os.path.join('results', args.model)   # created when saving
-    common = dict(lr=args.lr, wd=args.wd, test_ratio=args.test_ratio, devices=devices,
-                  seed=args.seed, data_dir=args.data, fast=args.fast, plot=False,
-                  figure_path=os.path.join(out, 'curve'), progress=True)
+    common = dict(devices=devices, seed=args.seed, data_dir=args.data, fast=args.fast,
+                  plot=False, figure_path=os.path.join(out, 'curve'), progress=True)
     for key, value in (('num_epochs', args.epochs), ('batch_size', args.batch_size),
-                       ('split_mode', args.split)):
+                       ('split_mode', args.split), ('lr', args.lr), ('wd', args.wd),
+                       ('test_ratio', args.test_ratio)):
         if value is not None:
             common[key] = value
     tic = time.time()
     if args.model == 'mf':
         if args.factors is not None:
             common['num_factors'] = args.factors
-        net, history, info = experiments.train_mf(**common)
+        net, history, info = tab.train_mf(**common)
         hparams = {'num_factors': info['hparams']['num_factors']}
     else:
         if args.hidden is not None:
             common['num_hidden'] = args.hidden
-        net, history, info = experiments.train_autorec(user_based=args.user_based, **common)
+        net, history, info = tab.train_autorec(user_based=args.user_based, **common)
         hparams = dict(info['hparams'])
     seconds = time.time() - tic
     info = dict(info)
@@ -194,7 +204,7 @@ def cmd_train(args):
     history = dict(history)
     history['total_seconds'] = seconds
     saved_info = {k: v for k, v in info.items() if k not in ('model',)}
-    save_model(net, out, model=args.model, hparams=hparams, num_users=info['num_users'],
+    tab.save_model(net, out, model=args.model, hparams=hparams, num_users=info['num_users'],
                num_items=info['num_items'], user_based=info.get('user_based', False),
                train_interactions=interactions,
                extra={'info': saved_info, 'test_rmse_exact': history.get('test_rmse_exact')})
@@ -218,8 +228,8 @@ def _titles(data_dir):
 
 
 def cmd_recommend(args):
-    from .predict import interaction_matrix, load_model, top_k
-    net, meta, interactions = load_model(args.model)
+    tab = _tab()
+    net, meta, interactions = tab.load_model(args.model)
     num_users, num_items = meta['num_users'], meta['num_items']
     if not 1 <= args.user <= num_users:
         raise ValueError(f'unknown user id {args.user}: the model knows users 1..{num_users}')
@@ -227,7 +237,7 @@ def cmd_recommend(args):
     user_based = meta.get('user_based', False)
     inter_mat, seen = None, None
     if interactions is not None:
-        inter_mat = interaction_matrix(interactions, num_users, num_items, user_based)
+        inter_mat = tab.interaction_matrix(interactions, num_users, num_items, user_based)
         users = interactions['users']
         seen = set(interactions['items'][users == user_index].tolist())
     elif meta['model'] == 'autorec':
@@ -237,7 +247,7 @@ def cmd_recommend(args):
         _log(f'{PROG}: note: no training ratings saved, so seen items are not skipped')
     data_dir = args.data or meta.get('extra', {}).get('info', {}).get('data_dir')
     titles = _titles(data_dir)
-    rows = top_k(net, user_index, args.k, num_items=num_items, inter_mat=inter_mat,
+    rows = tab.top_k(net, user_index, args.k, num_items=num_items, inter_mat=inter_mat,
                  user_based=user_based, seen=seen, titles=titles)
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -4,7 +4,7 @@ https://d2l.ai/chapter_recommender-systems/movielens.html reads ``u.data`` throu
 ``d2l.download_extract('ml-100k')``. Here :func:`ml100k_dir` tries, in order, logging one line
 per step: a path the user gives (argument or ``$D2L_RECSYS_DATA``: a folder with ``u.data`` or
 an ``ml-100k.zip``), the cache (``$D2L_RECSYS_CACHE`` or ``~/.cache/d2l-recsys``, folder
-``ml-100k/``), GroupLens through ``d2l.DATA_HUB['ml-100k']`` with its SHA-1, and the copy of
+``ml-100k/``), GroupLens (the book's ``d2l.DATA_HUB['ml-100k']``) with its SHA-1, and the copy of
 ML-100K inside the ``recbole==1.2.1`` wheel on PyPI, converted to the ``u.data``/``u.item``
 layout. Whatever the source, the data are checked (100,000 ratings 1..5 by 943 users on 1,682
 items, no user-item pair twice) before use. The cache folder is only ever replaced whole, by
@@ -21,10 +21,13 @@ import tempfile
 import time
 import zipfile
 
-from .data import read_u_data
+import numpy as onp
+import pandas as pd
 
-__all__ = ['ml100k_dir', 'read_item_titles', 'cache_root', 'check_ml100k', 'DataError',
-           'FetchError']
+from .atomic import atomic_write
+
+__all__ = ['ml100k_dir', 'read_u_data', 'read_item_titles', 'cache_root', 'check_ml100k',
+           'DataError', 'FetchError', 'ML100K']
 
 ENV_DATA = 'D2L_RECSYS_DATA'
 ENV_CACHE = 'D2L_RECSYS_CACHE'
@@ -44,6 +47,77 @@ GENRES = ['unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy',
           'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery',
           'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western']
 STALE_SECONDS = 3600              # leftovers of an interrupted run older than this are removed
+# The book's ``d2l.DATA_HUB['ml-100k']``: GroupLens' zip and its SHA-1.
+ML100K = ('https://files.grouplens.org/datasets/movielens/ml-100k.zip',
+          'cd4dcac4241c8a4ad7badc7ca635da8a69dddb83')
+
+
+# --- reading u.data strictly ---------------------------------------------------------------
+
+COLUMNS = ['user_id', 'item_id', 'rating', 'timestamp']
+_INT = re.compile(r'[+-]?[0-9]{1,18}\Z')
+_ROW = r'[0-9]{1,18}\t[0-9]{1,18}\t[1-5]\t[0-9]{1,18}'
+_CLEAN = re.compile(f'(?:{_ROW}\n)*{_ROW}\n?')
+
+
+def _fail(path, lineno, what):
+    return ValueError(f'{path} line {lineno}: {what}')
+
+
+def read_u_data(path):
+    """Read a MovieLens ``u.data`` file (``user_id\\titem_id\\trating\\ttimestamp``) strictly.
+
+    Returns the DataFrame ``d2l.read_data_ml100k`` would build from the same file (int64
+    columns user_id, item_id, rating, timestamp, file order). Any bad row raises ValueError
+    naming the file and the line; so do an empty file and ids with gaps (the book indexes
+    matrices by ``id - 1``, so ids must run 1..N).
+    """
+    with open(path, 'rb') as f:
+        text = f.read().decode('utf-8', errors='replace')
+    if _CLEAN.fullmatch(text):
+        # Well-formed: parse in C. The loop below is the reference; it also finds the line.
+        values = onp.fromstring(text, dtype=onp.int64, sep=' ').reshape(-1, 4)
+        if values[:, :2].min() >= 1:
+            data = pd.DataFrame({name: values[:, k].copy() for k, name in enumerate(COLUMNS)})
+            return _check_ids(data, path)
+    lines = text.split('\n')
+    while lines and not lines[-1].strip():   # a final newline (or a few) is not a row
+        lines.pop()
+    if not lines:
+        raise ValueError(f'{path}: empty file; expected rows of user_id<TAB>item_id<TAB>'
+                         f'rating<TAB>timestamp')
+    cols = ([], [], [], [])
+    for n, line in enumerate(lines, 1):
+        fields = line.rstrip('\r').split('\t')
+        if len(fields) != 4:
+            raise _fail(path, n, f'expected 4 tab-separated fields (user_id, item_id, rating, '
+                                 f'timestamp), found {len(fields)}: {line[:80]!r}')
+        for name, field, col in zip(COLUMNS, fields, cols):
+            if not _INT.match(field):
+                raise _fail(path, n, f'{name} {field[:40]!r} is not an integer'
+                                     + (' (or too long)' if len(field) > 18 else ''))
+            col.append(int(field))
+        if cols[0][-1] < 1 or cols[1][-1] < 1:
+            name = 'user_id' if cols[0][-1] < 1 else 'item_id'
+            raise _fail(path, n, f'{name} {fields[COLUMNS.index(name)]} is below 1 '
+                                 f'(MovieLens ids start at 1)')
+        if not 1 <= cols[2][-1] <= 5:
+            raise _fail(path, n, f'rating {fields[2]} is outside 1..5')
+    data = pd.DataFrame({name: onp.array(col, dtype=onp.int64)
+                         for name, col in zip(COLUMNS, cols)})
+    return _check_ids(data, path)
+
+
+def _check_ids(data, path):
+    for name in ('user_id', 'item_id'):
+        ids = data[name].to_numpy()
+        count, largest = len(onp.unique(ids)), int(ids.max())
+        if count != largest:
+            line = int(onp.argmax(ids)) + 1
+            raise ValueError(f'{path}: {name}s must run 1..N without gaps (the book indexes '
+                             f'by id - 1), but there are {count} distinct ids and the largest '
+                             f'is {largest} (line {line})')
+    return data
 
 
 class DataError(ValueError):
@@ -143,17 +217,11 @@ def _remove_stale(cache):
 
 
 def _write_atomic(path, data):
-    """Write bytes to ``path`` through a temp file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=os.path.dirname(path) or '.')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.chmod(tmp, _umask_mode(0o666))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    """Write bytes to ``path`` whole or not at all (a ``.tmp-`` name the stale cleanup knows)."""
+    def write(tmp):
+        with open(tmp, 'wb') as out:
+            out.write(data)
+    atomic_write(path, write, prefix='.tmp-')
 
 
 def _member_parts(name):
@@ -252,7 +320,7 @@ def _from_cache(cache, log):
         log(f'ml-100k: cache {target}: found (checked)')
         return target
     zip_path = os.path.join(cache, 'ml-100k.zip')
-    if os.path.isfile(zip_path) and _sha1(zip_path) == _grouplens()[1]:
+    if os.path.isfile(zip_path) and _sha1(zip_path) == ML100K[1]:
         target = _install_zip(zip_path, cache, 'cache')
         log(f'ml-100k: cache {zip_path}: SHA-1 ok, extracted into {target}')
         return target
@@ -260,20 +328,15 @@ def _from_cache(cache, log):
     return None
 
 
-def _grouplens():
-    from d2l import mxnet as d2l   # registers DATA_HUB['ml-100k'] (url, sha1)
-    return d2l.DATA_HUB['ml-100k']
 
 
 def _download(url, path, sha1, source):
-    """Download ``url`` to ``path`` if its SHA-1 is ``sha1``; temp file + rename."""
+    """Download ``url`` to ``path`` if its SHA-1 is ``sha1``; nothing is left otherwise."""
     import requests
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.zip', dir=os.path.dirname(path))
-    try:
+
+    def write(tmp):
         h, size = hashlib.sha1(), 0
-        with os.fdopen(fd, 'wb') as f, requests.get(url, stream=True,
-                                                    timeout=HTTP_TIMEOUT) as r:
+        with open(tmp, 'wb') as f, requests.get(url, stream=True, timeout=HTTP_TIMEOUT) as r:
             r.raise_for_status()
             for block in r.iter_content(1 << 16):
                 size += len(block)
@@ -284,15 +347,11 @@ def _download(url, path, sha1, source):
         if h.hexdigest() != sha1:
             raise DataError(f'{source}: SHA-1 mismatch: got {h.hexdigest()} for {size:,} bytes, '
                             f'expected {sha1}; file discarded')
-        os.chmod(tmp, _umask_mode(0o666))
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
+    atomic_write(path, write, prefix='.tmp-')
 
 
 def _from_grouplens(cache, log):
-    url, sha1 = _grouplens()
+    url, sha1 = ML100K
     zip_path = os.path.join(cache, 'ml-100k.zip')
     try:
         _download(url, zip_path, sha1, f'GroupLens {url}')
@@ -432,7 +491,7 @@ def ml100k_dir(path=None, *, log=print):
 
     ``path`` (else ``$D2L_RECSYS_DATA``): a folder with ``u.data`` or ``ml-100k.zip``, or the
     zip itself; when given it must be good (DataError otherwise). Else: the cache, GroupLens
-    (``d2l.DATA_HUB['ml-100k']``, SHA-1 checked), the PyPI mirror; each step logs one line
+    (:data:`ML100K`, SHA-1 checked), the PyPI mirror; each step logs one line
     through ``log`` (``None`` for silence) and a failing one falls through to the next.
     See https://d2l.ai/chapter_recommender-systems/movielens.html
     """

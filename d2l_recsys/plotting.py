@@ -1,34 +1,43 @@
-"""Training curves: d2l's live Animator in Jupyter, a quiet recorder elsewhere.
+"""Training curves: the book's live ``Animator`` in Jupyter, a quiet recorder elsewhere.
 
-``d2l.Animator`` redraws with ``IPython.display.display`` after every point; outside a notebook
-that prints ``<Figure size ...>`` lines into the console and needs a GUI-less backend anyway.
-:class:`Animator` keeps the book's interface (``add(x, y)``), uses d2l's inside Jupyter, only
-records the points elsewhere, and can save the figure as PNG and SVG in both cases.
+``d2l.Animator`` (:numref:`sec_utils`) redraws with ``IPython.display`` after every point;
+outside a notebook that prints ``<Figure size ...>`` lines into the console and needs a GUI-less
+backend anyway. :class:`Animator` keeps the book's interface (``add(x, y)``), draws live inside
+Jupyter as the book's does, only records the points elsewhere, and saves the figure as PNG and
+SVG in both cases. It needs matplotlib only (not ``d2l``, not a framework).
 """
 import os
 
-from d2l import mxnet as d2l
+from .atomic import atomic_write
 
-from ._atomic import atomic_write
-
-__all__ = ['Animator', 'in_notebook']
+__all__ = ['Animator', 'in_notebook', 'set_axes', 'save_figure', 'training_animator']
 
 
 def in_notebook():
     """True inside a Jupyter kernel (where IPython's display draws inline figures)."""
     try:
         from IPython import get_ipython
-    except ImportError:  # pragma: no cover - d2l depends on IPython
+    except ImportError:
         return False
     shell = get_ipython()
     return shell is not None and type(shell).__name__ == 'ZMQInteractiveShell'
 
 
+def set_axes(axes, xlabel, ylabel, xlim, ylim, xscale, yscale, legend):
+    """Set the axes for matplotlib (``d2l.set_axes``, :numref:`sec_calculus`)."""
+    axes.set_xlabel(xlabel), axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale), axes.set_yscale(yscale)
+    axes.set_xlim(xlim), axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid()
+
+
 class Animator:
-    """``d2l.Animator`` with a headless mode (book: :numref:`sec_utils`).
+    """For plotting data in animation (``d2l.Animator``), with a headless mode.
 
     ``live=None`` draws live only inside Jupyter; ``live=False`` never draws while adding
-    (points are recorded in ``X``/``Y`` like d2l's); ``live=True`` always uses d2l's.
+    (points are recorded in ``X``/``Y`` as the book's does); ``live=True`` always draws.
     :meth:`save` writes the curve to ``<path>.png`` and ``<path>.svg``.
     """
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
@@ -38,19 +47,30 @@ class Animator:
                            xlim=xlim, ylim=ylim, xscale=xscale, yscale=yscale)
         self.fmts, self.figsize = fmts, figsize
         self.live = in_notebook() if live is None else bool(live)
-        self._d2l = None
-        if self.live:
-            self._d2l = d2l.Animator(xlabel=xlabel, ylabel=ylabel, legend=legend, xlim=xlim,
-                                     ylim=ylim, xscale=xscale, yscale=yscale, fmts=fmts,
-                                     nrows=nrows, ncols=ncols, figsize=figsize)
         self.X, self.Y = None, None
+        self.fig = self.axes = None
+        if self.live:
+            import matplotlib.pyplot as plt
+            try:   # the book's d2l.use_svg_display()
+                from matplotlib_inline import backend_inline
+                backend_inline.set_matplotlib_formats('svg')
+            except ImportError:
+                pass
+            self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
+            self.axes = [axes] if nrows * ncols == 1 else list(axes.flat)
+
+    def _draw(self, ax):
+        for x, y, fmt in zip(self.X or [], self.Y or [], self.fmts):
+            ax.plot(x, y, fmt)
+        c = self.config
+        xlim = c['xlim']
+        if xlim is not None and xlim[0] == xlim[1]:  # one epoch: let matplotlib choose
+            xlim = None
+        set_axes(ax, c['xlabel'], c['ylabel'], xlim, c['ylim'], c['xscale'], c['yscale'],
+                 c['legend'])
 
     def add(self, x, y):
-        """Add one point per line (same conventions as d2l's: scalars or sequences)."""
-        if self._d2l is not None:
-            self._d2l.add(x, y)
-            self.X, self.Y = self._d2l.X, self._d2l.Y
-            return
+        """Add one point per line (the book's conventions: scalars or sequences)."""
         if not hasattr(y, '__len__'):
             y = [y]
         n = len(y)
@@ -64,6 +84,12 @@ class Animator:
             if a is not None and b is not None:
                 self.X[i].append(a)
                 self.Y[i].append(b)
+        if self.live:
+            from IPython import display
+            self.axes[0].cla()
+            self._draw(self.axes[0])
+            display.display(self.fig)
+            display.clear_output(wait=True)
 
     def figure(self):
         """A matplotlib Figure of the recorded curves (no pyplot state, no GUI backend)."""
@@ -71,29 +97,33 @@ class Animator:
         from matplotlib.figure import Figure
         fig = Figure(figsize=self.figsize)
         FigureCanvasAgg(fig)
-        ax = fig.add_subplot(1, 1, 1)
-        for x, y, fmt in zip(self.X or [], self.Y or [], self.fmts):
-            ax.plot(x, y, fmt)
-        c = self.config
-        xlim = c['xlim']
-        if xlim is not None and xlim[0] == xlim[1]:  # one epoch: let matplotlib choose
-            xlim = None
-        d2l.set_axes(ax, c['xlabel'], c['ylabel'], xlim, c['ylim'], c['xscale'],
-                     c['yscale'], c['legend'])
+        self._draw(fig.add_subplot(1, 1, 1))
         return fig
 
     def save(self, path):
         """Write ``<path>.png`` and ``<path>.svg`` (a ``.png``/``.svg`` suffix is dropped);
-        each file is written to a temporary name first, then renamed. Returns both paths."""
+        each file whole or not at all. Returns both paths."""
         stem, ext = os.path.splitext(str(path))
         if ext.lower() not in ('.png', '.svg'):
             stem = str(path)
         return save_figure(self.figure(), stem)
 
 
+def training_animator(plot, num_epochs):
+    """The book's training plot (epochs on x, train loss and test RMSE in [0, 2]).
+
+    ``plot``: an :class:`Animator` (returned as it is), or its ``live`` argument (None: live
+    in Jupyter only).
+    """
+    if isinstance(plot, Animator):
+        return plot
+    return Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0, 2],
+                    legend=['train loss', 'test RMSE'], live=plot)
+
+
 def save_figure(fig, stem, **savefig_kwargs):
-    """Write matplotlib figure ``fig`` to ``<stem>.png`` and ``<stem>.svg``, each to a temporary
-    name first, then renamed. Returns both paths."""
+    """Write matplotlib figure ``fig`` to ``<stem>.png`` and ``<stem>.svg``, each whole or not
+    at all. Returns both paths."""
     paths = [stem + '.png', stem + '.svg']
     for path, fmt in zip(paths, ('png', 'svg')):
         atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, bbox_inches='tight',

@@ -12,7 +12,7 @@ What it does:
    notebooks' training runs (the book's cells) are seed 0 of the tables below;
 3. trains seeds 1..4 of MF (seq-aware split) and AutoRec (random split) with
    :mod:`d2l_recsys.experiments`, and the apples-to-apples grid (MF, item-based and user-based
-   AutoRec on both splits). ``d2l_recsys.fast`` is used for these extra runs only where, on
+   AutoRec on both splits). the fast path (``d2l_recsys.mxnet.fast``) is used for these extra runs only where, on
    seed 0, it gives the same RMSE as the book's code (checked here, reported per number);
 4. writes ``results/``: figures as PNG and SVG, ``rmse.md``, ``rmse.csv``, ``rmse.json``, one
    log per training run in ``results/logs/``; every file is written to a temporary name and
@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 
-from ._atomic import atomic_write_text
+from .atomic import atomic_write_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = ('movielens.ipynb', 'mf.ipynb', 'autorec.ipynb')
@@ -115,7 +115,7 @@ def not_reproduced(book_table, apples_table):
 # ---------------------------------------------------------------------------- small helpers
 def save_figure(fig, stem):
     """Write ``stem.png`` and ``stem.svg`` atomically; returns both paths."""
-    from .plotting import save_figure as save   # imported late: it loads d2l and MXNet
+    from .plotting import save_figure as save
     return save(fig, stem, dpi=150)
 
 
@@ -128,13 +128,16 @@ def new_figure(figsize=(4.5, 3.2)):
 
 
 def versions():
-    import d2l
-    import mxnet
+    import importlib.metadata
     import numpy
     import pandas
-    out = {'python': platform.python_version(), 'mxnet': mxnet.__version__,
-           'd2l': getattr(d2l, '__version__', '?'), 'numpy': numpy.__version__,
+    out = {'python': platform.python_version(), 'numpy': numpy.__version__,
            'pandas': pandas.__version__}
+    for name in ('mxnet', 'torch', 'd2l'):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     from . import __version__
     out['d2l_recsys'] = __version__
     return out
@@ -184,7 +187,7 @@ with open(_RESULT_PATH, 'w') as _f:
 ''',
     'mf.ipynb': '''
 import json as _json
-from d2l_recsys.evaluation import rmse_exact as _rmse_exact
+from d2l_recsys.mxnet.evaluation import rmse_exact as _rmse_exact
 _out = {'history': history, 'test_rmse_exact': _rmse_exact(net, test_iter, devices),
         'prediction_user20_item30': float(scores[0]),
         'train_size': len(train_iter._dataset), 'test_size': len(test_iter._dataset)}
@@ -193,7 +196,7 @@ with open(_RESULT_PATH, 'w') as _f:
 ''',
     'autorec.ipynb': '''
 import json as _json
-from d2l_recsys.evaluation import autorec_rmse_exact as _exact
+from d2l_recsys.mxnet.evaluation import autorec_rmse_exact as _exact
 _out = {'history': history,
         'test_rmse_exact': _exact(net, test_iter, test_inter_mat, devices),
         'user_history': user_history,
@@ -263,7 +266,7 @@ def run_record(history, *, model, split, seed, path, exact, sizes=None):
 def train_run(key, split, seed, *, fast, epochs, log_dir):
     """Train one configuration with :mod:`d2l_recsys.experiments`; its console output goes
     to ``log_dir/<key>_<split>_seed<seed>.log``."""
-    from . import experiments
+    from .mxnet import experiments
     _, fn_name, extra = MODELS[key]
     fn = getattr(experiments, fn_name)
     log_path = os.path.join(log_dir, f'{key}_{split}_seed{seed}{"_fast" if fast else ""}.log')
@@ -276,8 +279,8 @@ def train_run(key, split, seed, *, fast, epochs, log_dir):
         finally:
             atomic_write_text(log_path, buf.getvalue())
     wall = time.time() - tic
-    path = (f'd2l_recsys.fast.{fn_name}_fast' if fast
-            else f'd2l_recsys.experiments.{fn_name} (book code)')
+    path = (f'd2l_recsys.mxnet.{fn_name}(fast=True)' if fast
+            else f'd2l_recsys.mxnet.{fn_name} (book code)')
     rec = run_record(history, model=key, split=split, seed=seed, path=path,
                      exact=history.get('test_rmse_exact'),
                      sizes={'train_size': info.get('train_size'),
@@ -288,13 +291,10 @@ def train_run(key, split, seed, *, fast, epochs, log_dir):
 
 def fast_available():
     try:
-        from . import fast
+        from .mxnet import fast
     except Exception as e:   # noqa: BLE001 - any import failure means "not available"
-        return False, f'd2l_recsys.fast cannot be imported ({type(e).__name__}: {e})'
-    missing = [n for n in ('train_mf_fast', 'train_autorec_fast') if not hasattr(fast, n)]
-    if missing:
-        return False, f'd2l_recsys.fast has no {", ".join(missing)}'
-    return True, 'd2l_recsys.fast imported'
+        return False, f'd2l_recsys.mxnet.fast cannot be imported ({type(e).__name__}: {e})'
+    return True, 'd2l_recsys.mxnet.fast imported'
 
 
 # ---------------------------------------------------------------------------- figures
@@ -569,7 +569,7 @@ def _short_path(path):
 
 
 def _kind(path):
-    return 'fast' if path.startswith('d2l_recsys.fast') else 'book code'
+    return 'fast' if 'fast=True' in path else 'book code'
 
 
 def _speed(row):
@@ -591,7 +591,7 @@ def parse_args(argv):
                    help='seeds of the apples-to-apples table (default 5 when the fast path '
                         'is used, 3 otherwise; --quick 1)')
     p.add_argument('--no-fast', action='store_true',
-                   help="never use d2l_recsys.fast; every run is the book's code")
+                   help="never use the fast path; every run is the book's code")
     p.add_argument('--out', default=None, help='results folder (default results/, --quick '
                                               'results/quick/)')
     p.add_argument('--data', default=None, metavar='DIR',
@@ -618,9 +618,9 @@ def main(argv=None):
     phases = {}
 
     from . import fetch
-    from .training import try_all_devices
+    from .mxnet import try_all_gpus
     data_dir = fetch.ml100k_dir(args.data)
-    devices = [str(d) for d in try_all_devices()]
+    devices = [str(d) for d in try_all_gpus()]
     say(f'reproduce: data in {data_dir}; devices {devices}; results to {out_dir}')
 
     # 1. The notebooks (seed 0 of the book's experiments).
@@ -683,7 +683,7 @@ def main(argv=None):
             say(f'reproduce:   book {book["test_rmse_book"]:.5f}, fast '
                 f'{rec["test_rmse_book"]:.5f}: '
                 f'{"same RMSE, fast path used" if use_fast[key] else "differs, not used"}')
-        status = (f'd2l_recsys.fast was checked against the book\'s code on seed 0 (same '
+        status = (f'the fast path was checked against the book\'s code on seed 0 (same '
                   f'RMSE = within {FAST_TOLERANCE:g}) and used only where it passed')
     phases['fast-path check'] = time.time() - tic
     n_apples = args.apples_seeds or (1 if quick else (5 if any(use_fast.values()) else 3))

@@ -1,5 +1,8 @@
-"""d2l_recsys.data against d2l's own MovieLens functions (the oracle), and the fast twins
-against the faithful ones, on synthetic data and on the real ML-100K when it is cached."""
+"""The MovieLens functions against d2l's own (the oracle), and the fast twins against the
+faithful ones, on synthetic data and on the real ML-100K when it is cached.
+
+``D`` is the MXNet tab's data module (the book's functions drawing from MXNet's generator);
+the framework-free layer underneath, :mod:`d2l_recsys.data`, is tested here too."""
 import ast
 import inspect
 import textwrap
@@ -10,7 +13,8 @@ import pandas as pd
 import pytest
 from d2l import mxnet as d2l
 
-from d2l_recsys import data as D
+from d2l_recsys import data as movielens
+from d2l_recsys.mxnet import data as D
 from conftest import make_ratings, write_u_data
 
 MODES = ['random', 'seq-aware']
@@ -196,13 +200,36 @@ def test_load_empty_part(synth):
 
 
 def test_faithful_bodies_are_the_books():
-    def code(fn):
+    # The data layer's functions are the book's statements, after choosing the array module
+    # the book calls ``np`` (the keyword ``xp``).
+    def body(fn, array_module_line):
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
-        if ast.get_docstring(tree) is not None:
-            tree.body = tree.body[1:]
-        return ast.dump(tree)
+        stmts = tree.body[1:] if ast.get_docstring(tree) is not None else tree.body
+        if array_module_line:
+            assert ast.unparse(stmts[0]) == 'np = numpy if xp is None else xp'
+            stmts = stmts[1:]
+        return [ast.dump(s) for s in stmts]
     for name in ('split_data_ml100k', 'load_data_ml100k'):
-        assert code(getattr(D, name)) == code(getattr(d2l, name))
+        assert body(getattr(movielens, name), True) == body(getattr(d2l, name), False)
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_data_layer_with_numpy(synth, mode):
+    # Without a framework the split draws from NumPy's generator: the book's function and its
+    # twin make the same draws and give the same output, and the matrix is a NumPy array.
+    data, num_users, num_items = synth
+    out = []
+    for split in (movielens.split_data_ml100k, movielens.split_data_ml100k_fast):
+        onp.random.seed(5)
+        out.append((split(data, num_users, num_items, mode, 0.25), onp.random.uniform()))
+    assert_split_equal(out[0][0], out[1][0])
+    assert out[0][1] == out[1][1]
+    train = out[0][0][0]
+    slow = movielens.load_data_ml100k(train, num_users, num_items)
+    fast = movielens.load_data_ml100k_fast(train, num_users, num_items)
+    assert slow[:3] == fast[:3]
+    assert type(slow[3]) is type(fast[3]) is onp.ndarray
+    assert onp.array_equal(slow[3], fast[3]) and slow[3].dtype == fast[3].dtype
 
 
 # --- split_and_load ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import numpy as onp
 import pytest
 from mxnet import autograd, gluon, np, npx
 
-from d2l_recsys import evaluation, experiments, fast, models
+from d2l_recsys.mxnet import evaluation, experiments, fast, models
 
 import synthetic
 
@@ -195,7 +195,7 @@ def test_mf_fast_trains_as_the_faithful_path(tiny, devices, split_mode, capsys):
     """Same seed: same split, initial weights and batches, so the same training run."""
     kw = _mf_kwargs(tiny, devices, split_mode=split_mode)
     net_b, hist_b, info_b = experiments.train_mf(**kw)
-    net_f, hist_f, info_f = fast.train_mf_fast(**kw)
+    net_f, hist_f, info_f = experiments.train_mf(fast=True, **kw)
     assert hist_f['epoch'] == hist_b['epoch']
     assert hist_f['devices'] == hist_b['devices']
     assert info_f['train_size'] == info_b['train_size']
@@ -221,7 +221,7 @@ def test_mf_fast_trains_as_the_faithful_path(tiny, devices, split_mode, capsys):
 def test_autorec_fast_learns(tiny_autorec, devices, capsys):
     kw = dict(num_hidden=20, lr=0.01, batch_size=16, num_epochs=6, devices=devices, seed=2,
               data_dir=tiny_autorec, plot=False)
-    net, hist, info = fast.train_autorec_fast(**kw)
+    net, hist, info = experiments.train_autorec(fast=True, **kw)
     assert hist['train_loss'][-1] < 0.7 * hist['train_loss'][0]
     assert hist['test_rmse'][-1] < hist['test_rmse'][0]
     assert hist['test_rmse_exact'] == pytest.approx(hist['test_rmse'][-1], rel=1e-5)
@@ -244,7 +244,7 @@ def test_autorec_fast_trains_as_the_faithful_path(tiny_autorec, devices, user_ba
     kw = dict(num_hidden=12, lr=0.01, batch_size=16, num_epochs=3, devices=devices, seed=4,
               data_dir=tiny_autorec, plot=False, user_based=user_based)
     net_b, hist_b, info_b = experiments.train_autorec(**kw)
-    net_f, hist_f, info_f = fast.train_autorec_fast(**kw)
+    net_f, hist_f, info_f = experiments.train_autorec(fast=True, **kw)
     assert info_f['train_size'] == info_b['train_size']
     onp.testing.assert_allclose(hist_f['train_loss'], hist_b['train_loss'], rtol=1e-4)
     onp.testing.assert_allclose(hist_f['test_rmse'], hist_b['test_rmse'], rtol=1e-4)
@@ -257,7 +257,7 @@ def test_autorec_fast_trains_as_the_faithful_path(tiny_autorec, devices, user_ba
 
 
 def test_user_based_autorec_fast(tiny_autorec, capsys):
-    net, hist, info = fast.train_autorec_fast(num_hidden=8, batch_size=10, num_epochs=2,
+    net, hist, info = experiments.train_autorec(fast=True, num_hidden=8, batch_size=10, num_epochs=2,
                                               user_based=True, data_dir=tiny_autorec, seed=1,
                                               devices=[mx.cpu()], plot=False)
     assert net.decoder.weight.shape[0] == info['num_items']
@@ -271,8 +271,8 @@ def test_experiments_fast_switch_uses_this_module(tiny, capsys):
 
 def test_bad_arguments_are_named(tiny):
     with pytest.raises(ValueError, match='num_epochs'):
-        fast.train_mf_fast(**_mf_kwargs(tiny, [mx.cpu()], num_epochs=0))
+        experiments.train_mf(fast=True, **_mf_kwargs(tiny, [mx.cpu()], num_epochs=0))
     with pytest.raises(ValueError, match='batch_size'):
-        fast.train_mf_fast(**_mf_kwargs(tiny, TWO_CPUS, batch_size=33))
+        experiments.train_mf(fast=True, **_mf_kwargs(tiny, TWO_CPUS, batch_size=33))
     with pytest.raises(ValueError, match='full batch'):
-        fast.train_mf_fast(**_mf_kwargs(tiny, [mx.cpu()], batch_size=100000))
+        experiments.train_mf(fast=True, **_mf_kwargs(tiny, [mx.cpu()], batch_size=100000))

@@ -300,11 +300,11 @@ def test_stale_leftovers_removed_fresh_kept(small):
     assert listing(cache) == ['.tmp-ml-100k-new', 'ml-100k']
 
 
-# --- GroupLens through d2l.DATA_HUB, served from a local HTTP server -----------------------
+# --- GroupLens (the book's d2l.DATA_HUB entry), served from a local HTTP server ------------
 
 def test_grouplens_entry_is_d2ls():
     from d2l import mxnet as d2l
-    url, sha1 = fetch._grouplens()
+    url, sha1 = fetch.ML100K
     assert (url, sha1) == d2l.DATA_HUB['ml-100k']
     assert url.endswith('ml-100k.zip') and len(sha1) == 40
 
@@ -330,7 +330,7 @@ def grouplens(monkeypatch, server, small):
     z = make_zip(root / 'ml-100k.zip', {'u.data': u_data_text(small), 'u.item': '1|A (1)|\n'})
     sha1 = hashlib.sha1(open(z, 'rb').read()).hexdigest()
     entry = [f'{base}/ml-100k.zip', sha1]
-    monkeypatch.setattr(fetch, '_grouplens', lambda: tuple(entry))
+    monkeypatch.setattr(fetch, 'ML100K', entry)   # the tests change it in place
     monkeypatch.setattr(fetch, '_from_grouplens', FROM_GROUPLENS)
     return entry
 

@@ -7,9 +7,9 @@ import pytest
 from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
 
-from d2l_recsys.evaluation import (autorec_evaluator, autorec_rmse_exact, evaluator,
+from d2l_recsys.mxnet.evaluation import (autorec_evaluator, autorec_rmse_exact, evaluator,
                                    rmse_exact)
-from d2l_recsys.models import MF, AutoRec, user_based_autorec, user_based_matrix
+from d2l_recsys.mxnet.models import MF, AutoRec, user_based_autorec, user_based_matrix
 
 npx.set_np()
 

@@ -32,16 +32,16 @@ EXPECTED = {
         'read_data_ml100k': 'd2l_recsys.data:read_data_ml100k',
         'split_data_ml100k': 'd2l_recsys.data:split_data_ml100k',
         'load_data_ml100k': 'd2l_recsys.data:load_data_ml100k',
-        'split_and_load_ml100k': 'd2l_recsys.data:split_and_load_ml100k',
+        'split_and_load_ml100k': 'd2l_recsys.mxnet.data:split_and_load_ml100k',
     },
     'mf.ipynb': {
-        'MF': 'd2l_recsys.models:MF',
-        'evaluator': 'd2l_recsys.evaluation:evaluator',
-        'train_recsys_rating': 'd2l_recsys.training:train_recsys_rating',
+        'MF': 'd2l_recsys.mxnet.models:MF',
+        'evaluator': 'd2l_recsys.mxnet.evaluation:evaluator',
+        'train_recsys_rating': 'd2l_recsys.mxnet.training:train_recsys_rating',
     },
     'autorec.ipynb': {
-        'AutoRec': 'd2l_recsys.models:AutoRec',
-        'evaluator': 'd2l_recsys.evaluation:autorec_evaluator',
+        'AutoRec': 'd2l_recsys.mxnet.models:AutoRec',
+        'evaluator': 'd2l_recsys.mxnet.evaluation:autorec_evaluator',
     },
 }
 # Every book object the notebooks may define; a cell defining one of these must be tagged.
@@ -172,8 +172,8 @@ def test_renamed_evaluator_compares_with_the_package_one():
     cells = [c for c in nb['cells'] if c.get('metadata', {}).get(META_KEY, {}).get('as')
              == 'evaluator']
     assert len(cells) == 1
-    assert cells[0]['metadata'][META_KEY]['source'] == 'd2l_recsys.evaluation:autorec_evaluator'
-    assert mismatch(cell_text(cells[0]), 'd2l_recsys.evaluation:evaluator', 'evaluator')
+    assert cells[0]['metadata'][META_KEY]['source'] == 'd2l_recsys.mxnet.evaluation:autorec_evaluator'
+    assert mismatch(cell_text(cells[0]), 'd2l_recsys.mxnet.evaluation:evaluator', 'evaluator')
 
 
 @pytest.mark.parametrize('nb_name', sorted(EXPECTED))

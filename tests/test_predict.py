@@ -7,10 +7,10 @@ import numpy as onp
 import pytest
 from mxnet import np, npx
 
-from d2l_recsys import predict
-from d2l_recsys._atomic import atomic_write
-from d2l_recsys.models import MF, AutoRec
-from d2l_recsys.predict import (interaction_matrix, load_model, load_parameters_checked,
+from d2l_recsys.mxnet import predict
+from d2l_recsys.atomic import atomic_write
+from d2l_recsys.mxnet.models import MF, AutoRec
+from d2l_recsys.mxnet.predict import (interaction_matrix, load_model, load_parameters_checked,
                                 predict_rating, save_model, score_items, top_k)
 
 npx.set_np()

@@ -13,12 +13,13 @@ from d2l import mxnet as d2l
 from mxnet import gluon, np, npx
 
 import synthetic
-from d2l_recsys import experiments, training
-from d2l_recsys.evaluation import autorec_evaluator, evaluator, rmse_exact
-from d2l_recsys.models import MF, AutoRec
+from d2l_recsys.defaults import BOOK
+from d2l_recsys.mxnet import experiments, training
+from d2l_recsys.mxnet.evaluation import autorec_evaluator, evaluator, rmse_exact
+from d2l_recsys.mxnet.models import MF, AutoRec
 from d2l_recsys.plotting import Animator
-from d2l_recsys.training import (check_gpu, parse_devices, train_recsys_rating,
-                                 try_all_devices)
+from d2l_recsys.mxnet.training import (check_gpu, parse_devices, train_recsys_rating,
+                                 try_all_gpus)
 
 npx.set_np()
 TWO = [mx.cpu(0), mx.cpu(1)]
@@ -292,9 +293,11 @@ def test_parse_devices():
             parse_devices(bad)
 
 
-def test_try_all_devices_falls_back_to_cpu(monkeypatch):
-    monkeypatch.setattr(d2l, 'try_all_gpus', lambda: [])
-    assert try_all_devices() == [mx.cpu()]
+def test_try_all_gpus_falls_back_to_cpu(monkeypatch):
+    # d2l's returns [] without a GPU, which the book's split_and_load cannot use.
+    monkeypatch.setattr(mx.context, 'num_gpus', lambda: 0)
+    assert d2l.try_all_gpus() == []
+    assert try_all_gpus() == [mx.cpu()]
 
 
 def test_unusable_gpu_gets_a_plain_error(monkeypatch):
@@ -304,9 +307,9 @@ def test_unusable_gpu_gets_a_plain_error(monkeypatch):
                                  'available for execution on the device\nStack trace: ...')
     monkeypatch.setattr(training, '_probe', no_kernels)
     monkeypatch.setattr(training, '_compute_capability', lambda i: 'NVIDIA H100, 9.0')
-    monkeypatch.setattr(d2l, 'try_all_gpus', lambda: [mx.gpu(0)])
+    monkeypatch.setattr(mx.context, 'num_gpus', lambda: 1)
     with pytest.raises(RuntimeError) as e:
-        try_all_devices()
+        try_all_gpus()
     text = str(e.value)
     assert '\n' not in text and 'gpu(0)' in text and 'H100, 9.0' in text
     assert '5.0, 6.0, 7.0, 8.0 and 8.6' in text and 'Hopper' in text
@@ -326,21 +329,30 @@ def test_experiment_arguments_are_checked(tiny):
             experiments.train_mf(data_dir=tiny, **kwargs)
 
 
-def test_fast_dispatches_to_the_fast_module(monkeypatch):
+def test_fast_trains_on_the_same_settings_and_data(monkeypatch, tiny):
+    # One place checks, seeds and reads the data; fast=True only swaps the training.
     calls = []
-    fake = types.ModuleType('d2l_recsys.fast')
-    fake.train_mf_fast = lambda **kw: calls.append(('mf', kw)) or ('net', {}, {})
-    fake.train_autorec_fast = lambda **kw: calls.append(('autorec', kw)) or ('net', {}, {})
-    monkeypatch.setitem(sys.modules, 'd2l_recsys.fast', fake)
-    import d2l_recsys
-    monkeypatch.setattr(d2l_recsys, 'fast', fake, raising=False)
-    assert experiments.train_mf(fast=True, seed=4, num_epochs=3) == ('net', {}, {})
-    experiments.train_autorec(fast=True, user_based=True)
-    assert calls[0][0] == 'mf' and calls[0][1]['seed'] == 4 and calls[0][1]['num_epochs'] == 3
-    assert calls[0][1]['num_factors'] == 30 and 'fast' not in calls[0][1]
-    assert calls[0][1]['progress'] is None and calls[0][1]['plot'] is None
-    assert calls[1][0] == 'autorec' and calls[1][1]['user_based'] is True
-    assert calls[1][1]['num_hidden'] == 500 and calls[1][1]['batch_size'] == 256
+
+    def fake_fit(settings, run_data, devices, **kw):
+        calls.append((settings, run_data, devices, kw))
+        return 'net', {'test_rmse_exact': 1.0}
+    monkeypatch.setattr(experiments.fast_path, 'fit_mf', fake_fit)
+    monkeypatch.setattr(experiments.fast_path, 'fit_autorec', fake_fit)
+    net, history, info = experiments.train_mf(fast=True, seed=4, num_epochs=3, data_dir=tiny,
+                                              devices='cpu')
+    assert net == 'net' and info['fast'] is True and info['seed'] == 4
+    settings, run_data, devices, kw = calls[0]
+    assert settings == {**BOOK['mf'], 'num_epochs': 3} and devices == [mx.cpu()]
+    assert kw['progress'] is None
+    assert history['test_rmse_kind'] == experiments.runs.RUNNING_MEAN
+    experiments.train_autorec(fast=True, user_based=True, data_dir=tiny, devices='cpu',
+                              seed=4)
+    settings, run_data2, _, kw = calls[1]
+    assert settings == dict(BOOK['autorec']) and kw['user_based'] is True
+    # same seed, same split as the faithful path's loader draws
+    experiments.set_seed(4)
+    *_, faithful = experiments.load_autorec_data(data_dir=tiny)
+    assert faithful.train[:3] == run_data2.train[:3]
 
 
 # --- the book's cells, unchanged, against the package ----------------------------------------
@@ -386,40 +398,22 @@ trainer = gluon.Trainer(net.collect_params(), optimizer,
 d2l.train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                         devices, evaluator, inter_mat=test_inter_mat)
 '''
-SEEDS = Path(__file__).resolve().parents[2] / 'shared' / 'seeds'
-
-
-def _squash(text):
-    return re.sub(r'\s+', '', re.sub(r'#[^\n]*', '', text))
-
-
-@pytest.mark.skipif(not SEEDS.is_dir(), reason='the book text (shared/seeds) is not here')
-def test_cells_are_the_books_text():
-    books = [_squash(p.read_text(encoding='utf-8')) for p in SEEDS.glob('*.txt')]
-    for cell in (MF_CELL, MF_PREDICT_CELL, AUTOREC_CELL):
-        assert any(_squash(cell) in book for book in books), cell[:60]
-
-
-def _book_namespace(data_dir):
-    """What the book's cells see: our package in place of the section's definitions, and a
-    d2l whose data functions read ``data_dir`` (no download) and whose try_all_gpus() gives
-    two CPU devices (so the cells run data-parallel here)."""
-    from d2l_recsys import data
+def _book_namespace(monkeypatch, data_dir):
+    """What the book's cells see with ``from d2l_recsys import mxnet as d2l``: the MXNet tab,
+    whose data functions find ``data_dir`` (no download) and whose try_all_gpus() gives two
+    CPU devices (so the cells run data-parallel here)."""
+    from d2l_recsys import fetch
+    from d2l_recsys import mxnet as tab
+    monkeypatch.setattr(fetch, 'ml100k_dir', lambda path=None, **kw: data_dir)
     shim = types.ModuleType('d2l_shim')
-    shim.__dict__.update(vars(d2l))
+    shim.__dict__.update(vars(tab))
     shim.try_all_gpus = lambda: list(TWO)
-    shim.read_data_ml100k = lambda: data.read_data_ml100k(data_dir)
-    shim.split_and_load_ml100k = lambda **kw: data.split_and_load_ml100k(data_dir=data_dir,
-                                                                         **kw)
-    shim.split_data_ml100k = data.split_data_ml100k
-    shim.load_data_ml100k = data.load_data_ml100k_fast
-    shim.train_recsys_rating = train_recsys_rating
     return {'d2l': shim, 'mx': mx, 'np': np, 'npx': npx, 'gluon': gluon}
 
 
-def test_book_mf_cell_runs_against_the_package(tiny, capsys):
-    from d2l_recsys.models import MF as PackageMF
-    ns = _book_namespace(tiny)
+def test_book_mf_cell_runs_against_the_package(monkeypatch, tiny, capsys):
+    from d2l_recsys.mxnet.models import MF as PackageMF
+    ns = _book_namespace(monkeypatch, tiny)
     ns.update(MF=PackageMF, evaluator=evaluator, train_recsys_rating=train_recsys_rating)
     mx.random.seed(0)
     exec(MF_CELL, ns)
@@ -429,11 +423,11 @@ def test_book_mf_cell_runs_against_the_package(tiny, capsys):
     assert ns['scores'].shape == (1,) and 1 <= float(ns['scores'][0]) <= 5
 
 
-def test_book_autorec_cell_runs_against_the_package(tmp_path, capsys):
+def test_book_autorec_cell_runs_against_the_package(monkeypatch, tmp_path, capsys):
     # The cell's batch of 256 items needs at least 256 items; its DataLoaders use worker
     # processes (d2l.get_dataloader_workers()).
     folder = synthetic.write_ml100k(tmp_path, num_users=30, num_items=260, density=0.3)
-    ns = _book_namespace(folder)
+    ns = _book_namespace(monkeypatch, folder)
     ns.update(AutoRec=AutoRec, evaluator=autorec_evaluator)
     mx.random.seed(0)
     exec(AUTOREC_CELL, ns)

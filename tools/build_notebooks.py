@@ -162,9 +162,10 @@ MOVIELENS = [
     src('d2l_recsys.data:split_data_ml100k'),
     code('''
     mx.random.seed(SEED)
-    train_random, test_random = split_data_ml100k(data, num_users, num_items, 'random')
+    # xp=np: the book's np, MXNet's, whose generator the book's split draws from
+    train_random, test_random = split_data_ml100k(data, num_users, num_items, 'random', xp=np)
     print(f'random split: {len(train_random)} training and {len(test_random)} test ratings')
-    train_seq, test_seq = split_data_ml100k(data, num_users, num_items, 'seq-aware')
+    train_seq, test_seq = split_data_ml100k(data, num_users, num_items, 'seq-aware', xp=np)
     print(f'seq-aware split: {len(train_seq)} training and {len(test_seq)} test ratings')
     test_seq.head(3)
     '''),
@@ -180,7 +181,7 @@ MOVIELENS = [
     the same random draws in random mode), as this cell checks.
     '''),
     code('''
-    from d2l_recsys.data import split_data_ml100k_fast
+    from d2l_recsys.mxnet.data import split_data_ml100k_fast
 
     fast_train, fast_test = split_data_ml100k_fast(data, num_users, num_items, 'seq-aware')
     print('identical seq-aware split:',
@@ -197,7 +198,7 @@ MOVIELENS = [
     '''),
     src('d2l_recsys.data:load_data_ml100k'),
     code('''
-    users, items, scores, inter = load_data_ml100k(test_random, num_users, num_items)
+    users, items, scores, inter = load_data_ml100k(test_random, num_users, num_items, xp=np)
     print(f'{len(users)} test ratings; first three: users {users[:3]}, '
           f'items {items[:3]}, ratings {scores[:3]}')
     print(f'interaction matrix: shape {inter.shape}, {int((inter > 0).sum())} ratings in it')
@@ -209,7 +210,7 @@ MOVIELENS = [
     next epoch. The package's version adds two keyword arguments, `data_dir` (where `u.data`
     is) and `fast` (use the vectorised twins, which give identical loaders).
     '''),
-    src('d2l_recsys.data:split_and_load_ml100k'),
+    src('d2l_recsys.mxnet.data:split_and_load_ml100k'),
     code('''
     num_users, num_items, train_iter, test_iter = split_and_load_ml100k(
         split_mode='seq-aware', batch_size=512)
@@ -294,7 +295,7 @@ MF_NB = [
     embeddings have `num_factors` columns ($k$), the bias embeddings one. `forward` takes a
     batch of user indices and a batch of item indices and returns one predicted rating per pair.
     '''),
-    src('d2l_recsys.models:MF'),
+    src('d2l_recsys.mxnet.models:MF'),
     md(r'''
     ## Evaluation measure
 
@@ -311,7 +312,7 @@ MF_NB = [
     it is the number the book prints and plots, and report the exact RMSE beside it
     (`rmse_exact` in the package).
     '''),
-    src('d2l_recsys.evaluation:evaluator'),
+    src('d2l_recsys.mxnet.evaluation:evaluator'),
     md('''
     ## Training and evaluating the model
 
@@ -329,17 +330,17 @@ MF_NB = [
     running sums by the number of examples; `history['train_loss']` holds the per-epoch values
     that are plotted.
     '''),
-    src('d2l_recsys.training:train_recsys_rating'),
+    src('d2l_recsys.mxnet.training:train_recsys_rating'),
     md('''
     Now the book's experiment: the seq-aware split with 10% test ratio, batches of 512, 30
     latent factors initialised from $\\mathcal{N}(0, 0.01^2)$, Adam with learning rate 0.002
-    and weight decay $10^{-5}$, 20 epochs. `try_all_devices()` returns all GPUs when there are
+    and weight decay $10^{-5}$, 20 epochs. `try_all_gpus()` returns all GPUs when there are
     any and the CPU otherwise (the book's `d2l.try_all_gpus()` returns an empty list on a
     machine without GPU). The data functions come from the package, as they come from `d2l` in
     the book; the MovieLens notebook shows them.
     '''),
     code('''
-    devices = try_all_devices()
+    devices = try_all_gpus()
     set_seed(SEED)
     num_users, num_items, train_iter, test_iter = split_and_load_ml100k(
         test_ratio=0.1, batch_size=512)
@@ -472,7 +473,7 @@ AUTOREC_NB = [
     exercises at the end (more hidden layers, other activations); their defaults give the
     book's model.
     '''),
-    src('d2l_recsys.models:AutoRec'),
+    src('d2l_recsys.mxnet.models:AutoRec'),
     md('''
     ## Reimplementing the evaluator
 
@@ -483,7 +484,7 @@ AUTOREC_NB = [
     RMSE over the test ratings. In the package the function is called `autorec_evaluator`, as
     it shares a module with the MF evaluator; here it keeps the book's name.
     '''),
-    src('d2l_recsys.evaluation:autorec_evaluator', as_name='evaluator'),
+    src('d2l_recsys.mxnet.evaluation:autorec_evaluator', as_name='evaluator'),
     md('''
     ## Training and evaluating the model
 
@@ -502,7 +503,7 @@ AUTOREC_NB = [
     batches are the same).
     '''),
     code('''
-    devices = try_all_devices()
+    devices = try_all_gpus()
     set_seed(SEED)
     # Load the MovieLens 100K dataset
     df, num_users, num_items = read_data_ml100k()
@@ -582,7 +583,7 @@ AUTOREC_NB = [
                                        inter_mat=test_inter_mat.T)
     '''),
     md('''
-    `d2l_recsys.experiments.train_autorec(user_based=True)` and the command line
+    `d2l_recsys.mxnet.train_autorec(user_based=True)` and the command line
     (`python -m d2l_recsys train autorec --user-based`) run the same experiment.
 
     ## Summary
@@ -619,16 +620,17 @@ NOTEBOOKS = {
 USES = {
     'movielens.ipynb': {},
     'mf.ipynb': {
-        'd2l_recsys.data': ['split_and_load_ml100k'],
-        'd2l_recsys.evaluation': ['rmse_exact'],
-        'd2l_recsys.experiments': ['set_seed'],
+        'd2l_recsys.mxnet.data': ['split_and_load_ml100k'],
+        'd2l_recsys.mxnet.evaluation': ['rmse_exact'],
+        'd2l_recsys.mxnet.experiments': ['set_seed'],
         'd2l_recsys.fetch': ['read_item_titles'],
-        'd2l_recsys.training': ['try_all_devices'],
+        'd2l_recsys.mxnet.training': ['try_all_gpus'],
     },
     'autorec.ipynb': {
-        'd2l_recsys.data': ['read_data_ml100k', 'split_data_ml100k', 'load_data_ml100k_fast'],
-        'd2l_recsys.experiments': ['set_seed'],
-        'd2l_recsys.training': ['try_all_devices', 'train_recsys_rating'],
+        'd2l_recsys.mxnet.data': ['read_data_ml100k', 'split_data_ml100k',
+                                  'load_data_ml100k_fast'],
+        'd2l_recsys.mxnet.experiments': ['set_seed'],
+        'd2l_recsys.mxnet.training': ['try_all_gpus', 'train_recsys_rating'],
     },
 }
 

@@ -1,49 +1,23 @@
-"""Fast paths for the two rating models: the same models, loss, optimizer and batches, sooner.
+"""The fast path of the MXNet tab: the same models, loss, optimizer and batches, sooner.
 
-Book: :numref:`sec_mf` (MF) and :numref:`sec_autorec` (AutoRec). The faithful path
-(:mod:`d2l_recsys.models`, :mod:`~d2l_recsys.training`, :mod:`~d2l_recsys.experiments`) stays
-the default; ``experiments.train_mf(fast=True)`` / ``train_autorec(fast=True)`` (CLI ``--fast``)
-run :func:`train_mf_fast` / :func:`train_autorec_fast` here. What is the same:
+``train_mf(fast=True)`` / ``train_autorec(fast=True)`` (CLI ``--fast``) of
+:mod:`d2l_recsys.mxnet.experiments` check, seed and read the data as the faithful path does,
+then train here with :func:`fit_mf` / :func:`fit_autorec`. What stays the same: the models
+(:class:`MF` and :class:`AutoRec` are ``HybridBlock`` twins of the book's blocks with the same
+parameter names, so parameter files interchange), the L2 loss with AutoRec's output masked by
+``sign(input)`` in training, Adam with ``wd`` and ``trainer.step(batch_size)``, ``Normal(0.01)``
+initialisation, and the batches: :class:`RolloverBatches` replays the book's
+``DataLoader(shuffle=True, last_batch='rollover')`` from NumPy's generator, and each batch is
+split over the devices as ``split_and_load`` does. The reported numbers are the book's
+evaluators', recomputed from the same predictions (:mod:`d2l_recsys.metrics`).
 
-* the models: :class:`MF` and :class:`AutoRec` are ``HybridBlock`` twins of the book's blocks,
-  with the same children (``P, Q, user_bias, item_bias``; ``encoder, decoder, dropout``) and so
-  the same parameter names: ``save_parameters`` files load into either;
-* the loss (``gluon.loss.L2Loss``, AutoRec's output masked with ``sign(input)`` in training),
-  the optimizer (``gluon.Trainer``, Adam with ``wd``, ``trainer.step(batch_size)``), the
-  initialisation (``Normal(0.01)``), the hyper-parameters;
-* the data and the batches: the same split (same MXNet random draws after the same seed), and
-  the same shuffled batches in the same order as the book's ``DataLoader(shuffle=True,
-  last_batch='rollover')`` (:class:`RolloverBatches` replays its sampler, drawing from NumPy's
-  generator exactly as it does), each batch split over the devices as ``split_and_load`` does;
-* the reported numbers: per epoch the mean over batches of the batch-mean loss, the book's
-  evaluators' test RMSE (for MF the book's running mean over test batches and device shards,
-  recomputed from the same predictions; for AutoRec the exact RMSE), and at the end the exact
-  test RMSE, summed in float64 as :mod:`~d2l_recsys.evaluation` does.
-
-What is faster: the blocks are hybridized (``static_alloc=True, static_shape=True``) together
-with the loss, so one batch is one cached graph call forward and one backward; the training
-data sits on every device from the start and an epoch's batches are gathered there with one
-``take`` and cut as views (no ``DataLoader``, no worker processes, no host copies per batch);
-the loss values stay on the device until the epoch ends; evaluation runs the whole test set
-in large batches (AutoRec's only over the rows that have test ratings). Only the summation
-order inside kernels differs from the faithful run (with the same seed even the dropout masks
-are the same), so the results agree to float rounding.
-
-What is not faster: the arithmetic both paths must do. AutoRec's training is dense GEMMs and
-Adam's update of all ~0.95 M weights every step; MF's is Adam's update of all ~81 K weights
-every step (``adam_update`` takes 4-8 ns per weight on one core here) plus a few dozen small
-operators. An MF step is one cached forward, one backward and one ``adam_update`` per
-parameter: about 0.8-0.9 ms on the 2-core machine this was measured on, where one imperative
-MXNet call costs 50-60 us before any arithmetic. Fusing the four updates into MXNet's
-multi-tensor ``multi_adamw_update`` was tried and dropped: it is AdamW (weight decay outside
-the moments, so not the book's optimizer without extra operators) and its kernel ran slower
-than the four ``adam_update`` calls. The engine (``NaiveEngine``), bulking and worker-thread
-settings and a second OpenMP thread were measured too: none made MF's step shorter. AutoRec's input is 94% zeros, but MXNet 1.9's sparse kernels were measured against
-its dense ones here (``dot(csr, dense)`` at about 3 G multiply-adds/s, the dense GEMM at about
-40 G per core): at 5.7% density the sparse products cost about as much as the dense ones, so
-the fast path keeps the book's dense arithmetic. On x86 MXNet 1.9 gives its operators half
-the cores unless ``OMP_NUM_THREADS`` is set (one core of a 2-core machine); setting it before
-MXNet is imported speeds the GEMMs of both paths on an otherwise idle machine.
+What is faster: the blocks are hybridized together with the loss (one cached graph forward and
+one backward per batch); the training rows sit on every device from the start and an epoch's
+batches are gathered there with one ``take`` and cut as views; the losses stay on the device
+until the epoch ends; evaluation runs in large batches (AutoRec's only over rows that have test
+ratings). Only the summation order inside kernels differs, so the results agree with the
+faithful path to float rounding. The README's Speed section has the measurements, and what was
+tried and dropped.
 """
 import math
 import sys
@@ -54,16 +28,14 @@ import numpy as onp
 from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
 
-# Checks, data reading and labels shared with the faithful path (which imports this module
-# lazily, so there is no cycle).
-from .experiments import (EXACT, RUNNING_MEAN, _check, _data_info, _prepare, _read_split_load,
-                          _train_info)
+from .. import metrics
+from ..plotting import in_notebook
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
 
-__all__ = ['MF', 'AutoRec', 'RolloverBatches', 'train_mf_fast', 'train_autorec_fast',
-           'mf_test_rmse', 'autorec_test_rmse', 'book_running_rmse', 'shard_sizes']
+__all__ = ['MF', 'AutoRec', 'RolloverBatches', 'fit_mf', 'fit_autorec', 'mf_test_rmse',
+           'autorec_test_rmse']
 
 HYBRID_FLAGS = dict(static_alloc=True, static_shape=True)
 
@@ -74,7 +46,7 @@ class MF(nn.HybridBlock):
 
     :math:`\hat{R}_{ui} = \mathbf{p}_u \mathbf{q}_i^\top + b_u + b_i`, trained on the L2 loss
     with weight decay; children ``P``, ``Q``, ``user_bias``, ``item_bias`` as in
-    :class:`d2l_recsys.models.MF`, so their parameter files interchange. Call
+    :class:`d2l_recsys.mxnet.models.MF`, so their parameter files interchange. Call
     ``hybridize(static_alloc=True, static_shape=True)`` for speed.
     """
     def __init__(self, num_factors, num_users, num_items, **kwargs):
@@ -131,7 +103,7 @@ class AutoRec(_ModeCache, nn.HybridBlock):
     with :math:`g` the sigmoid, :math:`f` the identity and dropout after the encoder; while
     ``autograd.is_training()`` the output is multiplied by :math:`\operatorname{sign}
     (\mathbf{R}_{*i})`, so only observed ratings contribute to the loss and the gradients.
-    Children ``encoder``, ``decoder``, ``dropout`` as in :class:`d2l_recsys.models.AutoRec`
+    Children ``encoder``, ``decoder``, ``dropout`` as in :class:`d2l_recsys.mxnet.models.AutoRec`
     (parameter files interchange). ``in_units`` (optional) lets the parameters be created at
     ``initialize`` instead of at the first call.
     """
@@ -175,12 +147,6 @@ class _SumLoss(nn.HybridBlock):
         return self.loss(self.net(x), x).sum()
 
 
-def shard_sizes(n, num_devices):
-    """Sizes of the parts ``gluon.utils.split_and_load`` cuts ``n`` rows into."""
-    each, extras = divmod(n, num_devices)
-    return [each + 1] * extras + [each] * (num_devices - extras)
-
-
 class RolloverBatches:
     """The batches of ``DataLoader(data, batch_size, shuffle=True, last_batch='rollover')``.
 
@@ -216,7 +182,7 @@ class _DeviceBatches:
     """
     def __init__(self, rows, devices, batch_size):
         self.devices = list(devices)
-        self.sizes = shard_sizes(batch_size, len(self.devices))
+        self.sizes = metrics.shard_sizes(batch_size, len(self.devices))
         self.bounds = onp.cumsum([0] + self.sizes)
         self.data = [np.array(rows, dtype=rows.dtype, ctx=d) for d in self.devices]
 
@@ -252,14 +218,13 @@ def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, 
 
     Per batch: forward and backward of the hybridized ``net + loss`` on every device shard,
     ``trainer.step(batch_size)``. Per epoch: one host copy of the batch losses, then
-    ``evaluate()``. Returns the history dict of :func:`~d2l_recsys.training.train_recsys_rating`.
+    ``evaluate()``. Returns the history dict of :func:`~d2l_recsys.mxnet.training.train_recsys_rating`.
     """
     sampler = RolloverBatches(len(rows), batch_size)
     resident = _DeviceBatches(rows, devices, batch_size)
     history = {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [],
                'train_seconds': []}
     if progress is None:
-        from .plotting import in_notebook
         progress = not in_notebook()
     printed_sum, printed_count, examples = 0., 0, 0
     for epoch in range(num_epochs):
@@ -309,32 +274,11 @@ def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, 
 
 # ----------------------------------------------------------------------------- evaluation
 
-def book_running_rmse(preds, labels, batch_size, num_devices):
-    """The book's MF evaluator computed from all the test predictions at once.
-
-    The book iterates the test set in batches of ``batch_size`` (the last one smaller), splits
-    each over the devices (``even_split=False``), adds the RMSE of every shard to an
-    ``mx.metric.RMSE`` (a mean of shard RMSEs) and returns the mean, over batches, of the
-    metric's running value. Same arithmetic here (float32 per shard, as the metric's NumPy).
-    """
-    preds = onp.asarray(preds, dtype=onp.float32).reshape(-1)
-    labels = onp.asarray(labels, dtype=onp.float32).reshape(-1)
-    total, count, running = 0., 0, []
-    for start in range(0, len(labels), batch_size):
-        p, r = preds[start:start + batch_size], labels[start:start + batch_size]
-        bounds = onp.cumsum([0] + shard_sizes(len(r), num_devices))
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            total += float(onp.sqrt(((r[a:b] - p[a:b]) ** 2.0).mean()))
-            count += 1
-        running.append(total / count)
-    return float(onp.mean(onp.array(running, dtype=onp.float32)))
-
-
 def _chunks(n, devices, eval_batch_size):
     """(device, start, stop) pieces of ``n`` rows: contiguous parts per device, then batches."""
     pieces = []
     start = 0
-    for d, size in zip(devices, shard_sizes(n, len(devices))):
+    for d, size in zip(devices, metrics.shard_sizes(n, len(devices))):
         for a in range(start, start + size, eval_batch_size):
             pieces.append((d, a, min(a + eval_batch_size, start + size)))
         start += size
@@ -347,8 +291,8 @@ def mf_test_rmse(net, users, items, ratings, devices, *, batch_size=512,
 
     Predicts every test rating in batches of ``eval_batch_size`` spread over ``devices``
     (one host copy per batch), then computes the book evaluator's number
-    (:func:`book_running_rmse`, with the book's test ``batch_size``) and the exact RMSE in
-    float64. ``users``/``items`` are 0-based ids (host arrays); ``net`` may be either MF.
+    (:func:`d2l_recsys.metrics.book_running_rmse`, with the book's test ``batch_size``) and
+    the exact RMSE (:func:`d2l_recsys.metrics.rmse`). ``users``/``items`` are 0-based ids (host arrays); ``net`` may be either MF.
     """
     users = onp.asarray(users, dtype=onp.float32)
     items = onp.asarray(items, dtype=onp.float32)
@@ -359,9 +303,8 @@ def mf_test_rmse(net, users, items, ratings, devices, *, batch_size=512,
     for d, a, b in _chunks(len(ratings), devices, eval_batch_size):
         preds.append(net(np.array(users[a:b], ctx=d), np.array(items[a:b], ctx=d)))
     preds = onp.concatenate([p.asnumpy().reshape(-1) for p in preds])
-    diff = ratings.astype(onp.float64) - preds.astype(onp.float64)
-    exact = math.sqrt(float((diff * diff).mean()))
-    return book_running_rmse(preds, ratings, batch_size, len(devices)), exact
+    exact = metrics.rmse(preds, ratings)
+    return metrics.book_running_rmse(preds, ratings, batch_size, len(devices)), exact
 
 
 class _AutoRecTest:
@@ -379,6 +322,7 @@ class _AutoRecTest:
                              f'but the test matrix {test_mat.shape}')
         rows = onp.flatnonzero((test_mat != 0).any(axis=1))
         train_mat, test_mat = train_mat[rows], test_mat[rows]
+        self.test_rows = test_mat
         self.pieces = []
         for d, a, b in _chunks(len(rows), devices, eval_batch_size):
             test = np.array(test_mat[a:b], ctx=d)
@@ -387,23 +331,23 @@ class _AutoRecTest:
         if self.count == 0:
             raise ValueError('autorec_test_rmse: the test matrix has no observed ratings')
 
-    def sse(self, net, dtype=None):
+    def sse(self, net):
         """Per piece, the sum of squared errors on the observed test entries (device)."""
         out = []
         for x, test, observed in self.pieces:
             recons = net(x)
-            err = test - observed * recons
-            if dtype is not None:
-                err = err.astype(dtype)
-            out.append(np.sum(np.square(err)))
+            out.append(np.sum(np.square(test - observed * recons)))
         return out
 
     def rmse(self, net):
         # The book's formula, in float32 on the device: sqrt(sum(sq err) / count).
         return math.sqrt(sum(float(s) for s in self.sse(net)) / self.count)
 
-    def rmse_float64(self, net):
-        return math.sqrt(sum(float(s) for s in self.sse(net, 'float64')) / self.count)
+    def rmse_exact(self, net):
+        """The exact RMSE (:func:`d2l_recsys.metrics.masked_rmse`) of the kept rows, which is
+        that of the whole matrix: the rows without test entries add nothing to it."""
+        recons = onp.concatenate([net(x).asnumpy() for x, _, _ in self.pieces])
+        return metrics.masked_rmse(recons, self.test_rows)
 
 
 def autorec_test_rmse(net, train_mat, test_mat, devices, *, eval_batch_size=4096):
@@ -420,109 +364,64 @@ def _host(a):
     return a.asnumpy() if hasattr(a, 'asnumpy') else onp.asarray(a)
 
 
-# ----------------------------------------------------------------------------- experiments
+# ----------------------------------------------------------------------------- the two models
 
-def _animator(plot, figure_path, num_epochs):
-    if plot is None and figure_path is None:
-        from .plotting import in_notebook
-        if not in_notebook():
-            return None
-    from .training import _resolve_plot   # the faithful loop's plot, the book's axes
-    return _resolve_plot(plot, num_epochs)
+def fit_mf(settings, run_data, devices, *, animator=None, progress=None,
+           eval_batch_size=65536):
+    """Train the book's MF on ``run_data`` with ``settings`` (checked, as
+    :func:`d2l_recsys.experiments.check_settings` returns them); returns ``(net, history)``.
 
-
-def _finish(history, animator, figure_path):
-    if figure_path is not None:
-        history['figure'] = animator.save(figure_path)
-    return history
-
-
-def train_mf_fast(*, num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epochs=20,
-                  split_mode='seq-aware', test_ratio=0.1, devices=None, seed=None,
-                  data_dir=None, plot=None, figure_path=None, progress=None,
-                  eval_batch_size=65536):
-    """:func:`d2l_recsys.experiments.train_mf` on the fast path; same arguments and result.
-
-    Same data, split, initialisation, optimizer and batches as the book's MF cell (see the
-    module docstring); returns ``(net, history, info)`` with a :class:`MF` (hybridized) as
-    ``net``. ``history['test_rmse']`` is the book evaluator's running mean,
-    ``history['test_rmse_exact']`` the test-set RMSE. ``progress`` as in the faithful loop
-    (None: a line per epoch on stderr outside Jupyter). Extra: ``eval_batch_size`` (test
-    ratings per forward pass).
+    ``history`` as the book's loop records it, plus ``test_rmse_exact``; ``net`` is the
+    hybridized :class:`MF`. ``eval_batch_size``: test ratings per forward pass.
     """
-    _check('num_factors', num_factors, int(num_factors) == num_factors and num_factors >= 1,
-           'a positive integer')
-    devices = _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, seed)
-    folder, num_users, num_items, train, test = _read_split_load(
-        data_dir, split_mode, test_ratio)
-    train_u, train_i, train_r, _ = train
-    test_u, test_i, test_r, _ = test
-    net = MF(num_factors, num_users, num_items)
+    s = settings
+    train_u, train_i, train_r, _ = run_data.train
+    test_u, test_i, test_r, _ = run_data.test
+    net = MF(s['num_factors'], run_data.num_users, run_data.num_items)
     net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
     net.hybridize(**HYBRID_FLAGS)
     wrapped = _SumLoss(net, gluon.loss.L2Loss(), columns=3)
     wrapped.hybridize(**HYBRID_FLAGS)
-    trainer = gluon.Trainer(net.collect_params(), 'adam', {"learning_rate": lr, 'wd': wd})
+    trainer = gluon.Trainer(net.collect_params(), 'adam',
+                            {"learning_rate": s['lr'], 'wd': s['wd']})
     rows = onp.stack([onp.asarray(train_u, onp.float32), onp.asarray(train_i, onp.float32),
                       onp.asarray(train_r, onp.float32)], axis=1)
     test = (onp.asarray(test_u), onp.asarray(test_i), onp.asarray(test_r, onp.float32))
     last = {}
 
     def evaluate():
-        last['book'], last['exact'] = mf_test_rmse(net, *test, devices, batch_size=batch_size,
+        last['book'], last['exact'] = mf_test_rmse(net, *test, devices,
+                                                   batch_size=s['batch_size'],
                                                    eval_batch_size=eval_batch_size)
         return last['book']
 
-    animator = _animator(plot, figure_path, num_epochs)
-    history = _train_epochs(net, wrapped, trainer, rows, devices, int(batch_size),
-                            int(num_epochs), evaluate, 1, animator, progress)
+    history = _train_epochs(net, wrapped, trainer, rows, devices, s['batch_size'],
+                            s['num_epochs'], evaluate, 1, animator, progress)
     history['test_rmse_exact'] = last['exact']
-    history['test_rmse_kind'] = RUNNING_MEAN
-    info = {'model': 'mf', 'num_users': num_users, 'num_items': num_items,
-            'hparams': {'num_factors': int(num_factors)},
-            'train': _train_info(lr, wd, batch_size, num_epochs, split_mode, test_ratio),
-            'seed': seed, 'fast': True, **_data_info(folder, train, test)}
-    return net, _finish(history, animator, figure_path), info
+    return net, history
 
 
-def train_autorec_fast(*, num_hidden=500, lr=0.002, wd=1e-5, batch_size=256, num_epochs=25,
-                       split_mode='random', test_ratio=0.1, user_based=False, devices=None,
-                       seed=None, data_dir=None, plot=None, figure_path=None, progress=None,
-                       eval_batch_size=4096):
-    """:func:`d2l_recsys.experiments.train_autorec` on the fast path; same arguments and result.
-
-    Item-based by default (rows of the ``(num_items, num_users)`` matrix), ``user_based=True``
-    for the paper's other variant. Returns ``(net, history, info)`` with an :class:`AutoRec`
-    (hybridized) as ``net``; ``history['test_rmse']`` and ``['test_rmse_exact']`` are both the
-    exact test RMSE (the book's AutoRec evaluator is exact; the latter summed in float64).
-    ``progress`` as in :func:`train_mf_fast`. Extra: ``eval_batch_size`` (rows per forward pass
-    when evaluating).
+def fit_autorec(settings, run_data, devices, *, user_based=False, animator=None,
+                progress=None, eval_batch_size=4096):
+    """Train the book's AutoRec (item-based, or ``user_based``) on ``run_data``; returns
+    ``(net, history)`` as :func:`fit_mf`. ``history['test_rmse']`` is the book's evaluator
+    (exact, summed in float32 on the devices); ``eval_batch_size``: rows per forward pass.
     """
-    _check('num_hidden', num_hidden, int(num_hidden) == num_hidden and num_hidden >= 1,
-           'a positive integer')
-    devices = _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, seed)
-    folder, num_users, num_items, train, test = _read_split_load(
-        data_dir, split_mode, test_ratio)
-    train_mat, test_mat = _host(train[3]), _host(test[3])
+    s = settings
+    train_mat, test_mat = _host(run_data.train[3]), _host(run_data.test[3])
     if user_based:
         train_mat, test_mat = train_mat.T.copy(), test_mat.T.copy()
     width = train_mat.shape[1]
-    net = AutoRec(num_hidden, width, in_units=width)
+    net = AutoRec(s['num_hidden'], width, s['dropout'], in_units=width)
     net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
     net.hybridize(**HYBRID_FLAGS)
     wrapped = _SumLoss(net, gluon.loss.L2Loss())
     wrapped.hybridize(**HYBRID_FLAGS)
-    trainer = gluon.Trainer(net.collect_params(), 'adam', {"learning_rate": lr, 'wd': wd})
+    trainer = gluon.Trainer(net.collect_params(), 'adam',
+                            {"learning_rate": s['lr'], 'wd': s['wd']})
     tester = _AutoRecTest(train_mat, test_mat, devices, int(eval_batch_size))
-    animator = _animator(plot, figure_path, num_epochs)
     history = _train_epochs(net, wrapped, trainer, train_mat.astype(onp.float32), devices,
-                            int(batch_size), int(num_epochs), lambda: tester.rmse(net), width,
+                            s['batch_size'], s['num_epochs'], lambda: tester.rmse(net), width,
                             animator, progress)
-    history['test_rmse_exact'] = tester.rmse_float64(net)
-    history['test_rmse_kind'] = EXACT
-    info = {'model': 'autorec', 'num_users': num_users, 'num_items': num_items,
-            'hparams': {'num_hidden': int(num_hidden), 'dropout': 0.05},
-            'user_based': bool(user_based),
-            'train': _train_info(lr, wd, batch_size, num_epochs, split_mode, test_ratio),
-            'seed': seed, 'fast': True, **_data_info(folder, train, test)}
-    return net, _finish(history, animator, figure_path), info
+    history['test_rmse_exact'] = tester.rmse_exact(net)
+    return net, history

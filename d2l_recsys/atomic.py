@@ -9,14 +9,16 @@ def _umask():
     return mask
 
 
-def atomic_write(path, write):
+def atomic_write(path, write, *, prefix=None):
     """Call ``write(tmp_path)``, then rename ``tmp_path`` to ``path`` (same folder, so the
     rename is atomic); on any error the temporary file is removed and ``path`` is untouched.
-    The file gets the permissions a plain ``open(path, 'w')`` would give."""
+    The file gets the permissions a plain ``open(path, 'w')`` would give. ``prefix`` names the
+    temporary file (default ``.<name>.``), for folders that clean up their own leftovers."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=prefix or '.' + os.path.basename(path) + '.',
+                               dir=folder)
     os.close(fd)
     try:
         write(tmp)

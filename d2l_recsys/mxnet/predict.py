@@ -11,7 +11,7 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np, npx
 
-from ._atomic import atomic_write
+from ..atomic import atomic_write
 from .models import AutoRec, MF
 
 npx.set_np()

@@ -1,8 +1,8 @@
-"""The two rating-prediction models of the chapters: matrix factorization and AutoRec.
+"""The two rating-prediction models of the chapters in MXNet Gluon: MF and AutoRec.
 
 Book sections: "Matrix Factorization" (:numref:`sec_mf`) and "AutoRec: Rating Prediction with
 Autoencoders" (:numref:`sec_autorec`). The classes below are the book's, so the book's cells run
-unchanged with ``from d2l_recsys.models import MF, AutoRec``. The exercises of the AutoRec
+unchanged with ``from d2l_recsys.mxnet import MF, AutoRec``. The exercises of the AutoRec
 section (more hidden layers, other activations) and the user-based variant of the paper are
 keyword arguments / helpers whose defaults give back the book's model.
 """

@@ -3,11 +3,11 @@
 Book: :numref:`sec_mf` (``evaluator``) and :numref:`sec_autorec` (its AutoRec evaluator, here
 ``autorec_evaluator`` because both live in one module). Reports name which one a figure is.
 """
-import math
-
 import mxnet as mx
 import numpy as onp
 from mxnet import npx, gluon, np
+
+from .. import metrics
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
@@ -56,46 +56,29 @@ def autorec_evaluator(network, inter_matrix, test_data, devices):
 
 
 def rmse_exact(net, test_iter, devices):
-    r"""Exact test RMSE of an MF-style model: :math:`\sqrt{\frac{1}{|T|}\sum_{(u,i)\in T}
-    (R_{ui} - \hat R_{ui})^2}` over every (user, item, rating) triple ``test_iter`` yields.
-
-    Same inputs as :func:`evaluator`; sums in float64 on the host.
-    """
-    sse, count = 0.0, 0
+    """Exact test RMSE of an MF-style model (:func:`d2l_recsys.metrics.rmse`) over every
+    (user, item, rating) triple ``test_iter`` yields; same inputs as :func:`evaluator`."""
+    preds, labels = [], []
     for users, items, ratings in test_iter:
         u = gluon.utils.split_and_load(users, devices, even_split=False)
         i = gluon.utils.split_and_load(items, devices, even_split=False)
         r = gluon.utils.split_and_load(ratings, devices, even_split=False)
         for u_, i_, r_ in zip(u, i, r):
-            diff = r_.asnumpy().astype(onp.float64) - net(u_, i_).asnumpy().astype(onp.float64)
-            sse += float((diff * diff).sum())
-            count += diff.size
-    if count == 0:
+            preds.append(net(u_, i_).asnumpy().reshape(-1))
+            labels.append(r_.asnumpy().reshape(-1))
+    if not labels:
         raise ValueError('rmse_exact: the test iterator yielded no ratings')
-    return math.sqrt(sse / count)
+    return metrics.rmse(onp.concatenate(preds), onp.concatenate(labels))
 
 
 def autorec_rmse_exact(network, inter_matrix, test_data, devices):
-    """Exact test RMSE of AutoRec, same inputs as :func:`autorec_evaluator`.
-
-    The book's AutoRec evaluator is already exact; this twin sums in float64 with host NumPy
-    (no per-row Python list) and checks that the reconstruction has ``test_data``'s shape.
-    ``inter_matrix`` may be a DataLoader/iterable of row batches or a whole matrix.
-    """
+    """Exact test RMSE of AutoRec (:func:`d2l_recsys.metrics.masked_rmse`), same inputs as
+    :func:`autorec_evaluator`; ``inter_matrix`` may also be a whole matrix instead of an
+    iterable of row batches."""
     if hasattr(inter_matrix, 'shape'):
         inter_matrix = [inter_matrix]
     parts = []
     for values in inter_matrix:
         feat = gluon.utils.split_and_load(values, devices, even_split=False)
         parts.extend(network(x).asnumpy() for x in feat)
-    recons = onp.concatenate(parts).astype(onp.float64)
-    test = test_data.asnumpy() if hasattr(test_data, 'asnumpy') else onp.asarray(test_data)
-    test = test.astype(onp.float64)
-    if recons.shape != test.shape:
-        raise ValueError(f'autorec_rmse_exact: reconstruction has shape {recons.shape} but '
-                         f'test_data has {test.shape}; pass the training matrix in row order')
-    observed = test != 0
-    n = int(observed.sum())
-    if n == 0:
-        raise ValueError('autorec_rmse_exact: test_data has no observed ratings')
-    return math.sqrt(float(((test - recons)[observed] ** 2).sum()) / n)
+    return metrics.masked_rmse(onp.concatenate(parts), test_data)

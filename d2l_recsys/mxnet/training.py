@@ -1,22 +1,23 @@
-"""The book's training loop for rating prediction, and the devices it runs on.
+"""The book's training loop for rating prediction, and the devices it runs on (MXNet).
 
-Book: ``train_recsys_rating`` of :numref:`sec_mf` (also used by AutoRec, :numref:`sec_autorec`).
+Book: ``train_recsys_rating`` of :numref:`sec_mf` (also used by AutoRec, :numref:`sec_autorec`),
+and the device helpers of d2l it calls (``try_all_gpus``, ``get_dataloader_workers``).
 """
 import subprocess
 import sys
 import time
 
 import mxnet as mx
-from d2l import mxnet as d2l
 from mxnet import npx, autograd, gluon
+
+from ..plotting import in_notebook, training_animator
+from ..utils import Accumulator, Timer
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
 
-from .plotting import Animator, in_notebook
-
-__all__ = ['train_recsys_rating', 'try_all_devices', 'parse_devices', 'check_gpu',
-           'SUPPORTED_COMPUTE_CAPABILITIES']
+__all__ = ['train_recsys_rating', 'try_all_gpus', 'parse_devices',
+           'check_gpu', 'get_dataloader_workers', 'SUPPORTED_COMPUTE_CAPABILITIES']
 
 # Compute capabilities that mxnet-cu112 1.9.1 ships kernels for. It ships no PTX, so a GPU
 # outside this list (Hopper H100/H200 is 9.0) cannot JIT them and fails at the first operator.
@@ -63,27 +64,33 @@ def check_gpu(ctx):
     return ctx
 
 
-def try_all_devices():
-    """``d2l.try_all_gpus()``, or ``[mx.cpu()]`` when it finds no GPU.
+def get_dataloader_workers():
+    """Use 4 processes to read the data except for Windows (``d2l.get_dataloader_workers``)."""
+    return 0 if sys.platform.startswith('win') else 4
 
-    (The book's default argument ``devices=d2l.try_all_gpus()`` is ``[]`` on a machine without
-    a GPU, which makes ``split_and_load`` fail.) Each GPU found is checked with
-    :func:`check_gpu`.
+
+def try_all_gpus():
+    """Return all available GPUs, or ``[mx.cpu()]`` if no GPU exists.
+
+    The book's ``d2l.try_all_gpus`` (:numref:`sec_use_gpu`) says so in its docstring but returns
+    ``[]`` on a machine without a GPU, which makes ``split_and_load`` fail; this one falls back
+    to the CPU. Each GPU found is checked with :func:`check_gpu`.
     """
-    devices = d2l.try_all_gpus()
+    devices = [mx.gpu(i) for i in range(mx.context.num_gpus())]
     if not devices:
         return [mx.cpu()]
     return [check_gpu(d) for d in devices]
 
 
+
 def parse_devices(spec):
     """Devices from a string such as ``'cpu:0,cpu:1'``, ``'gpu:0,gpu:1'``, ``'cpu'``, ``'gpu'``
-    (every GPU) or ``'auto'`` (:func:`try_all_devices`); a list of contexts passes through.
+    (every GPU) or ``'auto'`` (:func:`try_all_gpus`); a list of contexts passes through.
 
     Raises ValueError naming the bad item; GPUs are checked with :func:`check_gpu`.
     """
     if spec is None:
-        return try_all_devices()
+        return try_all_gpus()
     if isinstance(spec, (list, tuple)) and all(isinstance(d, mx.Context) for d in spec):
         if not spec:
             raise ValueError('devices: the list is empty')
@@ -92,7 +99,7 @@ def parse_devices(spec):
         raise ValueError(f'devices: expected a string like "cpu:0,cpu:1", got {spec!r}')
     text = spec.strip().lower()
     if text in ('', 'auto'):
-        return try_all_devices()
+        return try_all_gpus()
     devices = []
     for item in text.split(','):
         item = item.strip()
@@ -124,14 +131,6 @@ def parse_devices(spec):
     return devices
 
 
-def _resolve_plot(plot, num_epochs):
-    if isinstance(plot, Animator):
-        return plot
-    # The book's axes: epochs on x, loss and RMSE in [0, 2].
-    return Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0, 2],
-                    legend=['train loss', 'test RMSE'], live=plot)
-
-
 def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                         devices=None, evaluator=None, *, plot=None, progress=None,
                         figure_path=None, **kwargs):
@@ -146,7 +145,7 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
     examples, so it is not the mean training loss (``history['train_loss']`` is, per epoch,
     the mean over batches of the per-example loss that the book plots).
 
-    Extras (keyword only): ``devices=None`` means :func:`try_all_devices`; ``plot`` (None:
+    Extras (keyword only): ``devices=None`` means :func:`try_all_gpus`; ``plot`` (None:
     live in Jupyter only; True/False; or a :class:`~d2l_recsys.plotting.Animator`);
     ``progress`` (None: one line per epoch on stderr outside Jupyter); ``figure_path`` (save
     the curve as ``.png`` and ``.svg``). Returns a history dict: ``epoch``, ``train_loss``,
@@ -158,21 +157,21 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
         raise TypeError('train_recsys_rating got unexpected keyword argument(s) '
                         f'{sorted(unknown)}; the book passes only inter_mat=')
     if devices is None:
-        devices = try_all_devices()
+        devices = try_all_gpus()
     if evaluator is None:
         raise ValueError('train_recsys_rating needs an evaluator, e.g. '
-                         'd2l_recsys.evaluation.evaluator for MF')
+                         'd2l_recsys.mxnet.evaluator for MF')
     if num_epochs < 1:
         raise ValueError(f'num_epochs must be at least 1, got {num_epochs}')
     if progress is None:
         progress = not in_notebook()
     history = {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [],
                'train_seconds': []}
-    timer = d2l.Timer()
-    animator = _resolve_plot(plot, num_epochs)
+    timer = Timer()
+    animator = training_animator(plot, num_epochs)
     for epoch in range(num_epochs):
         tic, train_before = time.time(), timer.sum()
-        metric, l, i = d2l.Accumulator(3), 0., -1
+        metric, l, i = Accumulator(3), 0., -1
         for i, values in enumerate(train_iter):
             timer.start()
             input_data = []

@@ -1,0 +1,30 @@
+"""The MXNet tab: ``from d2l_recsys import mxnet as d2l`` gives what the book's cells call.
+
+The chapter's MXNet cells (https://d2l.ai/chapter_recommender-systems/) run with only their
+import line changed: the MovieLens functions, ``train_recsys_rating``, ``try_all_gpus``,
+``Timer``, ``Accumulator``, ``Animator``, ``get_dataloader_workers`` and ``plt`` are here, with
+this project's fixes (the data comes from a checked cache or mirror, ``try_all_gpus`` falls
+back to the CPU, the Animator works headless and in Jupyter). So are the models, evaluators
+and experiments of the two sections, and the fast path (:mod:`d2l_recsys.mxnet.fast`).
+"""
+from ..data import read_u_data
+from ..plotting import Animator, set_axes
+from ..utils import Accumulator, Timer
+from .data import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k, read_item_titles,
+                   split_and_load_ml100k, split_data_ml100k, split_data_ml100k_fast)
+from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
+from .experiments import load_autorec_data, load_mf_data, set_seed, train_autorec, train_mf
+from .models import ACTIVATIONS, AutoRec, MF, user_based_autorec, user_based_matrix
+from .predict import interaction_matrix, load_model, predict_rating, save_model, top_k
+from .training import (check_gpu, get_dataloader_workers, parse_devices, train_recsys_rating,
+                       try_all_gpus)
+
+FRAMEWORK = 'mxnet'
+
+
+def __getattr__(name):
+    # ``d2l.plt`` as in the book, imported when first used (pyplot picks a backend on import).
+    if name == 'plt':
+        import matplotlib.pyplot as plt
+        return plt
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -1,0 +1,125 @@
+"""The package's shape: no import cycle, no private name imported across modules, a data layer
+and a top level that import no framework, tabs that do not import each other, and no ``d2l``
+needed at run time."""
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, 'd2l_recsys')
+
+
+def modules():
+    """{dotted module name: path} for every module of the package."""
+    out = {}
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if name.endswith('.py'):
+                rel = os.path.relpath(os.path.join(folder, name), ROOT)[:-3]
+                dotted = rel.replace(os.sep, '.')
+                out[dotted[:-len('.__init__')] if dotted.endswith('.__init__') else dotted] = \
+                    os.path.join(folder, name)
+    return out
+
+
+def imports(name, path, known):
+    """(target module, imported names) of every import statement in a module, resolved.
+
+    ``from . import x`` counts as importing module ``pkg.x`` where that module exists."""
+    package = name if path.endswith('__init__.py') else name.rpartition('.')[0]
+    tree = ast.parse(open(path, encoding='utf-8').read())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, []
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit('.', node.level - 1)[0] if node.level > 1 else package
+                target = f'{base}.{node.module}' if node.module else base
+            else:
+                target = node.module
+            names = [a.name for a in node.names]
+            submodules = [f'{target}.{n}' for n in names if f'{target}.{n}' in known]
+            if submodules:
+                for sub in submodules:
+                    yield sub, []
+                rest = [n for n in names if f'{target}.{n}' not in known]
+                if rest:
+                    yield target, rest
+            else:
+                yield target, names
+
+
+def graph():
+    known = modules()
+    edges = {m: set() for m in known}
+    private = []
+    for name, path in known.items():
+        for target, names in imports(name, path, known):
+            if target in known and target != name:
+                edges[name].add(target)
+                private += [(name, target, n) for n in names if n.startswith('_')
+                            and not n.startswith('__')]
+    return edges, private
+
+
+def test_no_import_cycle():
+    edges, _ = graph()
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = 'open'
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 'open':
+                cycle = stack[stack.index(nxt):] + [nxt]
+                pytest.fail('import cycle: ' + ' -> '.join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 'done'
+    for node in sorted(edges):
+        if node not in state:
+            visit(node)
+    assert 'd2l_recsys.data' in edges and 'd2l_recsys.mxnet.fast' in edges   # it looked
+
+
+def test_no_private_name_imported_across_modules():
+    _, private = graph()
+    assert private == []
+
+
+def test_the_graph_sees_imports():
+    # The checks above must be able to fail: the resolver finds known edges.
+    edges, _ = graph()
+    assert 'd2l_recsys.fetch' in edges['d2l_recsys.data']
+    assert 'd2l_recsys.experiments' in edges['d2l_recsys.mxnet.experiments']
+    assert 'd2l_recsys.mxnet.fast' in edges['d2l_recsys.mxnet.experiments']
+
+
+def loaded_after(statement):
+    """The top-level modules loaded by ``statement`` in a fresh interpreter."""
+    code = (f'import sys\n{statement}\n'
+            'print(" ".join(sorted({m.split(".")[0] for m in sys.modules})))')
+    env = {k: v for k, v in os.environ.items() if not k.startswith('D2L_RECSYS')}
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         cwd=ROOT, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize('module', ['d2l_recsys', 'd2l_recsys.data', 'd2l_recsys.fetch',
+                                    'd2l_recsys.experiments', 'd2l_recsys.metrics',
+                                    'd2l_recsys.plotting', 'd2l_recsys.cli'])
+def test_framework_free_modules(module):
+    loaded = loaded_after(f'import {module}')
+    assert not loaded & {'mxnet', 'torch', 'd2l'}
+
+
+def test_mxnet_tab_needs_neither_torch_nor_d2l():
+    pytest.importorskip('mxnet')
+    loaded = loaded_after('from d2l_recsys import mxnet as d2l; d2l.try_all_gpus()')
+    assert 'mxnet' in loaded and not loaded & {'torch', 'd2l'}
