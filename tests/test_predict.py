@@ -145,7 +145,8 @@ def test_load_model_errors_are_clear(tmp_path):
         load_model(tmp_path)
     (tmp_path / 'model.json').write_text(json.dumps({'format': predict.FORMAT, 'model': 'mf',
                                                      'hparams': {'num_factors': 2},
-                                                     'num_users': 3, 'num_items': 4}))
+                                                     'num_users': 3, 'num_items': 4,
+                                                     'user_based': False}))
     with pytest.raises(FileNotFoundError, match='no such parameter file'):
         load_model(tmp_path)
     (tmp_path / 'model.params').write_bytes(b'not parameters')

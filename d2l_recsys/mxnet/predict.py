@@ -4,14 +4,13 @@ The book ends :numref:`sec_mf` with ``net(np.array([20]), np.array([30]))``, the
 rating of user index 20 for item index 30. Indices here are the models' 0-based ones
 (MovieLens id minus one), as in the book; results also carry the MovieLens ``item_id``.
 """
-import json
 import os
 
 import mxnet as mx
 import numpy as onp
 from mxnet import np, npx
 
-from ..atomic import atomic_write
+from ..store import FORMAT, load_model_folder, save_model_folder
 from .models import AutoRec, MF
 
 npx.set_np()
@@ -19,8 +18,7 @@ npx.set_np()
 __all__ = ['predict_rating', 'score_items', 'top_k', 'interaction_matrix', 'save_model',
            'load_model', 'load_parameters_checked', 'build_model', 'FORMAT']
 
-FORMAT = 'd2l-recsys-model/1'
-PARAMS, META, INTERACTIONS = 'model.params', 'model.json', 'train_interactions.npz'
+PARAMS = 'model.params'
 
 
 def _ctx(net, ctx):
@@ -65,6 +63,8 @@ def predict_rating(net, user_index, item_index, *, inter_mat=None, user_based=Fa
         _check_index('item' if user_based else 'user', col, inter_mat.shape[1])
         x = inter_mat[row:row + 1].as_in_ctx(ctx)
         return float(net(x)[0, col])
+    _check_index('user', user_index, net.P.weight.shape[0])
+    _check_index('item', item_index, net.Q.weight.shape[0])
     scores = net(np.array([user_index], dtype='int', ctx=ctx),
                  np.array([item_index], dtype='int', ctx=ctx))
     return float(scores[0])
@@ -118,46 +118,34 @@ def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=F
             for r, j in enumerate(best)]
 
 
-def _json_default(obj):
-    if isinstance(obj, (onp.integer,)):
-        return int(obj)
-    if isinstance(obj, (onp.floating,)):
-        return float(obj)
-    raise TypeError(f'{type(obj).__name__} is not JSON serialisable')
-
-
 def save_model(net, directory, *, model, hparams, num_users, num_items, user_based=False,
-               train_interactions=None, extra=None):
-    """Write ``model.params`` (``save_parameters``), ``model.json`` (what rebuilds the model)
-    and, when given, ``train_interactions.npz`` into ``directory``; each file is written to a
-    temporary name in the folder first and then renamed, so no half-written file is left.
+               train_interactions=None, extra=None, history=None, files=None):
+    """Write the model folder ``directory`` whole (:func:`d2l_recsys.store.save_model_folder`):
+    ``model.params`` (``save_parameters``), ``model.json`` (what rebuilds the model, with the
+    size and SHA-256 of every file), ``train_interactions.npz`` when given, ``history.json``
+    when ``history`` is given and any ``files`` (``{name: write(path)}``). An older model in
+    ``directory`` is replaced whole or not at all; nothing half-written is ever left.
     """
     if model not in ('mf', 'autorec'):
         raise ValueError(f"model must be 'mf' or 'autorec', got {model!r}")
-    meta = {'format': FORMAT, 'model': model, 'hparams': dict(hparams),
+    meta = {'format': FORMAT, 'framework': 'mxnet', 'model': model, 'hparams': dict(hparams),
             'num_users': int(num_users), 'num_items': int(num_items),
             'user_based': bool(user_based), 'params': PARAMS}
     if extra:
         meta['extra'] = extra
-    atomic_write(os.path.join(directory, PARAMS), net.save_parameters)
-    if train_interactions is not None:
-        def write_npz(tmp):
-            with open(tmp, 'wb') as f:
-                onp.savez_compressed(f, **{k: onp.asarray(v)
-                                           for k, v in train_interactions.items()})
-        atomic_write(os.path.join(directory, INTERACTIONS), write_npz)
-    text = json.dumps(meta, indent=2, default=_json_default) + '\n'
-
-    def write_json(tmp):
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
-    atomic_write(os.path.join(directory, META), write_json)
+    save_model_folder(directory, meta=meta, write_params=net.save_parameters,
+                      interactions=train_interactions, history=history, files=files)
     return directory
 
 
 def build_model(meta):
     """An uninitialised model as ``model.json`` describes it."""
     kind, hp = meta.get('model'), meta.get('hparams', {})
+    if meta.get('framework', 'mxnet') != 'mxnet':
+        raise ValueError(f"a {meta['framework']!r} model: load it with that framework's tab, "
+                         "not the MXNet one")
+    if not isinstance(hp, dict):
+        raise ValueError(f'model description: "hparams" must be an object, got {hp!r}'[:200])
     try:
         if kind == 'mf':
             return MF(int(hp['num_factors']), meta['num_users'], meta['num_items'])
@@ -169,6 +157,9 @@ def build_model(meta):
             return AutoRec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
     except KeyError as e:
         raise ValueError(f'model description lacks {e.args[0]!r}') from None
+    except (TypeError, ValueError) as e:   # int('x'), int([1]), a size or dropout refused
+        raise ValueError(f'model description: {kind} hparams {hp!r} are not usable '
+                         f'({e})'[:300]) from None
     raise ValueError(f"unknown model {kind!r} (expected 'mf' or 'autorec')")
 
 
@@ -215,28 +206,18 @@ def load_parameters_checked(net, path, ctx=None):
 
 
 def load_model(directory, ctx=None):
-    """Rebuild and load a model saved by :func:`save_model`.
+    """Rebuild and load a model saved by :func:`save_model`, after checking the folder
+    (:func:`d2l_recsys.store.load_model_folder`: nothing outside it is read).
 
     Returns ``(net, meta, interactions)``; ``interactions`` is None when none were saved.
+    A parameter file of another shape, or one holding NaN or infinite values, is refused.
     """
-    meta_path = os.path.join(directory, META)
-    if not os.path.isfile(meta_path):
-        raise FileNotFoundError(f'{directory}: no {META} here (not a model folder written by '
-                                '`python -m d2l_recsys train`)')
-    try:
-        with open(meta_path, encoding='utf-8') as f:
-            meta = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f'{meta_path} line {e.lineno}: not valid JSON ({e.msg})') from None
-    if meta.get('format') != FORMAT:
-        raise ValueError(f'{meta_path}: unknown format {meta.get("format")!r} '
-                         f'(expected {FORMAT!r})')
-    net = build_model(meta)
+    folder = load_model_folder(directory)
+    net = build_model(folder.meta)
     ctx = ctx or mx.cpu()
-    load_parameters_checked(net, os.path.join(directory, meta.get('params', PARAMS)), ctx)
-    interactions = None
-    inter_path = os.path.join(directory, INTERACTIONS)
-    if os.path.isfile(inter_path):
-        with onp.load(inter_path) as z:
-            interactions = {k: z[k] for k in z.files}
-    return net, meta, interactions
+    load_parameters_checked(net, folder.params_path, ctx)
+    for name, param in net._collect_params_with_prefix().items():   # P.weight, ...
+        if not onp.isfinite(param.data(ctx).asnumpy()).all():
+            raise ValueError(f'{folder.params_path}: {name} holds NaN or infinite values; '
+                             'the model is unusable (train it again)')
+    return net, folder.meta, folder.interactions

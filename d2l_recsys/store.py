@@ -1,0 +1,418 @@
+"""A trained model's folder: written whole or not at all, read back as untrusted input.
+
+``python -m d2l_recsys train`` writes one folder per model: ``model.json`` (what rebuilds the
+model: framework, model, hyper-parameters, sizes, and the size and SHA-256 of every other
+file), the parameter file, ``train_interactions.npz`` (the training ratings, 0-based) and the
+history. :func:`save_model_folder` builds it in a temporary sibling folder and swaps it into
+place with one rename, so an older model there is replaced whole or not at all, even when the
+process is killed. :func:`load_model_folder` checks a folder before anything is built from it:
+plain file names only (nothing outside the folder is opened), types, sizes, checksums, ids in
+range, and one-line errors naming the file and what is wrong. Imports no framework.
+"""
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+
+import numpy as onp
+
+__all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
+           'ModelFolderError', 'FORMAT', 'META', 'INTERACTIONS', 'HISTORY']
+
+FORMAT = 'd2l-recsys-model/1'
+META, INTERACTIONS, HISTORY = 'model.json', 'train_interactions.npz', 'history.json'
+REQUIRED = ('framework', 'model', 'hparams', 'num_users', 'num_items', 'user_based')
+# Names an older model folder may hold; a folder with anything else is not replaced.
+KNOWN = {META, INTERACTIONS, HISTORY, 'model.params', 'model.pt', 'curve.png', 'curve.svg'}
+MAX_META_BYTES = 1 << 20
+MAX_SIZE = 10 ** 8            # users or items: far above any MovieLens release
+_PLAIN = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z')
+_SHA256 = re.compile(r'[0-9a-f]{64}\Z')
+
+
+class ModelFolderError(ValueError):
+    """A model folder (or what is to be written into one) is not what it should be."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFolder:
+    """A checked model folder: ``meta`` (model.json), ``params_path`` (inside ``directory``)
+    and ``interactions`` (``{'users', 'items', 'ratings'}`` arrays, or None)."""
+    directory: str
+    meta: dict
+    params_path: str
+    interactions: dict = None
+
+
+def _plain_name(name, where):
+    if not isinstance(name, str) or not _PLAIN.match(name):
+        raise ModelFolderError(f'{where}: {name!r} is not a plain file name (letters, digits, '
+                               '".", "_", "-"; no folder, no path)')
+    return name
+
+
+def _is_int(value):
+    return isinstance(value, (int, onp.integer)) and not isinstance(value, (bool, onp.bool_))
+
+
+def _check_meta(meta, where):
+    if not isinstance(meta, dict):
+        raise ModelFolderError(f'{where}: expected a JSON object, found '
+                               f'{type(meta).__name__}')
+    for key in REQUIRED:
+        if key not in meta:
+            raise ModelFolderError(f'{where}: no {key!r}')
+    for key in ('framework', 'model'):
+        if not isinstance(meta[key], str) or not meta[key]:
+            raise ModelFolderError(f'{where}: {key!r} must be a non-empty string, got '
+                                   f'{meta[key]!r}')
+    if not isinstance(meta['hparams'], dict) or \
+            not all(isinstance(k, str) for k in meta['hparams']):
+        raise ModelFolderError(f'{where}: "hparams" must be an object, got '
+                               f'{meta["hparams"]!r}'[:200])
+    for key in ('num_users', 'num_items'):
+        value = meta[key]
+        if not _is_int(value) or not 1 <= value <= MAX_SIZE:
+            raise ModelFolderError(f'{where}: {key!r} must be an integer in 1..{MAX_SIZE:,}, '
+                                   f'got {value!r}'[:200])
+    if not isinstance(meta['user_based'], bool):
+        raise ModelFolderError(f'{where}: "user_based" must be true or false, got '
+                               f'{meta["user_based"]!r}'[:200])
+    return meta
+
+
+def check_interactions(interactions, num_users, num_items, where):
+    """The training ratings as three equal-length 1-D arrays: int64 ``users`` in
+    0..num_users-1, int64 ``items`` in 0..num_items-1 and finite float32 ``ratings``."""
+    if not hasattr(interactions, 'keys'):
+        raise ModelFolderError(f'{where}: expected arrays users, items, ratings')
+    missing = [k for k in ('users', 'items', 'ratings') if k not in interactions.keys()]
+    if missing:
+        raise ModelFolderError(f'{where}: no array {missing[0]!r} (expected users, items, '
+                               'ratings)')
+    out = {}
+    for key in ('users', 'items', 'ratings'):
+        a = onp.asarray(interactions[key])
+        if a.ndim != 1:
+            raise ModelFolderError(f'{where}: {key} has shape {a.shape}; expected one '
+                                   'dimension')
+        if key != 'ratings' and a.dtype.kind not in 'iu':
+            raise ModelFolderError(f'{where}: {key} are {a.dtype}, not integers')
+        if key == 'ratings' and a.dtype.kind not in 'iuf':
+            raise ModelFolderError(f'{where}: ratings are {a.dtype}, not numbers')
+        out[key] = a
+    sizes = {k: len(a) for k, a in out.items()}
+    if len(set(sizes.values())) != 1:
+        raise ModelFolderError(f'{where}: arrays of unequal length ({sizes})')
+    for key, n in (('users', num_users), ('items', num_items)):
+        a = out[key]
+        if len(a) and (a.min() < 0 or a.max() >= n):
+            bad = a[(a < 0) | (a >= n)][0]
+            raise ModelFolderError(f'{where}: {key[:-1]} index {int(bad)} is out of range: '
+                                   f'the model knows 0..{n - 1}')
+        out[key] = a.astype(onp.int64)
+    out['ratings'] = out['ratings'].astype(onp.float32)
+    if not onp.isfinite(out['ratings']).all():
+        raise ModelFolderError(f'{where}: ratings hold non-finite values')
+    return out
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _remove_dead_staging(parent, base):
+    """Remove ``.BASE.tmp-PID-*`` siblings whose process is gone (a killed save's)."""
+    prefix = f'.{base}.tmp-'
+    with contextlib.suppress(OSError):
+        for name in os.listdir(parent):
+            if not name.startswith(prefix):
+                continue
+            pid = name[len(prefix):].split('-', 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+
+def _replaceable(directory):
+    """Why ``directory`` (an existing folder) may not be replaced by a model, or None."""
+    names = os.listdir(directory)
+    if not names:
+        return None
+    if META not in names:
+        return (f'{directory} is a folder that holds no model ({", ".join(sorted(names)[:3])}'
+                f'{", ..." if len(names) > 3 else ""}); give a new or empty folder')
+    known = set(KNOWN)
+    with contextlib.suppress(Exception):
+        with open(os.path.join(directory, META), encoding='utf-8') as f:
+            old = json.load(f)
+        known.update(n for n in list(old.get('files', {})) + [old.get('params')]
+                     if isinstance(n, str))
+    stray = [n for n in names if n not in known and not
+             any(n.startswith(f'.{k}.') for k in known)]   # an older version's temp files
+    if stray:
+        return (f'{directory} holds files that are not part of a model '
+                f'({", ".join(sorted(stray)[:3])}); they would be lost: give a new or empty '
+                f'folder')
+    return None
+
+
+def check_output_folder(directory):
+    """Raise ModelFolderError (one line) unless a model can be written to ``directory``.
+
+    Called before training so that a bad ``--out`` fails at once, not after the run: the
+    path must be a folder or not exist yet, lie under folders only, be writable, and (when
+    it exists) hold nothing but an older model, which is replaced whole.
+    """
+    directory = os.path.realpath(os.fspath(directory))
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ModelFolderError(f'{directory} is a file, not a folder')
+    if os.path.isdir(directory):
+        why = _replaceable(directory)
+        if why:
+            raise ModelFolderError(why)
+    ancestor = os.path.dirname(directory)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ModelFolderError(f'{directory}: cannot be created under {ancestor}, which is a '
+                               'file')
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix='.d2l-recsys-probe-', dir=ancestor))
+    except OSError as e:
+        raise ModelFolderError(f'{directory}: cannot write in {ancestor} '
+                               f'({e.strerror or e})') from None
+    return directory
+
+
+def _rename_exchange(a, b):
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where the system cannot do it."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (38, 22, 95):   # ENOSYS, EINVAL, EOPNOTSUPP: not supported here
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
+def _umask_mode(mode):
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
+def _json_default(obj):
+    if isinstance(obj, onp.integer):
+        return int(obj)
+    if isinstance(obj, onp.floating):
+        return float(obj)
+    if isinstance(obj, onp.ndarray):
+        return obj.tolist()
+    raise TypeError(f'{type(obj).__name__} is not JSON serialisable')
+
+
+def save_model_folder(directory, *, meta, write_params, interactions=None, history=None,
+                      files=None):
+    """Write a model folder whole: ``model.json``, the parameters, the training ratings, the
+    history and any ``files`` (``{name: write(path)}``, e.g. the curve).
+
+    ``meta`` must carry ``framework``, ``model``, ``hparams``, ``num_users``, ``num_items``,
+    ``user_based`` (JSON-able) and may name the parameter file (``params``, default
+    ``model.params``); ``write_params(path)`` writes it. ``interactions``: 0-based ``users``,
+    ``items``, ``ratings``. Everything is written into a temporary sibling folder, which then
+    takes the place of ``directory`` in one rename: an older model there is replaced whole or
+    not at all, and no temporary file is left on any error. Returns ``directory``.
+    """
+    meta = dict(meta)
+    meta.setdefault('format', FORMAT)
+    meta.setdefault('params', 'model.params')
+    _check_meta(meta, 'model description')
+    params = _plain_name(meta['params'], 'model description "params"')
+    files = dict(files or {})
+    for name in files:
+        _plain_name(name, 'model folder file')
+    taken = {META, INTERACTIONS, HISTORY} & ({params} | set(files))
+    if taken or params in files:
+        raise ModelFolderError(f'model folder: {sorted(taken or {params})[0]} is written '
+                               'twice')
+    if interactions is not None:
+        interactions = check_interactions(interactions, meta['num_users'], meta['num_items'],
+                                          'training interactions')
+    text_history = None
+    if history is not None:
+        text_history = json.dumps(history, indent=2, default=_json_default) + '\n'
+    directory = check_output_folder(directory)
+    parent, base = os.path.split(directory)
+    os.makedirs(parent, exist_ok=True)
+    _remove_dead_staging(parent, base)
+    stage = tempfile.mkdtemp(prefix=f'.{base}.tmp-{os.getpid()}-', dir=parent)
+    try:
+        write_params(os.path.join(stage, params))
+        if interactions is not None:
+            with open(os.path.join(stage, INTERACTIONS), 'wb') as f:
+                onp.savez_compressed(f, **interactions)
+        if text_history is not None:
+            with open(os.path.join(stage, HISTORY), 'w', encoding='utf-8') as f:
+                f.write(text_history)
+        for name, write in files.items():
+            write(os.path.join(stage, name))
+        manifest = {}
+        for name in sorted(os.listdir(stage)):
+            path = os.path.join(stage, name)
+            if not os.path.isfile(path):
+                raise ModelFolderError(f'{path}: the model writers left a non-file here')
+            manifest[name] = {'bytes': os.path.getsize(path), 'sha256': _sha256(path)}
+            os.chmod(path, _umask_mode(0o666))
+        if params not in manifest:
+            raise ModelFolderError(f'write_params wrote no {params}')
+        meta['files'] = manifest
+        with open(os.path.join(stage, META), 'w', encoding='utf-8') as f:
+            f.write(json.dumps(meta, indent=2, default=_json_default) + '\n')
+        os.chmod(os.path.join(stage, META), _umask_mode(0o666))
+        for name in os.listdir(stage):   # on disk before the rename makes the folder visible
+            with open(os.path.join(stage, name), 'rb') as f:
+                os.fsync(f.fileno())
+        os.chmod(stage, _umask_mode(0o777))
+        if os.path.isdir(directory):
+            if not _rename_exchange(stage, directory):
+                # No atomic swap here: move the old model aside, then the new one in.
+                old = tempfile.mkdtemp(prefix=f'.{base}.tmp-{os.getpid()}-old-', dir=parent)
+                os.replace(directory, os.path.join(old, base))
+                os.replace(stage, directory)
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, directory)
+    finally:
+        # After a swap ``stage`` holds the old model; on an error, the unfinished new one.
+        shutil.rmtree(stage, ignore_errors=True)
+    return directory
+
+
+def _inside(directory, name, where):
+    """The path of ``name`` in ``directory``, refusing anything that resolves outside it."""
+    _plain_name(name, where)
+    path = os.path.join(directory, name)
+    real = os.path.realpath(path)
+    if os.path.dirname(real) != os.path.realpath(directory):
+        raise ModelFolderError(f'{path}: a link that leads outside the model folder')
+    return path
+
+
+def _read_meta(directory):
+    path = os.path.join(directory, META)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{directory}: no {META} here (not a model folder written by '
+                                '`python -m d2l_recsys train`)')
+    _inside(directory, META, path)
+    if os.path.getsize(path) > MAX_META_BYTES:
+        raise ModelFolderError(f'{path}: larger than {MAX_META_BYTES >> 20} MB; not a model '
+                               'description')
+    try:
+        with open(path, encoding='utf-8') as f:
+            meta = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ModelFolderError(f'{path} line {e.lineno}: not valid JSON ({e.msg})') from None
+    except UnicodeDecodeError:
+        raise ModelFolderError(f'{path}: not UTF-8 text') from None
+    if not isinstance(meta, dict):
+        raise ModelFolderError(f'{path}: expected a JSON object, found '
+                               f'{type(meta).__name__}')
+    if meta.get('format') != FORMAT:
+        raise ModelFolderError(f'{path}: unknown format {meta.get("format")!r} '
+                               f'(expected {FORMAT!r})'[:300])
+    meta = dict(meta)
+    meta.setdefault('framework', 'mxnet')   # written before there was a second framework
+    return _check_meta(meta, path), path
+
+
+def _check_files(directory, meta, meta_path):
+    listed = meta.get('files')
+    if listed is None:
+        return {}
+    if not isinstance(listed, dict):
+        raise ModelFolderError(f'{meta_path}: "files" must be an object')
+    for name, entry in listed.items():
+        path = _inside(directory, name, f'{meta_path} "files"')
+        if not (isinstance(entry, dict) and _is_int(entry.get('bytes'))
+                and isinstance(entry.get('sha256'), str) and _SHA256.match(entry['sha256'])):
+            raise ModelFolderError(f'{meta_path}: "files" entry for {name} needs "bytes" and '
+                                   '"sha256"')
+        if not os.path.isfile(path):
+            raise ModelFolderError(f'{path}: missing (listed in {META})')
+        if os.path.getsize(path) != entry['bytes'] or _sha256(path) != entry['sha256']:
+            raise ModelFolderError(f'{path}: does not match the size and SHA-256 that {META} '
+                                   'records (changed, or from another run)')
+    return listed
+
+
+def _load_interactions(path, meta):
+    limit = 16 * meta['num_users'] * meta['num_items'] + (1 << 16)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if sum(i.file_size for i in zf.infolist()) > 3 * limit:
+                raise ModelFolderError(f'{path}: unpacks to more than the model\'s '
+                                       f'{meta["num_users"]} x {meta["num_items"]} ratings could '
+                                       'take')
+        with onp.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except ModelFolderError:
+        raise
+    except Exception as e:   # BadZipFile, a truncated member, zlib.error, a pickled array
+        raise ModelFolderError(f'{path}: not a readable .npz of the training ratings '
+                               f'({type(e).__name__}: {str(e)[:120]})') from None
+    return check_interactions(arrays, meta['num_users'], meta['num_items'], path)
+
+
+def load_model_folder(directory):
+    """Read and check a model folder written by :func:`save_model_folder`.
+
+    Returns a :class:`ModelFolder`. Raises FileNotFoundError or :class:`ModelFolderError`
+    (a ValueError) with one line naming the file and what is wrong: not a JSON object,
+    missing or mistyped fields, a file name that is not plain (only files inside the folder
+    are ever opened), a file whose size or SHA-256 differs from what ``model.json`` records,
+    a training-ratings file that is not a readable ``.npz`` of three equal-length arrays with
+    ids in range.
+    """
+    directory = os.fspath(directory)
+    meta, meta_path = _read_meta(directory)
+    listed = _check_files(directory, meta, meta_path)
+    params_path = _inside(directory, meta.get('params', 'model.params'),
+                          f'{meta_path} "params"')
+    if not os.path.isfile(params_path):
+        raise FileNotFoundError(f'{params_path}: no such parameter file')
+    interactions = None
+    inter_path = os.path.join(directory, INTERACTIONS)
+    if INTERACTIONS in listed or os.path.lexists(inter_path):
+        interactions = _load_interactions(_inside(directory, INTERACTIONS, meta_path), meta)
+    return ModelFolder(directory=directory, meta=meta, params_path=params_path,
+                       interactions=interactions)
+
