@@ -134,23 +134,31 @@ def cache_root():
         os.environ.get(ENV_CACHE) or os.path.join('~', '.cache', 'd2l-recsys')))
 
 
-def check_ml100k(data, source):
-    """Check a ratings DataFrame is the full ML-100K; DataError names ``source`` otherwise."""
+def check_ml100k(data, source, *, allow_subset=False, log=None):
+    """Check a ratings DataFrame is the full ML-100K; DataError names ``source`` otherwise.
+
+    ``allow_subset=True`` (training on one's own small data, as the tests do) accepts other
+    sizes with a one-line note through ``log``; a user-item pair rated twice is refused
+    either way (the book's interaction matrix keeps one rating per pair).
+    """
     found = (len(data), data.user_id.nunique(), data.item_id.nunique())
-    if found != (NUM_RATINGS, NUM_USERS, NUM_ITEMS):
-        raise DataError(f'{source}: not the full MovieLens 100K: {found[0]:,} ratings, '
-                        f'{found[1]:,} users, {found[2]:,} items (expected {NUM_RATINGS:,}, '
-                        f'{NUM_USERS:,}, {NUM_ITEMS:,})')
+    full = found == (NUM_RATINGS, NUM_USERS, NUM_ITEMS)
+    what = (f'not the full MovieLens 100K: {found[0]:,} ratings, {found[1]:,} users, '
+            f'{found[2]:,} items (expected {NUM_RATINGS:,}, {NUM_USERS:,}, {NUM_ITEMS:,})')
+    if not full and not allow_subset:
+        raise DataError(f'{source}: {what}')
     dup = data.duplicated(['user_id', 'item_id'], keep=False)
     if dup.any():
         lines = (dup.to_numpy().nonzero()[0][:2] + 1).tolist()
         row = data.iloc[lines[0] - 1]
         raise DataError(f'{source}: user {row.user_id} rated item {row.item_id} twice '
                         f'(lines {lines[0]} and {lines[1]}); ML-100K has each pair once')
+    if not full and log:
+        log(f'ml-100k: note: {source}: {what}; using it as given')
     return data
 
 
-def _check_folder(folder, source):
+def _check_folder(folder, source, *, allow_subset=False, log=None):
     path = os.path.join(folder, 'u.data')
     if not os.path.isfile(path):
         raise DataError(f'{source}: no u.data in {folder}')
@@ -158,7 +166,9 @@ def _check_folder(folder, source):
         data = read_u_data(path)
     except ValueError as e:
         raise DataError(f'{source}: {e}') from None
-    check_ml100k(data, f'{source} ({path})')
+    except OSError as e:
+        raise DataError(f'{source}: cannot read {path} ({e.strerror or e})') from None
+    check_ml100k(data, f'{source} ({path})', allow_subset=allow_subset, log=log)
     return folder
 
 
@@ -181,10 +191,11 @@ def _umask_mode(mode):
     return mode & ~mask
 
 
-def _publish(folder, cache):
-    """Move a checked folder to ``cache/ml-100k``, replacing any old one by renames only."""
+def _publish(folder, cache, name='ml-100k'):
+    """Move a checked folder to ``cache/name``, replacing any old one by renames only."""
     os.chmod(folder, _umask_mode(0o777))
-    target = os.path.join(cache, 'ml-100k')
+    target = os.path.join(cache, name)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
     old = None
     if os.path.lexists(target):
         old = tempfile.mkdtemp(prefix='.tmp-old-', dir=cache)
@@ -233,8 +244,24 @@ def _member_parts(name):
     return None if '..' in parts else parts
 
 
+NEEDED = ('u.data', 'u.item')   # what the book reads; other members are not extracted
+
+
+def _wanted_members(infos):
+    """The u.data member nearest the top (at most one folder deep) and u.item beside it."""
+    found = {}
+    for info in infos:
+        parts = _member_parts(info.filename)
+        if not parts or parts[0] == '__MACOSX' or info.is_dir() or len(parts) > 2 \
+                or parts[-1] not in NEEDED:
+            continue
+        found.setdefault(tuple(parts[:-1]), {})[parts[-1]] = info
+    tops = sorted((len(k), k) for k, v in found.items() if 'u.data' in v)
+    return found[tops[0][1]] if tops else {}
+
+
 def _extract_zip(zip_path, stage, source):
-    """Extract a zip into ``stage`` (inside the cache) and return the folder holding u.data."""
+    """Extract u.data (and u.item) of a zip into ``stage``, which is returned."""
     try:
         with zipfile.ZipFile(zip_path) as zf:
             infos = zf.infolist()
@@ -242,19 +269,12 @@ def _extract_zip(zip_path, stage, source):
                 if _member_parts(info.filename) is None:
                     raise DataError(f'{source} {zip_path}: unsafe member {info.filename!r} '
                                     f'(absolute path or ..); nothing extracted')
-            if sum(info.file_size for info in infos) > MAX_ZIP_BYTES:
+            wanted = _wanted_members(infos)
+            if sum(info.file_size for info in wanted.values()) > MAX_ZIP_BYTES:
                 raise DataError(f'{source} {zip_path}: unpacks to more than '
                                 f'{MAX_ZIP_BYTES >> 20} MB; not MovieLens 100K')
-            for info in infos:
-                parts = _member_parts(info.filename)
-                if not parts or parts[0] == '__MACOSX':
-                    continue
-                dest = os.path.join(stage, *parts)
-                if info.is_dir():
-                    os.makedirs(dest, exist_ok=True)
-                    continue
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                with zf.open(info) as src, open(dest, 'wb') as dst:
+            for name, info in wanted.items():
+                with zf.open(info) as src, open(os.path.join(stage, name), 'wb') as dst:
                     shutil.copyfileobj(src, dst)
     except DataError:
         raise
@@ -266,17 +286,44 @@ def _extract_zip(zip_path, stage, source):
     except Exception as e:   # zlib.error and friends from a damaged deflate stream
         raise DataError(f'{source} {zip_path}: corrupt or truncated zip archive '
                         f'({type(e).__name__}: {e})') from None
-    for folder in [stage] + sorted(os.path.join(stage, d) for d in os.listdir(stage)):
-        if os.path.isfile(os.path.join(folder, 'u.data')):
-            return folder
-    raise DataError(f'{source} {zip_path}: no u.data in the archive')
+    if not os.path.isfile(os.path.join(stage, 'u.data')):
+        raise DataError(f'{source} {zip_path}: no u.data in the archive')
+    return stage
 
 
-def _install_zip(zip_path, cache, source):
+def _install_zip(zip_path, cache, source, *, name='ml-100k', allow_subset=False, log=None):
     with _staging(cache) as stage:
         folder = _extract_zip(zip_path, stage, source)
-        _check_folder(folder, f'{source} {zip_path}')
-        return _publish(folder, cache)
+        _check_folder(folder, f'{source} {zip_path}', allow_subset=allow_subset, log=log)
+        return _publish(folder, cache, name)
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _user_zip(zip_path, origin, cache, log, allow_subset):
+    """A user's zip, extracted (u.data, u.item only) into a folder of its own in the cache,
+    ``user-data/<SHA-256 prefix>``: a user's data never replaces the cache's ML-100K."""
+    try:
+        digest = _sha256(zip_path)[:16]
+    except OSError as e:
+        raise DataError(f'{origin} {zip_path}: cannot read it ({e.strerror or e})') from None
+    name = os.path.join('user-data', digest)
+    target = os.path.join(cache, name)
+    if os.path.isfile(os.path.join(target, 'u.data')):
+        _check_folder(target, f'{origin} {zip_path}', allow_subset=allow_subset, log=log)
+        log(f'ml-100k: {origin} {zip_path}: checked, extracted before into {target}')
+        return target
+    _check_cache_writable(cache)
+    target = _install_zip(zip_path, cache, origin, name=name, allow_subset=allow_subset,
+                          log=log)
+    log(f'ml-100k: {origin} {zip_path}: checked, extracted into {target}')
+    return target
 
 
 def _sha1(path):
@@ -289,27 +336,48 @@ def _sha1(path):
 
 # --- the sources, in order -----------------------------------------------------------------
 
-def _from_user(path, origin, cache, log):
+def _from_user(path, origin, cache, log, allow_subset=False):
     path = os.path.abspath(os.path.expanduser(path))
     source = f'{origin} {path}'
     if os.path.isfile(path) and os.path.basename(path) == 'u.data':
         path = os.path.dirname(path)
     elif os.path.isfile(path):
-        target = _install_zip(path, cache, origin)
-        log(f'ml-100k: {source}: checked, extracted into {target}')
-        return target
+        if not (path.lower().endswith('.zip') or zipfile.is_zipfile(path)):
+            raise DataError(f'{source}: neither a zip archive nor a file named u.data; give '
+                            'the folder holding u.data, u.data itself or ml-100k.zip')
+        return _user_zip(path, origin, cache, log, allow_subset)
     if not os.path.isdir(path):
         raise DataError(f'{source}: no such file or folder')
     for folder in (path, os.path.join(path, 'ml-100k')):
         if os.path.isfile(os.path.join(folder, 'u.data')):
-            _check_folder(folder, source)
+            _check_folder(folder, source, allow_subset=allow_subset, log=log)
             log(f'ml-100k: {source}: using {folder} (checked)')
             return folder
     if os.path.isfile(os.path.join(path, 'ml-100k.zip')):
-        target = _install_zip(os.path.join(path, 'ml-100k.zip'), cache, origin)
-        log(f'ml-100k: {source}/ml-100k.zip: checked, extracted into {target}')
-        return target
+        return _user_zip(os.path.join(path, 'ml-100k.zip'), origin, cache, log, allow_subset)
     raise DataError(f'{source}: neither u.data nor ml-100k.zip in this folder')
+
+
+def _check_cache_writable(cache):
+    """FetchError (one line) when nothing can be written into the cache folder."""
+    ancestor = cache
+    while not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    problem = None
+    if ancestor == cache and not os.path.isdir(cache):
+        problem = 'is a file, not a folder'
+    elif not os.path.isdir(ancestor):
+        problem = f'lies under {ancestor}, which is a file'
+    else:
+        try:
+            os.makedirs(cache, exist_ok=True)
+            os.rmdir(tempfile.mkdtemp(prefix='.tmp-probe-', dir=cache))
+        except OSError as e:
+            problem = f'is not writable ({e.strerror or e})'
+    if problem:
+        raise FetchError(f'could not get MovieLens 100K: the cache folder {cache} {problem}; '
+                         f'set {ENV_CACHE} to a writable folder, or {ENV_DATA} to a '
+                         'downloaded ml-100k.zip')
 
 
 def _from_cache(cache, log):
@@ -351,26 +419,50 @@ def _download(url, path, sha1, source):
 
 
 def _from_grouplens(cache, log):
+    import requests
     url, sha1 = ML100K
     zip_path = os.path.join(cache, 'ml-100k.zip')
     try:
         _download(url, zip_path, sha1, f'GroupLens {url}')
     except DataError:
         raise
-    except Exception as e:   # requests' errors: no network, DNS, HTTP status, timeout
+    except requests.RequestException as e:   # no network, DNS, HTTP status, timeout
         raise DataError(f'GroupLens {url}: download failed ({type(e).__name__})') from None
+    except OSError as e:   # here, not on the network: disk full, permissions
+        raise DataError(f'GroupLens {url}: could not write {zip_path} '
+                        f'({e.strerror or e})') from None
     target = _install_zip(zip_path, cache, 'GroupLens')
     log(f'ml-100k: GroupLens {url}: SHA-1 ok, extracted into {target}')
     return target
 
 
+def _die_with_parent():
+    # In the pip child, before exec: Linux sends it SIGKILL when this process dies, however
+    # it dies, so no pip is left running after a killed `data` run.
+    try:
+        import ctypes
+        import signal
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    except Exception:
+        pass
+
+
+def _pip_command(dest):
+    return [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
+            '--quiet', RECBOLE, '-d', dest]
+
+
 def _pip_download(dest):
-    """``pip download`` the recbole wheel into ``dest`` (not installed); return its path."""
-    cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:',
-           '--quiet', RECBOLE, '-d', dest]
+    """``pip download`` the recbole wheel into ``dest`` (not installed); return its path.
+
+    ``subprocess.run`` kills the child when this process is interrupted; on Linux the child
+    also dies with this process when it is killed outright."""
+    cmd = _pip_command(dest)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL,
+                              preexec_fn=_die_with_parent if sys.platform == 'linux' else None)
     except subprocess.TimeoutExpired:
         raise DataError(f'PyPI {RECBOLE}: pip download took over {PIP_TIMEOUT} s') from None
     if proc.returncode:
@@ -476,7 +568,9 @@ def _convert_wheel(wheel, folder, source):
 
 def _from_pypi(cache, log):
     source = f'PyPI {RECBOLE}'
-    with tempfile.TemporaryDirectory(prefix='d2l-recsys-pip-') as tmp:
+    # The download goes under the cache's temporary names, which _remove_stale clears up
+    # if a killed run leaves it behind.
+    with _staging(cache) as tmp:
         wheel = _pip_download(tmp)
         with _staging(cache) as stage:
             _convert_wheel(wheel, stage, source)
@@ -486,13 +580,17 @@ def _from_pypi(cache, log):
     return target
 
 
-def ml100k_dir(path=None, *, log=print):
+def ml100k_dir(path=None, *, log=print, allow_subset=False):
     """A folder holding the checked MovieLens 100K ``u.data`` (and ``u.item`` if available).
 
     ``path`` (else ``$D2L_RECSYS_DATA``): a folder with ``u.data`` or ``ml-100k.zip``, or the
     zip itself; when given it must be good (DataError otherwise). Else: the cache, GroupLens
     (:data:`ML100K`, SHA-1 checked), the PyPI mirror; each step logs one line
     through ``log`` (``None`` for silence) and a failing one falls through to the next.
+    Every way in gets the same checks (strict parse, ids 1..N, no pair rated twice, the full
+    ML-100K's sizes); ``allow_subset=True`` (training on one's own data) accepts other sizes
+    with a one-line note. A user's zip is extracted (u.data, u.item) into a folder of its own
+    in the cache, never over the cache's ML-100K.
     See https://d2l.ai/chapter_recommender-systems/movielens.html
     """
     log = log or (lambda *args, **kwargs: None)
@@ -501,10 +599,12 @@ def ml100k_dir(path=None, *, log=print):
     if path is None and os.environ.get(ENV_DATA):
         path, origin = os.environ[ENV_DATA], f'${ENV_DATA}'
     if path is not None:
-        return _from_user(os.fspath(path), origin, cache, log)
+        return _from_user(os.fspath(path), origin, cache, log, allow_subset)
     failures = []
     for name, step in (('cache', _from_cache), ('GroupLens', _from_grouplens),
                        ('PyPI', _from_pypi)):
+        if name == 'GroupLens':
+            _check_cache_writable(cache)   # the network sources write there
         try:
             folder = step(cache, log)
         except Exception as e:   # a broken source is reported, then the next one is tried
@@ -515,8 +615,8 @@ def ml100k_dir(path=None, *, log=print):
             continue
         if folder:
             return folder
-    raise FetchError('could not get MovieLens 100K:\n  ' + '\n  '.join(failures) +
-                     f'\nDownload ml-100k.zip from GroupLens and set {ENV_DATA} to it.')
+    raise FetchError('could not get MovieLens 100K: ' + '; '.join(failures) +
+                     f'. Download ml-100k.zip from GroupLens and set {ENV_DATA} to it.')
 
 
 def read_item_titles(data_dir=None):

@@ -93,12 +93,18 @@ def test_env_var_folder(tmp_path, small, monkeypatch, isolated):
     assert isolated == []
 
 
-def test_env_var_zip_is_extracted_into_the_cache(tmp_path, small, monkeypatch):
+def user_data_dir(zip_path):
+    with open(zip_path, 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    return os.path.join(cache_dir(), 'user-data', digest)
+
+
+def test_env_var_zip_is_extracted_into_a_folder_of_its_own(tmp_path, small, monkeypatch):
     z = make_zip(tmp_path / 'ml-100k.zip', {'u.data': u_data_text(small), 'u.item': '1|A|\n'})
     monkeypatch.setenv(fetch.ENV_DATA, z)
     folder = fetch.ml100k_dir(log=None)
-    assert folder == os.path.join(cache_dir(), 'ml-100k')
-    assert listing(folder) == ['u.data', 'u.item'] and listing(cache_dir()) == ['ml-100k']
+    assert folder == user_data_dir(z)
+    assert listing(folder) == ['u.data', 'u.item'] and listing(cache_dir()) == ['user-data']
     pd.testing.assert_frame_equal(D.read_data_ml100k(folder)[0], small)
     # a folder holding ml-100k.zip works too
     monkeypatch.setenv(fetch.ENV_DATA, str(tmp_path))
@@ -107,7 +113,7 @@ def test_env_var_zip_is_extracted_into_the_cache(tmp_path, small, monkeypatch):
 
 def test_zip_without_prefix_and_u_data_file_path(tmp_path, small):
     z = make_zip(tmp_path / 'flat.zip', {'u.data': u_data_text(small)}, prefix='')
-    assert fetch.ml100k_dir(z, log=None) == os.path.join(cache_dir(), 'ml-100k')
+    assert fetch.ml100k_dir(z, log=None) == user_data_dir(z)
     path = write_u_data(str(tmp_path / 'f'), small)
     assert fetch.ml100k_dir(path, log=None) == str(tmp_path / 'f')
 
@@ -240,7 +246,7 @@ def test_interrupted_install_keeps_the_old_cache(tmp_path, small, monkeypatch):
     before = open(os.path.join(good, 'u.data')).read()
     z = make_zip(tmp_path / 'ml-100k.zip', {'u.data': u_data_text(small.iloc[::-1])})
 
-    def interrupted(folder, source):
+    def interrupted(folder, source, **options):
         assert os.path.isfile(os.path.join(folder, 'u.data'))   # mid-install, staged
         raise KeyboardInterrupt
     monkeypatch.setattr(fetch, '_check_folder', interrupted)
@@ -251,11 +257,12 @@ def test_interrupted_install_keeps_the_old_cache(tmp_path, small, monkeypatch):
 
 
 def test_install_replaces_whole_folder(tmp_path, small):
+    # The cache's own zip (GroupLens' download) replaces the cached folder whole.
     old = os.path.join(cache_dir(), 'ml-100k')
     write_u_data(old, small.iloc[:5])
     open(os.path.join(old, 'stale.txt'), 'w').close()
     z = make_zip(tmp_path / 'x.zip', {'u.data': u_data_text(small)})
-    assert fetch.ml100k_dir(z, log=None) == old
+    assert fetch._install_zip(z, cache_dir(), 'GroupLens') == old
     assert listing(old) == ['u.data'] and listing(cache_dir()) == ['ml-100k']
 
 
