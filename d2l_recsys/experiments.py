@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import random
+import sys
 
 import numpy
 
@@ -26,7 +27,7 @@ from . import data, fetch
 from .defaults import BOOK, SPLITS
 
 __all__ = ['RUNNING_MEAN', 'EXACT', 'check', 'check_settings', 'check_seed', 'seed_host',
-           'RunData', 'read_split_load', 'run_info']
+           'RunData', 'read_split_load', 'check_batch_size', 'non_finite_error', 'run_info']
 
 RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
                 '(not the test-set RMSE; see test_rmse_exact)')
@@ -135,16 +136,40 @@ def read_split_load(data_dir, split_mode, test_ratio, *, xp=None):
     draws as the book's functions, without scanning a list of test tuples for every training
     row or setting 100,000 entries one at a time.
     """
-    if data_dir is None:
-        # Resolve the folder here (not inside read_data_ml100k) to record where it came from.
-        data_dir = fetch.ml100k_dir()
-    folder = os.path.abspath(os.fspath(data_dir))
+    # Every way in (data_dir, $D2L_RECSYS_DATA, the cache, a download) gets the same checks;
+    # data other than the full ML-100K (the tests' small sets) is used with a note.
+    folder = os.path.abspath(fetch.ml100k_dir(data_dir, log=_log, allow_subset=True))
     df, num_users, num_items = data.read_data_ml100k(folder)
     train_data, test_data = data.split_data_ml100k_fast(df, num_users, num_items, split_mode,
                                                         test_ratio, xp=xp)
+    for part, name in ((train_data, 'training'), (test_data, 'test')):
+        if len(part) == 0:
+            raise ValueError(f'the {split_mode} split with test_ratio {test_ratio} leaves no '
+                             f'{name} ratings (of {len(df):,}); choose another test_ratio')
     train = data.load_data_ml100k_fast(train_data, num_users, num_items, 'explicit', xp=xp)
     test = data.load_data_ml100k_fast(test_data, num_users, num_items, 'explicit', xp=xp)
     return RunData(folder, num_users, num_items, train, test)
+
+
+def _log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def check_batch_size(batch_size, rows, what):
+    """ValueError unless one full batch fits in the ``rows`` training rows (the loaders drop
+    an incomplete last batch: ``last_batch='rollover'``), before the first epoch."""
+    if batch_size > rows:
+        raise ValueError(f'batch_size {batch_size} is larger than the {rows:,} training rows '
+                         f'({what}); no full batch can be formed: use at most {rows:,}')
+
+
+def non_finite_error(what, value, epoch, lr=None):
+    """The error that stops training when the loss or the test RMSE is NaN or infinite
+    (epoch counted from 0), for every loop: nothing trained on from there is worth saving."""
+    lr = f' ({lr:g})' if isinstance(lr, (int, float)) else ''
+    return FloatingPointError(f'training stopped in epoch {epoch + 1}: the {what} is '
+                              f'{float(value)}, not a finite number; the learning rate{lr} '
+                              'or the weight decay is too large for this model')
 
 
 def run_info(model, settings, run_data, *, framework, seed, fast, user_based=False):

@@ -130,12 +130,14 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
     animator = _animator(plot, figure_path, s['num_epochs'], fast)
     if fast:
         run_data = runs.read_split_load(data_dir, s['split_mode'], s['test_ratio'], xp=np)
+        runs.check_batch_size(s['batch_size'], len(run_data.train[0]), 'ratings')
         net, history = fast_path.fit_mf(s, run_data, devices, animator=animator,
                                         progress=progress)
     else:
         num_users, num_items, train_iter, test_iter, run_data = load_mf_data(
             split_mode=s['split_mode'], test_ratio=s['test_ratio'],
             batch_size=s['batch_size'], data_dir=data_dir)
+        runs.check_batch_size(s['batch_size'], len(run_data.train[0]), 'ratings')
         net = MF(s['num_factors'], num_users, num_items)
         net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
         loss = gluon.loss.L2Loss()
@@ -148,6 +150,13 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
     history = _finish(history, animator, figure_path, runs.RUNNING_MEAN)
     info = runs.run_info('mf', s, run_data, framework='mxnet', seed=seed, fast=fast)
     return net, history, info
+
+
+def _check_autorec_batch(settings, run_data, user_based):
+    # AutoRec's training rows are items (users when user-based).
+    rows, what = ((run_data.num_users, 'users') if user_based else
+                  (run_data.num_items, 'items'))
+    runs.check_batch_size(settings['batch_size'], rows, what)
 
 
 def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'],
@@ -169,6 +178,7 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
     animator = _animator(plot, figure_path, s['num_epochs'], fast)
     if fast:
         run_data = runs.read_split_load(data_dir, s['split_mode'], s['test_ratio'], xp=np)
+        _check_autorec_batch(s, run_data, user_based)
         net, history = fast_path.fit_autorec(s, run_data, devices, user_based=user_based,
                                              animator=animator, progress=progress)
     else:
@@ -176,6 +186,7 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
             load_autorec_data(split_mode=s['split_mode'], test_ratio=s['test_ratio'],
                               batch_size=s['batch_size'], data_dir=data_dir,
                               user_based=user_based)
+        _check_autorec_batch(s, run_data, user_based)
         net = AutoRec(s['num_hidden'], num_items if user_based else num_users, s['dropout'])
         net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
         loss = gluon.loss.L2Loss()

@@ -29,6 +29,7 @@ from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
 
 from .. import metrics
+from ..experiments import non_finite_error
 from ..plotting import in_notebook
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
@@ -244,8 +245,13 @@ def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, 
         # The book adds sum over devices of the per-example losses, .mean(), / len(devices)
         # for every batch: that is the batch's summed loss over batch_size.
         batch_means = _sync_losses(losses) / batch_size
+        if not onp.isfinite(batch_means).all():
+            bad = batch_means[~onp.isfinite(batch_means)][0]
+            raise non_finite_error('loss', bad, epoch, trainer.learning_rate)
         train_seconds = time.time() - tic
         test_rmse = evaluate()
+        if not onp.isfinite(test_rmse):
+            raise non_finite_error('test RMSE', test_rmse, epoch, trainer.learning_rate)
         train_l = float(batch_means.sum() / len(batch_means))
         # The book's printed loss: metric.add(l, ...) adds the running sum l every batch.
         printed_sum = float(onp.cumsum(batch_means).sum())

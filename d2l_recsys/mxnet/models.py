@@ -40,6 +40,7 @@ class MF(nn.Block):
     """
     def __init__(self, num_factors, num_users, num_items, **kwargs):
         super(MF, self).__init__(**kwargs)
+        _check_sizes(num_factors=num_factors, num_users=num_users, num_items=num_items)
         self.P = nn.Embedding(input_dim=num_users, output_dim=num_factors)
         self.Q = nn.Embedding(input_dim=num_items, output_dim=num_factors)
         self.user_bias = nn.Embedding(num_users, 1)
@@ -52,6 +53,13 @@ class MF(nn.Block):
         b_i = self.item_bias(item_id)
         outputs = (P_u * Q_i).sum(axis=1) + np.squeeze(b_u) + np.squeeze(b_i)
         return outputs.flatten()
+
+
+def _check_sizes(**sizes):
+    # Embedding accepts 0 and fails only at the first forward pass; say so at construction.
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not float(value).is_integer() or value < 1:
+            raise ValueError(f'{name} must be a positive integer, got {value!r}')
 
 
 def _check_activation(name, what):
@@ -108,6 +116,8 @@ class AutoRec(nn.Block):
             raise ValueError('AutoRec layer sizes must be positive, got num_hidden='
                              f'{num_hidden}, num_users={num_users}, '
                              f'hidden_layers={hidden_layers}')
+        if not 0 <= dropout < 1:
+            raise ValueError(f'dropout must be in [0, 1), got {dropout!r}')
         self.encoder = nn.Dense(num_hidden, activation=encoder_activation,
                                 use_bias=True)
         self.decoder = nn.Dense(num_users, activation=decoder_activation,

@@ -3,6 +3,7 @@
 Book: ``train_recsys_rating`` of :numref:`sec_mf` (also used by AutoRec, :numref:`sec_autorec`),
 and the device helpers of d2l it calls (``try_all_gpus``, ``get_dataloader_workers``).
 """
+import math
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ import time
 import mxnet as mx
 from mxnet import npx, autograd, gluon
 
+from ..experiments import non_finite_error
 from ..plotting import in_notebook, training_animator
 from ..utils import Accumulator, Timer
 
@@ -131,6 +133,20 @@ def parse_devices(spec):
     return devices
 
 
+def _learning_rate(trainer):
+    return getattr(trainer, 'learning_rate', None)
+
+
+def _batch_hint(train_iter):
+    # Gluon's DataLoader keeps its data set and batch size in private fields: best effort.
+    try:
+        n = len(train_iter._dataset)
+        size = train_iter._batch_sampler._batch_size
+    except (AttributeError, TypeError):
+        return ''
+    return f' (batch size {size}, {n} training rows)'
+
+
 def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                         devices=None, evaluator=None, *, plot=None, progress=None,
                         figure_path=None, **kwargs):
@@ -158,6 +174,9 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                         f'{sorted(unknown)}; the book passes only inter_mat=')
     if devices is None:
         devices = try_all_gpus()
+    if len(devices) == 0:
+        raise ValueError('train_recsys_rating: devices is empty; give at least one context, '
+                         'e.g. [mx.cpu()] (try_all_gpus() falls back to the CPU)')
     if evaluator is None:
         raise ValueError('train_recsys_rating needs an evaluator, e.g. '
                          'd2l_recsys.mxnet.evaluator for MF')
@@ -185,15 +204,20 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                 ls = [loss(p, s) for p, s in zip(preds, train_label)]
             [l.backward() for l in ls]
             l += sum([l.asnumpy() for l in ls]).mean() / len(devices)
+            if not math.isfinite(l):
+                raise non_finite_error('loss', l, epoch, _learning_rate(trainer))
             trainer.step(values[0].shape[0])
             metric.add(l, values[0].shape[0], values[0].size)
             timer.stop()
         if i < 0:
-            raise ValueError('train_recsys_rating: train_iter yielded no batch')
+            raise ValueError('train_recsys_rating: train_iter yielded no batch'
+                             + _batch_hint(train_iter))
         if len(kwargs) > 0:  # It will be used in section AutoRec
             test_rmse = evaluator(net, test_iter, kwargs['inter_mat'], devices)
         else:
             test_rmse = evaluator(net, test_iter, devices)
+        if not math.isfinite(test_rmse):
+            raise non_finite_error('test RMSE', test_rmse, epoch, _learning_rate(trainer))
         train_l = l / (i + 1)
         animator.add(epoch + 1, (train_l, test_rmse))
         history['epoch'].append(epoch + 1)
