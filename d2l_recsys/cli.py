@@ -11,8 +11,11 @@ status 2 (usage) or 1 (anything else that goes wrong), without a traceback.
 import argparse
 import importlib
 import json
+import math
 import os
+import signal
 import sys
+import tempfile
 import time
 
 from .defaults import BOOK
@@ -55,31 +58,32 @@ def _nonneg_int(text):
     return value
 
 
-def _positive_float(text):
+def _finite_float(text):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'must be a finite number, got {text}')
+    return value
+
+
+def _positive_float(text):
+    value = _finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f'must be positive, got {text}')
     return value
 
 
 def _nonneg_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    value = _finite_float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f'must be zero or positive, got {text}')
     return value
 
 
 def _ratio(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    value = _finite_float(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f'must be between 0 and 1, got {text}')
     return value
@@ -156,11 +160,6 @@ def _tab(framework='mxnet'):
     return importlib.import_module(f'{__package__}.{framework}')
 
 
-def _write_json(path, obj):
-    from .atomic import atomic_write_text
-    atomic_write_text(path, json.dumps(obj, indent=2, default=_jsonable) + '\n')
-
-
 def _jsonable(obj):
     import numpy as onp
     if isinstance(obj, onp.integer):
@@ -177,11 +176,18 @@ def cmd_train(args):
         raise UsageError('--hidden and --user-based are AutoRec options; MF uses --factors')
     if args.model == 'autorec' and args.factors is not None:
         raise UsageError('--factors is an MF option; AutoRec uses --hidden')
+    from .store import check_output_folder
+    out = args.out or os.path.join('results', args.model)   # created when saving
+    check_output_folder(out)   # before training, not after it
+    with tempfile.TemporaryDirectory(prefix='d2l-recsys-curve-') as scratch:
+        return _train_and_save(args, out, os.path.join(scratch, 'curve'))
+
+
+def _train_and_save(args, out, curve):
     tab = _tab()
     devices = tab.parse_devices(args.devices)
-    out = args.out or os.path.join('results', args.model)   # created when saving
     common = dict(devices=devices, seed=args.seed, data_dir=args.data, fast=args.fast,
-                  plot=False, figure_path=os.path.join(out, 'curve'), progress=True)
+                  plot=False, figure_path=curve, progress=True)
     for key, value in (('num_epochs', args.epochs), ('batch_size', args.batch_size),
                        ('split_mode', args.split), ('lr', args.lr), ('wd', args.wd),
                        ('test_ratio', args.test_ratio)):
@@ -204,12 +210,19 @@ def cmd_train(args):
     history = dict(history)
     history['total_seconds'] = seconds
     saved_info = {k: v for k, v in info.items() if k not in ('model',)}
+    figures = {os.path.basename(p): p for p in history.get('figure', [])}
+    history['figure'] = [os.path.join(out, name) for name in figures]
+    # json.loads(json.dumps(...)): NumPy scalars become numbers, anything else a string.
+    record = json.loads(json.dumps({'history': history, 'info': saved_info,
+                                    'command': sys.argv}, default=_jsonable))
     tab.save_model(net, out, model=args.model, hparams=hparams, num_users=info['num_users'],
-               num_items=info['num_items'], user_based=info.get('user_based', False),
-               train_interactions=interactions,
-               extra={'info': saved_info, 'test_rmse_exact': history.get('test_rmse_exact')})
-    _write_json(os.path.join(out, 'history.json'), {'history': history, 'info': saved_info,
-                                                     'command': sys.argv})
+                   num_items=info['num_items'], user_based=info.get('user_based', False),
+                   train_interactions=interactions,
+                   extra={'info': record['info'],
+                          'test_rmse_exact': history.get('test_rmse_exact')},
+                   history=record,
+                   files={name: (lambda dst, src=src: _copy(src, dst))
+                          for name, src in figures.items()})
     exact = history.get('test_rmse_exact')
     if exact is not None:
         print(f'exact test RMSE {exact:.3f}')
@@ -218,8 +231,20 @@ def cmd_train(args):
     return 0
 
 
+def _copy(src, dst):
+    import shutil
+    shutil.copyfile(src, dst)
+
+
 def _titles(data_dir):
     from . import fetch
+    if data_dir is not None and not isinstance(data_dir, str):
+        _log(f'{PROG}: note: no titles (the model records no usable data folder; give --data)')
+        return {}
+    if data_dir is not None and not os.path.isfile(os.path.join(data_dir, 'u.item')):
+        _log(f'{PROG}: note: titles unavailable: no u.item in {data_dir} (give --data DIR '
+             'with the u.item of the training data)')
+        return {}
     try:
         return fetch.read_item_titles(data_dir)
     except Exception as e:  # titles are a nicety: say why they are missing, keep the table
@@ -245,7 +270,9 @@ def cmd_recommend(args):
                          'training ratings as its input')
     else:
         _log(f'{PROG}: note: no training ratings saved, so seen items are not skipped')
-    data_dir = args.data or meta.get('extra', {}).get('info', {}).get('data_dir')
+    extra = meta.get('extra')
+    info = extra.get('info') if isinstance(extra, dict) else None
+    data_dir = args.data or (info.get('data_dir') if isinstance(info, dict) else None)
     titles = _titles(data_dir)
     rows = tab.top_k(net, user_index, args.k, num_items=num_items, inter_mat=inter_mat,
                  user_based=user_based, seen=seen, titles=titles)
@@ -264,8 +291,43 @@ def cmd_recommend(args):
 COMMANDS = {'data': cmd_data, 'train': cmd_train, 'recommend': cmd_recommend}
 
 
+def _error_line(e):
+    """One line for an expected failure. MXNet's errors put a C++ traceback header first
+    ("Traceback (most recent call last):"); the line with the reason is the "MXNetError:"
+    one."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    reason = [line for line in lines if 'Error:' in line and not line.startswith('File ')]
+    if lines and lines[0].startswith('Traceback') and reason:
+        text = reason[-1]
+    else:
+        text = lines[0] if lines else type(e).__name__
+    if isinstance(e, KeyError):   # str(KeyError(1)) is just "1"
+        text = f'KeyError: {text}'
+    if len(text) > 400:
+        text = text[:397] + '...'
+    return text
+
+
+def _terminated(signum, frame):
+    # SIGTERM: unwind like an interrupt, so that temporary files are removed and a child
+    # process (pip download) is stopped.
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None):
     """Entry point; returns the exit status (0 ok, 1 failure, 2 bad usage)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:   # not the main thread: leave signals alone
+        previous = None
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -279,14 +341,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f'{PROG}: interrupted', file=sys.stderr)
         return 130
-    except (ValueError, RuntimeError, OSError, KeyError) as e:
-        # Expected failures (bad data, devices, files) are reported in one line; real bugs
-        # in other exception types still show their traceback.
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        text = lines[0] if lines else type(e).__name__
-        if isinstance(e, KeyError):   # str(KeyError(1)) is just "1"
-            text = f'KeyError: {text}'
-        if len(text) > 400:
-            text = text[:397] + '...'
-        print(f'{PROG}: error: {text}', file=sys.stderr)
+    except (ValueError, RuntimeError, OSError, KeyError, ArithmeticError, MemoryError) as e:
+        # Expected failures (bad data, devices, files, a diverging run, MXNet's own errors)
+        # are reported in one line; real bugs in other exception types show their traceback.
+        print(f'{PROG}: error: {_error_line(e)}', file=sys.stderr)
         return 1
