@@ -143,10 +143,10 @@ def check_ml100k(data, source, *, allow_subset=False, log=None):
     """
     found = (len(data), data.user_id.nunique(), data.item_id.nunique())
     full = found == (NUM_RATINGS, NUM_USERS, NUM_ITEMS)
-    what = (f'not the full MovieLens 100K: {found[0]:,} ratings, {found[1]:,} users, '
-            f'{found[2]:,} items (expected {NUM_RATINGS:,}, {NUM_USERS:,}, {NUM_ITEMS:,})')
+    sizes = f'{found[0]:,} ratings, {found[1]:,} users, {found[2]:,} items'
     if not full and not allow_subset:
-        raise DataError(f'{source}: {what}')
+        raise DataError(f'{source}: not the full MovieLens 100K: {sizes} (expected '
+                        f'{NUM_RATINGS:,}, {NUM_USERS:,}, {NUM_ITEMS:,})')
     dup = data.duplicated(['user_id', 'item_id'], keep=False)
     if dup.any():
         lines = (dup.to_numpy().nonzero()[0][:2] + 1).tolist()
@@ -154,7 +154,8 @@ def check_ml100k(data, source, *, allow_subset=False, log=None):
         raise DataError(f'{source}: user {row.user_id} rated item {row.item_id} twice '
                         f'(lines {lines[0]} and {lines[1]}); ML-100K has each pair once')
     if not full and log:
-        log(f'ml-100k: note: {source}: {what}; using it as given')
+        log(f'ml-100k: note: {source}: not the full MovieLens 100K ({sizes}); using it '
+            'as given')
     return data
 
 

@@ -166,3 +166,235 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
         atomic_write(target, fail)
     assert target.read_text() == 'old'
     assert os.listdir(tmp_path) == ['f.txt']
+
+
+# --- a model folder is input: checked before anything is built from it ----------------------
+
+def _saved_mf(folder, **kwargs):
+    net = _mf()
+    save_model(net, folder, model='mf', hparams={'num_factors': 4}, num_users=40,
+               num_items=50, train_interactions=_interactions(), **kwargs)
+    return net
+
+
+def _edit_meta(folder, **changes):
+    path = folder / 'model.json'
+    meta = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            meta.pop(key, None)
+        else:
+            meta[key] = value
+    path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize('name', ['../other/model.params', '/etc/passwd', 'sub/model.params',
+                                  '..', ''])
+def test_model_json_cannot_name_a_file_outside_the_folder(tmp_path, name):
+    other = tmp_path / 'other'
+    _saved_mf(other)   # a valid parameter file one folder up: it must not be opened
+    model = tmp_path / 'model'
+    _saved_mf(model)
+    _edit_meta(model, params=name, files=None)
+    with pytest.raises(ValueError, match=r'model.json "params": .* is not a plain file name'):
+        load_model(model)
+
+
+def test_a_link_out_of_the_folder_is_refused(tmp_path):
+    _saved_mf(tmp_path / 'other')
+    model = tmp_path / 'model'
+    _saved_mf(model)
+    _edit_meta(model, files=None)
+    os.remove(model / 'model.params')
+    os.symlink(tmp_path / 'other' / 'model.params', model / 'model.params')
+    with pytest.raises(ValueError, match='a link that leads outside the model folder'):
+        load_model(model)
+
+
+@pytest.mark.parametrize('text, words', [
+    ('[]', 'expected a JSON object, found list'),
+    ('"x"', 'expected a JSON object, found str'),
+    ('null', 'expected a JSON object, found NoneType'),
+])
+def test_model_json_that_is_not_an_object(tmp_path, text, words):
+    _saved_mf(tmp_path)
+    (tmp_path / 'model.json').write_text(text)
+    with pytest.raises(ValueError, match=f'model.json: {words}'):
+        load_model(tmp_path)
+
+
+@pytest.mark.parametrize('changes, words', [
+    ({'hparams': [1]}, '"hparams" must be an object'),
+    ({'hparams': {'num_factors': 'x'}}, 'hparams .* are not usable'),
+    ({'hparams': {'num_factors': 0}}, 'hparams .* are not usable'),
+    ({'num_users': '40'}, "'num_users' must be an integer"),
+    ({'num_items': True}, "'num_items' must be an integer"),
+    ({'num_items': -1}, "'num_items' must be an integer"),
+    ({'user_based': 'no'}, '"user_based" must be true or false'),
+    ({'model': 7}, "'model' must be a non-empty string"),
+    ({'format': 'other/9'}, 'unknown format'),
+])
+def test_model_json_fields_are_checked(tmp_path, changes, words):
+    _saved_mf(tmp_path)
+    _edit_meta(tmp_path, **changes)
+    with pytest.raises(ValueError, match=words):
+        load_model(tmp_path)
+
+
+def _write_npz(path, **arrays):
+    with open(path, 'wb') as f:
+        onp.savez_compressed(f, **arrays)
+
+
+@pytest.mark.parametrize('arrays, words', [
+    (dict(users=[0, 1], items=[3, 5000], ratings=[4., 5.]),
+     'item index 5000 is out of range: the model knows 0..49'),
+    (dict(users=[-1, 1], items=[3, 4], ratings=[4., 5.]),
+     'user index -1 is out of range'),
+    (dict(users=[0, 1, 2], items=[3, 4], ratings=[4., 5.]), 'arrays of unequal length'),
+    (dict(users=[0, 1], items=[3, 4]), "no array 'ratings'"),
+    (dict(users=[0.5, 1], items=[3, 4], ratings=[4., 5.]), 'users are float64, not integers'),
+    (dict(users=[0, 1], items=[3, 4], ratings=[onp.nan, 5.]), 'ratings hold non-finite'),
+])
+def test_training_ratings_are_checked(tmp_path, arrays, words):
+    _saved_mf(tmp_path)
+    _edit_meta(tmp_path, files=None)   # as a folder without checksums would be
+    _write_npz(tmp_path / 'train_interactions.npz',
+               **{k: onp.asarray(v) for k, v in arrays.items()})
+    with pytest.raises(ValueError, match=r'train_interactions.npz: ' + words):
+        load_model(tmp_path)
+
+
+def test_truncated_training_ratings(tmp_path):
+    _saved_mf(tmp_path)
+    _edit_meta(tmp_path, files=None)
+    path = tmp_path / 'train_interactions.npz'
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r'train_interactions.npz: not a readable .npz .*'
+                                         r'BadZipFile'):
+        load_model(tmp_path)
+
+
+def test_files_from_another_run_are_detected(tmp_path):
+    _saved_mf(tmp_path / 'a')
+    b = tmp_path / 'b'
+    mx.random.seed(1)
+    save_model(_mf(seed=1), b, model='mf', hparams={'num_factors': 4}, num_users=40,
+               num_items=50, train_interactions=_interactions(seed=1))
+    for name in ('train_interactions.npz', 'model.params'):
+        os.replace(b / name, tmp_path / 'a' / name)
+        with pytest.raises(ValueError, match=f'{name}: does not match the size and SHA-256 '
+                                             'that model.json records'):
+            load_model(tmp_path / 'a')
+        _saved_mf(tmp_path / 'a')
+
+
+def test_non_finite_parameters_are_refused(tmp_path):
+    net = _mf()
+    net.P.weight.set_data(net.P.weight.data() * onp.nan)
+    save_model(net, tmp_path, model='mf', hparams={'num_factors': 4}, num_users=40,
+               num_items=50)
+    with pytest.raises(ValueError, match='P.weight holds NaN or infinite values'):
+        load_model(tmp_path)
+
+
+def test_folder_with_other_files_is_not_replaced(tmp_path):
+    (tmp_path / 'notes.txt').write_text('mine')
+    with pytest.raises(ValueError, match=r'holds no model \(notes.txt\)'):
+        _saved_mf(tmp_path)
+    assert os.listdir(tmp_path) == ['notes.txt']
+    _saved_mf(tmp_path / 'm')
+    (tmp_path / 'm' / 'notes.txt').write_text('mine')
+    with pytest.raises(ValueError, match=r'not part of a model \(notes.txt\)'):
+        _saved_mf(tmp_path / 'm')
+
+
+def test_failed_save_keeps_the_old_model_and_leaves_nothing(tmp_path):
+    model = tmp_path / 'model'
+    old = _saved_mf(model)
+    before = {p: (model / p).read_bytes() for p in os.listdir(model)}
+
+    def broken(path):
+        with open(path, 'wb') as f:
+            f.write(b'half')
+        raise OSError('disk full')
+    net = _mf(seed=5)
+    net.save_parameters = broken
+    with pytest.raises(OSError, match='disk full'):
+        save_model(net, model, model='mf', hparams={'num_factors': 4}, num_users=40,
+                   num_items=50, train_interactions=_interactions(seed=5))
+    assert {p: (model / p).read_bytes() for p in os.listdir(model)} == before
+    assert os.listdir(tmp_path) == ['model']
+    loaded, _, _ = load_model(model)
+    assert onp.array_equal(score_items(loaded, 3), score_items(old, 3))
+
+
+KILLED_SAVE = r'''
+import os, sys, time
+import numpy as onp
+sys.path.insert(0, sys.argv[3])
+import test_predict as t
+from d2l_recsys import predict
+real = onp.savez_compressed
+
+def slow(*args, **kwargs):   # the parameters are written; stop before the rest
+    open(sys.argv[2], 'w').close()
+    time.sleep(120)
+onp.savez_compressed = slow
+predict.save_model(t._mf(seed=7), sys.argv[1], model='mf', hparams={'num_factors': 4},
+                   num_users=40, num_items=50, train_interactions=t._interactions(seed=7))
+'''
+
+
+def test_sigkill_while_replacing_leaves_the_old_model_whole(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    model = tmp_path / 'model'
+    old = _saved_mf(model)
+    before = {p: (model / p).read_bytes() for p in os.listdir(model)}
+    marker = tmp_path / 'marker'
+    proc = subprocess.Popen([sys.executable, '-c', KILLED_SAVE, str(model), str(marker),
+                             os.path.dirname(__file__)])
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, 'the saving process ended early'
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert {p: (model / p).read_bytes() for p in os.listdir(model)} == before
+    loaded, _, _ = load_model(model)
+    assert onp.array_equal(score_items(loaded, 3), score_items(old, 3))
+    # The killed run's staging folder is a sibling, never inside the model; the next save
+    # clears it away.
+    _saved_mf(model)
+    assert sorted(os.listdir(tmp_path)) == ['marker', 'model']
+
+
+# --- API edges -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('user, item, words', [(5000, 3, 'user 5000'), (-1, 3, 'user -1'),
+                                               (3, 50, 'item 50'), (3, -1, 'item -1')])
+def test_predict_rating_checks_the_indices(user, item, words):
+    with pytest.raises(ValueError, match=f'{words} is out of range'):
+        predict_rating(_mf(), user, item)
+
+
+@pytest.mark.parametrize('args, words', [((0, 40, 50), 'num_factors must be a positive'),
+                                         ((4, 0, 50), 'num_users must be a positive'),
+                                         ((4, 40, -2), 'num_items must be a positive'),
+                                         ((2.5, 40, 50), 'num_factors must be a positive')])
+def test_mf_sizes_are_checked_at_construction(args, words):
+    with pytest.raises(ValueError, match=words):
+        MF(*args)
+
+
+@pytest.mark.parametrize('dropout', [1.5, 1, -0.1, float('nan')])
+def test_autorec_dropout_is_checked_at_construction(dropout):
+    with pytest.raises(ValueError, match=r'dropout must be in \[0, 1\)'):
+        AutoRec(4, 10, dropout)

@@ -133,10 +133,6 @@ def parse_devices(spec):
     return devices
 
 
-def _learning_rate(trainer):
-    return getattr(trainer, 'learning_rate', None)
-
-
 def _batch_hint(train_iter):
     # Gluon's DataLoader keeps its data set and batch size in private fields: best effort.
     try:
@@ -205,7 +201,7 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
             [l.backward() for l in ls]
             l += sum([l.asnumpy() for l in ls]).mean() / len(devices)
             if not math.isfinite(l):
-                raise non_finite_error('loss', l, epoch, _learning_rate(trainer))
+                raise non_finite_error('loss', l, epoch, trainer.learning_rate)
             trainer.step(values[0].shape[0])
             metric.add(l, values[0].shape[0], values[0].size)
             timer.stop()
@@ -217,7 +213,7 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
         else:
             test_rmse = evaluator(net, test_iter, devices)
         if not math.isfinite(test_rmse):
-            raise non_finite_error('test RMSE', test_rmse, epoch, _learning_rate(trainer))
+            raise non_finite_error('test RMSE', test_rmse, epoch, trainer.learning_rate)
         train_l = l / (i + 1)
         animator.add(epoch + 1, (train_l, test_rmse))
         history['epoch'].append(epoch + 1)
