@@ -1,6 +1,7 @@
 """The training loop against d2l's (the oracle), data parallelism, learning, seeds, devices,
 and the book's cells run against the package. Tiny synthetic data, a few epochs."""
 import math
+import os
 import re
 import sys
 import types
@@ -435,3 +436,108 @@ def test_book_autorec_cell_runs_against_the_package(monkeypatch, tmp_path, capsy
     assert out[0].startswith('train loss ') and out[1].endswith('on [cpu(0), cpu(1)]')
     rmse = float(re.search(r'test RMSE ([0-9.]+)', out[0]).group(1))
     assert rmse < 1.6   # from ~3.4 (predicting zeros) towards the ratings' spread
+
+
+# --- non-finite settings and losses, late errors made early ----------------------------------
+@pytest.mark.parametrize('fast', [False, True])
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(lr=float('inf')), 'lr must be a finite positive number'),
+    (dict(lr=float('nan')), 'lr must be a finite positive number'),
+    (dict(wd=float('inf')), 'wd must be a finite number'),
+    (dict(batch_size=float('inf')), 'batch_size must be a positive integer'),
+    (dict(num_epochs=float('nan')), 'num_epochs must be a positive integer'),
+    (dict(test_ratio=float('nan')), 'test_ratio must be between 0 and 1'),
+    (dict(num_factors=float('inf')), 'num_factors must be a positive integer'),
+])
+def test_non_finite_arguments_are_refused(tiny, fast, kwargs, message, capsys):
+    kwargs = dict(kwargs)
+    with pytest.raises(ValueError, match=message):
+        experiments.train_mf(data_dir=tiny, num_epochs=kwargs.pop('num_epochs', 1),
+                             devices='cpu', fast=fast, plot=False, **kwargs)
+    assert 'epoch 1/' not in capsys.readouterr().err   # refused before training
+
+
+@pytest.mark.parametrize('fast', [False, True])
+@pytest.mark.parametrize('model', ['mf', 'autorec'])
+def test_a_diverging_run_stops_at_the_first_non_finite_loss(tiny, fast, model, capsys):
+    train = experiments.train_mf if model == 'mf' else experiments.train_autorec
+    with pytest.raises(FloatingPointError, match=r'training stopped in epoch 1: the loss is '
+                                                 r'(nan|inf), not a finite number; the '
+                                                 r'learning rate \(1e\+30\)'):
+        train(data_dir=tiny, lr=1e30, num_epochs=3, batch_size=8, devices='cpu', seed=0,
+              fast=fast, plot=False)
+    assert 'epoch 2/' not in capsys.readouterr().err
+
+
+def test_the_books_loop_refuses_no_devices_and_a_diverging_run():
+    net, train_iter, test_iter, test_inter, loss, trainer = _autorec_setup([mx.cpu()])
+    with pytest.raises(ValueError, match='devices is empty'):
+        train_recsys_rating(net, train_iter, test_iter, loss, trainer, 1, [],
+                            autorec_evaluator, inter_mat=test_inter, progress=False)
+    trainer.set_learning_rate(1e30)
+    with pytest.raises(FloatingPointError, match='training stopped in epoch 1'):
+        train_recsys_rating(net, train_iter, test_iter, loss, trainer, 2, [mx.cpu()],
+                            autorec_evaluator, inter_mat=test_inter, progress=False)
+
+
+@pytest.mark.parametrize('fast', [False, True])
+def test_split_and_batch_size_are_checked_before_training(tiny, fast, capsys):
+    with pytest.raises(ValueError, match=r'random split with test_ratio 1e-09 leaves no test '
+                                         r'ratings \(of [\d,]+\)'):
+        experiments.train_mf(data_dir=tiny, split_mode='random', test_ratio=1e-9,
+                             devices='cpu', fast=fast, plot=False)
+    with pytest.raises(ValueError, match=r'batch_size 1000000 is larger than the [\d,]+ '
+                                         r'training rows \(ratings\)'):
+        experiments.train_mf(data_dir=tiny, batch_size=1000000, devices='cpu', fast=fast,
+                             plot=False)
+    with pytest.raises(ValueError, match=r'batch_size 301 is larger than the 300 training '
+                                         r'rows \(items\)'):
+        experiments.train_autorec(data_dir=tiny, batch_size=301, devices='cpu', fast=fast,
+                                  plot=False)
+    assert 'epoch 1/' not in capsys.readouterr().err
+
+
+def test_empty_loader_names_batch_size_and_rows():
+    train_set = gluon.data.ArrayDataset(np.zeros((5, 3)))
+    loader = gluon.data.DataLoader(train_set, batch_size=8, last_batch='discard')
+    net, _, test_iter, test_inter, loss, trainer = _autorec_setup([mx.cpu()])
+    with pytest.raises(ValueError, match=r'no batch \(batch size 8, 5 training rows\)'):
+        train_recsys_rating(net, loader, test_iter, loss, trainer, 1, [mx.cpu()],
+                            autorec_evaluator, inter_mat=test_inter, progress=False)
+
+
+# --- every way data comes in gets the same checks --------------------------------------------
+def test_training_data_is_checked_like_any_other(tiny, tmp_path, capsys):
+    import shutil
+    import zipfile
+    from d2l_recsys import fetch
+    df = synthetic_frame(tiny)
+    dup = tmp_path / 'dup'
+    dup.mkdir()
+    df.iloc[list(range(len(df))) + [3]].to_csv(dup / 'u.data', sep='\t', header=False,
+                                               index=False)
+    with pytest.raises(fetch.DataError, match=r'rated item \d+ twice'):
+        experiments.train_mf(data_dir=dup, devices='cpu', num_epochs=1, plot=False)
+    other = tmp_path / 'ratings.csv'
+    shutil.copy(Path(tiny) / 'u.data', other)
+    with pytest.raises(fetch.DataError, match='neither a zip archive nor a file named u.data'):
+        experiments.train_mf(data_dir=other, devices='cpu', num_epochs=1, plot=False)
+    capsys.readouterr()
+    # A folder holding only ml-100k.zip, or ml-100k/u.data, is found as `data` finds it.
+    nested = tmp_path / 'nested'
+    shutil.copytree(tiny, nested / 'ml-100k')
+    zipped = tmp_path / 'zipped'
+    zipped.mkdir()
+    with zipfile.ZipFile(zipped / 'ml-100k.zip', 'w') as zf:
+        zf.write(Path(tiny) / 'u.data', 'ml-100k/u.data')
+    cache = tmp_path / 'cache'
+    for folder in (nested, zipped):
+        with pytest.MonkeyPatch.context() as m:
+            m.setenv(fetch.ENV_CACHE, str(cache))
+            _, history, info = experiments.train_mf(data_dir=folder, devices='cpu',
+                                                    num_epochs=1, batch_size=64, seed=0,
+                                                    plot=False)
+        assert math.isfinite(history['test_rmse_exact']) and info['num_users'] == 40
+        err = capsys.readouterr().err
+        assert 'not the full MovieLens 100K (' in err and 'using it as given' in err
+    assert os.listdir(cache) == ['user-data']   # never the cache's own ml-100k
