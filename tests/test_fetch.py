@@ -517,3 +517,129 @@ def test_read_item_titles_missing_and_bad(tmp_path, synthetic_dir, monkeypatch):
 def test_real_titles(real_data_dir):
     titles = fetch.read_item_titles(real_data_dir)
     assert len(titles) == 1682 and titles[1] == 'Toy Story (1995)'
+
+
+# --- a user's data never replaces the cache; nothing is left behind -------------------------
+
+def test_user_zip_never_replaces_the_cache_and_only_what_is_needed_is_extracted(tmp_path,
+                                                                              small):
+    cached = os.path.join(cache_dir(), 'ml-100k')
+    write_u_data(cached, small)
+    with open(os.path.join(cached, 'u.item'), 'w') as f:
+        f.write('1|Movie (1995)|\n')
+    before = {n: open(os.path.join(cached, n), 'rb').read() for n in listing(cached)}
+    z = tmp_path / 'ml-100k.zip'
+    with zipfile.ZipFile(z, 'w', zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr('ml-100k/u.data', u_data_text(small.iloc[::-1]))
+        zf.writestr('ml-100k/extra.bin', b'\0' * (8 << 20))   # not needed: not extracted
+        zf.writestr('README', 'hello')
+    folder = fetch.ml100k_dir(str(z), log=None)
+    assert folder != cached and listing(folder) == ['u.data']
+    assert {n: open(os.path.join(cached, n), 'rb').read() for n in listing(cached)} == before
+    assert listing(cache_dir()) == ['ml-100k', 'user-data']
+    assert fetch.ml100k_dir(log=None) == cached   # the cache still serves its own copy
+
+
+def test_a_file_that_is_neither_zip_nor_u_data_is_named(tmp_path, small):
+    path = tmp_path / 'ratings.tsv'
+    path.write_text(u_data_text(small))
+    with pytest.raises(fetch.DataError, match=r'ratings.tsv: neither a zip archive nor a file '
+                                              r'named u.data'):
+        fetch.ml100k_dir(str(path), log=None)
+
+
+@pytest.mark.parametrize('how', ['file', 'under a file'])
+def test_unusable_cache_is_named_in_one_line(tmp_path, monkeypatch, isolated, how):
+    blocker = tmp_path / 'blocker'
+    blocker.write_text('')
+    cache = blocker if how == 'file' else blocker / 'cache'
+    monkeypatch.setenv(fetch.ENV_CACHE, str(cache))
+    words = 'is a file, not a folder' if how == 'file' else f'lies under {blocker}, which is'
+    with pytest.raises(fetch.FetchError) as e:
+        fetch.ml100k_dir(log=None)
+    assert '\n' not in str(e.value)
+    assert f'could not get MovieLens 100K: the cache folder {cache} {words}' in str(e.value)
+    assert fetch.ENV_CACHE in str(e.value) and isolated == []   # no download tried
+
+
+def test_failures_are_reported_on_one_line(isolated):
+    with pytest.raises(fetch.FetchError) as e:
+        fetch.ml100k_dir(log=None)
+    assert '\n' not in str(e.value)
+    assert 'GroupLens: offline' in str(e.value) and 'PyPI: offline' in str(e.value)
+
+
+def test_a_local_write_error_is_not_a_failed_download(grouplens, monkeypatch):
+    def denied(url, path, sha1, source):
+        raise PermissionError(13, 'Permission denied')
+    monkeypatch.setattr(fetch, '_download', denied)
+    with pytest.raises(fetch.FetchError, match=r'GroupLens .*: could not write .*ml-100k.zip '
+                                               r'\(Permission denied\)'):
+        fetch.ml100k_dir(log=None)
+
+
+PIP_RUN = r'''
+import os, sys
+from d2l_recsys import cli, fetch
+
+def offline(cache, log):
+    raise fetch.DataError('GroupLens: offline in tests')
+fetch._from_grouplens = offline
+sys.executable = sys.argv[1]      # "python -m pip download ..." runs the stand-in below
+sys.exit(cli.main(['data']))
+'''
+FAKE_PIP = '''#!/bin/sh
+echo "$$ $@" > "{record}"
+exec sleep 120
+'''
+
+
+def _alive(pid):
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            return 'State:\tZ' not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs /proc (Linux)')
+@pytest.mark.parametrize('how', ['SIGTERM', 'SIGKILL'])
+def test_a_killed_pypi_download_leaves_no_pip_and_no_temporary_folder_outside_the_cache(
+        tmp_path, how):
+    import signal
+    import subprocess
+    import sys
+    record = tmp_path / 'pip-args'
+    fake = tmp_path / 'fake-python'
+    fake.write_text(FAKE_PIP.format(record=record))
+    fake.chmod(0o755)
+    tmpdir = tmp_path / 'tmp'
+    tmpdir.mkdir()
+    cache = tmp_path / 'cache'
+    env = {k: v for k, v in os.environ.items() if k != fetch.ENV_DATA}
+    env.update({fetch.ENV_CACHE: str(cache), 'TMPDIR': str(tmpdir)})
+    proc = subprocess.Popen([sys.executable, '-c', PIP_RUN, str(fake)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (record.exists() and record.read_text().endswith('\n')):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        pid, *args = record.read_text().split()
+        proc.send_signal(getattr(signal, how))
+        proc.wait(60)
+    finally:
+        proc.kill()
+        proc.wait()
+    dest = args[args.index('-d') + 1]
+    assert os.path.dirname(dest) == str(cache) and os.path.basename(dest).startswith('.tmp-')
+    assert os.listdir(tmpdir) == []
+    deadline = time.monotonic() + 10
+    while _alive(int(pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(int(pid)), 'pip download still running'
+    if how == 'SIGTERM':   # unwound: the temporary folder is gone too
+        assert proc.returncode == 128 + signal.SIGTERM and listing(cache) == []
+    else:                  # the stale-file cleanup of the next run removes it
+        assert [n for n in listing(cache) if not n.startswith('.tmp-')] == []
