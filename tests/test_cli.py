@@ -144,3 +144,217 @@ def test_data_prints_the_folder():
     assert proc.returncode == 0, proc.stderr
     folder = proc.stdout.strip().splitlines()[-1]
     assert os.path.isfile(os.path.join(folder, 'u.data'))
+
+
+# --- reliability: every case ends in one line, before work where it can, leaving nothing ----
+def clean_env(**extra):
+    env = {k: v for k, v in ENV.items() if k not in ('D2L_RECSYS_DATA', 'D2L_RECSYS_CACHE')}
+    env.update(extra)
+    return env
+
+
+def run_env(env, *args, cwd=None):
+    return subprocess.run([sys.executable, '-m', 'd2l_recsys', *map(str, args)],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
+
+
+def last_line_error(proc, code=1):
+    """The run failed with ``code`` and its last stderr line is the error (progress and data
+    notes may come before it); no traceback anywhere."""
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    assert 'Traceback' not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith('d2l-recsys: error: ')
+    assert sum(line.startswith('d2l-recsys: error: ') for line in lines) == 1
+    return lines[-1]
+
+
+@pytest.mark.parametrize('option, value', [('--lr', 'inf'), ('--lr', 'nan'), ('--wd', 'inf'),
+                                           ('--lr', '-inf'), ('--test-ratio', 'nan')])
+def test_non_finite_arguments_are_usage_errors(option, value, tmp_path):
+    line = one_line_error(run('train', 'mf', f'{option}={value}', cwd=tmp_path), 2)
+    assert f'argument {option}: must be a finite number, got {value}' in line
+
+
+def test_a_diverging_run_saves_nothing_and_keeps_the_old_model(tiny, mf_model, tmp_path):
+    import shutil
+    out = tmp_path / 'model'
+    shutil.copytree(mf_model[0], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for extra in ([], ['--fast']):
+        proc = run_env(clean_env(), 'train', 'mf', '--epochs', 2, '--factors', 4,
+                       '--batch-size', 64, '--lr', '1e30', '--devices', 'cpu', '--data', tiny,
+                       '--out', out, *extra)
+        line = last_line_error(proc)
+        assert 'training stopped in epoch 1: the loss is' in line and '1e+30' in line
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+        assert os.listdir(tmp_path) == ['model']
+
+
+@pytest.mark.parametrize('setup, words', [
+    ('file', 'is a file, not a folder'),
+    ('under a file', 'which is a file'),
+    ('foreign folder', 'holds no model (notes.txt)'),
+])
+def test_a_bad_out_fails_before_training(tiny, tmp_path, setup, words):
+    (tmp_path / 'taken').write_text('')
+    out = {'file': tmp_path / 'taken', 'under a file': tmp_path / 'taken' / 'mf',
+           'foreign folder': tmp_path / 'mine'}[setup]
+    if setup == 'foreign folder':
+        out.mkdir()
+        (out / 'notes.txt').write_text('mine')
+    proc = run_env(clean_env(), 'train', 'mf', '--epochs', 1, '--devices', 'cpu', '--data',
+                   tiny, '--out', out)
+    assert words in one_line_error(proc, 1)   # one line: no data note, no epoch: nothing ran
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root may write anywhere')
+def test_an_unwritable_out_fails_before_training(tiny, tmp_path):
+    locked = tmp_path / 'locked'
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        proc = run_env(clean_env(), 'train', 'mf', '--epochs', 1, '--devices', 'cpu',
+                       '--data', tiny, '--out', locked / 'mf')
+    finally:
+        locked.chmod(0o755)
+    assert 'cannot write in' in one_line_error(proc, 1)
+
+
+@pytest.mark.parametrize('args, words', [
+    (['--batch-size', 1000000], r'batch_size 1000000 is larger than the [\d,]+ training rows'),
+    (['--test-ratio', 1e-9, '--split', 'random'], 'leaves no test ratings'),
+])
+def test_impossible_sizes_fail_before_the_first_epoch(tiny, tmp_path, args, words):
+    import re
+    proc = run_env(clean_env(), 'train', 'mf', '--devices', 'cpu', '--data', tiny,
+                   '--out', tmp_path / 'out', *args)
+    assert re.search(words, last_line_error(proc))
+    assert 'epoch 1/' not in proc.stderr and not (tmp_path / 'out').exists()
+
+
+def test_training_data_is_checked_as_data_checks_it(tiny, tmp_path):
+    import shutil
+    import zipfile
+    dup = tmp_path / 'dup'
+    shutil.copytree(tiny, dup)
+    with open(dup / 'u.data') as f:
+        first = f.readline()
+    with open(dup / 'u.data', 'a') as f:
+        f.write(first)
+    other = tmp_path / 'ratings.tsv'
+    shutil.copy(os.path.join(tiny, 'u.data'), other)
+    for path, words in ((dup, 'twice'), (other, 'neither a zip archive nor a file named')):
+        line = last_line_error(run_env(clean_env(), 'data', '--path', path))
+        assert words in line or 'not the full MovieLens 100K' in line
+        proc = run_env(clean_env(), 'train', 'mf', '--devices', 'cpu', '--data', path,
+                       '--out', tmp_path / 'never')
+        assert words in last_line_error(proc) and 'epoch' not in proc.stderr
+    assert not (tmp_path / 'never').exists()
+    # A folder with only ml-100k.zip trains through --data, as data --path finds it; the
+    # environment variable is the same way in. Small data is used with a note.
+    zipped = tmp_path / 'zipped'
+    zipped.mkdir()
+    with zipfile.ZipFile(zipped / 'ml-100k.zip', 'w') as zf:
+        zf.write(os.path.join(tiny, 'u.data'), 'ml-100k/u.data')
+    cache = tmp_path / 'cache'
+    for env, extra in ((clean_env(D2L_RECSYS_CACHE=str(cache)), ['--data', zipped]),
+                       (clean_env(D2L_RECSYS_DATA=str(tiny)), [])):
+        proc = run_env(env, 'train', 'mf', '--epochs', 1, '--factors', 2, '--batch-size', 64,
+                       '--devices', 'cpu', '--out', tmp_path / 'm', *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert 'not the full MovieLens 100K (' in proc.stderr
+    assert os.listdir(cache) == ['user-data']
+
+
+def _tampered(mf_model, tmp_path, how):
+    import shutil
+    out = tmp_path / 'model'
+    shutil.copytree(mf_model[0], out)
+    meta = json.loads((out / 'model.json').read_text())
+    if how == 'params outside':
+        meta['params'] = '../../other/model.params'
+    elif how == 'absolute params':
+        meta['params'] = '/etc/passwd'
+    elif how == 'hparams list':
+        meta['hparams'] = [1]
+    elif how == 'not an object':
+        meta = []
+    elif how == 'truncated npz':
+        path = out / 'train_interactions.npz'
+        path.write_bytes(path.read_bytes()[:64])
+    elif how == 'item 5000':
+        with open(out / 'train_interactions.npz', 'wb') as f:
+            import numpy as onp
+            onp.savez_compressed(f, users=onp.array([0]), items=onp.array([5000]),
+                                 ratings=onp.array([3.], dtype='float32'))
+    (out / 'model.json').write_text(json.dumps(meta))
+    return out
+
+
+@pytest.mark.parametrize('how, words', [
+    ('params outside', 'is not a plain file name'),
+    ('absolute params', 'is not a plain file name'),
+    ('hparams list', '"hparams" must be an object'),
+    ('not an object', 'expected a JSON object, found list'),
+    ('truncated npz', 'train_interactions.npz: does not match the size and SHA-256'),
+    ('item 5000', 'train_interactions.npz: does not match the size and SHA-256'),
+])
+def test_recommend_checks_the_model_folder(mf_model, tmp_path, how, words):
+    out = _tampered(mf_model, tmp_path, how)
+    line = one_line_error(run('recommend', '--model', out, '--user', 1), 1)
+    assert words in line
+
+
+def test_recommend_refuses_a_nan_model(tmp_path):
+    import mxnet as mx
+    import numpy as onp
+    from d2l_recsys.models import MF
+    from d2l_recsys.predict import save_model
+    net = MF(2, 5, 6)
+    net.initialize(init=mx.init.Normal(0.1))
+    net.Q.weight.set_data(net.Q.weight.data() * onp.nan)
+    save_model(net, tmp_path / 'm', model='mf', hparams={'num_factors': 2}, num_users=5,
+               num_items=6)
+    line = one_line_error(run('recommend', '--model', tmp_path / 'm', '--user', 1), 1)
+    assert 'Q.weight holds NaN or infinite values' in line
+
+
+def test_recommend_says_why_titles_are_missing(tmp_path):
+    import mxnet as mx
+    from d2l_recsys.models import MF
+    from d2l_recsys.predict import save_model
+    data = tmp_path / 'data'
+    synthetic.write_ml100k(data, titles=False, num_users=5, num_items=6)
+    net = MF(2, 5, 6)
+    net.initialize(init=mx.init.Normal(0.1))
+    save_model(net, tmp_path / 'm', model='mf', hparams={'num_factors': 2}, num_users=5,
+               num_items=6, extra={'info': {'data_dir': str(data)}})
+    proc = run('recommend', '--model', tmp_path / 'm', '--user', 1, '-k', 2)
+    assert proc.returncode == 0, proc.stderr
+    assert f'titles unavailable: no u.item in {data}' in proc.stderr
+
+
+def test_mxnet_errors_show_their_reason_not_the_traceback_header(tiny, tmp_path, monkeypatch,
+                                                                  capsys):
+    import mxnet as mx
+    from d2l_recsys import cli, experiments
+
+    def out_of_memory(**kwargs):
+        raise mx.base.MXNetError('Traceback (most recent call last):\n'
+                                 '  File "../src/storage/./cpu_device_storage.h", line 72\n'
+                                 'MXNetError: Failed to allocate CPU Memory')
+    monkeypatch.setattr(experiments, 'train_mf', out_of_memory)
+    assert cli.main(['train', 'mf', '--factors', '100000000', '--devices', 'cpu', '--data',
+                     tiny, '--out', str(tmp_path / 'out')]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ['d2l-recsys: error: MXNetError: Failed to allocate CPU Memory']
+    assert not (tmp_path / 'out').exists()
+
+
+def test_an_unusable_cache_is_named(tmp_path):
+    blocker = tmp_path / 'blocker'
+    blocker.write_text('')
+    proc = run_env(clean_env(D2L_RECSYS_CACHE=str(blocker)), 'data')
+    line = last_line_error(proc)
+    assert f'the cache folder {blocker} is a file, not a folder' in line
