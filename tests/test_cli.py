@@ -309,8 +309,8 @@ def test_recommend_checks_the_model_folder(mf_model, tmp_path, how, words):
 def test_recommend_refuses_a_nan_model(tmp_path):
     import mxnet as mx
     import numpy as onp
-    from d2l_recsys.models import MF
-    from d2l_recsys.predict import save_model
+    from d2l_recsys.mxnet.models import MF
+    from d2l_recsys.mxnet.predict import save_model
     net = MF(2, 5, 6)
     net.initialize(init=mx.init.Normal(0.1))
     net.Q.weight.set_data(net.Q.weight.data() * onp.nan)
@@ -322,8 +322,8 @@ def test_recommend_refuses_a_nan_model(tmp_path):
 
 def test_recommend_says_why_titles_are_missing(tmp_path):
     import mxnet as mx
-    from d2l_recsys.models import MF
-    from d2l_recsys.predict import save_model
+    from d2l_recsys.mxnet.models import MF
+    from d2l_recsys.mxnet.predict import save_model
     data = tmp_path / 'data'
     synthetic.write_ml100k(data, titles=False, num_users=5, num_items=6)
     net = MF(2, 5, 6)
@@ -338,13 +338,14 @@ def test_recommend_says_why_titles_are_missing(tmp_path):
 def test_mxnet_errors_show_their_reason_not_the_traceback_header(tiny, tmp_path, monkeypatch,
                                                                   capsys):
     import mxnet as mx
-    from d2l_recsys import cli, experiments
+    from d2l_recsys import cli
+    from d2l_recsys import mxnet as tab
 
     def out_of_memory(**kwargs):
         raise mx.base.MXNetError('Traceback (most recent call last):\n'
                                  '  File "../src/storage/./cpu_device_storage.h", line 72\n'
                                  'MXNetError: Failed to allocate CPU Memory')
-    monkeypatch.setattr(experiments, 'train_mf', out_of_memory)
+    monkeypatch.setattr(tab, 'train_mf', out_of_memory)
     assert cli.main(['train', 'mf', '--factors', '100000000', '--devices', 'cpu', '--data',
                      tiny, '--out', str(tmp_path / 'out')]) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -334,7 +334,7 @@ import os, sys, time
 import numpy as onp
 sys.path.insert(0, sys.argv[3])
 import test_predict as t
-from d2l_recsys import predict
+from d2l_recsys.mxnet import predict
 real = onp.savez_compressed
 
 def slow(*args, **kwargs):   # the parameters are written; stop before the rest
