@@ -27,7 +27,8 @@ from . import data, fetch
 from .defaults import BOOK, SPLITS
 
 __all__ = ['RUNNING_MEAN', 'EXACT', 'check', 'check_settings', 'check_seed', 'seed_host',
-           'RunData', 'read_split_load', 'check_batch_size', 'non_finite_error', 'run_info']
+           'RunData', 'read_split_load', 'check_batch_size', 'check_model_memory',
+           'non_finite_error', 'run_info']
 
 RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
                 '(not the test-set RMSE; see test_rmse_exact)')
@@ -161,6 +162,27 @@ def check_batch_size(batch_size, rows, what):
     if batch_size > rows:
         raise ValueError(f'batch_size {batch_size} is larger than the {rows:,} training rows '
                          f'({what}); no full batch can be formed: use at most {rows:,}')
+
+
+def check_model_memory(model, settings, num_users, num_items, user_based=False):
+    """ValueError when the model's weights, gradients and Adam's two moments (4 float32 copies)
+    would not fit in this machine's memory: say so before allocating, not after MXNet or the
+    kernel gives up. Only meaningful for training on the CPU."""
+    size = settings[_SIZES[model]]
+    if model == 'mf':
+        count = (num_users + num_items) * (size + 1)
+    else:
+        width = num_items if user_based else num_users
+        count = 2 * width * size + width + size
+    need = 16 * count
+    try:
+        have = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (AttributeError, ValueError, OSError):
+        return
+    if need > have:
+        raise ValueError(f'{_SIZES[model]} {size:,} needs about {need / 2 ** 30:,.0f} GiB for '
+                         f'the weights, gradients and Adam state; this machine has '
+                         f'{have / 2 ** 30:,.0f} GiB')
 
 
 def non_finite_error(what, value, epoch, lr=None):

@@ -542,3 +542,14 @@ def test_training_data_is_checked_like_any_other(tiny, tmp_path, capsys):
         err = capsys.readouterr().err
         assert 'not the full MovieLens 100K (' in err and 'using it as given' in err
     assert os.listdir(cache) == ['user-data']   # never the cache's own ml-100k
+
+
+@pytest.mark.parametrize('fast', [False, True])
+def test_a_model_too_large_for_memory_is_refused_before_allocating(tiny, fast, capsys):
+    with pytest.raises(ValueError, match=r'num_factors 1,000,000,000,000 needs about [\d,]+ GiB '
+                                         r'.*this machine has [\d,]+ GiB'):
+        experiments.train_mf(data_dir=tiny, num_factors=10 ** 12, devices='cpu', fast=fast,
+                             plot=False)
+    with pytest.raises(ValueError, match=r'num_hidden 1,000,000,000,000 needs about'):
+        experiments.train_autorec(data_dir=tiny, num_hidden=10 ** 12, batch_size=8,
+                                  devices='cpu', fast=fast, plot=False)
