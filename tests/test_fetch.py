@@ -643,3 +643,17 @@ def test_a_killed_pypi_download_leaves_no_pip_and_no_temporary_folder_outside_th
         assert proc.returncode == 128 + signal.SIGTERM and listing(cache) == []
     else:                  # the stale-file cleanup of the next run removes it
         assert [n for n in listing(cache) if not n.startswith('.tmp-')] == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root may write anywhere')
+def test_unwritable_cache_is_named(tmp_path, monkeypatch, isolated):
+    locked = tmp_path / 'locked'
+    locked.mkdir()
+    locked.chmod(0o555)
+    monkeypatch.setenv(fetch.ENV_CACHE, str(locked))
+    try:
+        with pytest.raises(fetch.FetchError, match=r'the cache folder .*locked is not writable'):
+            fetch.ml100k_dir(log=None)
+    finally:
+        locked.chmod(0o755)
+    assert isolated == []
