@@ -398,3 +398,15 @@ def test_mf_sizes_are_checked_at_construction(args, words):
 def test_autorec_dropout_is_checked_at_construction(dropout):
     with pytest.raises(ValueError, match=r'dropout must be in \[0, 1\)'):
         AutoRec(4, 10, dropout)
+
+
+def test_an_unwritable_place_is_named_before_anything_is_written(tmp_path, monkeypatch):
+    from d2l_recsys import store
+
+    def denied(*args, **kwargs):   # what a read-only folder does to a non-root user
+        raise PermissionError(13, 'Permission denied')
+    monkeypatch.setattr(store.tempfile, 'mkdtemp', denied)
+    with pytest.raises(ValueError, match=rf'{tmp_path}/out/mf: cannot write in {tmp_path} '
+                                         r'\(Permission denied\)'):
+        store.check_output_folder(tmp_path / 'out' / 'mf')
+    assert os.listdir(tmp_path) == []
