@@ -307,7 +307,12 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
                 # No atomic swap here: move the old model aside, then the new one in.
                 old = tempfile.mkdtemp(prefix=f'.{base}.tmp-{os.getpid()}-old-', dir=parent)
                 os.replace(directory, os.path.join(old, base))
-                os.replace(stage, directory)
+                try:
+                    os.replace(stage, directory)
+                except BaseException:
+                    os.replace(os.path.join(old, base), directory)
+                    os.rmdir(old)
+                    raise
                 shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(stage, directory)

@@ -410,3 +410,29 @@ def test_an_unwritable_place_is_named_before_anything_is_written(tmp_path, monke
                                          r'\(Permission denied\)'):
         store.check_output_folder(tmp_path / 'out' / 'mf')
     assert os.listdir(tmp_path) == []
+
+
+def test_replacing_without_an_atomic_swap_keeps_the_old_model_on_failure(tmp_path,
+                                                                         monkeypatch):
+    from d2l_recsys import store
+    model = tmp_path / 'model'
+    old = _saved_mf(model)
+    before = {p: (model / p).read_bytes() for p in os.listdir(model)}
+    monkeypatch.setattr(store, '_rename_exchange', lambda a, b: False)   # e.g. not Linux
+    real = os.replace
+
+    def second_rename_fails(src, dst):
+        if os.path.basename(str(src)).startswith('.model.tmp-') and str(dst) == str(model):
+            raise OSError('disk on fire')
+        return real(src, dst)
+    monkeypatch.setattr(store.os, 'replace', second_rename_fails)
+    with pytest.raises(OSError, match='disk on fire'):
+        _saved_mf(model)
+    monkeypatch.setattr(store.os, 'replace', real)
+    assert {p: (model / p).read_bytes() for p in os.listdir(model)} == before
+    assert os.listdir(tmp_path) == ['model']
+    new = _mf(seed=9)
+    save_model(new, model, model='mf', hparams={'num_factors': 4}, num_users=40, num_items=50)
+    loaded, _, _ = load_model(model)
+    assert onp.array_equal(score_items(loaded, 3), score_items(new, 3))
+    assert not onp.array_equal(score_items(loaded, 3), score_items(old, 3))
