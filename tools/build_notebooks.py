@@ -63,6 +63,17 @@ def src(target, as_name=None):
     return ('source', target, as_name)
 
 
+RECORD_NOTE = md('''
+    *For `make reproduce`:* the cell below hands this notebook's results to the tables in
+    `results/` (`d2l_recsys.records`); run anywhere else, it does nothing.
+    ''')
+
+
+def record(text):
+    """The notebook's last two cells: a note, then the call that writes its results record."""
+    return [RECORD_NOTE, code(text)]
+
+
 # --------------------------------------------------------------------------- movielens
 MOVIELENS = [
     md('''
@@ -239,6 +250,12 @@ MOVIELENS = [
     4. In the seq-aware split, how many users have several ratings with the same latest
        timestamp? Would holding out all of them change the test set much?
     '''),
+    *record('''
+    from d2l_recsys.records import write_record
+
+    write_record('movielens', num_users=num_users, num_items=num_items, num_ratings=len(data),
+                 sparsity=sparsity, rating_counts=data['rating'].value_counts().to_dict())
+    '''),
 ]
 
 # --------------------------------------------------------------------------- mf
@@ -406,6 +423,12 @@ MF_NB = [
        users' biases $b_u$?
     4. The evaluator's running mean and the exact RMSE differ. Work out when they coincide
        (think about the number and sizes of the test batches).
+    '''),
+    *record('''
+    from d2l_recsys.records import write_record
+
+    write_record('mf', history=history, test_rmse_exact=rmse_exact(net, test_iter, devices),
+                 prediction_user20_item30=float(scores[0]))
     '''),
 ]
 
@@ -606,6 +629,17 @@ AUTOREC_NB = [
        best, and why might an unbounded decoder be a good idea for ratings from 1 to 5?
     4. Train item-based AutoRec on the seq-aware split and compare it with matrix
        factorization there. Does the ranking of the two models change?
+    '''),
+    *record('''
+    from d2l_recsys.mxnet import autorec_rmse_exact
+    from d2l_recsys.records import write_record
+
+    write_record('autorec', history=history,
+                 test_rmse_exact=autorec_rmse_exact(net, test_iter, test_inter_mat, devices),
+                 user_history=user_history,
+                 user_test_rmse_exact=autorec_rmse_exact(user_net, user_test_iter,
+                                                         test_inter_mat.T, devices),
+                 test_size=int((test_inter_mat > 0).sum()))
     '''),
 ]
 
