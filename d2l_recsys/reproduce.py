@@ -4,23 +4,29 @@ figure and RMSE table, compared with the published numbers.
     python -m d2l_recsys.reproduce            # the full run (results/, notebooks/executed/)
     python -m d2l_recsys.reproduce --quick    # 2 epochs, fewer seeds: checks the plumbing
 
-What it does:
+Four phases, one function each:
 
-1. gets MovieLens 100K if needed (:func:`d2l_recsys.fetch.ml100k_dir`);
-2. executes ``notebooks/{movielens,mf,autorec}.ipynb`` with nbclient, seed 0 and the book's
-   settings, and keeps the executed copies in ``notebooks/executed/``; the MF and AutoRec
-   notebooks' training runs (the book's cells) are seed 0 of the tables below;
-3. trains seeds 1..4 of MF (seq-aware split) and AutoRec (random split) with
-   :mod:`d2l_recsys.experiments`, and the apples-to-apples grid (MF, item-based and user-based
-   AutoRec on both splits). the fast path (``d2l_recsys.mxnet.fast``) is used for these extra runs only where, on
-   seed 0, it gives the same RMSE as the book's code (checked here, reported per number);
-4. writes ``results/``: figures as PNG and SVG, ``rmse.md``, ``rmse.csv``, ``rmse.json``, one
-   log per training run in ``results/logs/``; every file is written to a temporary name and
-   renamed.
+1. :func:`run_notebooks` executes ``notebooks/{movielens,mf,autorec}.ipynb`` (nbclient, seed 0,
+   the book's settings; executed copies in ``notebooks/executed/``). Each notebook's last cell
+   writes its own results record (:func:`d2l_recsys.records.write_record`); a notebook that
+   wrote none, or one without a value the tables need, stops the run with one line saying so.
+   The MF and AutoRec notebooks' runs of the book's cells are seed 0 of the MXNet rows.
+2. :func:`train_seeds` trains the other seeds with the tabs' experiments
+   (``d2l_recsys.mxnet.train_mf/train_autorec``, on the fast path unless ``--no-fast``: the
+   tests show it gives the book's code's RMSE seed for seed; and, when PyTorch is installed,
+   ``d2l_recsys.torch.experiments``): the book's two experiments over several seeds, and the
+   same-split grid (MF, item- and user-based AutoRec on both splits).
+3. :func:`make_tables` summarises them against the published figures and the tolerances; each
+   number says which code produced it (notebook, book code, fast path, PyTorch tab).
+4. :func:`make_figures` and :func:`write_tables` write ``results/``: figures as PNG and SVG,
+   ``rmse.md``, ``rmse.csv``, ``rmse.json``, one log per training run in ``results/logs/``;
+   every file is written to a temporary name and renamed.
 
-Exit status 1 when a reproduced figure is outside its tolerance (AutoRec random split
-0.90 +- 0.02, MF seq-aware 1.05 +- 0.03; the mean of the book's metric over the seeds), 2 on
-usage errors, and the notebook's error when a notebook fails.
+Exit status 1 when a reproduced figure is outside its tolerance (MF on the seq-aware split
+1.05 +- 0.03, AutoRec on the random split 0.90 +- 0.02, the mean of the book's metric over the
+seeds, in each framework; the PyTorch AutoRec train loss on the AutoRec deck's scale) or a
+notebook wrote no usable record, 2 on usage errors, and the notebook's error when a notebook
+fails.
 """
 import argparse
 import contextlib
@@ -36,47 +42,73 @@ import tempfile
 import time
 
 from .atomic import atomic_write_text
+from .defaults import BOOK, SPLITS
+from .records import RECORDS_ENV, RecordError, read_record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NOTEBOOKS = ('movielens.ipynb', 'mf.ipynb', 'autorec.ipynb')
 
-# Tolerances of the reproduced figures (issue 4): (model key, split) -> (target, tolerance).
+# Each notebook, the record its last cell writes, and what the tables read from it.
+NOTEBOOKS = {
+    'movielens.ipynb': ('movielens', ('num_users', 'num_items', 'num_ratings', 'sparsity',
+                                      'rating_counts')),
+    'mf.ipynb': ('mf', ('history', 'test_rmse_exact', 'prediction_user20_item30')),
+    'autorec.ipynb': ('autorec', ('history', 'test_rmse_exact', 'user_history',
+                                  'user_test_rmse_exact', 'test_size')),
+}
+
+FRAMEWORKS = {'mxnet': 'MXNet', 'torch': 'PyTorch'}
+MODELS = {   # key -> (label, the book's experiment in defaults.BOOK, extra keyword arguments)
+    'mf': ('MF', 'mf', {}),
+    'autorec': ('AutoRec (item-based)', 'autorec', {}),
+    'autorec-user': ('AutoRec (user-based)', 'autorec', {'user_based': True}),
+}
+EPOCHS = {key: BOOK[book]['num_epochs'] for key, (_, book, _) in MODELS.items()}
+# The book's two experiments: each model on the split the book tests it on.
+BOOK_EXPERIMENTS = (('mf', BOOK['mf']['split_mode']),
+                    ('autorec', BOOK['autorec']['split_mode']))
+
+# Tolerances of the reproduced figures: (model key, split) -> (target, tolerance), for the
+# mean over seeds of the book's metric, in either framework.
 TOLERANCES = {
-    ('autorec', 'random'): (0.90, 0.02),
     ('mf', 'seq-aware'): (1.05, 0.03),
+    ('autorec', 'random'): (0.90, 0.02),
 }
-# A fast path counts as giving "the same RMSE" when seed 0 agrees to this (absolute).
-FAST_TOLERANCE = 1e-3
-
-MODELS = {   # key -> (label, experiments function, extra kwargs)
-    'mf': ('MF', 'train_mf', {}),
-    'autorec': ('AutoRec (item-based)', 'train_autorec', {}),
-    'autorec-user': ('AutoRec (user-based)', 'train_autorec', {'user_based': True}),
-}
-SPLITS = ('random', 'seq-aware')
-BOOK_SPLIT = {'mf': 'seq-aware', 'autorec': 'random'}
-EPOCHS = {'mf': 20, 'autorec': 25, 'autorec-user': 25}
+# The PyTorch AutoRec deck prints "train loss 39.877": the last epoch's summed squared error
+# per row. Ours must be on that scale: the mean over seeds within this share of it.
+DECK_TRAIN_LOSS, DECK_TRAIN_LOSS_SHARE = 39.877, 0.25
 
 # The documents' values and what we can say about them.
 PUBLISHED = {
-    ('autorec', 'random'): {
+    ('mxnet', 'mf', 'seq-aware'): {
+        'value': None,
+        'source': "the book prints no test RMSE for this run; the book's code on a CPU gives "
+                  '1.048 to 1.060 over seeds, which is the figure checked here '
+                  '(1.05 +- 0.03)',
+    },
+    ('mxnet', 'autorec', 'random'): {
         'value': 0.898,
         'source': 'the book, AutoRec section (MXNet, 2 GPUs): "train loss 0.000, test RMSE '
                   '0.898"',
     },
-    ('mf', 'seq-aware'): {
+    ('torch', 'mf', 'seq-aware'): {
         'value': None,
-        'source': 'none printed in the documents at hand; the book\'s code measured on this '
-                  'kind of machine (CPU) gives 1.048 to 1.060 (issue 3), which is the figure '
-                  'checked here (1.05 +- 0.03)',
+        'source': 'no PyTorch result is printed for MF (the book has no PyTorch tab for this '
+                  "section); checked against the MXNet code's figure, 1.05 +- 0.03",
+    },
+    ('torch', 'autorec', 'random'): {
+        'value': 0.906, 'train_loss': DECK_TRAIN_LOSS,
+        'source': 'the PyTorch AutoRec deck (the book\'s AutoRec cells in PyTorch): "train '
+                  'loss 39.877, test RMSE 0.906"',
     },
 }
+
+
 def not_reproduced(book_table, apples_table):
-    """(value in a document, why we do not reproduce it) pairs, with our numbers filled in."""
-    book = {(r['model'], r['split']): r for r in book_table}
-    apples = {(r['model'], r['split']): r for r in apples_table}
-    mf = book.get(('mf', 'seq-aware'))
-    mf_random = apples.get(('mf', 'random'))
+    """(value in a document, what we make of it) pairs, with our numbers filled in."""
+    book = {(r['framework'], r['model'], r['split']): r for r in book_table}
+    apples = {(r['framework'], r['model'], r['split']): r for r in apples_table}
+    mf = book.get(('mxnet', 'mf', 'seq-aware'))
+    mf_random = apples.get(('mxnet', 'mf', 'random'))
     printed = [r.get('printed_train_loss') for r in (mf or {}).get('runs', [])]
     printed = [p for p in printed if p is not None]
     ours = (f'{fmt(mf["book_mean"])} +- {fmt(mf["book_std"])} (exact {fmt(mf["exact_mean"])})'
@@ -85,24 +117,29 @@ def not_reproduced(book_table, apples_table):
             f'{mf_random["n_seeds"]} seeds), so 0.945 matches neither split' if mf_random
             else '')
     loss = f'about {statistics.mean(printed):.3f}' if printed else 'about 0.06'
-    ar = book.get(('autorec', 'random'))
+    ar = book.get(('mxnet', 'autorec', 'random'))
     ar_printed = [r.get('printed_train_loss') for r in (ar or {}).get('runs', [])]
     ar_printed = [p for p in ar_printed if p is not None]
     ar_loss = (f'ours prints {max(ar_printed):.3f} on every seed' if ar_printed and
                all(f'{p:.3f}' == f'{ar_printed[0]:.3f}' for p in ar_printed)
                else f'ours prints {", ".join(f"{p:.3f}" for p in ar_printed)}' if ar_printed
                else 'ours prints the same')
+    deck = book.get(('torch', 'autorec', 'random'))
+    deck_why = (
+        f'reproduced by the PyTorch tab: test RMSE {_pm(deck["book_mean"], deck["book_std"])}'
+        f' and train loss {fmt(deck["train_loss_mean"])} (mean over {deck["n_seeds"]} seeds; '
+        'the deck\'s loss is MSELoss(reduction="sum") per row, on its own scale, not '
+        'comparable with the MXNet code\'s). Its random streams are PyTorch\'s, so its numbers '
+        'match the deck\'s in distribution, not digit for digit.' if deck else
+        'a PyTorch port with MSELoss(reduction="sum") and drop_last batches; not run here (the '
+        'PyTorch tab is not installed). Its RMSE lies within the AutoRec tolerance.')
     return [
-        ('MF, "train loss 0.123, test RMSE 0.945" (a third-party MF guide among the seed texts)',
+        ('MF, "train loss 0.123, test RMSE 0.945" (a third-party MF guide)',
          'not the book\'s output: the guide shows it as an example of what training prints, '
          'with a 2-GPU device list. With the book\'s settings (30 factors, Adam, lr 0.002, wd '
          f'1e-5, batch 512, 20 epochs, seq-aware split) the book\'s code gives {ours}{also}, '
          f'and the printed train loss (the book\'s accounting) is {loss}.'),
-        ('AutoRec, "train loss 39.877, test RMSE 0.906" (a PyTorch slide deck among the seed '
-         'texts)',
-         'a PyTorch port with MSELoss(reduction="sum") and drop_last batches: another loss '
-         'scale and other random streams, so its train loss is not comparable with the MXNet '
-         'code\'s; its RMSE lies within the AutoRec tolerance.'),
+        ('AutoRec, "train loss 39.877, test RMSE 0.906" (the PyTorch AutoRec deck)', deck_why),
         ('AutoRec, the book\'s printed "train loss 0.000"',
          f'reproduced ({ar_loss}), but it is not a training loss: the book\'s loop divides a sum '
          'of running sums of per-row L2 losses (each a mean over all entries of a row, most of '
@@ -171,55 +208,51 @@ def fmt(value, digits=3):
     return f'{value:.{digits}f}'
 
 
+def _pm(mean, std, digits=3):
+    if mean is None:
+        return '-'
+    return fmt(mean, digits) + ('' if std is None else f' +- {fmt(std, digits)}')
+
+
+def label(framework, key):
+    """'MXNet MF', 'PyTorch AutoRec (item-based)', ..."""
+    return f'{FRAMEWORKS[framework]} {MODELS[key][0]}'
+
+
 def say(*args):
     print(*args, flush=True)
 
 
-# ---------------------------------------------------------------------------- notebooks
-EXTRACT = {
-    'movielens.ipynb': '''
-import json as _json
-_out = {'num_users': int(num_users), 'num_items': int(num_items), 'num_ratings': len(data),
-        'sparsity': float(sparsity),
-        'rating_counts': {int(k): int(v) for k, v in data['rating'].value_counts().items()}}
-with open(_RESULT_PATH, 'w') as _f:
-    _json.dump(_out, _f)
-''',
-    'mf.ipynb': '''
-import json as _json
-from d2l_recsys.mxnet.evaluation import rmse_exact as _rmse_exact
-_out = {'history': history, 'test_rmse_exact': _rmse_exact(net, test_iter, devices),
-        'prediction_user20_item30': float(scores[0]),
-        'train_size': len(train_iter._dataset), 'test_size': len(test_iter._dataset)}
-with open(_RESULT_PATH, 'w') as _f:
-    _json.dump(_out, _f, default=float)
-''',
-    'autorec.ipynb': '''
-import json as _json
-from d2l_recsys.mxnet.evaluation import autorec_rmse_exact as _exact
-_out = {'history': history,
-        'test_rmse_exact': _exact(net, test_iter, test_inter_mat, devices),
-        'user_history': user_history,
-        'user_test_rmse_exact': _exact(user_net, user_test_iter, test_inter_mat.T, devices),
-        'test_size': int((test_inter_mat > 0).sum())}
-with open(_RESULT_PATH, 'w') as _f:
-    _json.dump(_out, _f, default=float)
-''',
-}
+# ---------------------------------------------------------------------------- run records
+def run_record(history, *, framework, model, split, seed, path, kind, exact, sizes=None):
+    """One training run, as stored in rmse.json. ``kind``: the code that produced it
+    ('notebook', 'book code', 'fast path' or 'PyTorch tab'), ``path`` its full name."""
+    return {
+        'framework': framework, 'model': model, 'split': split, 'seed': seed,
+        'path': path, 'kind': kind,
+        'epochs': len(history['epoch']),
+        'test_rmse_book': history['test_rmse'][-1],
+        'test_rmse_exact': exact,
+        'train_loss_curve': history['train_loss'], 'test_rmse_curve': history['test_rmse'],
+        'final_train_loss': history['train_loss'][-1],
+        'printed_train_loss': history.get('printed_train_loss'),
+        'seconds': sum(history['seconds']),
+        'train_seconds': sum(history.get('train_seconds') or []),
+        'examples_per_sec': history.get('examples_per_sec'),
+        'devices': history.get('devices'), **(sizes or {}),
+    }
 
 
-def run_notebook(name, executed_dir, *, short, seed, data_dir, timeout=3600):
-    """Execute ``notebooks/name`` in a fresh kernel; returns (values read from the kernel,
-    seconds). The executed copy (without our extraction cell) goes to ``executed_dir``."""
+# ---------------------------------------------------------------------------- 1. notebooks
+def run_notebook(name, executed_dir, records_dir, *, short, seed, data_dir, timeout=3600):
+    """Execute ``notebooks/name`` in a fresh kernel with ``D2L_RECSYS_RECORDS=records_dir``
+    (its last cell writes its record there); the executed copy goes to ``executed_dir``.
+    Returns the seconds it took."""
     import nbformat
     from nbclient import NotebookClient
     nb = nbformat.read(os.path.join(ROOT, 'notebooks', name), as_version=4)
-    fd, result_path = tempfile.mkstemp(prefix='reproduce-', suffix='.json')
-    os.close(fd)
-    extract = f'_RESULT_PATH = {result_path!r}\n' + EXTRACT[name].lstrip()
-    nb.cells.append(nbformat.v4.new_code_cell(extract))
     env = {'D2L_RECSYS_SHORT': '1' if short else '0', 'D2L_RECSYS_SEED': str(seed),
-           'D2L_RECSYS_DATA': data_dir}
+           'D2L_RECSYS_DATA': data_dir, RECORDS_ENV: records_dir}
     saved = {k: os.environ.get(k) for k in list(env) + ['MPLBACKEND']}
     os.environ.update(env)
     os.environ.pop('MPLBACKEND', None)   # the kernel draws inline, as in Jupyter
@@ -231,74 +264,236 @@ def run_notebook(name, executed_dir, *, short, seed, data_dir, timeout=3600):
         try:
             client.execute()
         finally:
-            nb.cells.pop()   # our extraction cell is not part of the executed copy
-            executed = os.path.join(executed_dir, name)
-            atomic_write_text(executed, nbformat.writes(nb))
-        with open(result_path) as f:
-            values = json.load(f)
+            atomic_write_text(os.path.join(executed_dir, name), nbformat.writes(nb))
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        os.remove(result_path)
-    return values, time.time() - tic
+    return time.time() - tic
 
 
-# ---------------------------------------------------------------------------- training runs
-def run_record(history, *, model, split, seed, path, exact, sizes=None):
-    """One training run, as stored in rmse.json."""
-    train_seconds = sum(history.get('train_seconds') or [])
+def run_notebooks(executed_dir, *, short, data_dir, names=tuple(NOTEBOOKS)):
+    """Phase 1: run each notebook and read the record it wrote.
+
+    Returns ``({notebook: record values}, {notebook: seconds})``; raises
+    :class:`~d2l_recsys.records.RecordError` (one line) when a notebook wrote no record or one
+    without a value the tables need.
+    """
+    records, seconds = {}, {}
+    with tempfile.TemporaryDirectory(prefix='reproduce-records-') as records_dir:
+        for name in names:
+            say(f'reproduce: running notebooks/{name} '
+                f'({"short mode" if short else "book settings"}) ...')
+            seconds[name] = run_notebook(name, executed_dir, records_dir, short=short,
+                                         seed=0, data_dir=data_dir)
+            record, required = NOTEBOOKS[name]
+            records[name] = read_record(records_dir, record, required=required,
+                                        writer=f'notebooks/{name}')
+            say(f'reproduce:   done in {seconds[name]:.0f} s -> '
+                f'{os.path.relpath(executed_dir, ROOT)}/{name}')
+    return records, seconds
+
+
+def notebook_runs(records):
+    """Seed 0 of the MXNet rows, from the MF and AutoRec notebooks' records:
+    ``{(framework, model key, split): [run record]}``."""
+    mf, ar = records['mf.ipynb'], records['autorec.ipynb']
+    path = 'notebook (book cells, {})'
     return {
-        'model': model, 'split': split, 'seed': seed, 'path': path,
-        'epochs': len(history['epoch']),
-        'test_rmse_book': history['test_rmse'][-1],
-        'test_rmse_exact': exact,
-        'train_loss_curve': history['train_loss'], 'test_rmse_curve': history['test_rmse'],
-        'printed_train_loss': history.get('printed_train_loss'),
-        'seconds': sum(history['seconds']), 'train_seconds': train_seconds,
-        'examples_per_sec': history.get('examples_per_sec'),
-        'devices': history.get('devices'), **(sizes or {}),
+        ('mxnet', 'mf', 'seq-aware'): [run_record(
+            mf['history'], framework='mxnet', model='mf', split='seq-aware', seed=0,
+            path=path.format('mf.ipynb'), kind='notebook', exact=mf['test_rmse_exact'])],
+        ('mxnet', 'autorec', 'random'): [run_record(
+            ar['history'], framework='mxnet', model='autorec', split='random', seed=0,
+            path=path.format('autorec.ipynb'), kind='notebook', exact=ar['test_rmse_exact'],
+            sizes={'test_size': ar['test_size']})],
+        ('mxnet', 'autorec-user', 'random'): [run_record(
+            ar['user_history'], framework='mxnet', model='autorec-user', split='random',
+            seed=0, path=path.format('autorec.ipynb'), kind='notebook',
+            exact=ar['user_test_rmse_exact'], sizes={'test_size': ar['test_size']})],
     }
 
 
-def train_run(key, split, seed, *, fast, epochs, log_dir):
-    """Train one configuration with :mod:`d2l_recsys.experiments`; its console output goes
-    to ``log_dir/<key>_<split>_seed<seed>.log``."""
-    from .mxnet import experiments
-    _, fn_name, extra = MODELS[key]
-    fn = getattr(experiments, fn_name)
-    log_path = os.path.join(log_dir, f'{key}_{split}_seed{seed}{"_fast" if fast else ""}.log')
+# ---------------------------------------------------------------------------- 2. training
+def torch_tab():
+    """``(d2l_recsys.torch.experiments, None)``, or ``(None, why)`` when the PyTorch tab
+    cannot be imported (PyTorch not installed)."""
+    try:
+        from .torch import experiments
+    except ImportError as e:
+        return None, (f'no PyTorch rows: the PyTorch tab cannot be imported ({e}); the MXNet '
+                      'rows are complete without it')
+    return experiments, None
+
+
+def train_run(framework, key, split, seed, *, fast, epochs, log_dir, tab=None):
+    """Train one configuration with a tab's experiments (``tab``: the module holding
+    ``train_mf``/``train_autorec``; default the MXNet tab's); its console output goes to
+    ``log_dir/<framework>_<key>_<split>_seed<seed>.log``."""
+    if tab is None:
+        from .mxnet import experiments as tab
+    _, book, extra = MODELS[key]
+    fn_name = f'train_{book}'
+    fast = bool(fast) and framework == 'mxnet'
+    log_path = os.path.join(log_dir, f'{framework}_{key}_{split}_seed{seed}'
+                                     f'{"_fast" if fast else ""}.log')
     buf = io.StringIO()
     tic = time.time()
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
         try:
-            _, history, info = fn(split_mode=split, seed=seed, num_epochs=epochs, fast=fast,
-                                  plot=False, **extra)
+            _, history, info = getattr(tab, fn_name)(
+                split_mode=split, seed=seed, num_epochs=epochs, plot=False,
+                **({'fast': True} if fast else {}), **extra)
         finally:
             atomic_write_text(log_path, buf.getvalue())
     wall = time.time() - tic
-    path = (f'd2l_recsys.mxnet.{fn_name}(fast=True)' if fast
-            else f'd2l_recsys.mxnet.{fn_name} (book code)')
-    rec = run_record(history, model=key, split=split, seed=seed, path=path,
-                     exact=history.get('test_rmse_exact'),
+    if framework == 'torch':
+        path, kind = f'd2l_recsys.torch.{fn_name}', 'PyTorch tab'
+    elif fast:
+        path, kind = f'd2l_recsys.mxnet.{fn_name}(fast=True)', 'fast path'
+    else:
+        path, kind = f'd2l_recsys.mxnet.{fn_name} (book code)', 'book code'
+    rec = run_record(history, framework=framework, model=key, split=split, seed=seed,
+                     path=path, kind=kind, exact=history.get('test_rmse_exact'),
                      sizes={'train_size': info.get('train_size'),
                             'test_size': info.get('test_size')})
     rec['wall_seconds'] = wall
     return rec
 
 
-def fast_available():
-    try:
-        from .mxnet import fast
-    except Exception as e:   # noqa: BLE001 - any import failure means "not available"
-        return False, f'd2l_recsys.mxnet.fast cannot be imported ({type(e).__name__}: {e})'
-    return True, 'd2l_recsys.mxnet.fast imported'
+def plan_runs(frameworks, n_seeds, n_apples):
+    """What to train: ``[(framework, model key, split, number of seeds)]``: the book's two
+    experiments over ``n_seeds``, then every model on both splits over ``n_apples[framework]``.
+    """
+    plan = [(fw, key, split, n_seeds) for fw in frameworks for key, split in BOOK_EXPERIMENTS]
+    plan += [(fw, key, split, n_apples[fw]) for fw in frameworks for split in SPLITS
+             for key in MODELS]
+    return plan
 
 
-# ---------------------------------------------------------------------------- figures
+def train_seeds(runs, plan, *, fast, epochs, log_dir, tabs):
+    """Phase 2: train every (framework, model, split, seed) of ``plan`` that ``runs`` lacks,
+    adding the records to ``runs`` (``{(framework, key, split): [run record]}``)."""
+    for fw, key, split, n in plan:
+        have = {r['seed'] for r in runs.setdefault((fw, key, split), [])}
+        for seed in range(n):
+            if seed in have:
+                continue
+            say(f'reproduce: {label(fw, key)}, {split} split, seed {seed} '
+                f'({"fast path" if fast and fw == "mxnet" else "book code"}) ...')
+            rec = train_run(fw, key, split, seed, fast=fast, epochs=epochs[key],
+                            log_dir=log_dir, tab=tabs[fw])
+            runs[(fw, key, split)].append(rec)
+            have.add(seed)
+            say(f'reproduce:   test RMSE {rec["test_rmse_book"]:.4f} (book metric), exact '
+                f'{rec["test_rmse_exact"]:.4f}, {rec["wall_seconds"]:.0f} s')
+    return runs
+
+
+# ---------------------------------------------------------------------------- 3. tables
+RMSE_KIND = {
+    'mf': "book's MF evaluator: mean over test batches of the running RMSE (not the test-set "
+          'RMSE)',
+    'autorec': "book's AutoRec evaluator: RMSE over all test ratings (exact)",
+    'autorec-user': "book's AutoRec evaluator on the transposed matrices (exact)",
+}
+SPEED_KINDS = ('book code', 'fast path')   # the notebook and the PyTorch tab run book code
+
+
+def _speed_kind(run):
+    return 'fast path' if run['kind'] == 'fast path' else 'book code'
+
+
+def summarise(runs):
+    book_mean, book_std = mean_std([r['test_rmse_book'] for r in runs])
+    exact_mean, exact_std = mean_std([r['test_rmse_exact'] for r in runs])
+    loss_mean, _ = mean_std([r.get('final_train_loss') for r in runs])
+    sec_mean, _ = mean_std([r['seconds'] for r in runs])
+    eps_mean, _ = mean_std([r['examples_per_sec'] for r in runs])
+    # Speed depends on the code (book code or fast path), so it is also given per kind.
+    speed = {}
+    for kind in SPEED_KINDS:
+        mine = [r for r in runs if _speed_kind(r) == kind]
+        if mine:
+            speed[kind] = {'n': len(mine),
+                           'seconds_mean': mean_std([r['seconds'] for r in mine])[0],
+                           'examples_per_sec_mean':
+                               mean_std([r['examples_per_sec'] for r in mine])[0]}
+    return {
+        'n_seeds': len(runs), 'seeds': sorted(r['seed'] for r in runs),
+        'book_mean': book_mean, 'book_std': book_std,
+        'book_min': min(r['test_rmse_book'] for r in runs),
+        'book_max': max(r['test_rmse_book'] for r in runs),
+        'exact_mean': exact_mean, 'exact_std': exact_std, 'train_loss_mean': loss_mean,
+        'seconds_mean': sec_mean, 'examples_per_sec_mean': eps_mean,
+        'paths': sorted({r['path'] for r in runs}),
+        'kinds': sorted({r['kind'] for r in runs}), 'speed_by_path': speed,
+        'devices': sorted({', '.join(r['devices'] or []) for r in runs}),
+    }
+
+
+def _within(value, target, tolerance):
+    # Rounded first: a mean of 0.92 printed as "0.920" must not fail on float noise.
+    return value is not None and round(abs(value - target), 9) <= tolerance
+
+
+def make_tables(runs, n_seeds, n_apples):
+    """The book table (with the tolerance checks), the same-split table and the failures.
+
+    ``runs``: ``{(framework, model key, split): [run records]}``; the frameworks are those
+    present. The first ``n_seeds`` seeds of the book's experiments and the first
+    ``n_apples[framework]`` (or ``n_apples``, an int for every framework) of the same-split
+    grid are used. Each failure is one line naming the figure.
+    """
+    frameworks = [fw for fw in FRAMEWORKS if any(k[0] == fw for k in runs)]
+    if isinstance(n_apples, int):
+        n_apples = {fw: n_apples for fw in frameworks}
+    book_table, failures = [], []
+    for fw in frameworks:
+        for key, split in BOOK_EXPERIMENTS:
+            chosen = sorted(runs.get((fw, key, split), []), key=lambda r: r['seed'])[:n_seeds]
+            if not chosen:
+                continue
+            row = {'framework': fw, 'model': key, 'split': split, 'rmse_kind': RMSE_KIND[key],
+                   'runs': chosen, **summarise(chosen)}
+            pub = PUBLISHED[(fw, key, split)]
+            target, tol = TOLERANCES[(key, split)]
+            row.update(published=pub['value'], published_source=pub['source'], target=target,
+                       tolerance=tol, within=_within(row['book_mean'], target, tol))
+            if not row['within']:
+                failures.append(f'{label(fw, key)} on the {split} split: mean test RMSE '
+                                f'{fmt(row["book_mean"])} over {row["n_seeds"]} seeds is '
+                                f'outside {target:.2f} +- {tol:.2f}')
+            if 'train_loss' in pub:
+                share = DECK_TRAIN_LOSS_SHARE
+                row.update(published_train_loss=pub['train_loss'],
+                           train_loss_within=_within(row['train_loss_mean'], pub['train_loss'],
+                                                     share * pub['train_loss']))
+                if not row['train_loss_within']:
+                    failures.append(
+                        f'{label(fw, key)} on the {split} split: mean train loss '
+                        f'{fmt(row["train_loss_mean"])} over {row["n_seeds"]} seeds is not on '
+                        f'the PyTorch AutoRec deck\'s scale ({pub["train_loss"]:.3f} +- '
+                        f'{share:.0%})')
+            book_table.append(row)
+    apples_table = []
+    for fw in frameworks:
+        for split in SPLITS:
+            for key in MODELS:
+                chosen = sorted(runs.get((fw, key, split), []),
+                                key=lambda r: r['seed'])[:n_apples[fw]]
+                if chosen:
+                    apples_table.append({'framework': fw, 'model': key, 'split': split,
+                                         'rmse_kind': RMSE_KIND[key], 'runs': chosen,
+                                         **summarise(chosen)})
+    return book_table, apples_table, failures
+
+
+# ---------------------------------------------------------------------------- 4. figures
 def figure_histogram(counts, out_dir):
+    counts = {int(k): v for k, v in counts.items()}   # JSON keys are strings
     fig = new_figure((4.5, 3.2))
     ax = fig.add_subplot(1, 1, 1)
     ratings = sorted(counts)
@@ -312,239 +507,237 @@ def figure_histogram(counts, out_dir):
 
 def figure_curves(runs, title, stem, num_epochs):
     """The book's plot (epoch vs train loss and test RMSE, y in [0, 2]): seed 0 bold, the
-    other seeds thin."""
+    other seeds thin. A train loss beyond 2 (the PyTorch AutoRec deck's summed loss, about
+    40) gets its own axis on the right."""
     fig = new_figure((4.5, 3.2))
     ax = fig.add_subplot(1, 1, 1)
+    big = max((v for r in runs for v in r['train_loss_curve']), default=0) > 2
+    loss_ax = ax.twinx() if big else ax
     for k, run in enumerate(sorted(runs, key=lambda r: r['seed'])):
         epochs = list(range(1, len(run['train_loss_curve']) + 1))
         main = k == 0
         kw = dict(linewidth=1.8 if main else 0.7, alpha=1.0 if main else 0.5)
-        ax.plot(epochs, run['train_loss_curve'], '-', color='C0',
-                label='train loss' if main else None, **kw)
+        loss_ax.plot(epochs, run['train_loss_curve'], '-', color='C0',
+                     label='train loss' if main else None, **kw)
         ax.plot(epochs, run['test_rmse_curve'], '--', color='m',
                 label='test RMSE' if main else None, **kw)
     ax.set_xlabel('epoch')
     ax.set_xlim([1, max(num_epochs, 2)])
     ax.set_ylim([0, 2])
     ax.grid(True)
-    ax.legend()
+    if big:
+        loss_ax.set_ylabel('train loss (summed per row)', color='C0')
+        loss_ax.set_ylim(bottom=0)
+        handles = ax.get_legend_handles_labels()
+        more = loss_ax.get_legend_handles_labels()
+        ax.legend(handles[0] + more[0], handles[1] + more[1])
+    else:
+        ax.legend()
     ax.set_title(title, fontsize=9)
     return save_figure(fig, stem)
 
 
 def figure_apples(rows, stem):
-    fig = new_figure((5.5, 3.2))
+    """Exact test RMSE of every model on both splits, per framework (mean +- std)."""
+    fig = new_figure((6.0, 3.4))
     ax = fig.add_subplot(1, 1, 1)
     keys = list(MODELS)
-    width = 0.38
-    for s, split in enumerate(SPLITS):
+    groups = [(fw, split) for fw in FRAMEWORKS for split in SPLITS
+              if any(k[0] == fw and k[2] == split for k in rows)]
+    width = 0.8 / max(len(groups), 1)
+    for g, (fw, split) in enumerate(groups):
         means, stds = [], []
         for key in keys:
-            row = rows.get((key, split))
+            row = rows.get((fw, key, split))
             means.append(row['exact_mean'] if row else float('nan'))
             stds.append((row['exact_std'] or 0.0) if row else 0.0)
-        xs = [k + (s - 0.5) * width for k in range(len(keys))]
-        ax.bar(xs, means, width, yerr=stds, capsize=3, label=f'{split} split',
-               color='C0' if s == 0 else 'C1')
+        xs = [k + (g - (len(groups) - 1) / 2) * width for k in range(len(keys))]
+        ax.bar(xs, means, width, yerr=stds, capsize=2,
+               label=f'{FRAMEWORKS[fw]}, {split} split', color=f'C{g}')
         for x, mean in zip(xs, means):
             if not math.isnan(mean):
                 ax.annotate(f'{mean:.3f}', (x, mean), textcoords='offset points',
-                            xytext=(0, 4), ha='center', fontsize=7)
+                            xytext=(0, 4), ha='center', fontsize=6)
     ax.set_xticks(range(len(keys)))
     ax.set_xticklabels([MODELS[k][0] for k in keys], fontsize=8)
     ax.set_ylabel('exact test RMSE')
     values = [r['exact_mean'] for r in rows.values() if r and r['exact_mean'] is not None]
     if values:   # bars start near the smallest value so that differences are visible
         ax.set_ylim([max(0.0, math.floor(min(values) * 10 - 1) / 10), max(values) + 0.08])
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     ax.set_title('Same split for every model (mean +- std over seeds)', fontsize=9)
     return save_figure(fig, stem)
 
 
-# ---------------------------------------------------------------------------- tables
-def summarise(runs):
-    book_mean, book_std = mean_std([r['test_rmse_book'] for r in runs])
-    exact_mean, exact_std = mean_std([r['test_rmse_exact'] for r in runs])
-    sec_mean, _ = mean_std([r['seconds'] for r in runs])
-    eps_mean, _ = mean_std([r['examples_per_sec'] for r in runs])
-    paths = sorted({r['path'] for r in runs})
-    # Speed depends on the path (book code or fast), so it is also given per path.
-    speed = {}
-    for kind in ('book code', 'fast'):
-        mine = [r for r in runs if _kind(r['path']) == kind]
-        if mine:
-            speed[kind] = {'n': len(mine),
-                           'seconds_mean': mean_std([r['seconds'] for r in mine])[0],
-                           'examples_per_sec_mean':
-                               mean_std([r['examples_per_sec'] for r in mine])[0]}
-    return {
-        'n_seeds': len(runs), 'seeds': sorted(r['seed'] for r in runs),
-        'book_mean': book_mean, 'book_std': book_std,
-        'book_min': min(r['test_rmse_book'] for r in runs),
-        'book_max': max(r['test_rmse_book'] for r in runs),
-        'exact_mean': exact_mean, 'exact_std': exact_std,
-        'seconds_mean': sec_mean, 'examples_per_sec_mean': eps_mean,
-        'paths': paths, 'speed_by_path': speed,
-        'devices': sorted({', '.join(r['devices'] or []) for r in runs}),
-    }
+def curves_stem(out_dir, framework, key, split):
+    """``mf_seq-aware_curves`` for MXNet (the book's framework), ``torch_...`` for PyTorch."""
+    prefix = '' if framework == 'mxnet' else f'{framework}_'
+    return os.path.join(out_dir, f'{prefix}{key}_{split}_curves')
 
 
-def make_tables(runs, n_seeds, n_apples):
-    """The book table (with the tolerance check), the apples-to-apples table and the list of
-    failures, from ``runs``: {(model key, split): [run records]}. The first ``n_seeds`` /
-    ``n_apples`` seeds of each configuration are used."""
-    book_table, failures = [], []
-    for key, split in (('mf', 'seq-aware'), ('autorec', 'random')):
-        chosen = sorted(runs[(key, split)], key=lambda r: r['seed'])[:n_seeds]
-        row = {'model': key, 'split': split, 'rmse_kind': RMSE_KIND[key], 'runs': chosen,
-               **summarise(chosen)}
-        pub = PUBLISHED[(key, split)]
-        target, tol = TOLERANCES[(key, split)]
-        # Rounded first: a mean of 0.92 printed as "0.920" must not fail on float noise.
-        row.update(published=pub['value'], published_source=pub['source'], target=target,
-                   tolerance=tol, within=round(abs(row['book_mean'] - target), 9) <= tol)
-        if not row['within']:
-            failures.append(f'{MODELS[key][0]} on the {split} split: mean test RMSE '
-                            f'{row["book_mean"]:.3f} over {row["n_seeds"]} seeds is outside '
-                            f'{target:.2f} +- {tol:.2f}')
-        book_table.append(row)
-    apples_table = []
-    for split in SPLITS:
-        for key in MODELS:
-            chosen = sorted(runs.get((key, split), []), key=lambda r: r['seed'])[:n_apples]
-            if chosen:
-                apples_table.append({'model': key, 'split': split, 'rmse_kind': RMSE_KIND[key],
-                                     'runs': chosen, **summarise(chosen)})
-    return book_table, apples_table, failures
+def make_figures(movielens, book_table, apples_table, out_dir, epochs):
+    """Phase 4a: every figure as PNG and SVG; returns the paths written."""
+    files = list(figure_histogram(movielens['rating_counts'], out_dir))
+    for row in book_table:
+        n = row['n_seeds']
+        others = {1: '', 2: ', seed 1 thin'}.get(n, f', seeds 1-{n - 1} thin')
+        title = (f'{label(row["framework"], row["model"])}, {row["split"]} split: '
+                 f'seed 0 bold{others}')
+        files += figure_curves(row['runs'], title,
+                               curves_stem(out_dir, row['framework'], row['model'],
+                                           row['split']), epochs[row['model']])
+    files += figure_apples({(r['framework'], r['model'], r['split']): r for r in apples_table},
+                           os.path.join(out_dir, 'apples_to_apples'))
+    return files
 
 
-RMSE_KIND = {
-    'mf': "book's MF evaluator: mean over test batches of the running RMSE (not the test-set "
-          'RMSE)',
-    'autorec': "book's AutoRec evaluator: RMSE over all test ratings (exact)",
-    'autorec-user': "book's AutoRec evaluator on the transposed matrices (exact)",
-}
-
-
+# ---------------------------------------------------------------------------- 4b. tables
 def write_tables(report, out_dir):
-    paths = []
-    # JSON: everything.
-    paths.append(atomic_write_text(os.path.join(out_dir, 'rmse.json'),
-                                   json.dumps(report, indent=1, sort_keys=True) + '\n'))
-    # CSV: one row per (table, model, split).
+    """Phase 4b: ``rmse.json`` (everything), ``rmse.csv`` (a row per table, framework, model
+    and split) and ``rmse.md``; returns their paths."""
+    paths = [atomic_write_text(os.path.join(out_dir, 'rmse.json'),
+                               json.dumps(report, indent=1, sort_keys=True) + '\n')]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator='\n')
-    w.writerow(['table', 'model', 'split', 'published', 'book_metric_mean', 'book_metric_std',
-                'book_metric_min', 'book_metric_max', 'exact_rmse_mean', 'exact_rmse_std',
-                'n_seeds', 'target', 'tolerance', 'within_tolerance',
+    w.writerow(['table', 'framework', 'model', 'split', 'published', 'book_metric_mean',
+                'book_metric_std', 'book_metric_min', 'book_metric_max', 'exact_rmse_mean',
+                'exact_rmse_std', 'n_seeds', 'target', 'tolerance', 'within_tolerance',
+                'train_loss_mean', 'published_train_loss', 'train_loss_within',
                 'seconds_per_run_book_code', 'examples_per_sec_book_code',
                 'seconds_per_run_fast', 'examples_per_sec_fast', 'device', 'paths', 'mxnet',
-                'd2l', 'numpy'])
+                'torch', 'd2l', 'numpy'])
     v = report['versions']
     for table, rows in (('book', report['book_table']), ('apples', report['apples_table'])):
         for row in rows:
-            w.writerow([table, row['model'], row['split'],
-                        '' if row.get('published') is None else row['published'],
+            w.writerow([table, row['framework'], row['model'], row['split'],
+                        _blank(row.get('published')),
                         fmt(row['book_mean'], 4), fmt(row['book_std'], 4),
                         fmt(row['book_min'], 4), fmt(row['book_max'], 4),
                         fmt(row['exact_mean'], 4), fmt(row['exact_std'], 4), row['n_seeds'],
-                        '' if row.get('target') is None else row['target'],
-                        '' if row.get('tolerance') is None else row['tolerance'],
-                        '' if row.get('within') is None else row['within'],
+                        _blank(row.get('target')), _blank(row.get('tolerance')),
+                        _blank(row.get('within')), fmt(row['train_loss_mean'], 4),
+                        _blank(row.get('published_train_loss')),
+                        _blank(row.get('train_loss_within')),
                         *[fmt(row['speed_by_path'].get(kind, {}).get(k), digits)
-                          for kind in ('book code', 'fast')
+                          for kind in SPEED_KINDS
                           for k, digits in (('seconds_mean', 1),
                                             ('examples_per_sec_mean', 0))],
                         '; '.join(row['devices']), '; '.join(row['paths']),
-                        v['mxnet'], v['d2l'], v['numpy']])
+                        v.get('mxnet', ''), v.get('torch', ''), v.get('d2l', ''),
+                        v['numpy']])
     paths.append(atomic_write_text(os.path.join(out_dir, 'rmse.csv'), buf.getvalue()))
     paths.append(atomic_write_text(os.path.join(out_dir, 'rmse.md'), markdown(report)))
     return paths
 
 
-def _pm(mean, std, digits=3):
-    if mean is None:
-        return '-'
-    return fmt(mean, digits) + ('' if std is None else f' +- {fmt(std, digits)}')
+def _blank(value):
+    return '' if value is None else value
+
+
+def _tolerance_cell(row):
+    text = (f'{row["target"]:.2f} +- {row["tolerance"]:.2f}: '
+            + ('ok' if row['within'] else '**OUTSIDE**'))
+    if 'published_train_loss' in row:
+        text += (f'; train loss {fmt(row["train_loss_mean"])} vs the deck\'s '
+                 f'{row["published_train_loss"]:.3f}: '
+                 + ('ok' if row['train_loss_within'] else '**OUTSIDE**'))
+    return text
+
+
+def _speed(row):
+    return '; '.join(f'{kind}: {fmt(v["seconds_mean"], 1)} s, '
+                     f'{v["examples_per_sec_mean"]:,.0f}/s (n={v["n"]})'
+                     for kind, v in row['speed_by_path'].items())
+
+
+def _per_seed(runs):
+    return ', '.join(f'seed {r["seed"]}: {fmt(r["test_rmse_book"])} / '
+                     f'{fmt(r["test_rmse_exact"])} ({r["kind"]})'
+                     for r in sorted(runs, key=lambda r: r['seed']))
 
 
 def markdown(report):
     v, m = report['versions'], report['machine']
-    quick = report['quick']
     lines = ['# Reproduced RMSE figures', '']
-    if quick:
+    if report['quick']:
         lines += ['**QUICK RUN** (`--quick`: 2 epochs, few seeds). These numbers only check '
                   'the plumbing; they are not comparable with the book. Run '
                   '`make reproduce` for the real figures.', '']
+    torch_v = f'PyTorch {v["torch"]}, ' if 'torch' in v else ''
     lines += [
         f'Generated by `python -m d2l_recsys.reproduce` on {report["date"]} in '
         f'{report["total_seconds"] / 60:.1f} min ({m["cores"]} CPU cores, {m["cpu"]}; '
         'shared with other work, so times are indicative).',
-        f'Versions: MXNet {v["mxnet"]}, d2l {v["d2l"]}, NumPy {v["numpy"]}, pandas '
-        f'{v["pandas"]}, Python {v["python"]}, d2l-recsys {v["d2l_recsys"]}. '
-        f'Devices: {", ".join(report["devices"])}.',
+        f'Versions: MXNet {v.get("mxnet", "-")}, {torch_v}d2l {v.get("d2l", "-")}, NumPy '
+        f'{v["numpy"]}, pandas {v["pandas"]}, Python {v["python"]}, d2l-recsys '
+        f'{v["d2l_recsys"]}. Devices: {", ".join(report["devices"])}.',
+    ]
+    if report.get('torch_note'):
+        lines += ['', f'PyTorch: {report["torch_note"]}.']
+    lines += [
         '',
         'Two RMSEs are shown. **book metric** is what the book prints and plots: for AutoRec '
         'it is the RMSE over all test ratings, but the book\'s MF evaluator averages the '
         '*running* RMSE over the test batches, which is not the test-set RMSE. **exact** is '
-        'the RMSE over all test ratings for every model. Seed 0 of each book row is the '
-        'notebook\'s own run of the book\'s cells. Examples/s is the book\'s training '
+        'the RMSE over all test ratings for every model. Examples/s is the book\'s training '
         'throughput; for AutoRec the book counts matrix entries (rows x users), not ratings.',
+        '',
+        'Which code produced each number (listed per seed below): **notebook** = the book\'s '
+        'cells as `notebooks/mf.ipynb` and `autorec.ipynb` run them (seed 0 of the MXNet '
+        'rows); **book code** = `d2l_recsys.mxnet.train_mf/train_autorec`, the same cells as '
+        'functions; **fast path** = the same with `fast=True` (hybridized blocks, '
+        'device-resident batches), which the tests show gives the book code\'s RMSE seed for '
+        'seed; **PyTorch tab** = `d2l_recsys.torch.experiments.train_mf/train_autorec` (the '
+        'book\'s MF cell and the PyTorch AutoRec deck\'s cells, with PyTorch\'s own random '
+        'streams, so its seeds are not the MXNet seeds\' twins).',
         '',
         '## The book\'s experiments',
         '',
-        '| model | split | published | book metric, mean +- std | min - max | exact RMSE, '
-        'mean +- std | seeds | tolerance | time per run, examples/s (training) |',
-        '|---|---|---|---|---|---|---|---|---|',
+        '| framework | model | split | published | book metric, mean +- std | min - max | '
+        'exact RMSE, mean +- std | seeds | tolerance | time per run, examples/s (training) |',
+        '|---|---|---|---|---|---|---|---|---|---|',
     ]
     for row in report['book_table']:
         pub = '-' if row['published'] is None else f'{row["published"]:.3f}'
-        tol = f'{row["target"]:.2f} +- {row["tolerance"]:.2f}: ' + (
-            'ok' if row['within'] else '**OUTSIDE**')
         lines.append(
-            f'| {MODELS[row["model"]][0]} | {row["split"]} | {pub} | '
-            f'{_pm(row["book_mean"], row["book_std"])} | {fmt(row["book_min"])} - '
+            f'| {FRAMEWORKS[row["framework"]]} | {MODELS[row["model"]][0]} | {row["split"]} | '
+            f'{pub} | {_pm(row["book_mean"], row["book_std"])} | {fmt(row["book_min"])} - '
             f'{fmt(row["book_max"])} | {_pm(row["exact_mean"], row["exact_std"])} | '
-            f'{row["n_seeds"]} | {tol} | {_speed(row)} |')
-    lines += ['', 'Per seed (book metric / exact):', '']
+            f'{row["n_seeds"]} | {_tolerance_cell(row)} | {_speed(row)} |')
+    lines += ['', 'Per seed (book metric / exact, and the code that produced it):', '']
     for row in report['book_table']:
-        per = ', '.join(f'seed {r["seed"]}: {fmt(r["test_rmse_book"])} / '
-                        f'{fmt(r["test_rmse_exact"])} ({_short_path(r["path"])})'
-                        for r in sorted(row['runs'], key=lambda r: r['seed']))
-        lines.append(f'* {MODELS[row["model"]][0]}, {row["split"]}: {per}')
+        lines.append(f'* {label(row["framework"], row["model"])}, {row["split"]}: '
+                     f'{_per_seed(row["runs"])}')
     lines += ['', 'Where the published figures come from:', '']
     for row in report['book_table']:
-        lines.append(f'* {MODELS[row["model"]][0]}, {row["split"]}: {row["published_source"]}')
+        lines.append(f'* {label(row["framework"], row["model"])}, {row["split"]}: '
+                     f'{row["published_source"]}')
+    apples = {(r['framework'], r['model'], r['split']): r for r in report['apples_table']}
+    frameworks = [fw for fw in FRAMEWORKS if any(k[0] == fw for k in apples)]
     lines += ['', '## Apples to apples: every model on the same split', '',
               'The book tests MF on the seq-aware split (each user\'s latest rating) and '
               'AutoRec on the random split (10% of all ratings), so its two numbers are not '
               'comparable. Here every model is trained and tested on the same split, with the '
-              'book\'s settings for each model; exact test RMSE, mean +- std over seeds.', '',
-              '| model | ' + ' | '.join(f'{s} split' for s in SPLITS) + ' |',
-              '|---|' + '---|' * len(SPLITS)]
-    apples = {(r['model'], r['split']): r for r in report['apples_table']}
+              'book\'s settings for each model, in each framework; exact test RMSE, mean +- '
+              'std over seeds.', '',
+              '| model | framework | ' + ' | '.join(f'{s} split' for s in SPLITS) + ' |',
+              '|---|---|' + '---|' * len(SPLITS)]
     for key in MODELS:
-        cells = []
-        for split in SPLITS:
-            row = apples.get((key, split))
-            cells.append('-' if row is None else
-                         f'{_pm(row["exact_mean"], row["exact_std"])} (n={row["n_seeds"]})')
-        lines.append(f'| {MODELS[key][0]} | ' + ' | '.join(cells) + ' |')
+        for fw in frameworks:
+            cells = []
+            for split in SPLITS:
+                row = apples.get((fw, key, split))
+                cells.append('-' if row is None else
+                             f'{_pm(row["exact_mean"], row["exact_std"])} (n={row["n_seeds"]})')
+            lines.append(f'| {MODELS[key][0]} | {FRAMEWORKS[fw]} | ' + ' | '.join(cells) + ' |')
     lines += ['', 'How each number was produced:', '']
     for row in report['apples_table']:
-        lines.append(f'* {MODELS[row["model"]][0]}, {row["split"]}: '
-                     + '; '.join(sorted({f'seed {r["seed"]}: {_short_path(r["path"])}'
-                                         for r in row['runs']},
-                                        key=lambda s: int(s.split(':')[0][5:]))))
-    fast = report['fast']
-    lines += ['', '## Fast path', '', f'{fast["status"]}.', '']
-    for key, check in fast.get('checks', {}).items():
-        lines.append(f'* {MODELS[key][0]} ({check["split"]}, seed 0): book code '
-                     f'{fmt(check["book"], 5)}, fast path {fmt(check["fast"], 5)} (book metric; '
-                     f'exact {fmt(check["book_exact"], 5)} vs {fmt(check["fast_exact"], 5)}); '
-                     f'|difference| {check["diff"]:.2e} -> '
-                     f'{"used for the extra runs" if check["used"] else "not used"}; '
-                     f'{fmt(check["book_seconds"], 1)} s vs {fmt(check["fast_seconds"], 1)} s.')
+        kinds = {}
+        for r in row['runs']:
+            kinds.setdefault(r['kind'], []).append(str(r['seed']))
+        lines.append(f'* {label(row["framework"], row["model"])}, {row["split"]}: '
+                     + '; '.join(f'seed{"s" if len(s) > 1 else ""} {", ".join(s)}: {kind}'
+                                 for kind, s in kinds.items()))
     lines += ['', '## Other values in the documents: reproduced or not, and why', '']
     for item in report['not_reproduced']:
         lines.append(f'* {item["value"]}: {item["why"]}')
@@ -562,22 +755,6 @@ def markdown(report):
     return '\n'.join(lines) + '\n'
 
 
-def _short_path(path):
-    if path.startswith('notebook'):
-        return 'notebook'
-    return _kind(path)
-
-
-def _kind(path):
-    return 'fast' if 'fast=True' in path else 'book code'
-
-
-def _speed(row):
-    return '; '.join(f'{kind}: {fmt(v["seconds_mean"], 1)} s, '
-                     f'{v["examples_per_sec_mean"]:,.0f}/s (n={v["n"]})'
-                     for kind, v in row['speed_by_path'].items())
-
-
 # ---------------------------------------------------------------------------- main
 def parse_args(argv):
     p = argparse.ArgumentParser(prog='python -m d2l_recsys.reproduce',
@@ -586,12 +763,15 @@ def parse_args(argv):
                    help='2 epochs, 2 seeds, 1 seed for the apples-to-apples table, notebooks '
                         'in short mode; output to results/quick; no tolerance check')
     p.add_argument('--seeds', type=int, default=None,
-                   help='seeds of the book table (default 5; --quick 2)')
+                   help="seeds of the book's experiments (default 5; --quick 2)")
     p.add_argument('--apples-seeds', type=int, default=None,
-                   help='seeds of the apples-to-apples table (default 5 when the fast path '
-                        'is used, 3 otherwise; --quick 1)')
+                   help='seeds of the apples-to-apples table (default 5 for MXNet on the fast '
+                        'path, 3 for the book code and the PyTorch tab; --quick 1)')
     p.add_argument('--no-fast', action='store_true',
-                   help="never use the fast path; every run is the book's code")
+                   help="never use the fast path; every MXNet run is the book's code")
+    p.add_argument('--frameworks', default='mxnet,torch',
+                   help='frameworks to train, comma-separated (default mxnet,torch; torch is '
+                        'skipped with one line when PyTorch is not installed)')
     p.add_argument('--out', default=None, help='results folder (default results/, --quick '
                                               'results/quick/)')
     p.add_argument('--data', default=None, metavar='DIR',
@@ -602,6 +782,11 @@ def parse_args(argv):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f'--{name.replace("_", "-")} must be at least 1, got {value}')
+    args.frameworks = [f.strip() for f in args.frameworks.split(',') if f.strip()]
+    unknown = [f for f in args.frameworks if f not in FRAMEWORKS]
+    if unknown or 'mxnet' not in args.frameworks:
+        p.error(f'--frameworks: expected mxnet or mxnet,torch, got {",".join(args.frameworks)}'
+                ' (the notebooks run the MXNet tab)')
     return args
 
 
@@ -614,112 +799,43 @@ def main(argv=None):
     executed_dir = os.path.join(ROOT, 'notebooks', 'executed', *(['quick'] if quick else []))
     log_dir = os.path.join(out_dir, 'logs')
     n_seeds = args.seeds or (2 if quick else 5)
+    fast = not args.no_fast
+    n_apples = {'mxnet': args.apples_seeds or (1 if quick else (5 if fast else 3)),
+                'torch': args.apples_seeds or (1 if quick else 3)}
+    epochs = {k: (2 if quick else e) for k, e in EPOCHS.items()}
     start = time.time()
-    phases = {}
 
     from . import fetch
-    from .mxnet import try_all_gpus
+    from .mxnet import experiments as mxnet_tab, try_all_gpus
     data_dir = fetch.ml100k_dir(args.data)
     devices = [str(d) for d in try_all_gpus()]
-    say(f'reproduce: data in {data_dir}; devices {devices}; results to {out_dir}')
+    tabs, torch_note = {'mxnet': mxnet_tab}, None
+    if 'torch' in args.frameworks:
+        tabs['torch'], torch_note = torch_tab()
+        if tabs['torch'] is None:
+            del tabs['torch']
+            say(f'reproduce: {torch_note}')
+    else:
+        torch_note = 'not run (--frameworks mxnet)'
+    say(f'reproduce: data in {data_dir}; devices {devices}; frameworks '
+        f'{", ".join(FRAMEWORKS[f] for f in tabs)}; results to {out_dir}')
 
-    # 1. The notebooks (seed 0 of the book's experiments).
-    nb_values = {}
-    for name in NOTEBOOKS:
-        say(f'reproduce: running notebooks/{name} '
-            f'({"short mode" if quick else "book settings"}) ...')
-        nb_values[name], sec = run_notebook(name, executed_dir, short=quick, seed=0,
-                                            data_dir=data_dir)
-        phases[f'notebook {name}'] = sec
-        say(f'reproduce:   done in {sec:.0f} s -> {os.path.relpath(executed_dir, ROOT)}/{name}')
-    mf_nb, ar_nb = nb_values['mf.ipynb'], nb_values['autorec.ipynb']
-    nb_path = 'notebook (book cells, {})'
-    runs = {
-        ('mf', 'seq-aware'): [run_record(
-            mf_nb['history'], model='mf', split='seq-aware', seed=0,
-            path=nb_path.format('mf.ipynb'), exact=mf_nb['test_rmse_exact'],
-            sizes={'train_size': mf_nb['train_size'], 'test_size': mf_nb['test_size']})],
-        ('autorec', 'random'): [run_record(
-            ar_nb['history'], model='autorec', split='random', seed=0,
-            path=nb_path.format('autorec.ipynb'), exact=ar_nb['test_rmse_exact'],
-            sizes={'test_size': ar_nb['test_size']})],
-        ('autorec-user', 'random'): [run_record(
-            ar_nb['user_history'], model='autorec-user', split='random', seed=0,
-            path=nb_path.format('autorec.ipynb'), exact=ar_nb['user_test_rmse_exact'],
-            sizes={'test_size': ar_nb['test_size']})],
-    }
-    epochs = {k: (2 if quick else e) for k, e in EPOCHS.items()}
+    phases = {}
+    try:
+        records, seconds = run_notebooks(executed_dir, short=quick, data_dir=data_dir)
+    except RecordError as e:
+        say(f'reproduce: {e}')
+        return 1
+    phases.update((f'notebook {name}', sec) for name, sec in seconds.items())
 
-    # 2. Is the fast path usable? Seed 0 of each model against the notebook's run.
     tic = time.time()
-    use_fast, fast_checks = {}, {}
-    ok, status = (False, 'not tried (--no-fast)') if args.no_fast else fast_available()
-    if ok:
-        for key, split in (('mf', 'seq-aware'), ('autorec', 'random'),
-                           ('autorec-user', 'random')):
-            book = runs[(key, split)][0]
-            say(f'reproduce: checking the fast path for {MODELS[key][0]} ({split}, seed 0) ...')
-            try:
-                rec = train_run(key, split, 0, fast=True, epochs=epochs[key], log_dir=log_dir)
-            except Exception as e:   # noqa: BLE001 - a broken fast path is reported, not fatal
-                say(f'reproduce:   fast path failed: {type(e).__name__}: {e}')
-                fast_checks[key] = {'split': split, 'book': book['test_rmse_book'],
-                                    'fast': None, 'book_exact': book['test_rmse_exact'],
-                                    'fast_exact': None, 'diff': float('inf'), 'used': False,
-                                    'book_seconds': book['seconds'], 'fast_seconds': None,
-                                    'error': f'{type(e).__name__}: {e}'}
-                use_fast[key] = False
-                continue
-            diff = max(abs(rec['test_rmse_book'] - book['test_rmse_book']),
-                       abs((rec['test_rmse_exact'] or math.inf)
-                           - (book['test_rmse_exact'] or -math.inf)))
-            use_fast[key] = diff <= FAST_TOLERANCE
-            fast_checks[key] = {'split': split, 'book': book['test_rmse_book'],
-                                'fast': rec['test_rmse_book'],
-                                'book_exact': book['test_rmse_exact'],
-                                'fast_exact': rec['test_rmse_exact'], 'diff': diff,
-                                'used': use_fast[key], 'book_seconds': book['seconds'],
-                                'fast_seconds': rec['seconds']}
-            say(f'reproduce:   book {book["test_rmse_book"]:.5f}, fast '
-                f'{rec["test_rmse_book"]:.5f}: '
-                f'{"same RMSE, fast path used" if use_fast[key] else "differs, not used"}')
-        status = (f'the fast path was checked against the book\'s code on seed 0 (same '
-                  f'RMSE = within {FAST_TOLERANCE:g}) and used only where it passed')
-    phases['fast-path check'] = time.time() - tic
-    n_apples = args.apples_seeds or (1 if quick else (5 if any(use_fast.values()) else 3))
-
-    # 3. The extra seeds of the book's two experiments, then the apples-to-apples grid.
-    tic = time.time()
-    todo = [(key, split, n_seeds) for key, split in (('mf', 'seq-aware'), ('autorec', 'random'))]
-    todo += [(key, split, n_apples) for split in SPLITS for key in MODELS]
-    for key, split, n in todo:
-        have = {r['seed'] for r in runs.setdefault((key, split), [])}
-        for seed in range(n):
-            if seed in have:
-                continue
-            fast = use_fast.get(key, False)
-            say(f'reproduce: {MODELS[key][0]}, {split} split, seed {seed} '
-                f'({"fast path" if fast else "book code"}) ...')
-            rec = train_run(key, split, seed, fast=fast, epochs=epochs[key], log_dir=log_dir)
-            runs[(key, split)].append(rec)
-            have.add(seed)
-            say(f'reproduce:   test RMSE {rec["test_rmse_book"]:.4f} (book metric), exact '
-                f'{rec["test_rmse_exact"]:.4f}, {rec["wall_seconds"]:.0f} s')
+    runs = train_seeds(notebook_runs(records), plan_runs(list(tabs), n_seeds, n_apples),
+                       fast=fast, epochs=epochs, log_dir=log_dir, tabs=tabs)
     phases['extra seeds and apples-to-apples runs'] = time.time() - tic
 
-    # 4. Tables and figures.
     book_table, apples_table, failures = make_tables(runs, n_seeds, n_apples)
-
-    files = []
-    ml = nb_values['movielens.ipynb']
-    files += figure_histogram(ml['rating_counts'], out_dir)
-    for key, split in (('mf', 'seq-aware'), ('autorec', 'random')):
-        others = {1: '', 2: ', seed 1 thin'}.get(n_seeds, f', seeds 1-{n_seeds - 1} thin')
-        title = f'{MODELS[key][0]}, {split} split: seed 0 bold{others}'
-        files += figure_curves(next(r for r in book_table if r['model'] == key)['runs'], title,
-                               os.path.join(out_dir, f'{key}_{split}_curves'), epochs[key])
-    files += figure_apples({(r['model'], r['split']): r for r in apples_table},
-                           os.path.join(out_dir, 'apples_to_apples'))
+    ml = records['movielens.ipynb']
+    files = make_figures(ml, book_table, apples_table, out_dir, epochs)
     files = [os.path.relpath(p, ROOT) for p in files]
     files += [os.path.relpath(os.path.join(out_dir, n), ROOT)
               for n in ('rmse.md', 'rmse.csv', 'rmse.json')]
@@ -731,11 +847,10 @@ def main(argv=None):
         'quick': quick, 'date': time.strftime('%Y-%m-%d %H:%M:%S %Z'),
         'total_seconds': total, 'phase_seconds': phases, 'versions': versions(),
         'machine': machine(), 'devices': devices, 'data_dir': data_dir,
-        'movielens': {k: ml[k] for k in ('num_users', 'num_items', 'num_ratings', 'sparsity',
-                                          'rating_counts')},
-        'mf_prediction_user20_item30': mf_nb.get('prediction_user20_item30'),
+        'frameworks': list(tabs), 'torch_note': torch_note, 'fast_path': fast,
+        'movielens': {k: ml[k] for k in NOTEBOOKS['movielens.ipynb'][1]},
+        'mf_prediction_user20_item30': records['mf.ipynb']['prediction_user20_item30'],
         'book_table': book_table, 'apples_table': apples_table,
-        'fast': {'status': status, 'checks': fast_checks, 'tolerance': FAST_TOLERANCE},
         'tolerances': {f'{k[0]}/{k[1]}': v for k, v in TOLERANCES.items()},
         'not_reproduced': [{'value': w, 'why': y}
                            for w, y in not_reproduced(book_table, apples_table)],
@@ -747,21 +862,19 @@ def main(argv=None):
     say(f'reproduce: finished in {total / 60:.1f} min; results in '
         f'{os.path.relpath(out_dir, ROOT)}/ (rmse.md, rmse.csv, rmse.json, figures)')
     for row in book_table:
-        say(f'  {MODELS[row["model"]][0]:22s} {row["split"]:9s}  book metric '
+        say(f'  {label(row["framework"], row["model"]):30s} {row["split"]:9s}  book metric '
             f'{_pm(row["book_mean"], row["book_std"])}  exact '
             f'{_pm(row["exact_mean"], row["exact_std"])}  (target {row["target"]:.2f} +- '
             f'{row["tolerance"]:.2f}: {"ok" if row["within"] else "OUTSIDE"})')
     for row in apples_table:
-        say(f'  apples: {MODELS[row["model"]][0]:22s} {row["split"]:9s}  exact '
+        say(f'  apples: {label(row["framework"], row["model"]):30s} {row["split"]:9s}  exact '
             f'{_pm(row["exact_mean"], row["exact_std"])} (n={row["n_seeds"]})')
     if quick:
         say('reproduce: --quick: numbers from 2 epochs; tolerances not checked')
         return 0
-    if failures:
-        for f in failures:
-            say(f'reproduce: OUTSIDE TOLERANCE: {f}')
-        return 1
-    return 0
+    for f in failures:
+        say(f'reproduce: OUTSIDE TOLERANCE: {f}')
+    return 1 if failures else 0
 
 
 if __name__ == '__main__':
