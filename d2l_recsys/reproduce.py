@@ -672,8 +672,9 @@ def markdown(report):
         f'{v["numpy"]}, pandas {v["pandas"]}, Python {v["python"]}, d2l-recsys '
         f'{v["d2l_recsys"]}. Devices: {", ".join(report["devices"])}.',
     ]
-    if report.get('torch_note'):
-        lines += ['', f'PyTorch: {report["torch_note"]}.']
+    note = report.get('torch_note')
+    if note:
+        lines += ['', f'{note[0].upper()}{note[1:]}.']
     lines += [
         '',
         'Two RMSEs are shown. **book metric** is what the book prints and plots: for AutoRec '
@@ -790,92 +791,112 @@ def parse_args(argv):
     return args
 
 
+def run_settings(args):
+    """Folders, seeds and epochs of this run, from the command line."""
+    out_dir = os.path.abspath(args.out or os.path.join(ROOT, 'results',
+                                                       'quick' if args.quick else ''))
+    fast = not args.no_fast
+    return {
+        'out_dir': out_dir, 'log_dir': os.path.join(out_dir, 'logs'),
+        'executed_dir': os.path.join(ROOT, 'notebooks', 'executed',
+                                     *(['quick'] if args.quick else [])),
+        'n_seeds': args.seeds or (2 if args.quick else 5), 'fast': fast,
+        'n_apples': {'mxnet': args.apples_seeds or (1 if args.quick else (5 if fast else 3)),
+                     'torch': args.apples_seeds or (1 if args.quick else 3)},
+        'epochs': {k: (2 if args.quick else e) for k, e in EPOCHS.items()},
+    }
+
+
+def load_tabs(frameworks):
+    """``({framework: experiments module}, note on PyTorch or None)``; a missing PyTorch tab
+    is said in one line and left out."""
+    from .mxnet import experiments
+    tabs, note = {'mxnet': experiments}, None
+    if 'torch' not in frameworks:
+        return tabs, 'no PyTorch rows: not asked for (--frameworks mxnet)'
+    tab, note = torch_tab()
+    if tab is None:
+        say(f'reproduce: {note}')
+    else:
+        tabs['torch'] = tab
+    return tabs, note
+
+
+def output_files(cfg, figures):
+    """Everything the run wrote, relative to the repository, for the Files section."""
+    files = [os.path.relpath(p, ROOT) for p in figures]
+    files += [os.path.relpath(os.path.join(cfg['out_dir'], n), ROOT)
+              for n in ('rmse.md', 'rmse.csv', 'rmse.json')]
+    files += [os.path.relpath(os.path.join(cfg['executed_dir'], n), ROOT) for n in NOTEBOOKS]
+    return files + [os.path.relpath(cfg['log_dir'], ROOT) + '/']
+
+
+def print_summary(report, out_dir):
+    say('')
+    say(f'reproduce: finished in {report["total_seconds"] / 60:.1f} min; results in '
+        f'{os.path.relpath(out_dir, ROOT)}/ (rmse.md, rmse.csv, rmse.json, figures)')
+    for row in report['book_table']:
+        say(f'  {label(row["framework"], row["model"]):30s} {row["split"]:9s}  book metric '
+            f'{_pm(row["book_mean"], row["book_std"])}  exact '
+            f'{_pm(row["exact_mean"], row["exact_std"])}  (target {row["target"]:.2f} +- '
+            f'{row["tolerance"]:.2f}: {"ok" if row["within"] else "OUTSIDE"})')
+    for row in report['apples_table']:
+        say(f'  apples: {label(row["framework"], row["model"]):30s} {row["split"]:9s}  exact '
+            f'{_pm(row["exact_mean"], row["exact_std"])} (n={row["n_seeds"]})')
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault('MPLBACKEND', 'Agg')
-    quick = args.quick
-    out_dir = os.path.abspath(args.out or os.path.join(ROOT, 'results', 'quick' if quick
-                                                       else ''))
-    executed_dir = os.path.join(ROOT, 'notebooks', 'executed', *(['quick'] if quick else []))
-    log_dir = os.path.join(out_dir, 'logs')
-    n_seeds = args.seeds or (2 if quick else 5)
-    fast = not args.no_fast
-    n_apples = {'mxnet': args.apples_seeds or (1 if quick else (5 if fast else 3)),
-                'torch': args.apples_seeds or (1 if quick else 3)}
-    epochs = {k: (2 if quick else e) for k, e in EPOCHS.items()}
+    cfg = run_settings(args)
     start = time.time()
-
     from . import fetch
-    from .mxnet import experiments as mxnet_tab, try_all_gpus
+    from .mxnet import try_all_gpus
     data_dir = fetch.ml100k_dir(args.data)
     devices = [str(d) for d in try_all_gpus()]
-    tabs, torch_note = {'mxnet': mxnet_tab}, None
-    if 'torch' in args.frameworks:
-        tabs['torch'], torch_note = torch_tab()
-        if tabs['torch'] is None:
-            del tabs['torch']
-            say(f'reproduce: {torch_note}')
-    else:
-        torch_note = 'not run (--frameworks mxnet)'
+    tabs, torch_note = load_tabs(args.frameworks)
     say(f'reproduce: data in {data_dir}; devices {devices}; frameworks '
-        f'{", ".join(FRAMEWORKS[f] for f in tabs)}; results to {out_dir}')
+        f'{", ".join(FRAMEWORKS[f] for f in tabs)}; results to {cfg["out_dir"]}')
 
-    phases = {}
-    try:
-        records, seconds = run_notebooks(executed_dir, short=quick, data_dir=data_dir)
+    try:   # 1. the notebooks, each writing its record
+        records, seconds = run_notebooks(cfg['executed_dir'], short=args.quick,
+                                         data_dir=data_dir)
     except RecordError as e:
         say(f'reproduce: {e}')
         return 1
-    phases.update((f'notebook {name}', sec) for name, sec in seconds.items())
-
-    tic = time.time()
-    runs = train_seeds(notebook_runs(records), plan_runs(list(tabs), n_seeds, n_apples),
-                       fast=fast, epochs=epochs, log_dir=log_dir, tabs=tabs)
+    phases = {f'notebook {name}': sec for name, sec in seconds.items()}
+    tic = time.time()   # 2. the other seeds and the same-split grid
+    runs = train_seeds(notebook_runs(records),
+                       plan_runs(list(tabs), cfg['n_seeds'], cfg['n_apples']),
+                       fast=cfg['fast'], epochs=cfg['epochs'], log_dir=cfg['log_dir'],
+                       tabs=tabs)
     phases['extra seeds and apples-to-apples runs'] = time.time() - tic
-
-    book_table, apples_table, failures = make_tables(runs, n_seeds, n_apples)
+    # 3. tables, 4. figures and files
+    book_table, apples_table, failures = make_tables(runs, cfg['n_seeds'], cfg['n_apples'])
     ml = records['movielens.ipynb']
-    files = make_figures(ml, book_table, apples_table, out_dir, epochs)
-    files = [os.path.relpath(p, ROOT) for p in files]
-    files += [os.path.relpath(os.path.join(out_dir, n), ROOT)
-              for n in ('rmse.md', 'rmse.csv', 'rmse.json')]
-    files += [os.path.relpath(os.path.join(executed_dir, n), ROOT) for n in NOTEBOOKS]
-    files.append(os.path.relpath(log_dir, ROOT) + '/')
-
-    total = time.time() - start
+    figures = make_figures(ml, book_table, apples_table, cfg['out_dir'], cfg['epochs'])
     report = {
-        'quick': quick, 'date': time.strftime('%Y-%m-%d %H:%M:%S %Z'),
-        'total_seconds': total, 'phase_seconds': phases, 'versions': versions(),
-        'machine': machine(), 'devices': devices, 'data_dir': data_dir,
-        'frameworks': list(tabs), 'torch_note': torch_note, 'fast_path': fast,
+        'quick': args.quick, 'date': time.strftime('%Y-%m-%d %H:%M:%S %Z'),
+        'total_seconds': time.time() - start, 'phase_seconds': phases,
+        'versions': versions(), 'machine': machine(), 'devices': devices,
+        'data_dir': data_dir, 'frameworks': list(tabs), 'torch_note': torch_note,
+        'fast_path': cfg['fast'],
         'movielens': {k: ml[k] for k in NOTEBOOKS['movielens.ipynb'][1]},
         'mf_prediction_user20_item30': records['mf.ipynb']['prediction_user20_item30'],
         'book_table': book_table, 'apples_table': apples_table,
         'tolerances': {f'{k[0]}/{k[1]}': v for k, v in TOLERANCES.items()},
         'not_reproduced': [{'value': w, 'why': y}
                            for w, y in not_reproduced(book_table, apples_table)],
-        'files': files, 'failures': failures,
+        'files': output_files(cfg, figures), 'failures': failures,
     }
-    write_tables(report, out_dir)
-
-    say('')
-    say(f'reproduce: finished in {total / 60:.1f} min; results in '
-        f'{os.path.relpath(out_dir, ROOT)}/ (rmse.md, rmse.csv, rmse.json, figures)')
-    for row in book_table:
-        say(f'  {label(row["framework"], row["model"]):30s} {row["split"]:9s}  book metric '
-            f'{_pm(row["book_mean"], row["book_std"])}  exact '
-            f'{_pm(row["exact_mean"], row["exact_std"])}  (target {row["target"]:.2f} +- '
-            f'{row["tolerance"]:.2f}: {"ok" if row["within"] else "OUTSIDE"})')
-    for row in apples_table:
-        say(f'  apples: {label(row["framework"], row["model"]):30s} {row["split"]:9s}  exact '
-            f'{_pm(row["exact_mean"], row["exact_std"])} (n={row["n_seeds"]})')
-    if quick:
+    write_tables(report, cfg['out_dir'])
+    print_summary(report, cfg['out_dir'])
+    if args.quick:
         say('reproduce: --quick: numbers from 2 epochs; tolerances not checked')
         return 0
     for f in failures:
         say(f'reproduce: OUTSIDE TOLERANCE: {f}')
     return 1 if failures else 0
-
 
 if __name__ == '__main__':
     sys.exit(main())
