@@ -1,7 +1,8 @@
-"""`make bench`'s judging: medians, ratios against the book's code, the target verdicts.
+"""`make bench`'s judging: medians, ratios against the book's code, the verdicts.
 
 The timings here are made up (no model runs); what is checked is the arithmetic and the words
-that decide whether issue 5's targets are met.
+that decide whether the fast path's targets (against the book's code) and the PyTorch tab's
+goal (at least as fast as the MXNet fast path for both models, at the same RMSE) are met.
 """
 import os
 import sys
@@ -88,3 +89,64 @@ def test_no_verdict_without_the_book_path():
     report['summary'] = summary
     assert bench.verdict_lines(report) == [
         'mf: no target verdict (the fast and book paths were not both run)']
+
+
+def _with_torch(model, fast, torch, rmse=0.90, torch_rmse=(0.905, 0.895, 0.91)):
+    runs = _three(model, book=[40] * 3, faithful=[9] * 3, fast=fast, rmse=(rmse,) * 3)
+    return runs + [_run(model, 'torch', seed, torch[seed], torch_rmse[seed])
+                   for seed in range(3)]
+
+
+def test_pytorch_goal_compares_medians_with_the_mxnet_fast_path():
+    # Medians: fast 4.0, PyTorch 3.8 -> 0.95x (met); RMSE medians 0.900 vs 0.905 (within 0.01).
+    runs = _with_torch('autorec', fast=[3.5, 4.0, 6.0], torch=[3.8, 3.0, 9.0])
+    goal = bench.summarize(runs, ['autorec'], list(bench.PATHS))['autorec']['torch_goal']
+    assert goal['baseline'] == 'fast'
+    assert goal['ratio_torch_over_baseline'] == pytest.approx(0.95)
+    assert goal['rmse_diff'] == pytest.approx(0.005)
+    assert goal['speed_met'] and goal['rmse_met'] and goal['met']
+    # Slower than the fast path, or another RMSE: not met.
+    slow = bench.summarize(_with_torch('mf', fast=[4] * 3, torch=[4.4] * 3), ['mf'],
+                           list(bench.PATHS))['mf']['torch_goal']
+    assert not slow['speed_met'] and slow['rmse_met'] and not slow['met']
+    off = bench.summarize(_with_torch('mf', fast=[4] * 3, torch=[3] * 3,
+                                      torch_rmse=(0.92, 0.92, 0.92)), ['mf'],
+                          list(bench.PATHS))['mf']['torch_goal']
+    assert off['speed_met'] and not off['rmse_met'] and not off['met']
+
+
+def test_pytorch_verdict_needs_both_models():
+    runs = (_with_torch('mf', fast=[4] * 3, torch=[2] * 3, rmse=1.05,
+                        torch_rmse=(1.05, 1.05, 1.05))
+            + _with_torch('autorec', fast=[5] * 3, torch=[6] * 3))
+    lines = bench.verdict_lines(_report(runs))
+    assert ("mf: the PyTorch tab takes 0.50x the MXNet fast path's time (goal <= 1x: met); "
+            'median exact test RMSE +0.0000 from it (within 0.01: yes)') in lines
+    assert any(l.startswith('autorec: the PyTorch tab takes 1.20x') and 'NOT met' in l
+               for l in lines)
+    assert lines[-1] == ('goal (the PyTorch tab at least as fast as the MXNet fast path for '
+                         'both models at the same RMSE): NOT met')
+    text = bench.markdown({**_report(runs), 'torch_note': None})
+    assert '## The PyTorch tab beside the MXNet fast path' in text
+    assert '| mf | 2.00 | 4.00 | 0.50x | 1.0500 | 1.0500 | met |' in text
+
+    # Both faster at the same RMSE: met. One model only: not judged.
+    runs = (_with_torch('mf', fast=[4] * 3, torch=[2] * 3, rmse=1.05,
+                        torch_rmse=(1.05, 1.05, 1.05))
+            + _with_torch('autorec', fast=[5] * 3, torch=[4] * 3))
+    assert bench.verdict_lines(_report(runs))[-1].endswith('both models at the same RMSE): met')
+    only_mf = [r for r in runs if not (r['model'] == 'autorec' and r['path'] == 'torch')]
+    assert bench.verdict_lines(_report(only_mf))[-1].endswith(
+        'not judged (both models need the torch and fast paths)')
+
+
+def test_no_pytorch_lines_without_the_pytorch_tab():
+    runs = _three('mf', [40] * 3, [20] * 3, [4] * 3)
+    assert not [l for l in bench.verdict_lines(_report(runs)) if 'PyTorch' in l]
+    assert 'PyTorch tab beside' not in bench.markdown({**_report(runs), 'torch_note': None})
+
+
+def test_pytorch_devices_spelling():
+    assert bench.torch_devices('cpu') == 'cpu'
+    assert bench.torch_devices('cpu:0,cpu:1') == 'cpu'
+    assert bench.torch_devices('gpu:0,gpu:1') == 'gpu:0,gpu:1'   # the tab reads gpu as cuda
