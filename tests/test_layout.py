@@ -114,7 +114,8 @@ def loaded_after(statement):
 @pytest.mark.parametrize('module', ['d2l_recsys', 'd2l_recsys.data', 'd2l_recsys.fetch',
                                     'd2l_recsys.experiments', 'd2l_recsys.metrics',
                                     'd2l_recsys.plotting', 'd2l_recsys.cli',
-                                    'd2l_recsys.store'])
+                                    'd2l_recsys.store', 'd2l_recsys.records',
+                                    'd2l_recsys.reproduce'])
 def test_framework_free_modules(module):
     loaded = loaded_after(f'import {module}')
     assert not loaded & {'mxnet', 'torch', 'd2l'}
