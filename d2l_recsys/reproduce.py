@@ -381,8 +381,8 @@ def train_seeds(runs, plan, *, fast, epochs, log_dir, tabs):
         for seed in range(n):
             if seed in have:
                 continue
-            say(f'reproduce: {label(fw, key)}, {split} split, seed {seed} '
-                f'({"fast path" if fast and fw == "mxnet" else "book code"}) ...')
+            code = ('PyTorch tab' if fw == 'torch' else 'fast path' if fast else 'book code')
+            say(f'reproduce: {label(fw, key)}, {split} split, seed {seed} ({code}) ...')
             rec = train_run(fw, key, split, seed, fast=fast, epochs=epochs[key],
                             log_dir=log_dir, tab=tabs[fw])
             runs[(fw, key, split)].append(rec)

@@ -197,6 +197,8 @@ def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_pa
     monkeypatch.setenv('D2L_RECSYS_SHORT', '1')
     monkeypatch.setenv('D2L_RECSYS_DATA', str(real_data_dir))
     monkeypatch.delenv('MPLBACKEND', raising=False)   # as in Jupyter: the inline backend
+    # The last cell writes the results record make reproduce reads: here, into tmp_path.
+    monkeypatch.setenv('D2L_RECSYS_RECORDS', str(tmp_path / 'records'))
     nb = nbformat.read(os.path.join(NB_DIR, nb_name), as_version=4)
     client = nbclient.NotebookClient(nb, timeout=900, kernel_name='python3',
                                      resources={'metadata': {'path': str(tmp_path)}})
@@ -210,4 +212,8 @@ def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_pa
     errors = [o for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs
               if o['output_type'] == 'error']
     assert not errors
+    from d2l_recsys import records, reproduce
+    name, required = reproduce.NOTEBOOKS[nb_name]
+    values = records.read_record(tmp_path / 'records', name, required=required, writer=nb_name)
+    assert all(values[k] is not None for k in required)
 
