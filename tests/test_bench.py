@@ -150,3 +150,17 @@ def test_pytorch_devices_spelling():
     assert bench.torch_devices('cpu') == 'cpu'
     assert bench.torch_devices('cpu:0,cpu:1') == 'cpu'
     assert bench.torch_devices('gpu:0,gpu:1') == 'gpu:0,gpu:1'   # the tab reads gpu as cuda
+
+
+def test_a_missing_pytorch_tab_is_said_in_one_line(monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, 'find_spec',
+                        lambda name, *a: None if name == 'torch' else real(name, *a))
+    assert bench.torch_available() == 'PyTorch is not installed'
+    monkeypatch.setattr(importlib.util, 'find_spec',
+                        lambda name, *a: None if name == 'd2l_recsys.torch' else real(name, *a))
+    assert bench.torch_available() == 'this d2l_recsys has no PyTorch tab (d2l_recsys.torch)'
+    text = bench.markdown({**_report(_three('mf', [40] * 3, [20] * 3, [4] * 3)),
+                           'torch_note': 'no PyTorch rows: PyTorch is not installed'})
+    assert '\nNo PyTorch rows: PyTorch is not installed.\n' in text
