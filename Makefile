@@ -9,7 +9,7 @@ EXTRA   := $(if $(filter 1,$(GPU)),gpu,cpu)
 STAMP   := $(VENV)/.installed-$(EXTRA)
 export MPLBACKEND ?= Agg
 
-.PHONY: install data test bench reproduce notebooks lab clean
+.PHONY: install data test bench reproduce notebooks lab browser-test clean
 
 install: $(STAMP)
 
@@ -40,6 +40,15 @@ notebooks: install
 
 lab: install
 	$(BIN)/jupyter lab notebooks/
+
+# The MF notebook run in JupyterLab (started as `make lab` does) in Chromium, driven by
+# Playwright: needs /usr/bin/chromium (apt-get install chromium; .ci/browser does both).
+browser-test: install data $(VENV)/.installed-browser
+	$(BIN)/python -m pytest -q --browser tests/test_browser.py
+
+$(VENV)/.installed-browser: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRA),dev,browser]"
+	touch $@
 
 clean:
 	rm -rf $(VENV) results notebooks/executed

@@ -34,6 +34,8 @@ setup(
         # it cannot run on Hopper (H100/H200).
         "gpu": ["mxnet-cu112==1.9.1"],
         "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
+        # make browser-test: drives Debian's Chromium (not Playwright's own download).
+        "browser": ["playwright>=1.40"],
     },
     entry_points={"console_scripts": ["d2l-recsys=d2l_recsys.cli:main"]},
 )

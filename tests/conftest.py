@@ -78,3 +78,18 @@ def real_data_dir():
     if folder is None:
         pytest.skip('real ML-100K not in the cache; run `make data`')
     return folder
+
+
+def pytest_addoption(parser):
+    parser.addoption('--browser', action='store_true',
+                     help='also run the real-browser test of the notebooks in JupyterLab '
+                          '(tests/test_browser.py; make browser-test)')
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption('--browser'):
+        return
+    skip = pytest.mark.skip(reason='real-browser test: run with --browser (make browser-test)')
+    for item in items:
+        if 'browser' in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,236 @@
+"""The MF notebook as a student meets it: `make lab`, a real browser, Run All Cells.
+
+Starts JupyterLab exactly as the README says (``make lab``, from the repository root), bound to
+127.0.0.1 on a free port with a token; opens ``mf.ipynb`` in Chromium (Debian's, driven by
+Playwright's Python package); runs all cells from the Run menu; waits until every code cell has
+run and the kernel is idle; then checks what the page shows:
+
+* no output is an error or a warning (Jupyter renders both as stderr output);
+* the training cell's output holds a figure (an ``img`` or ``svg``), the live training curve;
+* the notebook files on disk are unchanged (nothing is saved).
+
+Short mode (``D2L_RECSYS_SHORT=1``, 2 epochs) keeps it well under a minute after start-up.
+Screenshots of the notebook after the run and the server's log go to ``build/browser-test/``.
+
+Only with ``pytest --browser`` (``make browser-test``, ``.ci/browser``): it needs Chromium at
+``/usr/bin/chromium`` (``apt-get install chromium``) and ``playwright`` in the venv. The
+server's settings come from a temporary Jupyter config folder, so the user's own
+``~/.jupyter`` and environment (``MPLBACKEND`` included) cannot change the outcome; only what
+``make lab`` itself sets reaches the kernel.
+"""
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NB_DIR = os.path.join(ROOT, 'notebooks')
+SHOTS = os.path.join(ROOT, 'build', 'browser-test')
+CHROMIUM = '/usr/bin/chromium'
+# Flags that let Chromium run headless as root in a container without network.
+CHROMIUM_ARGS = ['--disable-gpu', '--disable-quic', '--no-first-run',
+                 '--disable-background-networking', '--disable-component-update',
+                 '--disable-sync']
+NOTEBOOK = 'mf.ipynb'
+# The training cell is the one that builds the trainer and calls the training loop.
+TRAINING_CELL = 'gluon.Trainer('
+START_TIMEOUT, RUN_TIMEOUT = 90, 150   # seconds
+
+# JupyterLab settings for the run: every cell stays in the page (no windowing), nothing is
+# saved behind the test's back, and no news prompt covers the notebook.
+LAB_SETTINGS = {
+    '@jupyterlab/notebook-extension/tracker': {'windowingMode': 'none'},
+    '@jupyterlab/docmanager-extension/plugin': {'autosave': False},
+    '@jupyterlab/apputils-extension/notification': {'fetchNews': 'false'},
+}
+
+pytestmark = pytest.mark.browser
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def folder_digest(folder):
+    """{relative path: sha256} of every file under ``folder``."""
+    digest = {}
+    for base, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(base, name)
+            with open(path, 'rb') as f:
+                digest[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return digest
+
+
+def lab_environment(tmp_path, port, token, data_dir):
+    """The environment ``make lab`` gets: the test's own, less anything that could change a
+    notebook's behaviour, plus a private Jupyter config that fixes address, port and token."""
+    env = {k: v for k, v in os.environ.items()
+           if k != 'MPLBACKEND' and not k.startswith(('D2L_RECSYS_', 'JUPYTER', 'MAKE'))}
+    config = tmp_path / 'jupyter-config'
+    config.mkdir()
+    (config / 'jupyter_server_config.json').write_text(json.dumps({
+        'ServerApp': {'ip': '127.0.0.1', 'port': port, 'port_retries': 0,
+                      'open_browser': False, 'allow_root': True},
+        'IdentityProvider': {'token': token},
+    }))
+    settings = tmp_path / 'lab-settings'
+    for plugin, values in LAB_SETTINGS.items():
+        path = settings / (plugin + '.jupyterlab-settings')
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env.update(
+        D2L_RECSYS_SHORT='1', D2L_RECSYS_DATA=str(data_dir),
+        JUPYTER_CONFIG_DIR=str(config), JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / 'lab-workspaces'),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / 'jupyter-runtime'),
+        IPYTHONDIR=str(tmp_path / 'ipython'))
+    return env
+
+
+def wait_for_server(url, proc, log_path):
+    deadline = time.time() + START_TIMEOUT
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f'make lab exited with {proc.returncode}:\n'
+                        + open(log_path).read()[-3000:])
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.5)
+    pytest.fail(f'JupyterLab did not answer within {START_TIMEOUT} s:\n'
+                + open(log_path).read()[-3000:])
+
+
+def stop(proc):
+    """Stop ``make lab`` and the server it started (one process group, started here)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+# Every code cell as the page shows it: its source, its prompt and its outputs.
+READ_CELLS = """cells => cells.map(c => ({
+    source: c.querySelector('.jp-InputArea-editor').innerText,
+    prompt: c.querySelector('.jp-InputPrompt').textContent.trim(),
+    outputs: [...c.querySelectorAll('.jp-OutputArea-output')].map(o => ({
+        mime: o.dataset.mimeType || '', text: o.innerText.slice(0, 2000),
+        figures: o.querySelectorAll('img, svg').length}))}))"""
+# The kernel is connected and idle (the status bar says so, not only the toolbar).
+KERNEL_IDLE = """() => {
+    const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    const bar = document.querySelector('#jp-main-statusbar');
+    return status !== null && status.dataset.status === 'idle' && bar !== null
+        && /\\|\\s*Idle/.test(bar.innerText);
+}"""
+# Some code cell has started ("[*]:") or run ("[n]:").
+STARTED = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+    .some(e => /^\\[(\\*|\\d+)\\]:$/.test(e.textContent.trim()))"""
+# Every code cell has run (prompt "[n]:") and the kernel is idle.
+ALL_RUN = """() => {
+    const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]
+        .map(e => e.textContent.trim());
+    return status !== null && status.dataset.status === 'idle' && prompts.length > 0
+        && prompts.every(t => /^\\[\\d+\\]:$/.test(t));
+}"""
+
+
+def run_all_cells(page):
+    """Run > Run All Cells once the kernel is connected and idle. A click made while the
+    kernel is still connecting runs nothing, so it is repeated until a cell starts."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    deadline = time.time() + START_TIMEOUT
+    while True:
+        page.wait_for_function(KERNEL_IDLE, timeout=START_TIMEOUT * 1000, polling=250)
+        page.get_by_role('menuitem', name='Run', exact=True).click()
+        page.get_by_role('menuitem', name='Run All Cells', exact=True).click()
+        try:
+            page.wait_for_function(STARTED, timeout=10_000, polling=250)
+            return
+        except PlaywrightTimeout:
+            if time.time() > deadline:
+                raise
+
+
+def test_mf_notebook_runs_in_jupyterlab_with_its_figure(tmp_path, real_data_dir):
+    playwright = pytest.importorskip('playwright.sync_api')
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f'{CHROMIUM} not found: apt-get install -y chromium (see .ci/browser)')
+    port, token = free_port(), secrets.token_hex(16)
+    env = lab_environment(tmp_path, port, token, real_data_dir)
+    before = folder_digest(NB_DIR)
+    log_path = tmp_path / 'lab.log'
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(['make', 'lab'], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_server(f'http://127.0.0.1:{port}/api/status?token={token}', proc, log_path)
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch_persistent_context(
+                str(tmp_path / 'chromium-profile'), executable_path=CHROMIUM, headless=True,
+                chromium_sandbox=False, args=CHROMIUM_ARGS,
+                viewport={'width': 1280, 'height': 1000})
+            try:
+                page = browser.new_page()
+                page.goto(f'http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}')
+                page.wait_for_selector('.jp-Notebook .jp-CodeCell', timeout=START_TIMEOUT * 1000)
+                run_all_cells(page)
+                try:
+                    page.wait_for_function(ALL_RUN, timeout=RUN_TIMEOUT * 1000, polling=500)
+                finally:
+                    shoot(page)
+                cells = page.eval_on_selector_all('.jp-Notebook .jp-CodeCell', READ_CELLS)
+            finally:
+                browser.close()
+    finally:
+        stop(proc)
+        os.makedirs(SHOTS, exist_ok=True)
+        shutil.copy(log_path, os.path.join(SHOTS, 'lab.log'))
+
+    shown = '\n'.join(f'{c["prompt"]} {c["source"][:70]!r}: '
+                      + '; '.join(f'{o["mime"]} {o["text"][:200]!r}' for o in c['outputs'])
+                      for c in cells)
+    problems = [f'{c["prompt"]} {o["text"]}' for c in cells for o in c['outputs']
+                if o['mime'] in ('application/vnd.jupyter.stderr',
+                                 'application/vnd.jupyter.error')]
+    assert not problems, 'errors or warnings in the page:\n' + '\n'.join(problems)
+    training = [c for c in cells if TRAINING_CELL in c['source']]
+    assert len(training) == 1, f'expected one training cell ({TRAINING_CELL}):\n{shown}'
+    assert any(o['figures'] for o in training[0]['outputs']), (
+        'the training cell shows no figure (is MPLBACKEND reaching the kernel?):\n' + shown)
+    assert 'test RMSE' in ' '.join(o['text'] for o in training[0]['outputs']), shown
+    assert folder_digest(NB_DIR) == before, 'the run changed files in notebooks/'
+
+
+def shoot(page):
+    """Screenshots of the notebook after the run (or when it timed out): the page as it is,
+    the page at the training cell, and every code cell that shows a figure."""
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    os.makedirs(SHOTS)
+    page.screenshot(path=os.path.join(SHOTS, 'end.png'))
+    cells = page.locator('.jp-Notebook .jp-CodeCell')
+    for k in range(cells.count()):
+        cell = cells.nth(k)
+        if TRAINING_CELL in cell.locator('.jp-InputArea-editor').inner_text():
+            outputs = cell.locator('.jp-OutputArea')
+            (outputs if outputs.count() else cell).scroll_into_view_if_needed()
+            page.screenshot(path=os.path.join(SHOTS, 'training.png'))
+        if cell.locator('.jp-OutputArea-output img, .jp-OutputArea-output svg').count():
+            cell.screenshot(path=os.path.join(SHOTS, f'cell-{k + 1:02d}.png'))
