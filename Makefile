@@ -7,7 +7,6 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 EXTRA   := $(if $(filter 1,$(GPU)),gpu,cpu)
 STAMP   := $(VENV)/.installed-$(EXTRA)
-export MPLBACKEND ?= Agg
 
 .PHONY: install data test bench reproduce notebooks lab browser-test clean
 
@@ -38,6 +37,9 @@ reproduce: install data
 notebooks: install
 	$(BIN)/python tools/build_notebooks.py
 
+# No MPLBACKEND here or anywhere in this file: exported, it reaches the Jupyter kernels and
+# stops ipykernel from drawing figures inline. The headless scripts need none: the package
+# draws its curves on an Agg canvas of its own, and reproduce and bench set it themselves.
 lab: install
 	$(BIN)/jupyter lab notebooks/
 
