@@ -35,7 +35,7 @@ reproduce: install data
 	$(BIN)/python -m d2l_recsys.reproduce
 
 notebooks: install
-	$(BIN)/python tools/build_notebooks.py
+	$(BIN)/python tools/notebooks.py
 
 # No MPLBACKEND here or anywhere in this file: exported, it reaches the Jupyter kernels and
 # stops ipykernel from drawing figures inline. The headless scripts need none: the package

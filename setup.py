@@ -33,7 +33,8 @@ setup(
         # CUDA 11.2 build: kernels for compute capability 5.0-8.6 (Maxwell to Ampere);
         # it cannot run on Hopper (H100/H200).
         "gpu": ["mxnet-cu112==1.9.1"],
-        "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
+        "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6",
+                "jupytext>=1.16"],   # notebooks/*.md -> *.ipynb (make notebooks)
         # make browser-test: drives Debian's Chromium (not Playwright's own download).
         "browser": ["playwright>=1.40"],
     },

@@ -4,7 +4,9 @@
   must be tagged with the package object it shows and have the same AST as that object's
   source (the def/class name may differ where the package renames it: the AutoRec evaluator is
   ``autorec_evaluator`` in the package and ``evaluator`` in the book).
-* Up to date: ``tools/build_notebooks.py --check`` (the notebooks are generated).
+* Sources: the Markdown files (``notebooks/*.md``, jupytext) are what a person edits; each
+  ``.ipynb`` must be exactly what ``tools/notebooks.py`` (``make notebooks``) makes of its
+  Markdown, so the two cannot drift. The identity check reads both.
 * Clean: committed without outputs.
 * They run: each notebook executes top to bottom with nbclient on the real ML-100K in short
   mode (``D2L_RECSYS_SHORT=1``: 2 epochs); skipped when the data are not cached (``make data``).
@@ -16,6 +18,7 @@ import importlib
 import inspect
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -59,6 +62,14 @@ RAN_MARKERS = {
 def load(nb_name):
     with open(os.path.join(NB_DIR, nb_name), encoding='utf-8') as f:
         return json.load(f)
+
+
+def load_source(nb_name):
+    """The notebook as its Markdown source reads (jupytext), as a plain dict."""
+    jupytext = pytest.importorskip('jupytext')
+    stem = os.path.splitext(nb_name)[0]
+    return json.loads(jupytext.writes(jupytext.read(os.path.join(NB_DIR, stem + '.md')),
+                                      fmt='ipynb'))
 
 
 def cell_text(cell):
@@ -130,15 +141,16 @@ def identity_problems(nb):
     return problems, shown
 
 
+@pytest.mark.parametrize('form', ['md', 'ipynb'])
 @pytest.mark.parametrize('nb_name', sorted(EXPECTED))
-def test_book_code_in_notebook_is_the_package_code(nb_name):
-    problems, shown = identity_problems(load(nb_name))
+def test_book_code_in_notebook_is_the_package_code(nb_name, form):
+    problems, shown = identity_problems(load_source(nb_name) if form == 'md' else load(nb_name))
     assert not problems, '\n'.join(problems)
     assert shown == EXPECTED[nb_name]
 
 
 def test_identity_check_catches_changes():
-    nb = load('mf.ipynb')
+    nb = load_source('mf.ipynb')
     assert identity_problems(nb)[0] == []
     index = next(i for i, c in enumerate(nb['cells'])
                  if c.get('metadata', {}).get(META_KEY, {}).get('as') == 'MF')
@@ -183,10 +195,34 @@ def test_notebooks_are_committed_without_outputs(nb_name):
             assert cell['outputs'] == [] and cell['execution_count'] is None
 
 
-def test_notebooks_match_the_generator():
-    out = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'build_notebooks.py'),
-                          '--check'], capture_output=True, text=True, cwd=ROOT)
+def check_notebooks(folder):
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'notebooks.py'),
+                           '--check', '--dir', str(folder)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_notebooks_match_their_markdown_sources():
+    assert sorted(f for f in os.listdir(NB_DIR) if f.endswith('.md')) == sorted(
+        n.replace('.ipynb', '.md') for n in EXPECTED)
+    out = check_notebooks(NB_DIR)
     assert out.returncode == 0, out.stderr + out.stdout
+
+
+def test_notebook_check_catches_an_edited_source(tmp_path):
+    for name in os.listdir(NB_DIR):
+        if name.endswith(('.md', '.ipynb')):
+            shutil.copy(os.path.join(NB_DIR, name), tmp_path / name)
+    assert check_notebooks(tmp_path).returncode == 0
+    source = tmp_path / 'mf.md'
+    text = source.read_text(encoding='utf-8')
+    source.write_text(text.replace('# Matrix factorization', '# Matrix factorisation', 1),
+                      encoding='utf-8')
+    out = check_notebooks(tmp_path)
+    assert out.returncode == 1 and 'mf.ipynb' in out.stderr and 'autorec' not in out.stderr
+    out = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'notebooks.py'),
+                          '--dir', str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and check_notebooks(tmp_path).returncode == 0
+    assert 'Matrix factorisation' in (tmp_path / 'mf.ipynb').read_text(encoding='utf-8')
 
 
 @pytest.mark.parametrize('nb_name', ['movielens.ipynb', 'mf.ipynb', 'autorec.ipynb'])

@@ -1,0 +1,72 @@
+"""Write the chapter notebooks (notebooks/*.ipynb) from their Markdown sources (notebooks/*.md).
+
+The Markdown files are what a person edits: jupytext's Markdown format, prose as Markdown,
+code cells as ```python fences. The .ipynb files are generated from them without outputs (they
+are what Jupyter and Colab open), with cell ids numbered per notebook so that regenerating an
+unchanged source changes nothing.
+
+    python tools/notebooks.py            # (re)write notebooks/*.ipynb   (make notebooks)
+    python tools/notebooks.py --check    # exit 1 naming each .ipynb that differs from its .md
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+
+import jupytext
+
+from d2l_recsys.atomic import atomic_write_text
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOTEBOOK_DIR = os.path.join(ROOT, 'notebooks')
+
+
+def build(md_path):
+    """The notebook of Markdown source ``md_path`` as .ipynb text (nbformat 4.5, no outputs)."""
+    nb = jupytext.read(md_path, fmt='md')
+    stem = os.path.splitext(os.path.basename(md_path))[0]
+    for index, cell in enumerate(nb.cells):
+        cell['id'] = f'{stem}-{index:02d}'
+        if cell.cell_type == 'code':
+            cell['outputs'], cell['execution_count'] = [], None
+    nb.metadata.get('jupytext', {}).pop('text_representation', None)
+    nb.metadata['language_info'] = {'name': 'python'}
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    return jupytext.writes(nb, fmt='ipynb') + '\n'
+
+
+def sources(folder=NOTEBOOK_DIR):
+    return sorted(glob.glob(os.path.join(folder, '*.md')))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--check', action='store_true',
+                        help='write nothing; exit 1 if a notebook differs from its source')
+    parser.add_argument('--dir', default=NOTEBOOK_DIR, help='folder (default: notebooks/)')
+    args = parser.parse_args(argv)
+    stale = []
+    for md_path in sources(args.dir):
+        ipynb = os.path.splitext(md_path)[0] + '.ipynb'
+        text = build(md_path)
+        if args.check:
+            try:
+                with open(ipynb, encoding='utf-8') as f:
+                    same = json.load(f) == json.loads(text)
+            except FileNotFoundError:
+                same = False
+            if not same:
+                stale.append(os.path.relpath(ipynb))
+        else:
+            atomic_write_text(ipynb, text)
+            print(f'wrote {os.path.relpath(ipynb)}')
+    if stale:
+        print('not generated from its Markdown source (run make notebooks): '
+              + ', '.join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
