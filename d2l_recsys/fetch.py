@@ -581,13 +581,26 @@ def _from_pypi(cache, log):
     return target
 
 
-def ml100k_dir(path=None, *, log=print, allow_subset=False):
+_PRINTED = set()
+
+
+def print_once(message):
+    """Print ``message`` unless this process printed it already: the default log of
+    :func:`ml100k_dir`, so that a notebook reading the data in several cells says where it
+    came from once."""
+    if message not in _PRINTED:
+        _PRINTED.add(message)
+        print(message)
+
+
+def ml100k_dir(path=None, *, log=print_once, allow_subset=False):
     """A folder holding the checked MovieLens 100K ``u.data`` (and ``u.item`` if available).
 
     ``path`` (else ``$D2L_RECSYS_DATA``): a folder with ``u.data`` or ``ml-100k.zip``, or the
     zip itself; when given it must be good (DataError otherwise). Else: the cache, GroupLens
     (:data:`ML100K`, SHA-1 checked), the PyPI mirror; each step logs one line
-    through ``log`` (``None`` for silence) and a failing one falls through to the next.
+    through ``log`` (``None`` for silence; by default a line is printed once per process) and
+    a failing one falls through to the next.
     Every way in gets the same checks (strict parse, ids 1..N, no pair rated twice, the full
     ML-100K's sizes); ``allow_subset=True`` (training on one's own data) accepts other sizes
     with a one-line note. A user's zip is extracted (u.data, u.item) into a folder of its own
