@@ -39,6 +39,10 @@ class Animator:
     ``live=None`` draws live only inside Jupyter; ``live=False`` never draws while adding
     (points are recorded in ``X``/``Y`` as the book's does); ``live=True`` always draws.
     :meth:`save` writes the curve to ``<path>.png`` and ``<path>.svg``.
+
+    Unlike the book's, the live figure is one display updated in place (what the cell printed
+    before stays), a line of a single point is drawn as a marker, and ``ylim`` is the least
+    range shown: a point above it widens the axis instead of running off it.
     """
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
                  xscale='linear', yscale='linear', fmts=('-', 'm--', 'g-.', 'r:'),
@@ -58,15 +62,23 @@ class Animator:
                 pass
             self.fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
             self.axes = [axes] if nrows * ncols == 1 else list(axes.flat)
+            # Shown through its own display, updated in place (not again when the cell ends,
+            # and without clearing what the cell printed before the first point).
+            plt.close(self.fig)
+        self.display = None
 
     def _draw(self, ax):
         for x, y, fmt in zip(self.X or [], self.Y or [], self.fmts):
-            ax.plot(x, y, fmt)
+            # A line of one point draws nothing: mark it, so that epoch 1 is not an empty frame.
+            ax.plot(x, y, fmt, marker='o' if len(x) == 1 else None)
         c = self.config
-        xlim = c['xlim']
+        xlim, ylim = c['xlim'], c['ylim']
         if xlim is not None and xlim[0] == xlim[1]:  # one epoch: let matplotlib choose
             xlim = None
-        set_axes(ax, c['xlabel'], c['ylabel'], xlim, c['ylim'], c['xscale'], c['yscale'],
+        top = max((max(y) for y in self.Y or [] if y), default=None)
+        if ylim is not None and top is not None and top > ylim[1]:
+            ylim = (ylim[0], top * 1.05)   # widen, do not cut a point off (e.g. a first loss)
+        set_axes(ax, c['xlabel'], c['ylabel'], xlim, ylim, c['xscale'], c['yscale'],
                  c['legend'])
 
     def add(self, x, y):
@@ -88,8 +100,10 @@ class Animator:
             from IPython import display
             self.axes[0].cla()
             self._draw(self.axes[0])
-            display.display(self.fig)
-            display.clear_output(wait=True)
+            if self.display is None:
+                self.display = display.display(self.fig, display_id=True)
+            else:
+                self.display.update(self.fig)
 
     def figure(self):
         """A matplotlib Figure of the recorded curves (no pyplot state, no GUI backend)."""
