@@ -54,8 +54,10 @@ BOOK_NAMES = {name for shown in EXPECTED.values() for name in shown} | {
 RAN_MARKERS = {
     'movielens.ipynb': ['number of users: 943, number of items: 1682',
                         'identical seq-aware split: True'],
-    'mf.ipynb': ['test RMSE', 'exact test RMSE', 'is predicted to rate'],
-    'autorec.ipynb': ['test RMSE', 'predicted rating of item 30 by user 20'],
+    'mf.ipynb': ['test RMSE', 'exact test RMSE', 'is predicted to rate',
+                 "short mode: 2 epochs instead of the book's 20"],
+    'autorec.ipynb': ['test RMSE', 'predicted rating of item 30 by user 20',
+                      "short mode: 2 epochs instead of the book's 25"],
 }
 
 
@@ -195,6 +197,86 @@ def test_notebooks_are_committed_without_outputs(nb_name):
             assert cell['outputs'] == [] and cell['execution_count'] is None
 
 
+def free_names(text):
+    """Names a def/class source reads but does not bind itself (approximate: a name bound
+    anywhere inside counts as local, which can only make the list shorter)."""
+    import builtins
+    tree = ast.parse(text)
+    loaded, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split('.')[0] for a in node.names)
+    return sorted(loaded - bound - set(dir(builtins)))
+
+
+@pytest.mark.parametrize('nb_name', sorted(EXPECTED))
+def test_shown_code_finds_the_package_objects(nb_name):
+    """The first code cell binds every name the shown package code reads to the very object
+    the package module uses, so that the code a student reads runs as the package's."""
+    problems = binding_problems(load_source(nb_name))
+    assert not problems, '\n'.join(problems)
+
+
+def test_binding_check_catches_a_missing_or_other_object():
+    nb = load_source('mf.ipynb')
+    first = next(c for c in nb['cells'] if c['cell_type'] == 'code')
+    text = cell_text(first)
+    assert 'in_notebook, training_animator' in text
+    first['source'] = text.replace('in_notebook, training_animator', 'in_notebook')
+    assert binding_problems(nb) == [
+        "train_recsys_rating reads 'training_animator', which the notebook does not bind"]
+    first['source'] = text + '\nTimer = object\n'
+    assert binding_problems(nb) == [
+        "train_recsys_rating reads 'Timer', bound in the notebook to another object than in "
+        "d2l_recsys.mxnet.training"]
+
+
+def binding_problems(nb):
+    """Names the tagged cells of notebook ``nb`` read that its first code cell does not bind
+    to the package module's own objects: a list of strings (empty = fine)."""
+    code = [c for c in nb['cells'] if c['cell_type'] == 'code']
+    namespace = {}
+    exec(compile(cell_text(code[0]), 'first code cell', 'exec'), namespace)
+    defined, problems = set(), []
+    for cell in code[1:]:
+        tag = cell.get('metadata', {}).get(META_KEY)
+        if tag is None:
+            continue
+        module = importlib.import_module(tag['source'].partition(':')[0])
+        for name in free_names(cell_text(cell)):
+            if name in defined:
+                continue
+            if name not in namespace:
+                problems.append(f'{tag["as"]} reads {name!r}, which the notebook does not bind')
+            elif namespace[name] is not vars(module).get(name):
+                problems.append(f'{tag["as"]} reads {name!r}, bound in the notebook to '
+                                f'another object than in {module.__name__}')
+        defined.add(tag['as'])
+    return problems
+
+
+@pytest.mark.parametrize('nb_name', sorted(EXPECTED))
+def test_no_private_names_in_the_notebooks(nb_name):
+    """What a student reads uses no private (underscore) name of the package."""
+    private = set()
+    for cell in load_source(nb_name)['cells']:
+        if cell['cell_type'] != 'code':
+            continue
+        for node in ast.walk(ast.parse(cell_text(cell))):
+            name = (node.id if isinstance(node, ast.Name) else
+                    node.attr if isinstance(node, ast.Attribute) else
+                    node.name if isinstance(node, ast.alias) else None)
+            if name and name.startswith('_') and not name.startswith('__') and name != '_':
+                private.add(name)
+    assert not private, sorted(private)
+
+
 def check_notebooks(folder):
     return subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'notebooks.py'),
                            '--check', '--dir', str(folder)],
@@ -245,6 +327,9 @@ def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_pa
         for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs)
     for marker in RAN_MARKERS[nb_name]:
         assert marker in printed, f'{nb_name}: {marker!r} not in the output'
+    # Where the data came from is said once, however many cells read it.
+    sources = [line for line in printed.splitlines() if line.startswith('ml-100k:')]
+    assert len(sources) == 1, sources
     errors = [o for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs
               if o['output_type'] == 'error']
     assert not errors

@@ -12,7 +12,8 @@ from mxnet.gluon import nn
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
 
-__all__ = ['MF', 'AutoRec', 'ACTIVATIONS', 'user_based_autorec', 'user_based_matrix']
+__all__ = ['MF', 'AutoRec', 'ACTIVATIONS', 'check_sizes', 'check_activation',
+           'user_based_autorec', 'user_based_matrix']
 
 # What ``nn.Dense(activation=...)`` accepts in MXNet 1.9 (other names only fail later, at the
 # first forward pass, with a message about shape inference).
@@ -40,7 +41,7 @@ class MF(nn.Block):
     """
     def __init__(self, num_factors, num_users, num_items, **kwargs):
         super(MF, self).__init__(**kwargs)
-        _check_sizes(num_factors=num_factors, num_users=num_users, num_items=num_items)
+        check_sizes(num_factors=num_factors, num_users=num_users, num_items=num_items)
         self.P = nn.Embedding(input_dim=num_users, output_dim=num_factors)
         self.Q = nn.Embedding(input_dim=num_items, output_dim=num_factors)
         self.user_bias = nn.Embedding(num_users, 1)
@@ -55,14 +56,17 @@ class MF(nn.Block):
         return outputs.flatten()
 
 
-def _check_sizes(**sizes):
-    # Embedding accepts 0 and fails only at the first forward pass; say so at construction.
+def check_sizes(**sizes):
+    """A ValueError naming the first of ``sizes`` that is not a positive integer: ``Embedding``
+    accepts 0 and fails only at the first forward pass; this says so at construction."""
     for name, value in sizes.items():
         if isinstance(value, bool) or not float(value).is_integer() or value < 1:
             raise ValueError(f'{name} must be a positive integer, got {value!r}')
 
 
-def _check_activation(name, what):
+def check_activation(name, what):
+    """``name`` if ``nn.Dense`` accepts it as an activation (or it is None), else a ValueError
+    naming the argument ``what``: MXNet itself would only fail at the first forward pass."""
     if name is None or name in ACTIVATIONS:
         return name
     raise ValueError(f"{what}={name!r} is not an activation MXNet's Dense layer knows; "
@@ -106,11 +110,11 @@ class AutoRec(nn.Block):
                  encoder_activation='sigmoid', decoder_activation=None,
                  hidden_activation='encoder'):
         super(AutoRec, self).__init__()
-        encoder_activation = _check_activation(encoder_activation, 'encoder_activation')
-        decoder_activation = _check_activation(decoder_activation, 'decoder_activation')
+        encoder_activation = check_activation(encoder_activation, 'encoder_activation')
+        decoder_activation = check_activation(decoder_activation, 'decoder_activation')
         if hidden_activation == 'encoder':
             hidden_activation = encoder_activation
-        hidden_activation = _check_activation(hidden_activation, 'hidden_activation')
+        hidden_activation = check_activation(hidden_activation, 'hidden_activation')
         hidden_layers = tuple(int(h) for h in hidden_layers)
         if any(h <= 0 for h in (num_hidden, num_users) + hidden_layers):
             raise ValueError('AutoRec layer sizes must be positive, got num_hidden='
@@ -125,13 +129,13 @@ class AutoRec(nn.Block):
         self.dropout = nn.Dropout(dropout)
         # Children are registered by attribute; names are kept (not a list of blocks, which
         # Gluon would not register) so saved parameter files have stable keys.
-        self._hidden_names = tuple(f'hidden{j}' for j in range(len(hidden_layers)))
-        for name, units in zip(self._hidden_names, hidden_layers):
+        self.hidden_names = tuple(f'hidden{j}' for j in range(len(hidden_layers)))
+        for name, units in zip(self.hidden_names, hidden_layers):
             setattr(self, name, nn.Dense(units, activation=hidden_activation, use_bias=True))
 
     def forward(self, input):
         hidden = self.dropout(self.encoder(input))
-        for name in self._hidden_names:
+        for name in self.hidden_names:
             hidden = getattr(self, name)(hidden)
         pred = self.decoder(hidden)
         if autograd.is_training():  # Mask the gradient during training

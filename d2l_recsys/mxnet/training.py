@@ -133,8 +133,9 @@ def parse_devices(spec):
     return devices
 
 
-def _batch_hint(train_iter):
-    # Gluon's DataLoader keeps its data set and batch size in private fields: best effort.
+def batch_hint(train_iter):
+    """``' (batch size B, N training rows)'`` for the error of a loader that yields no batch,
+    or ``''`` (Gluon's DataLoader keeps both in private fields: best effort)."""
     try:
         n = len(train_iter._dataset)
         size = train_iter._batch_sampler._batch_size
@@ -207,7 +208,7 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
             timer.stop()
         if i < 0:
             raise ValueError('train_recsys_rating: train_iter yielded no batch'
-                             + _batch_hint(train_iter))
+                             + batch_hint(train_iter))
         if len(kwargs) > 0:  # It will be used in section AutoRec
             test_rmse = evaluator(net, test_iter, kwargs['inter_mat'], devices)
         else:
