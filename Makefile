@@ -53,4 +53,4 @@ $(VENV)/.installed-browser: $(STAMP)
 	touch $@
 
 clean:
-	rm -rf $(VENV) results notebooks/executed
+	rm -rf $(VENV) results notebooks/executed build/browser-test
