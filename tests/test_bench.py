@@ -158,8 +158,10 @@ def test_a_missing_pytorch_tab_is_said_in_one_line(monkeypatch):
     monkeypatch.setattr(importlib.util, 'find_spec',
                         lambda name, *a: None if name == 'torch' else real(name, *a))
     assert bench.torch_available() == 'PyTorch is not installed'
+    # PyTorch installed (any spec will do) but the package without its tab
     monkeypatch.setattr(importlib.util, 'find_spec',
-                        lambda name, *a: None if name == 'd2l_recsys.torch' else real(name, *a))
+                        lambda name, *a: real('json') if name == 'torch' else
+                        None if name == 'd2l_recsys.torch' else real(name, *a))
     assert bench.torch_available() == 'this d2l_recsys has no PyTorch tab (d2l_recsys.torch)'
     text = bench.markdown({**_report(_three('mf', [40] * 3, [20] * 3, [4] * 3)),
                            'torch_note': 'no PyTorch rows: PyTorch is not installed'})
