@@ -155,3 +155,10 @@ def atomic_write(path, write):
             os.remove(tmp)
         raise
     return path
+
+
+def atomic_write_text(path, text):
+    def write(tmp):
+        with open(tmp, 'w', encoding='utf-8', newline='') as f:
+            f.write(text)
+    return atomic_write(path, write)

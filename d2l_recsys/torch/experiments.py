@@ -29,7 +29,8 @@ from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_e
 from .models import AutoRec, L2Loss, MF
 from .training import parse_devices, train_recsys_rating
 
-__all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data']
+__all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
+           'read_split_load']
 
 RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
                 '(not the test-set RMSE; see test_rmse_exact)')
@@ -73,7 +74,10 @@ def _prepare(lr, wd, batch_size, num_epochs, split_mode, test_ratio, devices, se
     return devices
 
 
-def _read_split_load(data_dir, split_mode, test_ratio):
+def read_split_load(data_dir, split_mode, test_ratio):
+    """Read, split (NumPy's generator) and load the explicit ratings of a run: ``(folder,
+    num_users, num_items, train, test)``, ``train``/``test`` being ``load_data_ml100k``'s
+    ``(users, items, scores, inter_mat)``."""
     if data_dir is None:
         from d2l_recsys import fetch
         data_dir = fetch.ml100k_dir()
@@ -105,7 +109,7 @@ def load_mf_data(*, split_mode='seq-aware', test_ratio=0.1, batch_size=512, data
     Returns ``(num_users, num_items, train_iter, test_iter, extra)``; ``extra`` has the data
     folder, the split sizes and ``train_interactions``.
     """
-    folder, num_users, num_items, train, test = _read_split_load(
+    folder, num_users, num_items, train, test = read_split_load(
         data_dir, split_mode, test_ratio)
     train_iter = torch.utils.data.DataLoader(rating_dataset(*train[:3]), shuffle=True,
                                              batch_size=batch_size)
@@ -125,7 +129,7 @@ def load_autorec_data(*, split_mode='random', test_ratio=0.1, batch_size=256, da
     batches in the same order (the sampler runs in the main process), without forking worker
     processes to slice a matrix already in memory.
     """
-    folder, num_users, num_items, train, test = _read_split_load(
+    folder, num_users, num_items, train, test = read_split_load(
         data_dir, split_mode, test_ratio)
     train_inter_mat, test_inter_mat = train[3], test[3]
     if user_based:
