@@ -6,6 +6,7 @@ translated from Gluon. Several GPUs are used as the book's PyTorch tabs use them
 each batch over the devices and gathers the outputs on the first. Data parallelism across
 processes or machines is :mod:`d2l_recsys.torch.distributed`.
 """
+import os
 import sys
 import time
 
@@ -35,8 +36,14 @@ def try_all_gpus():
 
 
 def get_dataloader_workers():
-    """Use 4 processes to read the data (``d2l.get_dataloader_workers``)."""
-    return 4
+    """Use 4 processes to read the data (``d2l.get_dataloader_workers``), or fewer where
+    this process may use fewer CPUs (PyTorch warns about more workers than that, and the
+    batches are the same whatever the number)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:   # macOS, Windows
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
 def parse_devices(spec):
