@@ -25,6 +25,7 @@ EXAMPLES = '''examples:
   python -m d2l_recsys data                        fetch/check ML-100K, print its folder
   python -m d2l_recsys train mf --seed 0           the book's MF run -> results/mf
   python -m d2l_recsys train autorec --devices cpu:0,cpu:1 --out runs/ar
+  python -m d2l_recsys train autorec --framework torch --out runs/ar-torch
   python -m d2l_recsys recommend --model results/mf --user 20 -k 10'''
 
 
@@ -104,6 +105,8 @@ def build_parser():
 
     t = sub.add_parser('train', help="train MF or AutoRec with the book's settings")
     t.add_argument('model', choices=['mf', 'autorec'])
+    t.add_argument('--framework', choices=['mxnet', 'torch'], default='mxnet',
+                   help="mxnet (the book's tab, default) or torch (the PyTorch tab)")
     mf, ar = BOOK['mf'], BOOK['autorec']
 
     def both(key):
@@ -121,17 +124,18 @@ def build_parser():
     t.add_argument('--user-based', action='store_true',
                    help="AutoRec: the paper's user-based variant (rows are users)")
     t.add_argument('--seed', type=_nonneg_int, default=None,
-                   help='fixes MXNet, NumPy and Python random state (same split, same RMSE '
-                        'on CPU)')
+                   help="fixes the framework's (MXNet's or PyTorch's), NumPy's and Python's "
+                        'random state (same split, same RMSE on CPU)')
     t.add_argument('--devices', default=None,
-                   help='cpu, cpu:0,cpu:1, gpu, gpu:0,gpu:1 or auto (default: all GPUs, '
-                        'else the CPU)')
+                   help='MXNet: cpu, cpu:0,cpu:1, gpu, gpu:0,gpu:1; PyTorch: cpu, cuda, '
+                        'cuda:0,cuda:1; or auto (default: all GPUs, else the CPU)')
     t.add_argument('--data', default=None, metavar='DIR',
                    help='folder with u.data (default: as `data` finds it)')
     t.add_argument('--out', default=None, metavar='DIR',
                    help='where to write history.json, curve.png/.svg and the model '
                         '(default results/MODEL)')
-    t.add_argument('--fast', action='store_true', help='use the faster training path')
+    t.add_argument('--fast', action='store_true',
+                   help='use the faster training path (MXNet tab)')
 
     r = sub.add_parser('recommend', help="a trained model's top-k unseen items for a user")
     r.add_argument('--model', required=True, metavar='DIR', help='folder written by train')
@@ -176,6 +180,8 @@ def cmd_train(args):
         raise UsageError('--hidden and --user-based are AutoRec options; MF uses --factors')
     if args.model == 'autorec' and args.factors is not None:
         raise UsageError('--factors is an MF option; AutoRec uses --hidden')
+    if args.framework == 'torch' and args.fast:
+        raise UsageError('--fast is an MXNet path; the PyTorch tab has one path')
     from .store import check_output_folder
     out = args.out or os.path.join('results', args.model)   # created when saving
     check_output_folder(out)   # before training, not after it
@@ -184,7 +190,7 @@ def cmd_train(args):
 
 
 def _train_and_save(args, out, curve):
-    tab = _tab()
+    tab = _tab(args.framework)
     devices = tab.parse_devices(args.devices)
     common = dict(devices=devices, seed=args.seed, data_dir=args.data, fast=args.fast,
                   plot=False, figure_path=curve, progress=True)
@@ -226,7 +232,8 @@ def _train_and_save(args, out, curve):
     exact = history.get('test_rmse_exact')
     if exact is not None:
         print(f'exact test RMSE {exact:.3f}')
-    print(f'wrote {out}: history.json, curve.png, curve.svg, model.params, model.json '
+    params = 'model.pt' if args.framework == 'torch' else 'model.params'
+    print(f'wrote {out}: history.json, curve.png, curve.svg, {params}, model.json '
           f'({seconds:.1f} s)')
     return 0
 
@@ -252,8 +259,19 @@ def _titles(data_dir):
         return {}
 
 
+def _framework(folder):
+    """The framework a saved model folder says it was trained with, read from the checked
+    folder (:func:`d2l_recsys.store.load_model_folder`)."""
+    from .store import load_model_folder
+    framework = load_model_folder(folder).meta['framework']
+    if framework not in ('mxnet', 'torch'):
+        raise ValueError(f'{folder}: model.json names framework {framework!r}; expected '
+                         "'mxnet' or 'torch'")
+    return framework
+
+
 def cmd_recommend(args):
-    tab = _tab()
+    tab = _tab(_framework(args.model))
     net, meta, interactions = tab.load_model(args.model)
     num_users, num_items = meta['num_users'], meta['num_items']
     if not 1 <= args.user <= num_users:
