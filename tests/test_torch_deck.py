@@ -1,7 +1,6 @@
 """The PyTorch AutoRec deck's cells, with only their import line changed, run on the PyTorch
 tab (on a CPU, without a display, without torchvision), here on small synthetic data."""
 import re
-import sys
 
 import numpy as onp
 import pytest
@@ -106,9 +105,6 @@ def point_data_at(monkeypatch, folder):
     """Make ``read_data_ml100k()`` (no argument, as the deck calls it) find ``folder``."""
     from d2l_recsys import fetch
     monkeypatch.setattr(fetch, 'ml100k_dir', lambda path=None, **kwargs: folder)
-    data_module = sys.modules.get('d2l_recsys.data')
-    if data_module is not None and hasattr(data_module, 'ml100k_dir'):
-        monkeypatch.setattr(data_module, 'ml100k_dir', lambda path=None, **kwargs: folder)
 
 
 def test_deck_cells_run_with_only_the_import_changed(tmp_path, monkeypatch, capsys):

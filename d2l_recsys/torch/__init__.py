@@ -1,24 +1,32 @@
-"""The PyTorch tab: ``from d2l_recsys import torch as d2l``.
+"""The PyTorch tab: ``from d2l_recsys import torch as d2l`` gives what the chapter's cells call.
 
-The names the chapters' cells call from ``d2l``, for PyTorch: the book's data functions
-(NumPy arrays, PyTorch DataLoaders), ``MF`` and ``AutoRec`` as ``nn.Module``s, the
-evaluators, ``train_recsys_rating``, and the utilities (``try_gpu``, ``try_all_gpus`` with a
-CPU fallback, ``get_dataloader_workers``, ``Timer``, ``Accumulator``, ``Animator``). The
-PyTorch AutoRec deck's cells run with only their import line changed, on a CPU and without a
-display. Importing this never imports MXNet (nor torchvision).
+The PyTorch AutoRec deck's cells run with only their import line changed, on a CPU and without
+a display: the MovieLens functions (NumPy arrays; ``split_and_load_ml100k`` with PyTorch
+``DataLoader``s), ``try_gpu``, ``try_all_gpus`` (falling back to the CPU),
+``get_dataloader_workers``, ``Timer``, ``Accumulator``, ``Animator`` and ``plt``. So are the
+models (``MF``, ``AutoRec`` as ``nn.Module``s), the evaluators, ``train_recsys_rating``, the
+experiments and saving/loading, under the MXNet tab's names; data parallelism across processes
+is :mod:`d2l_recsys.torch.distributed`. Importing this never imports MXNet, ``d2l`` or
+torchvision.
 """
-from ._interim import Accumulator, Animator, Timer
-from .data import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k,
+from ..plotting import Animator, set_axes
+from ..utils import Accumulator, Timer
+from .data import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k, read_item_titles,
                    split_and_load_ml100k, split_data_ml100k, split_data_ml100k_fast)
 from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
-from .models import (ACTIVATIONS, L2Loss, MF, AutoRec, user_based_autorec,
+from .experiments import load_autorec_data, load_mf_data, set_seed, train_autorec, train_mf
+from .models import (ACTIVATIONS, AutoRec, L2Loss, MF, user_based_autorec,
                      user_based_matrix)
+from .predict import interaction_matrix, load_model, predict_rating, save_model, top_k
 from .training import (get_dataloader_workers, parse_devices, train_recsys_rating,
                        try_all_gpus, try_gpu)
 
-__all__ = ['Accumulator', 'Animator', 'Timer', 'read_data_ml100k', 'split_data_ml100k',
-           'load_data_ml100k', 'split_data_ml100k_fast', 'load_data_ml100k_fast',
-           'split_and_load_ml100k', 'evaluator', 'autorec_evaluator', 'rmse_exact',
-           'autorec_rmse_exact', 'MF', 'AutoRec', 'L2Loss', 'ACTIVATIONS',
-           'user_based_autorec', 'user_based_matrix', 'train_recsys_rating', 'try_gpu',
-           'try_all_gpus', 'parse_devices', 'get_dataloader_workers']
+FRAMEWORK = 'torch'
+
+
+def __getattr__(name):
+    # ``d2l.plt`` as in the book, imported when first used (pyplot picks a backend on import).
+    if name == 'plt':
+        import matplotlib.pyplot as plt
+        return plt
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -1,18 +1,18 @@
 """MovieLens 100K for the PyTorch tab: the book's data functions and PyTorch DataLoaders.
 
 Reading, splitting and loading are the framework-free functions of :mod:`d2l_recsys.data`
-with NumPy as the book's ``np`` (the random split draws from NumPy's global generator, which
-:func:`d2l_recsys.torch.experiments.set_seed` seeds); ``load_data_ml100k`` returns its
+with NumPy as the book's ``np``: the random split draws from NumPy's global generator (which
+:func:`d2l_recsys.torch.experiments.set_seed` seeds) and ``load_data_ml100k`` returns its
 interaction matrix as a NumPy array, as the PyTorch AutoRec deck expects.
 ``split_and_load_ml100k`` is the book's function with PyTorch ``DataLoader``s.
 """
 import numpy as onp
 import torch
 
-from ._interim import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k,
-                       split_data_ml100k, split_data_ml100k_fast)
+from ..data import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k,
+                    read_item_titles, split_data_ml100k, split_data_ml100k_fast)
 
-__all__ = ['read_data_ml100k', 'split_data_ml100k', 'load_data_ml100k',
+__all__ = ['read_data_ml100k', 'read_item_titles', 'split_data_ml100k', 'load_data_ml100k',
            'split_data_ml100k_fast', 'load_data_ml100k_fast', 'split_and_load_ml100k',
            'rating_dataset']
 

@@ -161,11 +161,14 @@ def prepare(model, *, data_dir=None, split_mode=None, seed=0, dropout=0.05):
     ``seed``, then the weights."""
     from .data import rating_dataset
     from .evaluation import autorec_rmse_exact, rmse_exact
-    from .experiments import read_split_load, set_seed
+    from ..experiments import read_split_load
+    from .experiments import set_seed
     from .models import AutoRec, L2Loss, MF
     split_mode = split_mode or ('seq-aware' if model == 'mf' else 'random')
     set_seed(seed)
-    folder, num_users, num_items, train, test = read_split_load(data_dir, split_mode, 0.1)
+    run_data = read_split_load(data_dir, split_mode, 0.1)
+    folder, num_users, num_items = run_data.folder, run_data.num_users, run_data.num_items
+    train, test = run_data.train, run_data.test
     record = {'model': model, 'num_users': num_users, 'num_items': num_items,
               'split_mode': split_mode, 'seed': seed, 'data_dir': folder,
               'train_interactions': {'users': onp.asarray(train[0], dtype=onp.int64),
@@ -213,7 +216,7 @@ def main(argv=None):
                       f'test RMSE {history["test_rmse"][-1]:.3f} ({world_size} processes, '
                       f'{device})')
             if args.out:
-                from ._interim import atomic_write_text
+                from ..atomic import atomic_write_text
                 from .predict import save_model
                 interactions = record.pop('train_interactions')
                 record.update(world_size=world_size, device=str(device), lr=lr, wd=wd,

@@ -13,7 +13,7 @@ import os
 import numpy as onp
 import torch
 
-from ._interim import atomic_write
+from ..atomic import atomic_write
 from .models import AutoRec, MF
 
 __all__ = ['predict_rating', 'score_items', 'top_k', 'interaction_matrix', 'save_model',

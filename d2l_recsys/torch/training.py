@@ -13,7 +13,8 @@ import time
 import torch
 from torch import nn
 
-from ._interim import Accumulator, Animator, Timer, in_notebook
+from ..plotting import in_notebook, training_animator
+from ..utils import Accumulator, Timer
 
 __all__ = ['train_recsys_rating', 'try_gpu', 'try_all_gpus', 'parse_devices',
            'get_dataloader_workers']
@@ -36,9 +37,11 @@ def try_all_gpus():
 
 
 def get_dataloader_workers():
-    """Use 4 processes to read the data (``d2l.get_dataloader_workers``), or fewer where
-    this process may use fewer CPUs (PyTorch warns about more workers than that, and the
-    batches are the same whatever the number)."""
+    """Use 4 processes to read the data except for Windows (``d2l.get_dataloader_workers``),
+    and no more than the CPUs this process may use (PyTorch warns beyond that; the batches
+    are the same whatever the number)."""
+    if sys.platform.startswith('win'):
+        return 0
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:   # macOS, Windows
@@ -94,14 +97,6 @@ def parse_devices(spec):
     return devices
 
 
-def _resolve_plot(plot, num_epochs):
-    if isinstance(plot, Animator):
-        return plot
-    # The book's axes: epochs on x, loss and RMSE in [0, 2].
-    return Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0, 2],
-                    legend=['train loss', 'test RMSE'], live=plot)
-
-
 def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
                         devices=None, evaluator=None, *, plot=None, progress=None,
                         figure_path=None, **kwargs):
@@ -142,7 +137,7 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
     history = {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [],
                'train_seconds': []}
     timer = Timer()
-    animator = _resolve_plot(plot, num_epochs)
+    animator = training_animator(plot, num_epochs)
     for epoch in range(num_epochs):
         tic, train_before = time.time(), timer.sum()
         model.train()
