@@ -34,6 +34,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
+from ..defaults import BOOK
+
 __all__ = ['setup', 'cleanup', 'train_ddp', 'main', 'DEFAULT_ADDR', 'DEFAULT_PORT']
 
 DEFAULT_ADDR, DEFAULT_PORT = '127.0.0.1', 29500
@@ -135,15 +137,18 @@ def _parser():
         prog='torchrun ... -m d2l_recsys.torch.distributed',
         description='Train MF or AutoRec data-parallel with torch.distributed (DDP).')
     p.add_argument('model', choices=['mf', 'autorec'])
-    p.add_argument('--epochs', type=int, default=None, help='MF 20, AutoRec 25')
+    mf, ar = BOOK['mf'], BOOK['autorec']
+    p.add_argument('--epochs', type=int, default=None,
+                   help=f"MF {mf['num_epochs']}, AutoRec {ar['num_epochs']}")
     p.add_argument('--batch-size', type=int, default=None,
-                   help='global batch: MF 512, AutoRec 256')
-    p.add_argument('--lr', type=float, default=0.002)
-    p.add_argument('--wd', type=float, default=1e-5)
+                   help=f"global batch: MF {mf['batch_size']}, AutoRec {ar['batch_size']}")
+    p.add_argument('--lr', type=float, default=None, help=f"Adam ({mf['lr']})")
+    p.add_argument('--wd', type=float, default=None, help=f"weight decay ({mf['wd']})")
     p.add_argument('--split', choices=['random', 'seq-aware'], default=None,
-                   help='MF seq-aware, AutoRec random')
+                   help=f"MF {mf['split_mode']}, AutoRec {ar['split_mode']}")
     p.add_argument('--seed', type=int, default=0, help='the same on every process (0)')
-    p.add_argument('--dropout', type=float, default=0.05, help='AutoRec dropout (0.05)')
+    p.add_argument('--dropout', type=float, default=None,
+                   help=f"AutoRec dropout ({ar['dropout']})")
     p.add_argument('--data', default=None, metavar='DIR', help='folder with u.data')
     p.add_argument('--out', default=None, metavar='DIR',
                    help='rank 0 writes the model folder and history.json here')
@@ -154,19 +159,21 @@ def _parser():
     return p
 
 
-def prepare(model, *, data_dir=None, split_mode=None, seed=0, dropout=0.05):
+def prepare(model, *, data_dir=None, split_mode=None, seed=0, dropout=None):
     """Data and model of a run, the same on every process: ``(net, train_set, loss,
-    evaluate_on(device), record)``. MF is the book's (``L2Loss``), AutoRec the deck's
-    (``MSELoss(reduction='sum')``, weights from N(0, 0.01^2)); the split is drawn with
-    ``seed``, then the weights."""
+    evaluate_on(device), record)``, with the book's settings (:mod:`d2l_recsys.defaults`).
+    MF is the book's (``L2Loss``), AutoRec the deck's (``MSELoss(reduction='sum')``, weights
+    from N(0, 0.01^2)); the split is drawn with ``seed``, then the weights. ``evaluate_on``
+    gives the exact test RMSE."""
     from .data import rating_dataset
     from .evaluation import autorec_rmse_exact, rmse_exact
     from ..experiments import read_split_load
     from .experiments import set_seed
     from .models import AutoRec, L2Loss, MF
-    split_mode = split_mode or ('seq-aware' if model == 'mf' else 'random')
+    book = BOOK[model]
+    split_mode = split_mode or book['split_mode']
     set_seed(seed)
-    run_data = read_split_load(data_dir, split_mode, 0.1)
+    run_data = read_split_load(data_dir, split_mode, book['test_ratio'])
     folder, num_users, num_items = run_data.folder, run_data.num_users, run_data.num_items
     train, test = run_data.train, run_data.test
     record = {'model': model, 'num_users': num_users, 'num_items': num_items,
@@ -175,18 +182,19 @@ def prepare(model, *, data_dir=None, split_mode=None, seed=0, dropout=0.05):
                                      'items': onp.asarray(train[1], dtype=onp.int64),
                                      'ratings': onp.asarray(train[2], dtype=onp.float32)}}
     if model == 'mf':
-        net = MF(30, num_users, num_items)
+        net = MF(book['num_factors'], num_users, num_items)
         train_set, test_set = rating_dataset(*train[:3]), rating_dataset(*test[:3])
-        record['hparams'] = {'num_factors': 30}
+        record['hparams'] = {'num_factors': book['num_factors']}
 
         def evaluate_on(device):
             return lambda net: rmse_exact(net, DataLoader(test_set, batch_size=1024), [device])
         return net, train_set, L2Loss(), evaluate_on, record
-    net = AutoRec(500, num_users, dropout)
+    dropout = book['dropout'] if dropout is None else dropout
+    net = AutoRec(book['num_hidden'], num_users, dropout)
     nn.init.normal_(net.encoder.weight, std=0.01)
     nn.init.normal_(net.decoder.weight, std=0.01)
     train_set = torch.tensor(train[3], dtype=torch.float32)
-    record['hparams'] = {'num_hidden': 500, 'dropout': dropout}
+    record['hparams'] = {'num_hidden': book['num_hidden'], 'dropout': dropout}
 
     def evaluate_on(device):
         return lambda net: autorec_rmse_exact(net, DataLoader(train_set, batch_size=1024),
@@ -197,14 +205,16 @@ def prepare(model, *, data_dir=None, split_mode=None, seed=0, dropout=0.05):
 def main(argv=None):
     """Entry point of ``python -m d2l_recsys.torch.distributed`` under ``torchrun``."""
     args = _parser().parse_args(argv)
-    epochs = args.epochs or (20 if args.model == 'mf' else 25)
-    batch_size = args.batch_size or (512 if args.model == 'mf' else 256)
+    book = BOOK[args.model]
+    epochs = args.epochs or book['num_epochs']
+    batch_size = args.batch_size or book['batch_size']
     rank, world_size, device = setup(args.backend, 'cpu' if args.cpu else None)
     try:
         net, train_set, loss, evaluate_on, record = prepare(
             args.model, data_dir=args.data, split_mode=args.split, seed=args.seed,
             dropout=args.dropout)
-        lr, wd = args.lr, args.wd
+        lr = book['lr'] if args.lr is None else args.lr
+        wd = book['wd'] if args.wd is None else args.wd
         make = torch.optim.Adam if args.optimizer == 'adam' else torch.optim.SGD
         history = train_ddp(net, train_set, loss,
                             lambda p: make(p, lr=lr, weight_decay=wd),
