@@ -248,11 +248,19 @@ def test_load_refuses_other_shapes_and_frameworks(tmp_path):
     with pytest.raises(ValueError, match=r'Q.weight is \(12, 4\) in the file but \(13, 4\)'):
         predict.load_model(str(tmp_path / 'm'))
     meta_path.write_text(meta.replace('"framework": "torch"', '"framework": "mxnet"'))
-    with pytest.raises(ValueError, match='a mxnet model'):
+    with pytest.raises(ValueError, match="a 'mxnet' model: load it with that framework's tab"):
         predict.load_model(str(tmp_path / 'm'))
-    (tmp_path / 'm' / 'model.pt').write_bytes(b'not a file torch can read')
     meta_path.write_text(meta)
-    with pytest.raises(ValueError, match='not a parameter file PyTorch can read'):
+    net.eval()
+    with torch.no_grad():
+        net.P.weight[0, 0] = float('nan')
+    predict.save_model(net, tmp_path / 'm', model='mf', hparams={'num_factors': 4},
+                       num_users=10, num_items=12)
+    with pytest.raises(ValueError, match='P.weight holds NaN'):
         predict.load_model(str(tmp_path / 'm'))
+    bad = tmp_path / 'bad.pt'
+    bad.write_bytes(b'not a file torch can read')
+    with pytest.raises(ValueError, match='not a parameter file PyTorch can read'):
+        predict.load_state_checked(tt.MF(4, 10, 12), str(bad))
     with pytest.raises(FileNotFoundError, match='no model.json'):
         predict.load_model(str(tmp_path / 'nothing'))

@@ -22,7 +22,6 @@ Launch with ``torchrun``; the address and port default to this machine's loopbac
 Run without ``torchrun`` it is one process (world size 1) on 127.0.0.1.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -226,7 +225,6 @@ def main(argv=None):
                       f'test RMSE {history["test_rmse"][-1]:.3f} ({world_size} processes, '
                       f'{device})')
             if args.out:
-                from ..atomic import atomic_write_text
                 from .predict import save_model
                 interactions = record.pop('train_interactions')
                 record.update(world_size=world_size, device=str(device), lr=lr, wd=wd,
@@ -234,9 +232,8 @@ def main(argv=None):
                               batch_size=batch_size, num_epochs=epochs)
                 save_model(net, args.out, model=args.model, hparams=record['hparams'],
                            num_users=record['num_users'], num_items=record['num_items'],
-                           train_interactions=interactions, extra={'info': record})
-                atomic_write_text(os.path.join(args.out, 'history.json'),
-                                  json.dumps({'history': history, 'info': record}, indent=2))
+                           train_interactions=interactions, extra={'info': record},
+                           history={'history': history, 'info': record})
     finally:
         cleanup()
     return 0

@@ -55,6 +55,19 @@ def _prepare(model, settings, devices, seed, fast):
     return settings, devices
 
 
+def _check_sizes(model, settings, run_data, devices, user_based=False):
+    # Before the model is built: a batch no loader can fill, a model the memory cannot hold.
+    if model == 'mf':
+        rows, what = len(run_data.train[0]), 'ratings'
+    else:   # AutoRec's training rows are items (users when user-based)
+        rows, what = ((run_data.num_users, 'users') if user_based else
+                      (run_data.num_items, 'items'))
+    runs.check_batch_size(settings['batch_size'], rows, what)
+    if all(d.type == 'cpu' for d in devices):
+        runs.check_model_memory(model, settings, run_data.num_users, run_data.num_items,
+                                user_based)
+
+
 def load_mf_data(*, split_mode=MF_BOOK['split_mode'], test_ratio=MF_BOOK['test_ratio'],
                  batch_size=MF_BOOK['batch_size'], data_dir=None):
     """``split_and_load_ml100k`` (explicit feedback), keeping the run's data.
@@ -119,6 +132,7 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
     num_users, num_items, train_iter, test_iter, run_data = load_mf_data(
         split_mode=s['split_mode'], test_ratio=s['test_ratio'], batch_size=s['batch_size'],
         data_dir=data_dir)
+    _check_sizes('mf', s, run_data, devices)
     net = MF(s['num_factors'], num_users, num_items)   # N(0, 0.01^2), the book's init
     loss = L2Loss()
     trainer = torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'])
@@ -149,10 +163,7 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
     num_users, num_items, train_iter, test_iter, test_inter_mat, run_data = load_autorec_data(
         split_mode=s['split_mode'], test_ratio=s['test_ratio'], batch_size=s['batch_size'],
         data_dir=data_dir, user_based=user_based)
-    if len(train_iter) == 0:
-        raise ValueError(f'batch_size {s["batch_size"]} is larger than the '
-                         f'{len(train_iter.dataset)} rows of the training matrix (the deck '
-                         'drops the last short batch)')
+    _check_sizes('autorec', s, run_data, devices, user_based)
     net = AutoRec(s['num_hidden'], num_items if user_based else num_users, s['dropout'])
     nn.init.normal_(net.encoder.weight, std=0.01)
     nn.init.normal_(net.decoder.weight, std=0.01)

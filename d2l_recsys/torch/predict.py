@@ -3,25 +3,24 @@
 The PyTorch counterparts of the MXNet tab's ``predict`` module, same names and results. The
 book ends :numref:`sec_mf` with the predicted rating of user index 20 for item index 30;
 indices are 0-based (MovieLens id minus one), results also carry the MovieLens ``item_id``.
-A saved model is a folder: ``model.json`` (format, ``framework: 'torch'``, the model and its
-hyper-parameters), ``model.pt`` (the ``state_dict``) and, optionally,
-``train_interactions.npz``.
+A saved model is the folder :mod:`d2l_recsys.store` writes and checks for both tabs:
+``model.json`` (``framework: 'torch'``, the model, its hyper-parameters and every file's size
+and SHA-256), ``model.pt`` (the ``state_dict``) and, optionally, ``train_interactions.npz`` and
+``history.json``.
 """
-import json
 import os
 
 import numpy as onp
 import torch
 
-from ..atomic import atomic_write
+from ..store import FORMAT, load_model_folder, save_model_folder
 from .models import AutoRec, MF
 
 __all__ = ['predict_rating', 'score_items', 'top_k', 'interaction_matrix', 'save_model',
-           'load_model', 'build_model', 'FORMAT', 'FRAMEWORK']
+           'load_model', 'build_model', 'load_state_checked', 'FRAMEWORK']
 
-FORMAT = 'd2l-recsys-model/1'
 FRAMEWORK = 'torch'
-PARAMS, META, INTERACTIONS = 'model.pt', 'model.json', 'train_interactions.npz'
+PARAMS = 'model.pt'
 AUTOREC_EXTRAS = ('hidden_layers', 'encoder_activation', 'decoder_activation',
                   'hidden_activation')
 
@@ -124,59 +123,14 @@ def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=F
             for r, j in enumerate(best)]
 
 
-def _json_default(obj):
-    if isinstance(obj, onp.integer):
-        return int(obj)
-    if isinstance(obj, onp.floating):
-        return float(obj)
-    raise TypeError(f'{type(obj).__name__} is not JSON serialisable')
-
-
-def _write_folder(directory, *, meta, write_params, interactions):
-    """Write the parameters, then the interactions, then ``model.json`` (last, so a folder
-    with a description always has its files), each whole or not at all."""
-    atomic_write(os.path.join(directory, meta['params']), write_params)
-    if interactions is not None:
-        def write_npz(tmp):
-            with open(tmp, 'wb') as f:
-                onp.savez_compressed(f, **{k: onp.asarray(v) for k, v in interactions.items()})
-        atomic_write(os.path.join(directory, INTERACTIONS), write_npz)
-    text = json.dumps(meta, indent=2, default=_json_default) + '\n'
-
-    def write_json(tmp):
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
-    atomic_write(os.path.join(directory, META), write_json)
-    return directory
-
-
-def _read_folder(directory):
-    """``(meta, params_path, interactions)`` of a model folder; one-line errors."""
-    meta_path = os.path.join(directory, META)
-    if not os.path.isfile(meta_path):
-        raise FileNotFoundError(f'{directory}: no {META} here (not a model folder written by '
-                                '`python -m d2l_recsys train`)')
-    try:
-        with open(meta_path, encoding='utf-8') as f:
-            meta = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f'{meta_path} line {e.lineno}: not valid JSON ({e.msg})') from None
-    if not isinstance(meta, dict) or meta.get('format') != FORMAT:
-        found = meta.get('format') if isinstance(meta, dict) else None
-        raise ValueError(f'{meta_path}: unknown format {found!r} (expected {FORMAT!r})')
-    interactions = None
-    inter_path = os.path.join(directory, INTERACTIONS)
-    if os.path.isfile(inter_path):
-        with onp.load(inter_path) as z:
-            interactions = {k: z[k] for k in z.files}
-    return meta, os.path.join(directory, meta.get('params', PARAMS)), interactions
-
-
 def save_model(net, directory, *, model, hparams, num_users, num_items, user_based=False,
-               train_interactions=None, extra=None):
-    """Write ``model.pt`` (the ``state_dict``), ``model.json`` (``framework: 'torch'`` and
-    what rebuilds the model) and, when given, ``train_interactions.npz`` into ``directory``,
-    each file to a temporary name first and then renamed."""
+               train_interactions=None, extra=None, history=None, files=None):
+    """Write the model folder ``directory`` whole (:func:`d2l_recsys.store.save_model_folder`):
+    ``model.pt`` (the ``state_dict``, on the CPU), ``model.json`` (``framework: 'torch'`` and
+    what rebuilds the model), ``train_interactions.npz`` when given, ``history.json`` when
+    ``history`` is given and any ``files`` (``{name: write(path)}``). An older model there is
+    replaced whole or not at all, as with the MXNet tab's ``save_model``.
+    """
     if model not in ('mf', 'autorec'):
         raise ValueError(f"model must be 'mf' or 'autorec', got {model!r}")
     meta = {'format': FORMAT, 'framework': FRAMEWORK, 'model': model,
@@ -185,13 +139,19 @@ def save_model(net, directory, *, model, hparams, num_users, num_items, user_bas
     if extra:
         meta['extra'] = extra
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-    return _write_folder(directory, meta=meta, write_params=lambda tmp: torch.save(state, tmp),
-                         interactions=train_interactions)
+    save_model_folder(directory, meta=meta, write_params=lambda path: torch.save(state, path),
+                      interactions=train_interactions, history=history, files=files)
+    return directory
 
 
 def build_model(meta):
     """A model (PyTorch's default initialisation) as ``model.json`` describes it."""
     kind, hp = meta.get('model'), meta.get('hparams', {})
+    if meta.get('framework') != FRAMEWORK:
+        raise ValueError(f"a {meta.get('framework')!r} model: load it with that framework's "
+                         'tab, not the PyTorch one')
+    if not isinstance(hp, dict):
+        raise ValueError(f'model description: "hparams" must be an object, got {hp!r}'[:200])
     try:
         if kind == 'mf':
             return MF(int(hp['num_factors']), meta['num_users'], meta['num_items'])
@@ -201,6 +161,9 @@ def build_model(meta):
             return AutoRec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
     except KeyError as e:
         raise ValueError(f'model description lacks {e.args[0]!r}') from None
+    except (TypeError, ValueError) as e:   # int('x'), a size or an activation refused
+        raise ValueError(f'model description: {kind} hparams {hp!r} are not usable '
+                         f'({e})'[:300]) from None
     raise ValueError(f"unknown model {kind!r} (expected 'mf' or 'autorec')")
 
 
@@ -236,14 +199,19 @@ def load_state_checked(net, path, device=None):
 
 
 def load_model(directory, device=None):
-    """Rebuild and load a model saved by :func:`save_model`: ``(net, meta, interactions)``
-    (``interactions`` is None when none were saved); the model is in evaluation mode."""
-    meta, params_path, interactions = _read_folder(directory)
-    framework = meta.get('framework', 'mxnet')
-    if framework != FRAMEWORK:
-        raise ValueError(f'{directory}: a {framework} model; load it with that tab '
-                         f'(d2l_recsys.{framework})')
-    net = build_model(meta)
-    load_state_checked(net, params_path, device)
+    """Rebuild and load a model saved by :func:`save_model`, after checking the folder
+    (:func:`d2l_recsys.store.load_model_folder`: nothing outside it is read).
+
+    Returns ``(net, meta, interactions)`` (``interactions`` is None when none were saved),
+    the model in evaluation mode. A parameter file of another shape, or one holding NaN or
+    infinite values, is refused.
+    """
+    folder = load_model_folder(directory)
+    net = build_model(folder.meta)
+    load_state_checked(net, folder.params_path, device)
+    for name, value in net.state_dict().items():
+        if not torch.isfinite(value).all():
+            raise ValueError(f'{folder.params_path}: {name} holds NaN or infinite values; '
+                             'the model is unusable (train it again)')
     net.eval()
-    return net, meta, interactions
+    return net, folder.meta, folder.interactions

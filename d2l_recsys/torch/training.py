@@ -6,6 +6,7 @@ translated from Gluon. Several GPUs are used as the book's PyTorch tabs use them
 each batch over the devices and gathers the outputs on the first. Data parallelism across
 processes or machines is :mod:`d2l_recsys.torch.distributed`.
 """
+import math
 import os
 import sys
 import time
@@ -13,6 +14,7 @@ import time
 import torch
 from torch import nn
 
+from ..experiments import non_finite_error
 from ..plotting import in_notebook, training_animator
 from ..utils import Accumulator, Timer
 
@@ -154,9 +156,11 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
             # Gluon: ls.backward() sums the per-example losses, trainer.step(batch_size)
             # divides the gradient by the batch size.
             (ls.sum() / values[0].shape[0] if ls.dim() else ls).backward()
-            trainer.step()
             # The book's per-example mean loss of the batch (a summed loss: per row).
             l += float(ls.detach().mean() if ls.dim() else ls.detach() / values[0].shape[0])
+            if not math.isfinite(l):
+                raise non_finite_error('loss', l, epoch, trainer.param_groups[0]['lr'])
+            trainer.step()
             metric.add(l, values[0].shape[0], values[0].numel())
             timer.stop()
         if i < 0:
@@ -165,6 +169,8 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
             test_rmse = evaluator(model, test_iter, kwargs['inter_mat'], devices)
         else:
             test_rmse = evaluator(model, test_iter, devices)
+        if not math.isfinite(test_rmse):
+            raise non_finite_error('test RMSE', test_rmse, epoch, trainer.param_groups[0]['lr'])
         train_l = l / (i + 1)
         animator.add(epoch + 1, (train_l, test_rmse))
         history['epoch'].append(epoch + 1)
