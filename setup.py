@@ -34,9 +34,12 @@ setup(
         # it cannot run on Hopper (H100/H200).
         "gpu": ["mxnet-cu112==1.9.1"],
         "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6",
-                "jupytext>=1.16"],   # notebooks/*.md -> *.ipynb (make notebooks)
+                "jupytext>=1.16",    # notebooks/*.md -> *.ipynb (make notebooks)
+                "optuna>=3.6,<6"],   # `tune` searches with Optuna; the tests exercise it
         # make browser-test: drives Debian's Chromium (not Playwright's own download).
         "browser": ["playwright>=1.40"],
+        # python -m d2l_recsys tune
+        "tune": ["optuna>=3.6,<6"],
     },
     entry_points={"console_scripts": ["d2l-recsys=d2l_recsys.cli:main"]},
 )

@@ -94,7 +94,7 @@ def build_parser():
     p = _Parser(prog=PROG, description='The recommender-systems chapters of Dive into Deep '
                 'Learning (MovieLens 100K, matrix factorization, AutoRec) in MXNet Gluon.',
                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', metavar='{data,train,recommend}',
+    sub = p.add_subparsers(dest='command', metavar='{data,train,recommend,tune,exercises}',
                            parser_class=_Parser)
     sub.required = True
 
@@ -136,6 +136,28 @@ def build_parser():
                         '(default results/MODEL)')
     t.add_argument('--fast', action='store_true',
                    help='use the faster training path (MXNet tab)')
+
+    # ---- tuning: search on a validation set, presets (see d2l_recsys.tuning)
+    t.add_argument('--preset', choices=['book', 'tuned'], default='book',
+                   help="book: the book's settings (default); tuned: the settings `tune` "
+                        'found for this model and split, with early stopping on a validation '
+                        'set cut from the training split')
+    u = sub.add_parser('tune', help='search hyper-parameters on a validation set (Optuna), '
+                                    'then report the test RMSE per seed')
+    u.add_argument('model', choices=['mf', 'autorec'])
+    u.add_argument('--split', choices=['random', 'seq-aware'], default='random')
+    u.add_argument('--trials', type=_positive_int, default=30, help='Optuna trials (30)')
+    u.add_argument('--seed', type=_nonneg_int, default=0,
+                   help='seed of the split, the validation set and the search (0)')
+    u.add_argument('--eval-seeds', default='0,1,2,3,4', metavar='S,S,...',
+                   help='seeds the chosen preset is trained and tested on (0,1,2,3,4; '
+                        "'' for none)")
+    u.add_argument('--max-epochs', type=_positive_int, default=None,
+                   help='most epochs a trial trains (MF 60, AutoRec 120)')
+    u.add_argument('--devices', default=None, help='as for train')
+    u.add_argument('--data', default=None, metavar='DIR', help='as for train')
+    u.add_argument('--out', default=None, metavar='FILE',
+                   help='JSON record (default results/tune/MODEL-SPLIT.json)')
 
     r = sub.add_parser('recommend', help="a trained model's top-k unseen items for a user")
     r.add_argument('--model', required=True, metavar='DIR', help='folder written by train')
@@ -306,7 +328,38 @@ def cmd_recommend(args):
     return 0
 
 
-COMMANDS = {'data': cmd_data, 'train': cmd_train, 'recommend': cmd_recommend}
+def cmd_tune(args):
+    from . import tuning
+    try:
+        eval_seeds = [int(x) for x in args.eval_seeds.split(',') if x.strip()]
+    except ValueError:
+        raise UsageError(f'--eval-seeds must be integers separated by commas, got '
+                         f'{args.eval_seeds!r}') from None
+    tab = importlib.import_module(f'{__package__}.mxnet.experiments')
+    out = args.out or os.path.join('results', 'tune', f'{args.model}-{args.split}.json')
+    record = tuning.search(args.model, args.split, tab=tab, trials=args.trials, seed=args.seed,
+                           data_dir=args.data, devices=args.devices,
+                           max_epochs=args.max_epochs, log=_log)
+    chosen = record['preset']
+    print(f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
+          f'{record["best_epoch"]} after {args.trials} trials '
+          f'({record["search_seconds"]:.0f} s): {chosen}')
+    if eval_seeds:
+        values = {k: v for k, v in chosen.items() if k != 'split_mode'}
+        record['evaluation'] = tuning.evaluate(args.model, args.split, tab=tab,
+                                               seeds=eval_seeds, values=values,
+                                               data_dir=args.data, devices=args.devices,
+                                               log=_log)
+        e = record['evaluation']
+        print(f'exact test RMSE {e["test_rmse_mean"]:.4f} +- {e["test_rmse_std"]:.4f} '
+              f'(validation {e["val_rmse_mean"]:.4f}) over seeds {eval_seeds}')
+    _write_json(out, record)
+    print(f'wrote {out}')
+    return 0
+
+
+COMMANDS = {'data': cmd_data, 'train': cmd_train, 'recommend': cmd_recommend,
+            'tune': cmd_tune}
 
 
 def _error_line(e):
@@ -349,9 +402,10 @@ def _main(argv):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command == 'train' and args.fast:
+        if args.command in ('tune', 'exercises') or (
+                args.command == 'train' and (args.fast or args.preset == 'tuned')):
             from . import fast_path_threads
-            fast_path_threads(args.model)   # must precede the first import of MXNet
+            fast_path_threads(getattr(args, 'model', 'autorec'))   # must precede the first import of MXNet
         return COMMANDS[args.command](args)
     except UsageError as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)

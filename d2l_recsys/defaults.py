@@ -7,7 +7,7 @@ setting in one place changes it everywhere.
 """
 import types
 
-__all__ = ['BOOK', 'MODELS', 'SPLITS', 'book']
+__all__ = ['BOOK', 'TUNED', 'PRESETS', 'MODELS', 'SPLITS', 'book', 'preset']
 
 MODELS = ('mf', 'autorec')
 SPLITS = ('random', 'seq-aware')
@@ -31,3 +31,39 @@ def book(model, **overrides):
     if unknown:
         raise TypeError(f'{model} has no setting {", ".join(sorted(unknown))}')
     return {**BOOK[model], **overrides}
+
+
+# Settings chosen by ``python -m d2l_recsys tune MODEL --split SPLIT`` on a validation set cut
+# from the training split (never the test split); ``num_epochs`` is the most a run trains,
+# ``patience`` the early stopping on the validation RMSE that picks the epoch. The evidence
+# (validation and test RMSE per seed, search time) is in :mod:`d2l_recsys.evidence`.
+TUNED = types.MappingProxyType({
+    ('mf', 'random'): types.MappingProxyType(dict(
+        num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epochs=60, patience=5,
+        val_ratio=0.1)),
+    ('mf', 'seq-aware'): types.MappingProxyType(dict(
+        num_factors=30, lr=0.002, wd=1e-5, batch_size=512, num_epochs=60, patience=5,
+        val_ratio=0.1)),
+    ('autorec', 'random'): types.MappingProxyType(dict(
+        num_hidden=500, dropout=0.05, lr=0.002, wd=1e-5, batch_size=256, num_epochs=150,
+        patience=10, val_ratio=0.1)),
+    ('autorec', 'seq-aware'): types.MappingProxyType(dict(
+        num_hidden=500, dropout=0.05, lr=0.002, wd=1e-5, batch_size=256, num_epochs=150,
+        patience=10, val_ratio=0.1)),
+})
+
+PRESETS = ('book', 'tuned')
+
+
+def preset(model, split_mode, name='book'):
+    """A named preset's settings as a new dict: ``'book'`` (``BOOK[model]``, no early
+    stopping) or ``'tuned'`` (``TUNED[(model, split_mode)]``), with ``split_mode`` set."""
+    if model not in BOOK:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    if split_mode not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split_mode!r}")
+    if name == 'book':
+        return dict(BOOK[model], split_mode=split_mode)
+    if name == 'tuned':
+        return dict(TUNED[(model, split_mode)], split_mode=split_mode)
+    raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")

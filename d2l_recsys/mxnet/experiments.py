@@ -17,7 +17,8 @@ from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_e
 from .models import AutoRec, MF
 from .training import parse_devices, train_recsys_rating
 
-__all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data']
+__all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
+           'read_holdout', 'fit', 'test_rmse', 'run_info']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 
@@ -216,3 +217,46 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
     info = runs.run_info('autorec', s, run_data, framework='mxnet', seed=seed, fast=fast,
                          user_based=user_based)
     return net, history, info
+
+
+# --------------------------------------------------------------- tuning and the exercises
+# What :mod:`d2l_recsys.tuning` and :mod:`d2l_recsys.exercises` call on a tab: the fast path
+# on data that is already split, so that the caller decides what the model may see.
+
+def read_holdout(data_dir, split_mode, test_ratio, val_ratio):
+    """:func:`d2l_recsys.tuning.read_holdout` drawing from MXNet's generator, as the book's
+    split does (seed first with :func:`set_seed`)."""
+    from ..tuning import read_holdout as holdout
+    return holdout(data_dir, split_mode, test_ratio, val_ratio, xp=np)
+
+
+def fit(model, settings, run_data, *, devices=None, user_based=False, progress=False,
+        **options):
+    """Train ``model`` ('mf' or 'autorec') on the fast path with checked ``settings`` on
+    ``run_data`` (its ``test`` is whatever set the run is judged on: a validation set while
+    tuning). ``options``: :func:`~d2l_recsys.mxnet.fast.fit_mf`'s ``optimizer``,
+    ``patience``, ``on_epoch``, ``verbose``, and for AutoRec the layers of the exercises.
+    Returns ``(net, history)``."""
+    devices = parse_devices(devices)
+    if model == 'mf':
+        return fast_path.fit_mf(settings, run_data, devices, progress=progress, **options)
+    return fast_path.fit_autorec(settings, run_data, devices, user_based=user_based,
+                                 progress=progress, **options)
+
+
+def test_rmse(model, net, run_data, *, devices=None, user_based=False):
+    """The exact RMSE of a trained ``net`` on ``run_data.test``; AutoRec reconstructs
+    ``run_data.train``'s matrix (all the ratings known at prediction time)."""
+    devices = parse_devices(devices)
+    if model == 'mf':
+        return fast_path.mf_test_rmse(net, *run_data.test[:3], devices)[1]
+    train_mat, test_mat = run_data.train[3], run_data.test[3]
+    if user_based:
+        train_mat, test_mat = train_mat.T, test_mat.T
+    return fast_path.autorec_rmse_exact(net, train_mat, test_mat, devices)
+
+
+def run_info(model, settings, run_data, *, seed, user_based=False):
+    """:func:`d2l_recsys.experiments.run_info` for a fast-path run of this tab."""
+    return runs.run_info(model, settings, run_data, framework='mxnet', seed=seed, fast=True,
+                         user_based=user_based)

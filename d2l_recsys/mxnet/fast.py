@@ -31,12 +31,13 @@ from mxnet.gluon import nn
 from .. import metrics
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
+from .models import ACTIVATIONS
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
 
-__all__ = ['MF', 'AutoRec', 'RolloverBatches', 'fit_mf', 'fit_autorec', 'mf_test_rmse',
-           'autorec_test_rmse']
+__all__ = ['MF', 'AutoRec', 'RolloverBatches', 'EarlyStopping', 'fit_mf', 'fit_autorec',
+           'mf_test_rmse', 'autorec_test_rmse', 'autorec_rmse_exact']
 
 HYBRID_FLAGS = dict(static_alloc=True, static_shape=True)
 
@@ -106,22 +107,49 @@ class AutoRec(_ModeCache, nn.HybridBlock):
     (\mathbf{R}_{*i})`, so only observed ratings contribute to the loss and the gradients.
     Children ``encoder``, ``decoder``, ``dropout`` as in :class:`d2l_recsys.mxnet.models.AutoRec`
     (parameter files interchange). ``in_units`` (optional) lets the parameters be created at
-    ``initialize`` instead of at the first call.
+    ``initialize`` instead of at the first call. ``hidden_layers``, ``encoder_activation``,
+    ``decoder_activation``, ``hidden_activation``: the exercises' extras, as in the book-shaped
+    class; the defaults give the book's model.
     """
-    def __init__(self, num_hidden, num_users, dropout=0.05, *, in_units=0):
+    def __init__(self, num_hidden, num_users, dropout=0.05, *, in_units=0, hidden_layers=(),
+                 encoder_activation='sigmoid', decoder_activation=None,
+                 hidden_activation='encoder'):
         super(AutoRec, self).__init__()
-        self.encoder = nn.Dense(num_hidden, activation='sigmoid', use_bias=True,
+        # The exercises' extras, as in the book-shaped class (same checks, same child names).
+        encoder_activation = _activation(encoder_activation, 'encoder_activation')
+        decoder_activation = _activation(decoder_activation, 'decoder_activation')
+        if hidden_activation == 'encoder':
+            hidden_activation = encoder_activation
+        hidden_activation = _activation(hidden_activation, 'hidden_activation')
+        hidden_layers = tuple(int(h) for h in hidden_layers)
+        self.encoder = nn.Dense(num_hidden, activation=encoder_activation, use_bias=True,
                                 in_units=in_units)
-        self.decoder = nn.Dense(num_users, use_bias=True, in_units=num_hidden)
         self.dropout = nn.Dropout(dropout)
+        self._hidden_names = tuple(f'hidden{j}' for j in range(len(hidden_layers)))
+        units_in = num_hidden
+        for name, units in zip(self._hidden_names, hidden_layers):
+            setattr(self, name, nn.Dense(units, activation=hidden_activation, use_bias=True,
+                                         in_units=units_in))
+            units_in = units
+        self.decoder = nn.Dense(num_users, activation=decoder_activation, use_bias=True,
+                                in_units=units_in)
 
     def hybrid_forward(self, F, input):
         hidden = self.dropout(self.encoder(input))
+        for name in self._hidden_names:
+            hidden = getattr(self, name)(hidden)
         pred = self.decoder(hidden)
         if autograd.is_training():  # Mask the gradient during training
             return pred * F.np.sign(input)
         else:
             return pred
+
+
+def _activation(name, what):
+    if name is None or name in ACTIVATIONS:
+        return name
+    raise ValueError(f"{what}={name!r} is not an activation MXNet's Dense layer knows; "
+                     f"use one of {', '.join(ACTIVATIONS)} or None")
 
 
 class _SumLoss(nn.HybridBlock):
@@ -214,12 +242,14 @@ def _sync_losses(losses):
 
 
 def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, evaluate,
-                  examples_per_row, animator, progress):
+                  examples_per_row, animator, progress, after_epoch=None, verbose=True):
     """The loop of ``train_recsys_rating`` over device-resident batches.
 
     Per batch: forward and backward of the hybridized ``net + loss`` on every device shard,
     ``trainer.step(batch_size)``. Per epoch: one host copy of the batch losses, then
-    ``evaluate()``. Returns the history dict of :func:`~d2l_recsys.mxnet.training.train_recsys_rating`.
+    ``evaluate()``, then ``after_epoch(epoch, history)`` (when given), which returns True to
+    stop early. ``verbose=False`` drops the book's two closing lines. Returns the history dict
+    of :func:`~d2l_recsys.mxnet.training.train_recsys_rating`.
     """
     sampler = RolloverBatches(len(rows), batch_size)
     resident = _DeviceBatches(rows, devices, batch_size)
@@ -268,14 +298,75 @@ def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, 
             print(f'epoch {epoch + 1}/{num_epochs}: train loss {train_l:.3f}, '
                   f'test RMSE {test_rmse:.3f}, {history["seconds"][-1]:.2f} s',
                   file=sys.stderr, flush=True)
-    print(f'train loss {printed_sum / printed_count:.3f}, test RMSE {test_rmse:.3f}')
+        if after_epoch is not None and after_epoch(epoch + 1, history):
+            break
     # As the book: the last epoch's examples times the epochs over the training time.
-    examples_per_sec = examples * num_epochs / sum(history['train_seconds'])
-    print(f'{examples_per_sec:.1f} examples/sec on {str(devices)}')
+    examples_per_sec = examples * len(history['epoch']) / sum(history['train_seconds'])
+    if verbose:
+        print(f'train loss {printed_sum / printed_count:.3f}, test RMSE {test_rmse:.3f}')
+        print(f'{examples_per_sec:.1f} examples/sec on {str(devices)}')
     history['printed_train_loss'] = printed_sum / printed_count
     history['examples_per_sec'] = examples_per_sec
     history['devices'] = [str(d) for d in devices]
     return history
+
+
+class EarlyStopping:
+    """Keep the parameters of the epoch with the lowest held-out RMSE; stop after ``patience``
+    epochs without an improvement (of more than ``min_delta``), and give the best ones back.
+
+    Call :meth:`update` after every epoch with that epoch's RMSE on the held-out set (it
+    returns True when training should stop), then :meth:`restore`. The copies stay on the
+    devices (one ``copy()`` per parameter and device when the RMSE improves). A non-finite
+    RMSE stops training at once.
+    """
+    def __init__(self, net, patience, min_delta=0.):
+        if int(patience) < 1:
+            raise ValueError(f'patience must be a positive integer, got {patience!r}')
+        self.net, self.patience, self.min_delta = net, int(patience), float(min_delta)
+        self.best, self.best_epoch, self._saved = math.inf, 0, None
+
+    def update(self, epoch, rmse):
+        rmse = float(rmse)
+        if not math.isfinite(rmse):
+            return True
+        if rmse < self.best - self.min_delta:
+            self.best, self.best_epoch = rmse, int(epoch)
+            self._saved = {name: [a.copy() for a in p.list_data()]
+                           for name, p in self.net.collect_params().items()}
+        return epoch - self.best_epoch >= self.patience
+
+    def restore(self):
+        """Put the best epoch's parameters back into the net (every device)."""
+        if self._saved is None:
+            raise ValueError('EarlyStopping.restore: no epoch gave a finite held-out RMSE')
+        for name, p in self.net.collect_params().items():
+            for dst, src in zip(p.list_data(), self._saved[name]):
+                src.copyto(dst)
+        return self.best_epoch
+
+
+def _stopping(net, patience, rmse_of, on_epoch):
+    """The ``after_epoch`` hook of the fits: early stopping on ``rmse_of()`` (the exact
+    held-out RMSE of the epoch just evaluated), then ``on_epoch(epoch, rmse)`` (e.g. a search
+    library's pruning, which may raise to abandon the run)."""
+    stopper = EarlyStopping(net, patience) if patience else None
+
+    def after_epoch(epoch, history):
+        rmse = rmse_of()
+        history.setdefault('test_rmse_exact_per_epoch', []).append(rmse)
+        stop = stopper.update(epoch, rmse) if stopper is not None else False
+        if on_epoch is not None:
+            on_epoch(epoch, rmse)
+        return stop
+    return stopper, after_epoch
+
+
+def _finish_stopping(stopper, history):
+    if stopper is not None:
+        history['best_epoch'] = stopper.restore()
+        history['best_rmse'] = stopper.best
+        history['stopped_epoch'] = history['epoch'][-1]
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -356,6 +447,13 @@ class _AutoRecTest:
         return metrics.masked_rmse(recons, self.test_rows)
 
 
+def autorec_rmse_exact(net, train_mat, test_mat, devices, *, eval_batch_size=4096):
+    """The exact test RMSE (:func:`d2l_recsys.metrics.masked_rmse`, float64) of an AutoRec
+    reconstructing ``train_mat``, read at the observed entries of ``test_mat``."""
+    train_mat, test_mat = _host(train_mat), _host(test_mat)
+    return _AutoRecTest(train_mat, test_mat, list(devices), eval_batch_size).rmse_exact(net)
+
+
 def autorec_test_rmse(net, train_mat, test_mat, devices, *, eval_batch_size=4096):
     """The book's AutoRec evaluator (exact test RMSE) in large batches spread over devices.
 
@@ -373,12 +471,20 @@ def _host(a):
 # ----------------------------------------------------------------------------- the two models
 
 def fit_mf(settings, run_data, devices, *, animator=None, progress=None,
-           eval_batch_size=65536):
+           eval_batch_size=65536, optimizer='adam', patience=None, on_epoch=None,
+           verbose=True):
     """Train the book's MF on ``run_data`` with ``settings`` (checked, as
     :func:`d2l_recsys.experiments.check_settings` returns them); returns ``(net, history)``.
 
     ``history`` as the book's loop records it, plus ``test_rmse_exact``; ``net`` is the
     hybridized :class:`MF`. ``eval_batch_size``: test ratings per forward pass.
+    ``optimizer``: the Gluon optimizer's name (the book's ``'adam'``; the first exercise tries
+    others), with ``settings``' ``lr`` and ``wd``. ``patience``: early stopping on the exact
+    RMSE of ``run_data.test`` (give it a validation set, never the test set, when choosing
+    epochs): stop after ``patience`` epochs without improvement and restore the best epoch
+    (:class:`EarlyStopping`; ``history['best_epoch']``, and ``test_rmse_exact`` is then the
+    best epoch's). ``on_epoch(epoch, rmse)``: called after every epoch with that exact RMSE.
+    ``verbose=False``: no closing lines on stdout.
     """
     s = settings
     train_u, train_i, train_r, _ = run_data.train
@@ -388,7 +494,7 @@ def fit_mf(settings, run_data, devices, *, animator=None, progress=None,
     net.hybridize(**HYBRID_FLAGS)
     wrapped = _SumLoss(net, gluon.loss.L2Loss(), columns=3)
     wrapped.hybridize(**HYBRID_FLAGS)
-    trainer = gluon.Trainer(net.collect_params(), 'adam',
+    trainer = gluon.Trainer(net.collect_params(), optimizer,
                             {"learning_rate": s['lr'], 'wd': s['wd']})
     rows = onp.stack([onp.asarray(train_u, onp.float32), onp.asarray(train_i, onp.float32),
                       onp.asarray(train_r, onp.float32)], axis=1)
@@ -401,33 +507,49 @@ def fit_mf(settings, run_data, devices, *, animator=None, progress=None,
                                                    eval_batch_size=eval_batch_size)
         return last['book']
 
+    stopper, after_epoch = _stopping(net, patience, lambda: last['exact'], on_epoch)
     history = _train_epochs(net, wrapped, trainer, rows, devices, s['batch_size'],
-                            s['num_epochs'], evaluate, 1, animator, progress)
-    history['test_rmse_exact'] = last['exact']
+                            s['num_epochs'], evaluate, 1, animator, progress,
+                            after_epoch=after_epoch, verbose=verbose)
+    _finish_stopping(stopper, history)
+    history['test_rmse_exact'] = (mf_test_rmse(net, *test, devices)[1] if stopper is not None
+                                  else last['exact'])
     return net, history
 
 
 def fit_autorec(settings, run_data, devices, *, user_based=False, animator=None,
-                progress=None, eval_batch_size=4096):
+                progress=None, eval_batch_size=4096, optimizer='adam', patience=None,
+                on_epoch=None, verbose=True, **layers):
     """Train the book's AutoRec (item-based, or ``user_based``) on ``run_data``; returns
     ``(net, history)`` as :func:`fit_mf`. ``history['test_rmse']`` is the book's evaluator
     (exact, summed in float32 on the devices); ``eval_batch_size``: rows per forward pass.
+    ``optimizer``, ``patience``, ``on_epoch``, ``verbose``: as :func:`fit_mf`. ``layers``:
+    the exercises' ``hidden_layers``, ``encoder_activation``, ``decoder_activation``,
+    ``hidden_activation`` (see :class:`AutoRec`).
     """
     s = settings
     train_mat, test_mat = _host(run_data.train[3]), _host(run_data.test[3])
     if user_based:
         train_mat, test_mat = train_mat.T.copy(), test_mat.T.copy()
     width = train_mat.shape[1]
-    net = AutoRec(s['num_hidden'], width, s['dropout'], in_units=width)
+    net = AutoRec(s['num_hidden'], width, s['dropout'], in_units=width, **layers)
     net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
     net.hybridize(**HYBRID_FLAGS)
     wrapped = _SumLoss(net, gluon.loss.L2Loss())
     wrapped.hybridize(**HYBRID_FLAGS)
-    trainer = gluon.Trainer(net.collect_params(), 'adam',
+    trainer = gluon.Trainer(net.collect_params(), optimizer,
                             {"learning_rate": s['lr'], 'wd': s['wd']})
     tester = _AutoRecTest(train_mat, test_mat, devices, int(eval_batch_size))
+    stopper, after_epoch = _stopping(net, patience, lambda: history_rmse[-1], on_epoch)
+    history_rmse = []
+
+    def evaluate():
+        history_rmse.append(tester.rmse(net))
+        return history_rmse[-1]
+
     history = _train_epochs(net, wrapped, trainer, train_mat.astype(onp.float32), devices,
-                            s['batch_size'], s['num_epochs'], lambda: tester.rmse(net), width,
-                            animator, progress)
+                            s['batch_size'], s['num_epochs'], evaluate, width,
+                            animator, progress, after_epoch=after_epoch, verbose=verbose)
+    _finish_stopping(stopper, history)
     history['test_rmse_exact'] = tester.rmse_exact(net)
     return net, history

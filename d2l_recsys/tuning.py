@@ -1,0 +1,224 @@
+"""Choosing hyper-parameters without looking at the test set: a validation set, early stopping
+on it, a search with Optuna, and the test split read only for the final report.
+
+The chapter trains with fixed settings and reports the test RMSE of the last epoch; choosing
+settings or epochs by that number would tune on the test set. Here:
+
+1. :func:`read_holdout` splits the data as the book does (the same random draw, so the same
+   test split as every other run with that seed), then cuts a **validation set** out of the
+   training split *the same way*: a random share of it on the random split, each user's
+   latest training rating on the seq-aware split (the book's own split function, applied to
+   the training ratings). The model trains on the rest.
+2. Every run trains with **early stopping** on the exact validation RMSE and restores the
+   parameters of its best epoch, so the number of epochs is chosen on the validation set.
+3. :func:`search` runs an Optuna study (TPE sampler, median pruning of runs that fall behind)
+   over learning rate, weight decay, size, batch size and (AutoRec) dropout; it is given only
+   the training part and the validation set.
+4. :func:`evaluate` trains the chosen preset once per seed (each seed its own split and its
+   own validation set) and only then reads the test split: the exact test RMSE per seed.
+
+Framework-free: each function takes the tab's experiments module (``tab``; e.g.
+:mod:`d2l_recsys.mxnet.experiments`), which provides ``set_seed``, ``read_holdout``,
+``fit`` and ``test_rmse``.
+"""
+import dataclasses
+import math
+import time
+
+from . import data, fetch
+from .defaults import BOOK, preset
+from .experiments import RunData, check_settings
+
+__all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
+           'evaluate']
+
+
+@dataclasses.dataclass
+class Holdout:
+    """One seed's data for tuning: ``fit`` trains (its ``test`` is the validation set, cut
+    from the training split), ``full`` is the book's split (its ``test`` is the test split,
+    for the final report only)."""
+    fit: RunData
+    full: RunData
+
+
+def read_holdout(data_dir, split_mode, test_ratio, val_ratio, *, xp=None):
+    """The book's train/test split, and a validation set cut from its training part.
+
+    The test split is drawn exactly as in every other run (:func:`~d2l_recsys.data.
+    split_data_ml100k_fast` on all ratings, from ``xp``'s generator); then the same function
+    on the training ratings cuts the validation set: each user's latest training rating
+    ('seq-aware'), or each training rating with probability ``val_ratio`` ('random').
+    """
+    if data_dir is None:
+        data_dir = fetch.ml100k_dir()
+    df, num_users, num_items = data.read_data_ml100k(data_dir)
+    train_df, test_df = data.split_data_ml100k_fast(df, num_users, num_items, split_mode,
+                                                    test_ratio, xp=xp)
+    fit_df, val_df = data.split_data_ml100k_fast(train_df, num_users, num_items, split_mode,
+                                                 val_ratio, xp=xp)
+
+    def load(frame):
+        return data.load_data_ml100k_fast(frame, num_users, num_items, 'explicit', xp=xp)
+    folder = str(data_dir)
+    train = load(train_df)
+    return Holdout(fit=RunData(folder, num_users, num_items, load(fit_df), load(val_df)),
+                   full=RunData(folder, num_users, num_items, train, load(test_df)))
+
+
+# Search spaces: (kind, low, high) for floats/ints on a log or linear scale, or a tuple of
+# choices. ``num_epochs`` is the most a run may train; early stopping picks the epoch.
+SPACES = {
+    'mf': dict(num_factors=('int-log', 8, 256), lr=('log', 5e-4, 2e-2),
+               wd=('log', 1e-7, 1e-2), batch_size=(256, 512, 1024, 2048)),
+    'autorec': dict(num_hidden=('int-log', 100, 1000), lr=('log', 3e-4, 1e-2),
+                    wd=('log', 1e-7, 1e-2), dropout=('float', 0.0, 0.7),
+                    batch_size=(64, 128, 256)),
+}
+MAX_EPOCHS = {'mf': 60, 'autorec': 120}
+PATIENCE = {'mf': 5, 'autorec': 8}
+
+
+def suggest(trial, model):
+    """One point of ``SPACES[model]`` from an Optuna trial, as book-shaped settings."""
+    chosen = {}
+    for name, spec in SPACES[model].items():
+        if spec[0] == 'log':
+            chosen[name] = trial.suggest_float(name, spec[1], spec[2], log=True)
+        elif spec[0] == 'float':
+            chosen[name] = trial.suggest_float(name, spec[1], spec[2])
+        elif spec[0] == 'int-log':
+            chosen[name] = trial.suggest_int(name, spec[1], spec[2], log=True)
+        else:
+            chosen[name] = trial.suggest_categorical(name, list(spec))
+    return chosen
+
+
+def _settings(model, split_mode, values):
+    """Checked book-shaped settings for ``model`` from a preset or a trial's values."""
+    keys = set(BOOK[model])
+    return check_settings(model, split_mode=split_mode,
+                          **{k: v for k, v in values.items() if k in keys})
+
+
+def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=None,
+           max_epochs=None, patience=None, val_ratio=None, log=None):
+    """Search ``SPACES[model]`` on one seed's validation set; the test split is never read.
+
+    Each trial seeds the tab with ``seed`` (same split, same validation set, same
+    initialisation and batches for every trial), trains with early stopping on the
+    validation RMSE (at most ``max_epochs``, ``patience``) and reports the best epoch's
+    validation RMSE; Optuna's median rule abandons a trial that is behind the median of the
+    earlier ones at the same epoch. Returns a JSON-ready record: the best preset (with its
+    epochs), every trial, and the seconds it took.
+    """
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    max_epochs = max_epochs or MAX_EPOCHS[model]
+    patience = patience or PATIENCE[model]
+    val_ratio = BOOK[model]['test_ratio'] if val_ratio is None else val_ratio
+    tab.set_seed(seed)
+    # Only the training part and the validation set go on from here; the test split is dropped.
+    fit_data = tab.read_holdout(data_dir, split_mode, BOOK[model]['test_ratio'],
+                                val_ratio).fit
+    tic = time.time()
+
+    def objective(trial):
+        values = suggest(trial, model)
+        settings = _settings(model, split_mode, dict(values, num_epochs=max_epochs))
+
+        def on_epoch(epoch, rmse):
+            trial.report(rmse, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        tab.set_seed(seed)
+        _, history = tab.fit(model, settings, fit_data, devices=devices, patience=patience,
+                             on_epoch=on_epoch, verbose=False)
+        trial.set_user_attr('best_epoch', history['best_epoch'])
+        if not math.isfinite(history['best_rmse']):
+            raise optuna.TrialPruned()
+        return history['best_rmse']
+
+    study = optuna.create_study(
+        direction='minimize', sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
+    callbacks = []
+    if log is not None:
+        def say(study, trial):
+            value = 'pruned' if trial.value is None else f'{trial.value:.4f}'
+            log(f'trial {trial.number + 1}/{trials}: validation RMSE {value} '
+                f'{_brief(trial.params)} (best {study.best_value:.4f})')
+        callbacks.append(say)
+    study.optimize(objective, n_trials=trials, callbacks=callbacks)
+    best = study.best_trial
+    chosen = dict(best.params, num_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
+                  split_mode=split_mode)
+    record = {
+        'model': model, 'split_mode': split_mode, 'seed': seed, 'trials': trials,
+        'search_seconds': time.time() - tic, 'best_validation_rmse': best.value,
+        'best_epoch': best.user_attrs.get('best_epoch'), 'preset': chosen,
+        'history': [{'number': t.number, 'state': t.state.name, 'value': t.value,
+                     'params': t.params, 'best_epoch': t.user_attrs.get('best_epoch')}
+                    for t in study.trials],
+    }
+    return record
+
+
+def _brief(params):
+    return ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}'
+                     for k, v in params.items())
+
+
+def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_dir=None,
+                 devices=None, values=None, progress=False, verbose=True):
+    """Train a preset (``TUNED[(model, split_mode)]`` or ``values``) with early stopping on
+    its own validation set, then report on the test split. Returns ``(net, history, info)``
+    as the tab's ``train_mf``/``train_autorec``; ``history['test_rmse_exact']`` is the exact
+    test RMSE of the best epoch's parameters, ``history['val_rmse']`` its validation RMSE."""
+    values = dict(preset(model, split_mode, name) if values is None else values)
+    patience = values.pop('patience', None)
+    val_ratio = values.pop('val_ratio', BOOK[model]['test_ratio'])
+    settings = _settings(model, split_mode, values)
+    tab.set_seed(seed)
+    holdout = tab.read_holdout(data_dir, split_mode, settings['test_ratio'], val_ratio)
+    tic = time.time()
+    net, history = tab.fit(model, settings, holdout.fit, devices=devices, patience=patience,
+                           progress=progress, verbose=verbose)
+    history['train_total_seconds'] = time.time() - tic
+    history['val_rmse'] = history.get('best_rmse', history['test_rmse_exact'])
+    # The only place the test split is read: after training, once.
+    history['test_rmse_exact'] = tab.test_rmse(model, net, holdout.full, devices=devices)
+    history['test_rmse_kind'] = ('exact test RMSE of the best validation epoch' if patience
+                                 else 'exact test RMSE after the last epoch')
+    info = tab.run_info(model, settings, holdout.fit, seed=seed)
+    info.update(preset=name, patience=patience, val_ratio=val_ratio,
+                validation_size=len(holdout.fit.test[0]), test_size=len(holdout.full.test[0]))
+    return net, history, info
+
+
+def evaluate(model, split_mode, *, tab, seeds=(0, 1, 2, 3, 4), name='tuned', values=None,
+             data_dir=None, devices=None, log=None):
+    """Train a preset once per seed (:func:`train_preset`): validation and test RMSE, best
+    epoch and seconds per seed, and their means. Used for the presets' evidence."""
+    rows = []
+    for seed in seeds:
+        _, history, _ = train_preset(model, split_mode, tab=tab, name=name, seed=seed,
+                                     data_dir=data_dir, devices=devices, values=values,
+                                     verbose=False)
+        rows.append({'seed': seed, 'val_rmse': history['val_rmse'],
+                     'test_rmse': history['test_rmse_exact'],
+                     'best_epoch': history.get('best_epoch'),
+                     'seconds': history['train_total_seconds']})
+        if log is not None:
+            log(f'{model}, {split_mode}, seed {seed}: validation RMSE {rows[-1]["val_rmse"]:.4f}'
+                f', test RMSE {rows[-1]["test_rmse"]:.4f} (epoch {rows[-1]["best_epoch"]})')
+    n = len(rows)
+
+    def mean_std(key):
+        values = [r[key] for r in rows]
+        mean = sum(values) / n
+        return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / max(n - 1, 1))
+    val, test = mean_std('val_rmse'), mean_std('test_rmse')
+    return {'model': model, 'split_mode': split_mode, 'preset': name, 'seeds': list(seeds),
+            'per_seed': rows, 'val_rmse_mean': val[0], 'val_rmse_std': val[1],
+            'test_rmse_mean': test[0], 'test_rmse_std': test[1]}
