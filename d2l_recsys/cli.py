@@ -222,16 +222,17 @@ def _train_and_save(args, out, curve):
         if value is not None:
             common[key] = value
     tic = time.time()
-    if args.model == 'mf':
+    if args.preset == 'tuned':
+        net, history, info = _train_tuned(args, devices, curve)
+    elif args.model == 'mf':
         if args.factors is not None:
             common['num_factors'] = args.factors
         net, history, info = tab.train_mf(**common)
-        hparams = {'num_factors': info['hparams']['num_factors']}
     else:
         if args.hidden is not None:
             common['num_hidden'] = args.hidden
         net, history, info = tab.train_autorec(user_based=args.user_based, **common)
-        hparams = dict(info['hparams'])
+    hparams = dict(info['hparams'])
     seconds = time.time() - tic
     info = dict(info)
     interactions = info.pop('train_interactions', None)
@@ -263,6 +264,26 @@ def _train_and_save(args, out, curve):
 def _copy(src, dst):
     import shutil
     shutil.copyfile(src, dst)
+
+
+def _train_tuned(args, devices, curve):
+    """``train --preset tuned``: the tuned settings, early stopping on a validation set cut
+    from the training split, then the exact test RMSE of the best epoch."""
+    given = [flag for flag, value in (
+        ('--epochs', args.epochs), ('--lr', args.lr), ('--wd', args.wd),
+        ('--batch-size', args.batch_size), ('--factors', args.factors),
+        ('--hidden', args.hidden), ('--test-ratio', args.test_ratio))
+        if value is not None] + (['--user-based'] if args.user_based else [])
+    if given:
+        raise UsageError(f'--preset tuned sets the hyper-parameters itself; drop {given[0]}')
+    from . import tuning
+    net, history, info = tuning.train_preset(
+        args.model, args.split or BOOK[args.model]['split_mode'],
+        tab=importlib.import_module(f'{__package__}.mxnet.experiments'), seed=args.seed,
+        data_dir=args.data, devices=devices, progress=True, figure_path=curve)
+    print(f'best epoch {history.get("best_epoch")} of {history["epoch"][-1]}: '
+          f'validation RMSE {history["val_rmse"]:.3f}')
+    return net, history, info
 
 
 def _titles(data_dir):

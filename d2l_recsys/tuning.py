@@ -170,16 +170,19 @@ def _brief(params):
 
 
 def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_dir=None,
-                 devices=None, values=None, progress=False, verbose=True):
+                 devices=None, values=None, progress=False, verbose=True, figure_path=None):
     """Train a preset (``TUNED[(model, split_mode)]`` or ``values``) with early stopping on
     its own validation set, then report on the test split. Returns ``(net, history, info)``
     as the tab's ``train_mf``/``train_autorec``; ``history['test_rmse_exact']`` is the exact
-    test RMSE of the best epoch's parameters, ``history['val_rmse']`` its validation RMSE."""
+    test RMSE of the best epoch's parameters, ``history['val_rmse']`` its validation RMSE.
+    ``seed=None`` leaves the random state as it is. ``figure_path``: the curve (train loss
+    and validation RMSE per epoch, the best epoch marked) as PNG and SVG."""
     values = dict(preset(model, split_mode, name) if values is None else values)
     patience = values.pop('patience', None)
     val_ratio = values.pop('val_ratio', BOOK[model]['test_ratio'])
     settings = _settings(model, split_mode, values)
-    tab.set_seed(seed)
+    if seed is not None:
+        tab.set_seed(seed)
     holdout = tab.read_holdout(data_dir, split_mode, settings['test_ratio'], val_ratio)
     tic = time.time()
     net, history = tab.fit(model, settings, holdout.fit, devices=devices, patience=patience,
@@ -190,10 +193,25 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
     history['test_rmse_exact'] = tab.test_rmse(model, net, holdout.full, devices=devices)
     history['test_rmse_kind'] = ('exact test RMSE of the best validation epoch' if patience
                                  else 'exact test RMSE after the last epoch')
+    history['validation_rmse'] = history.pop('test_rmse_exact_per_epoch', None)
+    if figure_path is not None:
+        history['figure'] = _curve(history, figure_path)
     info = tab.run_info(model, settings, holdout.fit, seed=seed)
     info.update(preset=name, patience=patience, val_ratio=val_ratio,
                 validation_size=len(holdout.fit.test[0]), test_size=len(holdout.full.test[0]))
     return net, history, info
+
+
+def _curve(history, path):
+    from .plotting import Animator
+    animator = Animator(xlabel='epoch', xlim=[1, max(history['epoch'])], ylim=[0, 2],
+                        legend=['train loss', 'validation RMSE', 'best epoch'], live=False)
+    for epoch, loss, rmse in zip(history['epoch'], history['train_loss'],
+                                 history['validation_rmse'] or history['test_rmse']):
+        animator.add(epoch, (loss, rmse, None))
+    if history.get('best_epoch'):
+        animator.X[2], animator.Y[2] = [history['best_epoch']] * 2, [0, 2]
+    return animator.save(path)
 
 
 def evaluate(model, split_mode, *, tab, seeds=(0, 1, 2, 3, 4), name='tuned', values=None,
