@@ -8,7 +8,7 @@ BIN     := $(VENV)/bin
 EXTRA   := $(if $(filter 1,$(GPU)),gpu,cpu)
 STAMP   := $(VENV)/.installed-$(EXTRA)
 
-.PHONY: install data test bench reproduce notebooks lab browser-test clean
+.PHONY: install data test bench reproduce exercises notebooks lab browser-test clean
 
 install: $(STAMP)
 
@@ -33,6 +33,9 @@ bench: install data
 
 reproduce: install data
 	$(BIN)/python -m d2l_recsys.reproduce
+
+exercises: install data
+	$(BIN)/python -m d2l_recsys exercises
 
 notebooks: install
 	$(BIN)/python tools/notebooks.py

@@ -159,6 +159,18 @@ def build_parser():
     u.add_argument('--out', default=None, metavar='FILE',
                    help='JSON record (default results/tune/MODEL-SPLIT.json)')
 
+    # ---- the exercises of the MF and AutoRec sections (see d2l_recsys.exercises)
+    x = sub.add_parser('exercises', help='run the exercises of the MF and AutoRec sections as '
+                                         'sweeps; figures and tables in results/exercises/')
+    x.add_argument('names', nargs='*', metavar='NAME',
+                   help='which exercises (default: all): ' + ', '.join(_exercise_names()))
+    x.add_argument('--quick', action='store_true',
+                   help='2 epochs, fewer points and one seed: checks the plumbing in about a '
+                        'minute')
+    x.add_argument('--data', default=None, metavar='DIR', help='as for train')
+    x.add_argument('--out', default=None, metavar='DIR',
+                   help='where to write (default results/exercises)')
+
     r = sub.add_parser('recommend', help="a trained model's top-k unseen items for a user")
     r.add_argument('--model', required=True, metavar='DIR', help='folder written by train')
     r.add_argument('--user', required=True, type=int,
@@ -349,6 +361,30 @@ def cmd_recommend(args):
     return 0
 
 
+def _exercise_names():
+    from .exercises import EXERCISES
+    return list(EXERCISES)
+
+
+def cmd_exercises(args):
+    from . import exercises, fetch
+    unknown = [n for n in args.names if n not in exercises.EXERCISES]
+    if unknown:
+        raise UsageError(f'unknown exercise {unknown[0]!r}; choose from '
+                         f'{", ".join(exercises.EXERCISES)}')
+    tab = importlib.import_module(f'{__package__}.mxnet.experiments')
+    out = args.out or exercises.OUT
+    tic = time.time()
+    data_dir = fetch.ml100k_dir(args.data, log=_log) if args.data is None else args.data
+    done = exercises.run_all(args.names or None, tab=tab, quick=args.quick,
+                             data_dir=data_dir, out=out, log=_log)
+    for d in done:
+        print(f'{d["name"]}: {d["line"]}')
+    print(f'wrote {out}: a figure (.png, .svg) and a table (.md, .csv) per exercise, '
+          f'summary.md ({time.time() - tic:.0f} s)')
+    return 0
+
+
 def cmd_tune(args):
     from . import tuning
     try:
@@ -380,7 +416,7 @@ def cmd_tune(args):
 
 
 COMMANDS = {'data': cmd_data, 'train': cmd_train, 'recommend': cmd_recommend,
-            'tune': cmd_tune}
+            'tune': cmd_tune, 'exercises': cmd_exercises}
 
 
 def _error_line(e):
@@ -423,7 +459,7 @@ def _main(argv):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command in ('tune', 'exercises') or (
+        if args.command == 'tune' or (
                 args.command == 'train' and (args.fast or args.preset == 'tuned')):
             from . import fast_path_threads
             fast_path_threads(getattr(args, 'model', 'autorec'))   # must precede the first import of MXNet

@@ -79,10 +79,10 @@ MAX_EPOCHS = {'mf': 60, 'autorec': 120}
 PATIENCE = {'mf': 5, 'autorec': 8}
 
 
-def suggest(trial, model):
-    """One point of ``SPACES[model]`` from an Optuna trial, as book-shaped settings."""
+def suggest(trial, space):
+    """One point of ``space`` (as :data:`SPACES`' entries) from an Optuna trial."""
     chosen = {}
-    for name, spec in SPACES[model].items():
+    for name, spec in space.items():
         if spec[0] == 'log':
             chosen[name] = trial.suggest_float(name, spec[1], spec[2], log=True)
         elif spec[0] == 'float':
@@ -102,14 +102,15 @@ def _settings(model, split_mode, values):
 
 
 def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=None,
-           max_epochs=None, patience=None, val_ratio=None, log=None):
+           max_epochs=None, patience=None, val_ratio=None, space=None, log=None):
     """Search ``SPACES[model]`` on one seed's validation set; the test split is never read.
 
     Each trial seeds the tab with ``seed`` (same split, same validation set, same
     initialisation and batches for every trial), trains with early stopping on the
     validation RMSE (at most ``max_epochs``, ``patience``) and reports the best epoch's
     validation RMSE; Optuna's median rule abandons a trial that is behind the median of the
-    earlier ones at the same epoch. Returns a JSON-ready record: the best preset (with its
+    earlier ones at the same epoch. ``space``: the search space (default ``SPACES[model]``).
+    Returns a JSON-ready record: the best preset (with its
     epochs), every trial, and the seconds it took.
     """
     import optuna
@@ -124,7 +125,7 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
     tic = time.time()
 
     def objective(trial):
-        values = suggest(trial, model)
+        values = suggest(trial, space or SPACES[model])
         settings = _settings(model, split_mode, dict(values, num_epochs=max_epochs))
 
         def on_epoch(epoch, rmse):

@@ -18,7 +18,8 @@ from .models import AutoRec, MF
 from .training import parse_devices, train_recsys_rating
 
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
-           'read_holdout', 'fit', 'test_rmse', 'run_info']
+           'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
+           'user_bias']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 
@@ -230,6 +231,12 @@ def read_holdout(data_dir, split_mode, test_ratio, val_ratio):
     return holdout(data_dir, split_mode, test_ratio, val_ratio, xp=np)
 
 
+def read_run_data(data_dir, split_mode, test_ratio):
+    """:func:`d2l_recsys.experiments.read_split_load` drawing from MXNet's generator, as
+    ``train_mf``/``train_autorec`` do (seed first with :func:`set_seed`)."""
+    return runs.read_split_load(data_dir, split_mode, test_ratio, xp=np)
+
+
 def fit(model, settings, run_data, *, devices=None, user_based=False, progress=False,
         **options):
     """Train ``model`` ('mf' or 'autorec') on the fast path with checked ``settings`` on
@@ -260,3 +267,21 @@ def run_info(model, settings, run_data, *, seed, user_based=False):
     """:func:`d2l_recsys.experiments.run_info` for a fast-path run of this tab."""
     return runs.run_info(model, settings, run_data, framework='mxnet', seed=seed, fast=True,
                          user_based=user_based)
+
+
+def predict(net, users, items, *, devices=None):
+    """An MF's predicted ratings for 0-based ``users`` and ``items`` (host arrays), as NumPy."""
+    import numpy
+    preds, devices = [], parse_devices(devices)
+    users = numpy.asarray(users, dtype=numpy.float32)
+    items = numpy.asarray(items, dtype=numpy.float32)
+    for a in range(0, len(users), 65536):
+        out = net(np.array(users[a:a + 65536], ctx=devices[0]),
+                  np.array(items[a:a + 65536], ctx=devices[0]))
+        preds.append(out.asnumpy().reshape(-1))
+    return numpy.concatenate(preds) if preds else numpy.zeros(0, numpy.float32)
+
+
+def user_bias(net):
+    """An MF's learned user biases :math:`b_u` as a NumPy vector (0-based users)."""
+    return net.user_bias.weight.data().asnumpy().reshape(-1)

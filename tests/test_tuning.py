@@ -1,0 +1,182 @@
+"""Tuning: the validation set is cut from the training split as the split itself is cut, early
+stopping gives back the best epoch, and the search never reads the test split."""
+import json
+import os
+
+import numpy as onp
+import pandas as pd
+import pytest
+
+from d2l_recsys import cli, data, tuning
+from d2l_recsys.defaults import BOOK, TUNED, preset
+from d2l_recsys.experiments import check_settings, read_split_load
+from d2l_recsys.mxnet import experiments as tab
+from d2l_recsys.mxnet import fast
+
+from conftest import make_ratings, write_u_data
+
+pytest.importorskip('optuna')
+
+# Small enough for the synthetic data (about 300 ratings, 40 items).
+SPACE = {'mf': dict(num_factors=('int-log', 2, 8), lr=('log', 0.005, 0.1),
+                    wd=('log', 1e-6, 1e-2), batch_size=(16, 32)),
+         'autorec': dict(num_hidden=('int-log', 4, 16), lr=('log', 0.005, 0.1),
+                         wd=('log', 1e-6, 1e-2), dropout=('float', 0.0, 0.5),
+                         batch_size=(8, 16))}
+
+
+def triples(part):
+    u, i, r = (onp.asarray(a) for a in part[:3])
+    return sorted(zip(u.tolist(), i.tolist(), r.tolist()))
+
+
+@pytest.mark.parametrize('split_mode', ['random', 'seq-aware'])
+def test_validation_is_cut_from_the_training_split(synthetic_dir, synthetic_ratings,
+                                                   split_mode):
+    tab.set_seed(3)
+    holdout = tab.read_holdout(synthetic_dir, split_mode, 0.1, 0.2)
+    tab.set_seed(3)
+    book = read_split_load(synthetic_dir, split_mode, 0.1, xp=tab.np)
+    # The same test split as every other run with this seed, and the same training split.
+    assert triples(holdout.full.test) == triples(book.test)
+    assert triples(holdout.full.train) == triples(book.train)
+    fit, val = triples(holdout.fit.train), triples(holdout.fit.test)
+    assert sorted(fit + val) == triples(book.train)
+    assert not set(fit) & set(val) and len(val) > 0
+    assert not set(val) & set(triples(book.test))
+    if split_mode == 'seq-aware':
+        # Each user's latest training rating, as the split takes each user's latest rating.
+        df = synthetic_ratings
+        test_keys = set(zip(book.test[0], book.test[1]))     # 0-based ids
+        rest = df[[(u - 1, i - 1) not in test_keys for u, i in zip(df.user_id, df.item_id)]]
+        latest = rest.loc[rest.groupby('user_id').timestamp.idxmax()]
+        want = sorted(zip((latest.user_id - 1).tolist(), (latest.item_id - 1).tolist(),
+                          latest.rating.tolist()))
+        assert val == want
+
+
+class _Toy:
+    """A stand-in net with one parameter, to drive EarlyStopping by hand."""
+
+    def __init__(self):
+        from mxnet.gluon import nn
+        self.block = nn.Dense(1, in_units=2)
+        self.block.initialize()
+
+    def collect_params(self):
+        return self.block.collect_params()
+
+    def weight(self):
+        return self.block.weight.data().asnumpy().copy()
+
+    def set(self, value):
+        self.block.weight.set_data(tab.np.full((1, 2), value))
+
+
+def test_early_stopping_keeps_and_restores_the_best_epoch():
+    toy = _Toy()
+    stopper = fast.EarlyStopping(toy, patience=2)
+    stops = []
+    for epoch, (value, rmse) in enumerate([(1., 3.), (2., 2.), (3., 2.5), (4., 2.6),
+                                           (5., 1.)], start=1):
+        toy.set(value)
+        stops.append(stopper.update(epoch, rmse))
+        if stops[-1]:
+            break
+    assert stops == [False, False, False, True]     # two epochs without improvement
+    assert onp.all(toy.weight() == 4.)
+    assert stopper.restore() == 2
+    assert onp.all(toy.weight() == 2.)               # the parameters of epoch 2, not 4
+
+
+def test_fit_with_patience_ends_on_the_best_validation_epoch(synthetic_dir, capsys):
+    # A learning rate this large over-fits the tiny data within a few epochs.
+    s = check_settings('mf', num_factors=8, lr=0.05, wd=0, batch_size=16, num_epochs=40,
+                       split_mode='random')
+    tab.set_seed(0)
+    holdout = tab.read_holdout(synthetic_dir, 'random', 0.1, 0.2)
+    tab.set_seed(0)
+    net, h = tab.fit('mf', s, holdout.fit, patience=3, verbose=False)
+    per_epoch = h['test_rmse_exact_per_epoch']
+    assert h['best_epoch'] < h['stopped_epoch'] == len(per_epoch) < 40
+    assert h['best_rmse'] == min(per_epoch) < per_epoch[-1]
+    # The net holds the best epoch's parameters: its validation RMSE is the minimum.
+    assert tab.test_rmse('mf', net, holdout.fit) == pytest.approx(min(per_epoch), abs=1e-6)
+    assert h['test_rmse_exact'] == pytest.approx(min(per_epoch), abs=1e-6)
+
+
+def _poisoned_copy(folder, source, split_mode, seed, tmp_path):
+    """``source``'s ratings with every rating of ``seed``'s test split changed (6 - r, or 1
+    for a 3): same rows, same times, so the split and the validation set are the same."""
+    df = pd.read_csv(os.path.join(source, 'u.data'), sep='\t', header=None,
+                     names=['user_id', 'item_id', 'rating', 'timestamp'])
+    tab.set_seed(seed)
+    run = read_split_load(source, split_mode, 0.1, xp=tab.np)
+    test = {(u + 1, i + 1) for u, i in zip(run.test[0], run.test[1])}
+    hit = onp.array([(u, i) in test for u, i in zip(df.user_id, df.item_id)])
+    assert hit.sum() == len(test) > 0
+    df.loc[hit, 'rating'] = onp.where(df.rating[hit] == 3, 1, 6 - df.rating[hit])
+    write_u_data(str(tmp_path / folder), df)
+    return str(tmp_path / folder)
+
+
+@pytest.mark.parametrize('model,split_mode', [('mf', 'random'), ('autorec', 'seq-aware')])
+def test_search_never_reads_the_test_split(synthetic_dir, tmp_path, model, split_mode,
+                                           capsys):
+    seed = 1
+    poisoned = _poisoned_copy('poisoned', synthetic_dir, split_mode, seed, tmp_path)
+    records = [tuning.search(model, split_mode, tab=tab, trials=4, seed=seed, data_dir=d,
+                             max_epochs=6, patience=2, space=SPACE[model])
+               for d in (synthetic_dir, poisoned)]
+    clean, dirty = ([(t['value'], t['params'], t['best_epoch']) for t in r['history']]
+                    for r in records)
+    assert clean == dirty
+    assert records[0]['preset'] == records[1]['preset']
+    # ... while the final report, which does read the test split, sees the poison.
+    values = {k: v for k, v in records[0]['preset'].items() if k != 'split_mode'}
+    reports = [tuning.evaluate(model, split_mode, tab=tab, seeds=[seed], values=values,
+                               data_dir=d) for d in (synthetic_dir, poisoned)]
+    assert reports[0]['val_rmse_mean'] == reports[1]['val_rmse_mean']
+    assert abs(reports[0]['test_rmse_mean'] - reports[1]['test_rmse_mean']) > 0.05
+
+
+def test_presets_name_the_books_settings_and_the_tuned_ones():
+    assert preset('mf', 'seq-aware') == dict(BOOK['mf'])
+    assert preset('autorec', 'seq-aware', 'book')['split_mode'] == 'seq-aware'
+    for (model, split_mode), values in TUNED.items():
+        chosen = preset(model, split_mode, 'tuned')
+        check_settings(model, **{k: v for k, v in chosen.items() if k in BOOK[model]})
+        assert chosen['patience'] >= 1 and 0 < chosen['val_ratio'] < 1
+    with pytest.raises(ValueError, match='preset must be one of'):
+        preset('mf', 'random', 'best')
+
+
+def test_train_preset_tuned_from_the_command_line(synthetic_dir, tmp_path, monkeypatch,
+                                                  capsys):
+    small = dict(num_factors=4, lr=0.02, wd=1e-4, batch_size=16, num_epochs=30, patience=3,
+                 val_ratio=0.2)
+    monkeypatch.setitem(tuning.__dict__, 'preset', lambda model, split, name: dict(small))
+    out = tmp_path / 'run'
+    assert cli.main(['train', 'mf', '--preset', 'tuned', '--split', 'random', '--seed', '0',
+                     '--data', synthetic_dir, '--out', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert 'best epoch' in printed and 'exact test RMSE' in printed
+    saved = json.loads((out / 'history.json').read_text())
+    h = saved['history']
+    assert h['best_epoch'] <= h['stopped_epoch'] and os.path.exists(out / 'curve.png')
+    assert saved['info']['preset'] == 'tuned' and saved['info']['patience'] == 3
+    assert cli.main(['train', 'mf', '--preset', 'tuned', '--lr', '0.1']) == 2
+    assert '--preset tuned sets the hyper-parameters itself; drop --lr' in \
+        capsys.readouterr().err
+
+
+def test_tune_from_the_command_line(synthetic_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(tuning.SPACES, 'autorec', SPACE['autorec'])
+    out = tmp_path / 'tune.json'
+    assert cli.main(['tune', 'autorec', '--trials', '2', '--max-epochs', '3', '--eval-seeds',
+                     '0,1', '--data', synthetic_dir, '--out', str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert len(record['history']) == 2 and record['preset']['num_epochs'] == 3
+    assert [r['seed'] for r in record['evaluation']['per_seed']] == [0, 1]
+    assert 'exact test RMSE' in capsys.readouterr().out
+    assert cli.main(['tune', 'mf', '--eval-seeds', 'a,b']) == 2
