@@ -177,7 +177,8 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
     as the tab's ``train_mf``/``train_autorec``; ``history['test_rmse_exact']`` is the exact
     test RMSE of the best epoch's parameters, ``history['val_rmse']`` its validation RMSE.
     ``seed=None`` leaves the random state as it is. ``figure_path``: the curve (train loss
-    and validation RMSE per epoch, the best epoch marked) as PNG and SVG."""
+    and validation RMSE per epoch, the best epoch marked) as PNG and SVG.
+    """
     values = dict(preset(model, split_mode, name) if values is None else values)
     patience = values.pop('patience', None)
     val_ratio = values.pop('val_ratio', BOOK[model]['test_ratio'])
