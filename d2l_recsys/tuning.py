@@ -70,7 +70,8 @@ def read_holdout(data_dir, split_mode, test_ratio, val_ratio, *, xp=None):
 # choices. ``num_epochs`` is the most a run may train; early stopping picks the epoch.
 SPACES = {
     'mf': dict(num_factors=('int-log', 8, 256), lr=('log', 5e-4, 2e-2),
-               wd=('log', 1e-7, 1e-2), batch_size=(256, 512, 1024, 2048)),
+               wd=('log', 1e-7, 1e-3), reg=('log', 1e-3, 1.0),
+               batch_size=(256, 512, 1024, 2048)),
     'autorec': dict(num_hidden=('int-log', 100, 1000), lr=('log', 3e-4, 1e-2),
                     wd=('log', 1e-7, 1e-2), dropout=('float', 0.0, 0.7),
                     batch_size=(64, 128, 256)),
@@ -94,11 +95,20 @@ def suggest(trial, space):
     return chosen
 
 
+# Settings beyond the book's that a preset or a search may set, passed to the tab's ``fit``.
+OPTIONS = {'mf': ('reg',), 'autorec': ()}
+
+
 def _settings(model, split_mode, values):
-    """Checked book-shaped settings for ``model`` from a preset or a trial's values."""
+    """``(settings, options)``: checked book-shaped settings for ``model`` from a preset or a
+    trial's values, and the :data:`OPTIONS` among them."""
     keys = set(BOOK[model])
-    return check_settings(model, split_mode=split_mode,
-                          **{k: v for k, v in values.items() if k in keys})
+    unknown = set(values) - keys - set(OPTIONS[model])
+    if unknown:
+        raise ValueError(f'{model} preset: unknown setting {", ".join(sorted(unknown))}')
+    settings = check_settings(model, split_mode=split_mode,
+                              **{k: v for k, v in values.items() if k in keys})
+    return settings, {k: v for k, v in values.items() if k in OPTIONS[model]}
 
 
 def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=None,
@@ -126,7 +136,7 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
 
     def objective(trial):
         values = suggest(trial, space or SPACES[model])
-        settings = _settings(model, split_mode, dict(values, num_epochs=max_epochs))
+        settings, options = _settings(model, split_mode, dict(values, num_epochs=max_epochs))
 
         def on_epoch(epoch, rmse):
             trial.report(rmse, epoch)
@@ -134,7 +144,7 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
                 raise optuna.TrialPruned()
         tab.set_seed(seed)
         _, history = tab.fit(model, settings, fit_data, devices=devices, patience=patience,
-                             on_epoch=on_epoch, verbose=False)
+                             on_epoch=on_epoch, verbose=False, **options)
         trial.set_user_attr('best_epoch', history['best_epoch'])
         if not math.isfinite(history['best_rmse']):
             raise optuna.TrialPruned()
@@ -182,13 +192,13 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
     values = dict(preset(model, split_mode, name) if values is None else values)
     patience = values.pop('patience', None)
     val_ratio = values.pop('val_ratio', BOOK[model]['test_ratio'])
-    settings = _settings(model, split_mode, values)
+    settings, options = _settings(model, split_mode, values)
     if seed is not None:
         tab.set_seed(seed)
     holdout = tab.read_holdout(data_dir, split_mode, settings['test_ratio'], val_ratio)
     tic = time.time()
     net, history = tab.fit(model, settings, holdout.fit, devices=devices, patience=patience,
-                           progress=progress, verbose=verbose)
+                           progress=progress, verbose=verbose, **options)
     history['train_total_seconds'] = time.time() - tic
     history['val_rmse'] = history.get('best_rmse', history['test_rmse_exact'])
     # The only place the test split is read: after training, once.
@@ -199,7 +209,7 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
     if figure_path is not None:
         history['figure'] = _curve(history, figure_path)
     info = tab.run_info(model, settings, holdout.fit, seed=seed)
-    info.update(preset=name, patience=patience, val_ratio=val_ratio,
+    info.update(preset=name, patience=patience, val_ratio=val_ratio, options=options,
                 validation_size=len(holdout.fit.test[0]), test_size=len(holdout.full.test[0]))
     return net, history, info
 

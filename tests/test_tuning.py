@@ -180,3 +180,19 @@ def test_tune_from_the_command_line(synthetic_dir, tmp_path, monkeypatch, capsys
     assert [r['seed'] for r in record['evaluation']['per_seed']] == [0, 1]
     assert 'exact test RMSE' in capsys.readouterr().out
     assert cli.main(['tune', 'mf', '--eval-seeds', 'a,b']) == 2
+
+
+def test_mf_penalty_is_on_the_factor_rows_each_rating_touches():
+    from mxnet import gluon
+    net = fast.MF(3, 5, 4)
+    net.initialize(init=__import__('mxnet').init.Normal(0.5))
+    u, i, r = onp.array([0, 0, 4]), onp.array([1, 3, 1]), onp.array([4., 2., 5.])
+    x = tab.np.array(onp.stack([u, i, r], axis=1).astype(onp.float32))
+    got = float(fast._MFRegLoss(net, gluon.loss.L2Loss(), 0.3)(x))
+    P, Q = net.P.weight.data().asnumpy(), net.Q.weight.data().asnumpy()
+    bu, bi = (net.user_bias.weight.data().asnumpy()[:, 0],
+              net.item_bias.weight.data().asnumpy()[:, 0])
+    pred = (P[u] * Q[i]).sum(axis=1) + bu[u] + bi[i]
+    # Rows count once per rating that touches them (user 0 twice, item 1 twice).
+    want = (0.5 * (r - pred) ** 2).sum() + 0.15 * ((P[u] ** 2).sum() + (Q[i] ** 2).sum())
+    assert got == pytest.approx(want, rel=1e-5)

@@ -1,0 +1,81 @@
+"""Turn the records of ``python -m d2l_recsys tune`` into the package's tuned presets' evidence.
+
+    python tools/tuned_presets.py [results/tune]     # writes d2l_recsys/evidence.py
+
+Reads ``MODEL-SPLIT.json`` (each with its five-seed evaluation), writes
+``d2l_recsys/evidence.py`` (the evidence table that the README and ``make reproduce`` read)
+and prints the ``TUNED`` entries to paste into ``d2l_recsys/defaults.py``, so that the
+presets and their evidence come from the same search.
+"""
+import glob
+import json
+import os
+import pprint
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from d2l_recsys.atomic import atomic_write_text  # noqa: E402
+
+HEADER = '''"""What the tuned presets (``d2l_recsys.defaults.TUNED``) measured, per model and split.
+
+Written by ``tools/tuned_presets.py`` from the records of ``python -m d2l_recsys tune`` on this
+project's 2-core CPU machine: the search (trials, seconds, best validation RMSE) and the
+chosen preset trained once per seed, each seed with its own split and validation set, early
+stopping on it, then the exact test RMSE (read once, after training). ``make reproduce`` and
+the README show ``test_rmse_mean`` +- ``test_rmse_std`` as the "tuned" column.
+"""
+
+__all__ = ['TUNED_EVIDENCE', 'tuned_column']
+
+'''
+
+FOOTER = '''
+
+def tuned_column():
+    """``{(model, split): (mean, std, seeds)}`` of the exact test RMSE of the tuned presets."""
+    return {key: (e['test_rmse_mean'], e['test_rmse_std'], len(e['per_seed']))
+            for key, e in TUNED_EVIDENCE.items()}
+'''
+
+
+def _round(obj):
+    if isinstance(obj, float):
+        return float(f'{obj:.5g}')
+    if isinstance(obj, dict):
+        return {k: _round(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_round(v) for v in obj]
+    return obj
+
+
+def main(folder=os.path.join(ROOT, 'results', 'tune')):
+    table, presets = {}, {}
+    for path in sorted(glob.glob(os.path.join(folder, '*.json'))):
+        r = json.load(open(path))
+        if 'evaluation' not in r:
+            continue
+        e = r['evaluation']
+        key = (r['model'], r['split_mode'])
+        table[key] = _round({
+            'trials': r['trials'], 'search_seed': r['seed'],
+            'search_seconds': r['search_seconds'],
+            'best_validation_rmse': r['best_validation_rmse'],
+            'pruned_trials': sum(t['state'] == 'PRUNED' for t in r['history']),
+            'per_seed': e['per_seed'], 'val_rmse_mean': e['val_rmse_mean'],
+            'val_rmse_std': e['val_rmse_std'], 'test_rmse_mean': e['test_rmse_mean'],
+            'test_rmse_std': e['test_rmse_std']})
+        # Full precision: `train --preset tuned --seed S` then repeats seed S's evidence.
+        presets[key] = {k: v for k, v in r['preset'].items() if k != 'split_mode'}
+    table = pprint.pformat(table, width=96, sort_dicts=False, compact=True)
+    text = HEADER + 'TUNED_EVIDENCE = ' + table + '\n' + FOOTER
+    atomic_write_text(os.path.join(ROOT, 'd2l_recsys', 'evidence.py'), text)
+    for key, values in presets.items():
+        body = ', '.join(f'{k}={v!r}' for k, v in values.items())
+        print(f'    {key!r}: types.MappingProxyType(dict({body})),')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(*sys.argv[1:]))
