@@ -7,7 +7,8 @@ setting in one place changes it everywhere.
 """
 import types
 
-__all__ = ['BOOK', 'TUNED', 'PRESETS', 'MODELS', 'SPLITS', 'book', 'preset']
+__all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'MAX_EPOCHS', 'PATIENCE', 'MODELS', 'SPLITS',
+           'book', 'preset']
 
 MODELS = ('mf', 'autorec')
 SPLITS = ('random', 'seq-aware')
@@ -32,6 +33,20 @@ def book(model, **overrides):
         raise TypeError(f'{model} has no setting {", ".join(sorted(unknown))}')
     return {**BOOK[model], **overrides}
 
+
+# What ``python -m d2l_recsys tune`` searches (:mod:`d2l_recsys.tuning`).
+# Search spaces: (kind, low, high) for floats/ints on a log or linear scale, or a tuple of
+# choices. ``num_epochs`` is the most a run may train; early stopping picks the epoch.
+SPACES = {
+    'mf': dict(num_factors=('int-log', 8, 256), lr=('log', 5e-4, 2e-2),
+               wd=('log', 1e-7, 1e-3), reg=('log', 1e-3, 1.0),
+               batch_size=(256, 512, 1024, 2048)),
+    'autorec': dict(num_hidden=('int-log', 100, 1000), lr=('log', 3e-4, 1e-2),
+                    wd=('log', 1e-7, 1e-2), dropout=('float', 0.0, 0.7),
+                    batch_size=(64, 128, 256)),
+}
+MAX_EPOCHS = {'mf': 60, 'autorec': 120}
+PATIENCE = {'mf': 5, 'autorec': 8}
 
 # Settings chosen by ``python -m d2l_recsys tune MODEL --split SPLIT`` on a validation set cut
 # from the training split (never the test split); ``num_epochs`` is the most a run trains,

@@ -26,7 +26,7 @@ import math
 import time
 
 from . import data, fetch
-from .defaults import BOOK, preset
+from .defaults import BOOK, MAX_EPOCHS, PATIENCE, SPACES, preset
 from .experiments import RunData, check_settings
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
@@ -64,20 +64,6 @@ def read_holdout(data_dir, split_mode, test_ratio, val_ratio, *, xp=None):
     train = load(train_df)
     return Holdout(fit=RunData(folder, num_users, num_items, load(fit_df), load(val_df)),
                    full=RunData(folder, num_users, num_items, train, load(test_df)))
-
-
-# Search spaces: (kind, low, high) for floats/ints on a log or linear scale, or a tuple of
-# choices. ``num_epochs`` is the most a run may train; early stopping picks the epoch.
-SPACES = {
-    'mf': dict(num_factors=('int-log', 8, 256), lr=('log', 5e-4, 2e-2),
-               wd=('log', 1e-7, 1e-3), reg=('log', 1e-3, 1.0),
-               batch_size=(256, 512, 1024, 2048)),
-    'autorec': dict(num_hidden=('int-log', 100, 1000), lr=('log', 3e-4, 1e-2),
-                    wd=('log', 1e-7, 1e-2), dropout=('float', 0.0, 0.7),
-                    batch_size=(64, 128, 256)),
-}
-MAX_EPOCHS = {'mf': 60, 'autorec': 120}
-PATIENCE = {'mf': 5, 'autorec': 8}
 
 
 def suggest(trial, space):
