@@ -410,7 +410,9 @@ def cmd_tune(args):
         e = record['evaluation']
         print(f'exact test RMSE {e["test_rmse_mean"]:.4f} +- {e["test_rmse_std"]:.4f} '
               f'(validation {e["val_rmse_mean"]:.4f}) over seeds {eval_seeds}')
-    _write_json(out, record)
+    from .atomic import atomic_write_text
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    atomic_write_text(out, json.dumps(record, indent=2, default=_jsonable) + '\n')
     print(f'wrote {out}')
     return 0
 

@@ -63,8 +63,13 @@ class Sweep:
         self.tab.set_seed(seed)
         run_data = self.tab.read_run_data(self.data_dir, s['split_mode'], s['test_ratio'])
         tic = time.time()
-        net, history = self.tab.fit(model, s, run_data, user_based=user_based, verbose=False,
-                                    **options)
+        try:
+            net, history = self.tab.fit(model, s, run_data, user_based=user_based,
+                                        verbose=False, **options)
+        except FloatingPointError as e:   # a diverging setting is an answer too: NaN
+            if self.log:
+                self.log(f'  diverged: {e}')
+            net, history = None, {'test_rmse_exact': math.nan}
         history['total_seconds'] = time.time() - tic
         return net, run_data, history
 

@@ -23,6 +23,8 @@ Framework-free: each function takes the tab's experiments module (``tab``; e.g.
 """
 import dataclasses
 import math
+import os
+import sys
 import time
 
 from . import data, fetch
@@ -50,8 +52,8 @@ def read_holdout(data_dir, split_mode, test_ratio, val_ratio, *, xp=None):
     on the training ratings cuts the validation set: each user's latest training rating
     ('seq-aware'), or each training rating with probability ``val_ratio`` ('random').
     """
-    if data_dir is None:
-        data_dir = fetch.ml100k_dir()
+    # The same checks and notes as every other run's read_split_load.
+    data_dir = os.path.abspath(fetch.ml100k_dir(data_dir, log=_log, allow_subset=True))
     df, num_users, num_items = data.read_data_ml100k(data_dir)
     train_df, test_df = data.split_data_ml100k_fast(df, num_users, num_items, split_mode,
                                                     test_ratio, xp=xp)
@@ -79,6 +81,10 @@ def suggest(trial, space):
         else:
             chosen[name] = trial.suggest_categorical(name, list(spec))
     return chosen
+
+
+def _log(message):
+    print(message, file=sys.stderr, flush=True)
 
 
 # Settings beyond the book's that a preset or a search may set, passed to the tab's ``fit``.
@@ -129,8 +135,11 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
             if trial.should_prune():
                 raise optuna.TrialPruned()
         tab.set_seed(seed)
-        _, history = tab.fit(model, settings, fit_data, devices=devices, patience=patience,
-                             on_epoch=on_epoch, verbose=False, **options)
+        try:
+            _, history = tab.fit(model, settings, fit_data, devices=devices,
+                                 patience=patience, on_epoch=on_epoch, verbose=False, **options)
+        except FloatingPointError:   # the loss diverged: a bad point, not a failed search
+            raise optuna.TrialPruned() from None
         trial.set_user_attr('best_epoch', history['best_epoch'])
         if not math.isfinite(history['best_rmse']):
             raise optuna.TrialPruned()
