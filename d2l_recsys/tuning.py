@@ -185,6 +185,7 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
     and validation RMSE per epoch, the best epoch marked) as PNG and SVG.
     """
     values = dict(preset(model, split_mode, name) if values is None else values)
+    values.pop('split_mode', None)   # the split is the argument's
     patience = values.pop('patience', None)
     val_ratio = values.pop('val_ratio', BOOK[model]['test_ratio'])
     settings, options = _settings(model, split_mode, values)

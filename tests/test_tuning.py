@@ -7,7 +7,7 @@ import numpy as onp
 import pandas as pd
 import pytest
 
-from d2l_recsys import cli, data, tuning
+from d2l_recsys import cli, data, defaults, tuning
 from d2l_recsys.defaults import BOOK, TUNED, preset
 from d2l_recsys.experiments import check_settings, read_split_load
 from d2l_recsys.mxnet import experiments as tab
@@ -155,7 +155,7 @@ def test_train_preset_tuned_from_the_command_line(synthetic_dir, tmp_path, monke
                                                   capsys):
     small = dict(num_factors=4, lr=0.02, wd=1e-4, batch_size=16, num_epochs=30, patience=3,
                  val_ratio=0.2)
-    monkeypatch.setitem(tuning.__dict__, 'preset', lambda model, split, name: dict(small))
+    monkeypatch.setattr(defaults, 'TUNED', {('mf', 'random'): small})
     out = tmp_path / 'run'
     assert cli.main(['train', 'mf', '--preset', 'tuned', '--split', 'random', '--seed', '0',
                      '--data', synthetic_dir, '--out', str(out)]) == 0
