@@ -328,9 +328,10 @@ def autorec_layers(sweep, quick):
     base = rows[0]['test_rmse_mean']
     best = min(rows, key=lambda r: r['test_rmse_mean'])
     line = (f'One hidden layer (the book\'s 500) gives {base:.3f}; the best stack is '
-            f'{best["layers"]} ({best["test_rmse_mean"]:.3f}): on 1,682 item rows, extra '
+            f'{best["layers"]} ({best["test_rmse_mean"]:.3f}): with 1,682 item rows to learn '
+            f'from, extra '
             + ('layers help a little.' if best['test_rmse_mean'] < base - 0.005 else
-               'layers do not help (they add parameters the data cannot pin down).'))
+               'layers do not help.'))
     return rows, fig, line
 
 
