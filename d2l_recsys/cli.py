@@ -216,6 +216,9 @@ def cmd_train(args):
         raise UsageError('--factors is an MF option; AutoRec uses --hidden')
     if args.framework == 'torch' and args.fast:
         raise UsageError('--fast is an MXNet path; the PyTorch tab has one path')
+    if args.preset == 'tuned' and args.framework != 'mxnet':
+        raise UsageError('--preset tuned runs in the MXNet tab for now; drop --framework '
+                         f'{args.framework}')
     from .store import check_output_folder
     out = args.out or os.path.join('results', args.model)   # created when saving
     check_output_folder(out)   # before training, not after it

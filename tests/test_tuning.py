@@ -168,6 +168,9 @@ def test_train_preset_tuned_from_the_command_line(synthetic_dir, tmp_path, monke
     assert cli.main(['train', 'mf', '--preset', 'tuned', '--lr', '0.1']) == 2
     assert '--preset tuned sets the hyper-parameters itself; drop --lr' in \
         capsys.readouterr().err
+    assert cli.main(['train', 'mf', '--preset', 'tuned', '--framework', 'torch', '--out',
+                     str(tmp_path / 'torch')]) == 2
+    assert '--preset tuned runs in the MXNet tab for now' in capsys.readouterr().err
 
 
 def test_tune_from_the_command_line(synthetic_dir, tmp_path, monkeypatch, capsys):
