@@ -328,3 +328,19 @@ def test_main_with_a_pytorch_tab_adds_its_rows_and_fails_naming_the_figure(tmp_p
         ('autorec', 'random', 0), ('autorec', 'random', 1), ('autorec', 'seq-aware', 0),
         ('mf', 'random', 0), ('mf', 'seq-aware', 0), ('mf', 'seq-aware', 1)]
     assert any(kw.get('user_based') for _, kw in torch_tab.calls)
+
+
+def test_same_split_table_has_the_tuned_presets_beside_the_books(tmp_path):
+    from d2l_recsys.evidence import tuned_column
+    book, apples, failures = reproduce.make_tables(_runs(1.05, 0.9), 5, 3)
+    text = reproduce.markdown(_report(book, apples, failures, tuned=reproduce.tuned_presets()))
+    header = next(line for line in text.splitlines() if line.startswith('| model | framework'))
+    assert header.endswith('| tuned, random | tuned, seq-aware |')
+    mean, std, n = tuned_column()[('autorec', 'random')]
+    row = next(line for line in text.splitlines()
+               if line.startswith('| AutoRec') and '| MXNet |' in line)
+    assert f'{mean:.3f} +- {std:.3f} (n={n})' in row
+    # Without the record the columns say so rather than inventing a number.
+    text = reproduce.markdown(_report(book, apples, failures))
+    row = next(line for line in text.splitlines() if line.startswith('| MF |'))
+    assert row.endswith('| - | - |')
