@@ -1,24 +1,31 @@
 # d2l-recsys: `make reproduce` regenerates every figure and RMSE table; `make test` runs the tests.
-# Both install into .venv first when needed. GPU=1 installs the CUDA 11.2 build of MXNet.
-# Prefer python3.11 where it exists: newer Pythons cannot install numpy 1.23.5 (d2l 1.0.3's pin).
+# Both install into .venv first when needed: both tabs' CPU builds (MXNet on Python 3.8-3.12,
+# PyTorch on 3.8-3.13; tools/python_tabs.py decides), the test tools and d2l 1.0.3 for the tests'
+# comparisons. GPU=1 installs the CUDA builds instead. PY=python3.12 builds the venv there.
 PY      ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 GPU     ?= 0
 VENV    := .venv
 BIN     := $(VENV)/bin
 EXTRA   := $(if $(filter 1,$(GPU)),gpu,cpu)
 STAMP   := $(VENV)/.installed-$(EXTRA)
+# Where the PyTorch CPU build comes from: PyPI's Linux wheels are CUDA builds of several GB.
+# GPU=1 takes PyPI's. Set TORCH_INDEX= (empty) to use only PyPI.
+TORCH_INDEX ?= $(if $(filter 1,$(GPU)),,$(if $(filter Linux,$(shell uname -s)),https://download.pytorch.org/whl/cpu))
+PIP     := $(BIN)/python -m pip install --quiet -c constraints.txt
 
 .PHONY: install data test bench reproduce exercises notebooks lab browser-test clean
 
 install: $(STAMP)
 
-$(STAMP): setup.py
-	@$(PY) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 8) <= v <= (3, 11) else \
-	  "d2l-recsys needs Python 3.8 to 3.11 (d2l 1.0.3 pins numpy 1.23.5; MXNet 1.9.1 needs numpy < 1.24); " \
-	  "$(PY) is %d.%d. Run: make install PY=python3.11" % v)'
+$(STAMP): setup.py constraints.txt tools/python_tabs.py
+	@$(PY) tools/python_tabs.py $(EXTRA) >/dev/null
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23" setuptools wheel
-	$(BIN)/python -m pip install --quiet -e ".[$(EXTRA),dev]"
+	extras=$$($(BIN)/python tools/python_tabs.py $(EXTRA) 2>/dev/null) && \
+	if [ -n "$(TORCH_INDEX)" ]; then \
+	  $(PIP) --no-deps --retries 1 --extra-index-url "$(TORCH_INDEX)" torch; fi && \
+	$(PIP) -e ".[$$extras]" && \
+	case "$$extras" in *oracle*) $(PIP) --no-deps "d2l==1.0.3";; esac
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -1,38 +1,52 @@
-"""d2l-recsys: the recommender-systems chapters of Dive into Deep Learning, in MXNet Gluon."""
-import sys
+"""d2l-recsys: the recommender-systems chapters of Dive into Deep Learning, MXNet and PyTorch tabs.
 
-# numpy 1.23.5 (pinned by d2l 1.0.3) has no wheels past Python 3.11 and MXNet 1.9.1
-# does not import with a newer numpy: fail here with words, not in a compiler later.
-if not ((3, 8) <= sys.version_info[:2] <= (3, 11)):
-    sys.exit(
-        "d2l-recsys needs Python 3.8 to 3.11 (found %d.%d): d2l 1.0.3 pins numpy 1.23.5, "
-        "which has no wheels for newer Pythons, and MXNet 1.9.1 needs numpy < 1.24. "
-        "Create the environment with python3.11, e.g. `make install PY=python3.11`."
-        % sys.version_info[:2])
+The package itself needs only NumPy, pandas and matplotlib; each tab's framework is an extra,
+so that a CPU and a CUDA build are a choice, not a clash:
 
+- ``cpu`` / ``gpu``: the MXNet tab. MXNet 1.9.1 (the last release) runs on Python 3.8-3.12 with
+  NumPy < 2; with NumPy 1.24-1.26 it needs one alias back (``d2l_recsys/compat.py``), and on
+  Python 3.12 its ``import distutils`` needs setuptools. The markers keep these extras from
+  offering MXNet where it cannot run (Python 3.13 and later): there they install nothing, and
+  the MXNet tab says in one line what to do when it is imported.
+- ``torch``: the PyTorch tab, any NumPy, Python 3.8-3.13 (whatever PyTorch has wheels for).
+- ``dev``: what the tests and the notebook runner need.
+- ``oracle``: what ``d2l`` 1.0.3 imports at import time. The tests compare the book's functions
+  with d2l's own; d2l itself is installed with ``pip install --no-deps d2l==1.0.3`` (``make
+  install`` does it), because its metadata pins numpy 1.23.5, pandas 2.0.3 and matplotlib
+  3.7.2, which have no wheels past Python 3.11.
+"""
 from setuptools import find_packages, setup
+
+MXNET = 'python_version < "3.13"'   # the Pythons with NumPy < 2 wheels
+MXNET_NEEDS = [
+    f'numpy>=1.17,<2; {MXNET}',
+    # Python 3.12 has no distutils, which MXNet imports; setuptools provides it.
+    f'setuptools; python_version >= "3.12" and {MXNET}',
+]
 
 setup(
     name="d2l-recsys",
     version="0.1.0",
-    description="A runnable MXNet Gluon port of D2L's recommender-systems chapters "
-                "(MovieLens 100K, matrix factorization, AutoRec).",
+    description="A runnable port of D2L's recommender-systems chapters (MovieLens 100K, "
+                "matrix factorization, AutoRec), MXNet Gluon and PyTorch tabs.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["d2l_recsys", "d2l_recsys.*"]),
-    python_requires=">=3.8,<3.12",
+    python_requires=">=3.8",
     install_requires=[
-        "d2l==1.0.3",          # brings numpy 1.23.5, pandas 2.0.3, matplotlib 3.7.2
-        # d2l.Animator imports IPython's backend2gui, which IPython 9 removed:
-        # with IPython 9 the book's plotting fails outside (and inside) Jupyter.
-        "ipython>=7.23,<9",
+        "numpy>=1.17",
+        "pandas>=1.1",
+        "matplotlib>=3.3",
+        "requests>=2.20",   # the GroupLens download, when the data is not cached
     ],
     extras_require={
-        # MXNet is an extra so that the CPU and the CUDA build are a choice, not a clash.
-        "cpu": ["mxnet==1.9.1"],
+        "cpu": [f"mxnet==1.9.1; {MXNET}"] + MXNET_NEEDS,
         # CUDA 11.2 build: kernels for compute capability 5.0-8.6 (Maxwell to Ampere);
         # it cannot run on Hopper (H100/H200).
-        "gpu": ["mxnet-cu112==1.9.1"],
+        "gpu": [f"mxnet-cu112==1.9.1; {MXNET}"] + MXNET_NEEDS,
+        # No upper bound for users: pip takes the newest PyTorch for their Python. `make
+        # install` and CI hold it to the version they test with (constraints.txt).
+        "torch": ["torch>=2.0"],
         "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6",
                 "jupytext>=1.16",    # notebooks/*.md -> *.ipynb (make notebooks)
                 "optuna>=3.6,<6"],   # `tune` searches with Optuna; the tests exercise it
@@ -40,6 +54,9 @@ setup(
         "browser": ["playwright>=1.40"],
         # python -m d2l_recsys tune
         "tune": ["optuna>=3.6,<6"],
+        # d2l 1.0.3 imports these at import time (d2l.Animator needs IPython < 9's
+        # backend2gui); d2l itself: `pip install --no-deps d2l==1.0.3`.
+        "oracle": ["ipython>=7.23,<9", "matplotlib-inline", "requests"],
     },
     entry_points={"console_scripts": ["d2l-recsys=d2l_recsys.cli:main"]},
 )

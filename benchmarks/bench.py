@@ -70,6 +70,7 @@ QUICK_EPOCHS = {'mf': 3, 'autorec': 4}
 
 def _book_mf(seed, devices, data_dir, num_epochs):
     """The book's MF cell, headless (:numref:`sec_mf`)."""
+    from d2l_recsys import compat  # noqa: F401  (before mxnet: it readies NumPy)
     import mxnet as mx
     from mxnet import gluon
     from d2l_recsys.mxnet import data, evaluation, experiments, models, training
@@ -90,6 +91,7 @@ def _book_mf(seed, devices, data_dir, num_epochs):
 
 def _book_autorec(seed, devices, data_dir, num_epochs):
     """The book's AutoRec cell, headless (:numref:`sec_autorec`)."""
+    from d2l_recsys import compat  # noqa: F401  (before mxnet: it readies NumPy)
     import mxnet as mx
     from d2l_recsys import mxnet as d2l
     from mxnet import gluon, np
@@ -161,6 +163,7 @@ def child(model, path, seed, devices_spec, data_dir, num_epochs):
             from d2l_recsys import fast_path_threads
             fast_path_threads(model)   # what `--fast` does on the command line
         start_import = time.perf_counter()
+        from d2l_recsys import compat  # noqa: F401  (before mxnet: it readies NumPy)
         import mxnet as mx
         from d2l_recsys.mxnet import experiments, fast, training  # noqa: F401 (import cost)
         import_s = time.perf_counter() - start_import
@@ -346,6 +349,7 @@ def torch_verdict_lines(report):
 
 
 def machine_info(devices, env):
+    from d2l_recsys import compat  # noqa: F401  (before mxnet: it readies NumPy)
     import mxnet as mx
     from d2l_recsys.reproduce import machine   # CPU model and cores, as rmse.md reports them
     info = {**machine(), 'python': platform.python_version(),

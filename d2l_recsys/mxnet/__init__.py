@@ -7,6 +7,9 @@ this project's fixes (the data comes from a checked cache or mirror, ``try_all_g
 back to the CPU, the Animator works headless and in Jupyter). So are the models, evaluators
 and experiments of the two sections, and the fast path (:mod:`d2l_recsys.mxnet.fast`).
 """
+# First, before anything here imports MXNet: NumPy 1.24+ needs one alias back for MXNet 1.9.1,
+# and where MXNet cannot run this stops with one line saying what to do.
+from .. import compat  # noqa: F401  (isort: skip)
 from ..data import read_u_data
 from ..plotting import Animator, set_axes
 from ..utils import Accumulator, Timer
