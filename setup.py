@@ -47,7 +47,7 @@ setup(
         # No upper bound for users: pip takes the newest PyTorch for their Python. `make
         # install` and CI hold it to the version they test with (constraints.txt).
         "torch": ["torch>=2.0"],
-        "dev": ["pytest>=7", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6",
+        "dev": ["pytest>=8.2", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6",
                 "jupytext>=1.16",    # notebooks/*.md -> *.ipynb (make notebooks)
                 "optuna>=3.6,<6"],   # `tune` searches with Optuna; the tests exercise it
         # make browser-test: drives Debian's Chromium (not Playwright's own download).

@@ -195,7 +195,10 @@ def cmd_data(args):
 
 def _tab(framework='mxnet'):
     """The framework's tab (its namespace module), imported when a command needs it."""
-    return importlib.import_module(f'{__package__}.{framework}')
+    try:
+        return importlib.import_module(f'{__package__}.{framework}')
+    except ImportError as e:   # the framework is absent or cannot run here: say so in one line
+        raise RuntimeError(str(e)) from None
 
 
 def _jsonable(obj):

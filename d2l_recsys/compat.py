@@ -37,14 +37,14 @@ def _unusable():
     if sys.version_info >= (3, 13):
         return (f'The MXNet tab needs MXNet 1.9.1, which runs on Python 3.8-3.12 only '
                 f'(this is Python {python}): {_USE}.')
-    if NUMPY_VERSION >= (2, 0):
-        return (f'The MXNet tab needs MXNet 1.9.1, which does not run with NumPy 2 (this is '
-                f'NumPy {numpy.__version__}): `pip install \'numpy<2\'` in this environment, '
-                f'or {_USE}.')
     if 'mxnet' not in sys.modules and importlib.util.find_spec('mxnet') is None:
         return (f'The MXNet tab needs MXNet 1.9.1, which is not installed in this Python '
                 f'{python} environment: `pip install \'d2l-recsys[cpu]\'` (or `[gpu]` for the '
                 f'CUDA 11.2 build), or use the PyTorch tab (`from d2l_recsys import torch as d2l`).')
+    if NUMPY_VERSION >= (2, 0):
+        return (f'The MXNet tab needs MXNet 1.9.1, which does not run with NumPy 2 (this is '
+                f'NumPy {numpy.__version__}): `pip install \'numpy<2\'` in this environment, '
+                f'or {_USE}.')
     return None
 
 

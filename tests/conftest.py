@@ -5,6 +5,7 @@
 timestamps distinct. ``real_data_dir``: the checked real ML-100K folder (``$D2L_RECSYS_DATA``
 or the cache that ``make data`` fills); tests using it skip when it is absent.
 """
+import importlib.util
 import os
 
 import numpy as onp
@@ -15,8 +16,25 @@ os.environ.setdefault('MPLBACKEND', 'Agg')
 
 try:   # before any test module imports mxnet: the NumPy names MXNet 1.9.1 reads
     import d2l_recsys.compat  # noqa: F401
-except ImportError:   # no MXNet tab here (NumPy 2, Python 3.13, MXNet absent): its tests skip
-    pass
+    NO_MXNET = None
+except ImportError as e:   # no MXNet tab here (NumPy 2, Python 3.13, MXNet absent)
+    NO_MXNET = str(e)
+# For tests in framework-free modules that need the MXNet tab (modules of the tab itself skip
+# with pytest.importorskip('d2l_recsys.mxnet')).
+needs_mxnet = pytest.mark.skipif(NO_MXNET is not None, reason=NO_MXNET or '')
+
+# d2l 1.0.3, the book's own package, is what the oracle tests compare with; the package runs
+# without it. Where it is not installed those tests skip, the rest of their modules run.
+NO_D2L = "needs d2l 1.0.3, the book's package (pip install --no-deps d2l==1.0.3)"
+needs_d2l = pytest.mark.skipif(importlib.util.find_spec('d2l') is None, reason=NO_D2L)
+
+
+def book_d2l():
+    """d2l's MXNet module (``from d2l import mxnet as d2l``), or None where d2l is absent."""
+    if importlib.util.find_spec('d2l') is None:
+        return None
+    from d2l import mxnet as d2l
+    return d2l
 
 SYNTH_USERS, SYNTH_ITEMS = 30, 40
 

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import synthetic
+from conftest import NO_MXNET, needs_mxnet
 
 ENV = dict(os.environ, MPLBACKEND='Agg', PYTHONWARNINGS='ignore')
 
@@ -33,6 +34,8 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def mf_model(tiny, tmp_path_factory):
+    if NO_MXNET:
+        pytest.skip(NO_MXNET)
     out = tmp_path_factory.mktemp('mf-model')
     proc = run('train', 'mf', '--epochs', 2, '--factors', 4, '--batch-size', 64, '--lr', 0.01,
                '--seed', 0, '--devices', 'cpu:0,cpu:1', '--data', tiny, '--out', out)
@@ -80,6 +83,7 @@ def test_recommend_prints_a_table_with_titles(mf_model):
     assert [str(r['item_id']) for r in rows] == [line.split()[1] for line in lines[2:]]
 
 
+@needs_mxnet
 def test_autorec_user_based_trains_and_recommends(tiny, tmp_path):
     proc = run('train', 'autorec', '--user-based', '--epochs', 1, '--hidden', 8,
                '--batch-size', 8, '--split', 'seq-aware', '--devices', 'cpu', '--data', tiny,
@@ -99,15 +103,25 @@ def test_autorec_user_based_trains_and_recommends(tiny, tmp_path):
     (['train', 'mf', '--lr', '0'], 2, 'argument --lr: must be positive'),
     (['train', 'svd'], 2, "invalid choice: 'svd'"),
     (['train', 'mf', '--hidden', '5'], 2, 'AutoRec options'),
-    (['train', 'mf', '--devices', 'tpu:0'], 1, "unknown device 'tpu:0'"),
-    (['train', 'mf', '--devices', 'gpu:0'], 1, "'gpu:0' requested but MXNet sees no GPU"),
-    (['recommend', '--model', 'nowhere', '--user', '1'], 1, 'no model.json'),
+    pytest.param(['train', 'mf', '--devices', 'tpu:0'], 1, "unknown device 'tpu:0'",
+                 marks=needs_mxnet),
+    pytest.param(['train', 'mf', '--devices', 'gpu:0'], 1,
+                 "'gpu:0' requested but MXNet sees no GPU", marks=needs_mxnet),
+    pytest.param(['recommend', '--model', 'nowhere', '--user', '1'], 1, 'no model.json',
+                 marks=needs_mxnet),
     (['data', '--path', 'nowhere'], 1, 'nowhere'),
     ([], 2, 'required'),
 ])
 def test_wrong_arguments_get_one_line_and_nonzero_exit(args, code, words, tmp_path):
     line = one_line_error(run(*args, cwd=tmp_path), code)
     assert words in line
+
+
+@pytest.mark.skipif(NO_MXNET is None, reason='the MXNet tab runs here')
+def test_train_where_mxnet_cannot_run_says_so_in_one_line(tiny, tmp_path):
+    line = one_line_error(run('train', 'mf', '--data', tiny, '--out', tmp_path), 1)
+    assert 'The MXNet tab needs MXNet 1.9.1' in line and 'PyTorch tab' in line
+    assert not any(tmp_path.iterdir())   # nothing written
 
 
 def test_unknown_user_and_wrong_batch_size(mf_model, tiny, tmp_path):

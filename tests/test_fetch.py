@@ -15,7 +15,7 @@ import pytest
 
 from d2l_recsys import data as D
 from d2l_recsys import fetch
-from conftest import write_u_data
+from conftest import NO_D2L, write_u_data
 
 
 @pytest.fixture(autouse=True)
@@ -310,7 +310,7 @@ def test_stale_leftovers_removed_fresh_kept(small):
 # --- GroupLens (the book's d2l.DATA_HUB entry), served from a local HTTP server ------------
 
 def test_grouplens_entry_is_d2ls():
-    from d2l import mxnet as d2l
+    d2l = pytest.importorskip('d2l.mxnet', reason=NO_D2L, exc_type=ImportError)   # and MXNet
     url, sha1 = fetch.ML100K
     assert (url, sha1) == d2l.DATA_HUB['ml-100k']
     assert url.endswith('ml-100k.zip') and len(sha1) == 40
