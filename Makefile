@@ -4,12 +4,13 @@
 # comparisons. GPU=1 installs the CUDA builds instead. PY=python3.12 builds the venv there.
 PY      ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 GPU     ?= 0
+TORCH   ?= 1
 VENV    := .venv
 BIN     := $(VENV)/bin
 EXTRA   := $(if $(filter 1,$(GPU)),gpu,cpu)
 STAMP   := $(VENV)/.installed-$(EXTRA)
 # Where the PyTorch CPU build comes from: PyPI's Linux wheels are CUDA builds of several GB.
-# GPU=1 takes PyPI's. Set TORCH_INDEX= (empty) to use only PyPI.
+# GPU=1 takes PyPI's. Set TORCH_INDEX= (empty) to use only PyPI; TORCH=0 leaves PyTorch out.
 TORCH_INDEX ?= $(if $(filter 1,$(GPU)),,$(if $(filter Linux,$(shell uname -s)),https://download.pytorch.org/whl/cpu))
 PIP     := $(BIN)/python -m pip install --quiet -c constraints.txt
 
@@ -18,11 +19,11 @@ PIP     := $(BIN)/python -m pip install --quiet -c constraints.txt
 install: $(STAMP)
 
 $(STAMP): setup.py constraints.txt tools/python_tabs.py
-	@$(PY) tools/python_tabs.py $(EXTRA) >/dev/null
+	@$(PY) tools/python_tabs.py $(EXTRA) $(TORCH) >/dev/null
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23" setuptools wheel
-	extras=$$($(BIN)/python tools/python_tabs.py $(EXTRA) 2>/dev/null) && \
-	if [ -n "$(TORCH_INDEX)" ]; then \
+	extras=$$($(BIN)/python tools/python_tabs.py $(EXTRA) $(TORCH) 2>/dev/null) && \
+	if [ -n "$(TORCH_INDEX)" ] && [ "$(TORCH)" != 0 ]; then \
 	  $(PIP) --no-deps --retries 1 --extra-index-url "$(TORCH_INDEX)" torch; fi && \
 	$(PIP) -e ".[$$extras]" && \
 	case "$$extras" in *oracle*) $(PIP) --no-deps "d2l==1.0.3";; esac
