@@ -235,6 +235,7 @@ def test_an_unwritable_out_fails_before_training(tiny, tmp_path):
     assert 'cannot write in' in one_line_error(proc, 1)
 
 
+@needs_mxnet
 @pytest.mark.parametrize('args, words', [
     (['--batch-size', 1000000], r'batch_size 1000000 is larger than the [\d,]+ training rows'),
     (['--test-ratio', 1e-9, '--split', 'random'], 'leaves no test ratings'),
@@ -247,6 +248,7 @@ def test_impossible_sizes_fail_before_the_first_epoch(tiny, tmp_path, args, word
     assert 'epoch 1/' not in proc.stderr and not (tmp_path / 'out').exists()
 
 
+@needs_mxnet
 def test_training_data_is_checked_as_data_checks_it(tiny, tmp_path):
     import shutil
     import zipfile
@@ -320,6 +322,7 @@ def test_recommend_checks_the_model_folder(mf_model, tmp_path, how, words):
     assert words in line
 
 
+@needs_mxnet
 def test_recommend_refuses_a_nan_model(tmp_path):
     import mxnet as mx
     import numpy as onp
@@ -334,6 +337,7 @@ def test_recommend_refuses_a_nan_model(tmp_path):
     assert 'Q.weight holds NaN or infinite values' in line
 
 
+@needs_mxnet
 def test_recommend_says_why_titles_are_missing(tmp_path):
     import mxnet as mx
     from d2l_recsys.mxnet.models import MF
@@ -349,6 +353,7 @@ def test_recommend_says_why_titles_are_missing(tmp_path):
     assert f'titles unavailable: no u.item in {data}' in proc.stderr
 
 
+@needs_mxnet
 def test_mxnet_errors_show_their_reason_not_the_traceback_header(tiny, tmp_path, monkeypatch,
                                                                   capsys):
     import mxnet as mx
