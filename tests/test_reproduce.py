@@ -15,6 +15,7 @@ import types
 
 import pytest
 
+from conftest import needs_mxnet
 from d2l_recsys import records, reproduce
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -285,6 +286,7 @@ def _main(monkeypatch, tmp_path, argv, torch_tab):
     return code, out, mxnet_tab
 
 
+@needs_mxnet   # reproduce.main runs the MXNet tab (stood in here, but imported)
 def test_main_without_pytorch_says_so_once_and_writes_the_mxnet_rows(tmp_path, monkeypatch,
                                                                      capsys):
     line = 'no PyTorch rows: the PyTorch tab cannot be imported (No module named torch)'
@@ -305,6 +307,7 @@ def test_main_without_pytorch_says_so_once_and_writes_the_mxnet_rows(tmp_path, m
     assert all(kw['fast'] for _, kw in mxnet_tab.calls)
 
 
+@needs_mxnet   # reproduce.main runs the MXNet tab (stood in here, but imported)
 def test_main_with_a_pytorch_tab_adds_its_rows_and_fails_naming_the_figure(tmp_path,
                                                                            monkeypatch, capsys):
     from d2l_recsys.mxnet import experiments as mxnet_experiments
