@@ -25,6 +25,8 @@ import textwrap
 
 import pytest
 
+from conftest import needs_mxnet   # these notebooks are the MXNet tab's
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NB_DIR = os.path.join(ROOT, 'notebooks')
 META_KEY = 'd2l_recsys'
@@ -143,6 +145,7 @@ def identity_problems(nb):
     return problems, shown
 
 
+@needs_mxnet
 @pytest.mark.parametrize('form', ['md', 'ipynb'])
 @pytest.mark.parametrize('nb_name', sorted(EXPECTED))
 def test_book_code_in_notebook_is_the_package_code(nb_name, form):
@@ -151,6 +154,7 @@ def test_book_code_in_notebook_is_the_package_code(nb_name, form):
     assert shown == EXPECTED[nb_name]
 
 
+@needs_mxnet
 def test_identity_check_catches_changes():
     nb = load_source('mf.ipynb')
     assert identity_problems(nb)[0] == []
@@ -180,6 +184,7 @@ def test_identity_check_catches_changes():
     assert identity_problems(spaced)[0] == []
 
 
+@needs_mxnet
 def test_renamed_evaluator_compares_with_the_package_one():
     # autorec.ipynb shows autorec_evaluator under the book's name `evaluator`.
     nb = load('autorec.ipynb')
@@ -215,6 +220,7 @@ def free_names(text):
     return sorted(loaded - bound - set(dir(builtins)))
 
 
+@needs_mxnet
 @pytest.mark.parametrize('nb_name', sorted(EXPECTED))
 def test_shown_code_finds_the_package_objects(nb_name):
     """The first code cell binds every name the shown package code reads to the very object
@@ -223,6 +229,7 @@ def test_shown_code_finds_the_package_objects(nb_name):
     assert not problems, '\n'.join(problems)
 
 
+@needs_mxnet
 def test_binding_check_catches_a_missing_or_other_object():
     nb = load_source('mf.ipynb')
     first = next(c for c in nb['cells'] if c['cell_type'] == 'code')
@@ -307,6 +314,7 @@ def test_notebook_check_catches_an_edited_source(tmp_path):
     assert 'Matrix factorisation' in (tmp_path / 'mf.ipynb').read_text(encoding='utf-8')
 
 
+@needs_mxnet
 @pytest.mark.parametrize('nb_name', ['movielens.ipynb', 'mf.ipynb', 'autorec.ipynb'])
 def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_path):
     nbformat = pytest.importorskip('nbformat')
