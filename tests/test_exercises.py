@@ -2,6 +2,7 @@
 import csv
 import os
 
+from conftest import needs_mxnet
 from d2l_recsys import cli, exercises
 
 
@@ -16,6 +17,7 @@ def test_unknown_exercise_is_one_line(capsys):
     assert len(err) == 1 and "unknown exercise 'mf-nope'" in err[0]
 
 
+@needs_mxnet   # the sweeps run on the MXNet tab's fast path
 def test_quick_sweep_writes_figure_table_and_summary(real_data_dir, tmp_path, capsys):
     out = tmp_path / 'ex'
     assert cli.main(['exercises', 'mf-running-rmse', '--quick', '--data', real_data_dir,
