@@ -11,7 +11,8 @@ EXTRA   := $(if $(filter 1,$(GPU)),gpu,cpu)
 STAMP   := $(VENV)/.installed-$(EXTRA)
 # Where the PyTorch CPU build comes from: PyPI's Linux wheels are CUDA builds of several GB.
 # GPU=1 takes PyPI's. Set TORCH_INDEX= (empty) to use only PyPI; TORCH=0 leaves PyTorch out.
-TORCH_INDEX ?= $(if $(filter 1,$(GPU)),,$(if $(filter Linux,$(shell uname -s)),https://download.pytorch.org/whl/cpu))
+# CI (CI set) uses only the package registry: constraints.txt pins the CPU build it serves.
+TORCH_INDEX ?= $(if $(CI)$(filter 1,$(GPU)),,$(if $(filter Linux,$(shell uname -s)),https://download.pytorch.org/whl/cpu))
 PIP     := $(BIN)/python -m pip install --quiet -c constraints.txt
 
 .PHONY: install data test bench reproduce exercises notebooks lab browser-test clean
