@@ -10,6 +10,7 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np, npx
 
+from ..ranking import rank_unseen
 from ..store import FORMAT, load_model_folder, save_model_folder
 from .models import AutoRec, MF
 
@@ -106,16 +107,7 @@ def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=F
     if seen is None and inter_mat is not None:
         row = inter_mat[user_index] if user_based else inter_mat[:, user_index]
         seen = onp.flatnonzero(row.asnumpy())
-    mask = onp.ones(len(scores), dtype=bool)
-    if seen is not None:
-        mask[onp.asarray(list(seen), dtype=onp.int64)] = False
-    candidates = onp.flatnonzero(mask)
-    # Stable sort on -score: equal scores keep item order, so results are reproducible.
-    best = candidates[onp.argsort(-scores[candidates], kind='stable')[:int(k)]]
-    titles = titles or {}
-    return [{'rank': r + 1, 'item_index': int(j), 'item_id': int(j) + 1,
-             'score': float(scores[j]), 'title': titles.get(int(j) + 1, '')}
-            for r, j in enumerate(best)]
+    return rank_unseen(scores, k, seen=seen, titles=titles)
 
 
 def save_model(net, directory, *, model, hparams, num_users, num_items, user_based=False,
