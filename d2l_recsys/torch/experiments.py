@@ -5,7 +5,9 @@ The same functions, keyword arguments and return values as the MXNet tab's
 :func:`~d2l_recsys.torch.training.train_recsys_rating` plus ``test_rmse_exact`` and
 ``test_rmse_kind``, ``info`` the run's record (:func:`d2l_recsys.experiments.run_info`,
 ``framework: 'torch'``). The checks, the host seeds, the data and the record are the shared
-code of :mod:`d2l_recsys.experiments`, as in the MXNet tab.
+code of :mod:`d2l_recsys.experiments`, as in the MXNet tab. ``fast=True`` builds the same model
+with the same calls and trains it on :mod:`d2l_recsys.torch.fast` (same batches, dropout
+masks and numbers, sooner; one device).
 
 * MF translates the book's MXNet cell (:numref:`sec_mf`): four embeddings from
   :math:`\\mathcal{N}(0, 0.01^2)`, half the squared error averaged over the batch (Gluon's
@@ -23,6 +25,7 @@ from torch import nn
 
 from .. import experiments as runs
 from ..defaults import BOOK
+from . import fast as fast_path
 from .data import rating_dataset
 from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
 from .models import AutoRec, L2Loss, MF
@@ -46,10 +49,11 @@ def set_seed(seed):
 
 def _prepare(model, settings, devices, seed, fast):
     """The checks, then the seed (the data is read after it): ``(settings, devices)``."""
-    if fast:
-        raise ValueError('fast=True is an MXNet path; the PyTorch tab has one path')
     settings = runs.check_settings(model, **settings)
     devices = parse_devices(devices)
+    if fast and len(devices) != 1:
+        raise ValueError(f'the fast path trains on one device, got {len(devices)} '
+                         f'({", ".join(map(str, devices))}); use fast=False for several GPUs')
     if seed is not None:
         set_seed(seed)
     return settings, devices
@@ -123,8 +127,8 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
     ``devices``: a list of ``torch.device`` or a string for
     :func:`~d2l_recsys.torch.training.parse_devices` (None: every GPU, else the CPU);
     ``seed``: :func:`set_seed` first; ``plot``, ``figure_path``, ``progress`` as in
-    ``train_recsys_rating``. ``fast`` exists for the MXNet tab's signature and must stay
-    False. Returns ``(net, history, info)``.
+    ``train_recsys_rating``. ``fast=True`` trains on :mod:`~d2l_recsys.torch.fast` (same
+    model, batches and numbers, sooner; one device). Returns ``(net, history, info)``.
     """
     s, devices = _prepare('mf', dict(
         num_factors=num_factors, lr=lr, wd=wd, batch_size=batch_size, num_epochs=num_epochs,
@@ -136,12 +140,17 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
     net = MF(s['num_factors'], num_users, num_items)   # N(0, 0.01^2), the book's init
     loss = L2Loss()
     trainer = torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'])
-    history = train_recsys_rating(net, train_iter, test_iter, loss, trainer, s['num_epochs'],
-                                  devices, evaluator, plot=plot, figure_path=figure_path,
-                                  progress=progress)
-    history['test_rmse_exact'] = rmse_exact(net, test_iter, devices)
+    if fast:
+        with fast_path.threads(fast_path.num_threads('mf', devices)):
+            history = fast_path.fit_mf(net, loss, trainer, run_data, s, devices, plot=plot,
+                                       figure_path=figure_path, progress=progress)
+    else:
+        history = train_recsys_rating(net, train_iter, test_iter, loss, trainer,
+                                      s['num_epochs'], devices, evaluator, plot=plot,
+                                      figure_path=figure_path, progress=progress)
+        history['test_rmse_exact'] = rmse_exact(net, test_iter, devices)
     history['test_rmse_kind'] = runs.RUNNING_MEAN
-    info = runs.run_info('mf', s, run_data, framework='torch', seed=seed, fast=False)
+    info = runs.run_info('mf', s, run_data, framework='torch', seed=seed, fast=fast)
     return net, history, info
 
 
@@ -169,11 +178,19 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
     nn.init.normal_(net.decoder.weight, std=0.01)
     loss = nn.MSELoss(reduction='sum')
     trainer = torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'])
-    history = train_recsys_rating(net, train_iter, test_iter, loss, trainer, s['num_epochs'],
-                                  devices, autorec_evaluator, inter_mat=test_inter_mat,
-                                  plot=plot, figure_path=figure_path, progress=progress)
-    history['test_rmse_exact'] = autorec_rmse_exact(net, test_iter, test_inter_mat, devices)
+    if fast:
+        with fast_path.threads(fast_path.num_threads('autorec', devices)):
+            history = fast_path.fit_autorec(net, loss, trainer, train_iter.dataset.numpy(),
+                                            test_inter_mat, s, devices, plot=plot,
+                                            figure_path=figure_path, progress=progress)
+    else:
+        history = train_recsys_rating(net, train_iter, test_iter, loss, trainer,
+                                      s['num_epochs'], devices, autorec_evaluator,
+                                      inter_mat=test_inter_mat, plot=plot,
+                                      figure_path=figure_path, progress=progress)
+        history['test_rmse_exact'] = autorec_rmse_exact(net, test_iter, test_inter_mat,
+                                                        devices)
     history['test_rmse_kind'] = runs.EXACT
-    info = runs.run_info('autorec', s, run_data, framework='torch', seed=seed, fast=False,
+    info = runs.run_info('autorec', s, run_data, framework='torch', seed=seed, fast=fast,
                          user_based=user_based)
     return net, history, info

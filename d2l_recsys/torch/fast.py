@@ -1,0 +1,279 @@
+"""The fast path of the PyTorch tab: the same models, loss, optimizer and batches, sooner.
+
+``train_mf(fast=True)`` / ``train_autorec(fast=True)`` (CLI ``--framework torch --fast``) of
+:mod:`d2l_recsys.torch.experiments` check, seed, read the data and build the model as the
+faithful path does, then train here with :func:`fit_mf` / :func:`fit_autorec`.
+
+What stays the same: the modules (:class:`~d2l_recsys.torch.models.MF`,
+:class:`~d2l_recsys.torch.models.AutoRec`, initialised by the same calls), the loss and its
+gradient (MF: :class:`~d2l_recsys.torch.models.L2Loss` summed over the batch and divided by
+its size; AutoRec: the deck's ``MSELoss(reduction='sum')``), ``torch.optim.Adam`` with the
+same arguments, and the batches and dropout masks: :class:`ShuffledBatches` replays the draws
+a ``DataLoader(shuffle=True)`` makes from PyTorch's global generator (one number for the
+iterator, one for its ``RandomSampler``, then ``randperm`` on a generator seeded with it), and
+each evaluation makes the one draw the faithful path's test ``DataLoader`` makes, so that the
+next epoch's shuffle and dropout masks are the faithful path's too. Same seed, same batches.
+
+What is faster: the training data sits on the device as whole tensors and an epoch's batches
+are gathered with one index per tensor and cut as views (no per-example ``Dataset`` access and
+collation); the batch losses stay on the device until the epoch ends (one host copy per
+epoch instead of one per batch); evaluation is one forward pass over large batches (AutoRec's
+only over the rows that have test ratings, whose squared errors are summed on the device);
+and the run uses the thread count chosen per model (:data:`THREADS`). The numbers are the
+faithful path's up to the summation order of the evaluation (float rounding).
+"""
+import contextlib
+import math
+import sys
+import time
+
+import numpy as onp
+import torch
+
+from .. import metrics
+from ..experiments import non_finite_error
+from ..plotting import in_notebook, training_animator
+from ..utils import Timer
+
+__all__ = ['ShuffledBatches', 'loader_draw', 'fit_mf', 'fit_autorec', 'THREADS',
+           'num_threads']
+
+# PyTorch's intra-op threads for each model's fast path on a CPU (None: PyTorch's default,
+# one per core), restored when the run ends. One for both: on a machine whose cores other
+# processes share, PyTorch's OpenMP threads wait for each other at every operator, and two
+# threads made MF's fast path about 10x and AutoRec's about 8x slower than one (measured
+# here with 2 cores and a load average near 6; the README's Speed section). On an idle
+# machine AutoRec's dense products gain from every core: set THREADS['autorec'] = None.
+THREADS = {'mf': 1, 'autorec': 1}
+
+
+def loader_draw():
+    """The number a ``DataLoader`` draws from PyTorch's global generator each time it is
+    iterated (its iterator's base seed, for worker processes), drawn and dropped."""
+    torch.empty((), dtype=torch.int64).random_()
+
+
+class ShuffledBatches:
+    """The batches of ``DataLoader(dataset, batch_size, shuffle=True, drop_last=drop_last)``.
+
+    :meth:`epoch` makes the draws iterating such a loader makes, in its order: the iterator's
+    base seed (:func:`loader_draw`), then the ``RandomSampler``'s seed, from which a private
+    generator draws the permutation (``torch.randperm``). With the same global seed the index
+    batches are the loader's, in its order.
+    """
+    def __init__(self, n, batch_size, drop_last=False):
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be positive, got {batch_size}')
+        self.n, self.batch_size, self.drop_last = int(n), int(batch_size), bool(drop_last)
+
+    def epoch(self):
+        """This epoch's permutation and the ``(start, stop)`` of each batch in it."""
+        loader_draw()
+        seed = int(torch.empty((), dtype=torch.int64).random_().item())
+        generator = torch.Generator()
+        generator.manual_seed(seed)
+        perm = torch.randperm(self.n, generator=generator)
+        stop = (self.n // self.batch_size * self.batch_size if self.drop_last else self.n)
+        return perm, [(a, min(a + self.batch_size, stop))
+                      for a in range(0, stop, self.batch_size)]
+
+
+def num_threads(model, devices):
+    """The intra-op thread count the fast path of ``model`` uses on ``devices`` (None: leave
+    PyTorch's as it is: on a GPU, or where :data:`THREADS` says so)."""
+    if any(d.type != 'cpu' for d in devices):
+        return None
+    return THREADS[model]
+
+
+@contextlib.contextmanager
+def threads(n):
+    """PyTorch's intra-op threads set to ``n`` for the block (None: unchanged), then restored."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_device(devices):
+    if len(devices) != 1:
+        raise ValueError(f'the fast path trains on one device, got {len(devices)} '
+                         f'({", ".join(map(str, devices))}); drop --fast for several GPUs')
+    return devices[0]
+
+
+def _train_epochs(net, step, trainer, batches, tensors, num_epochs, evaluate, examples_per_row,
+                  devices, plot, progress, figure_path):
+    """The loop of ``train_recsys_rating`` over device-resident data.
+
+    ``tensors``: the training data on the device (one tensor per column); per epoch they are
+    permuted once and every batch is a slice (a view). ``step(*batch)`` runs forward and
+    backward and returns the batch's per-example mean loss (a device scalar); then
+    ``trainer.step()``. Per epoch: one host copy of the losses, then ``evaluate()``. ``plot``,
+    ``progress``, ``figure_path`` as in ``train_recsys_rating``.
+    Returns the history of :func:`~d2l_recsys.torch.training.train_recsys_rating`.
+    """
+    if progress is None:
+        progress = not in_notebook()
+    animator = training_animator(plot, num_epochs)
+    history = {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [],
+               'train_seconds': []}
+    timer = Timer()
+    lr = trainer.param_groups[0]['lr']
+    for epoch in range(num_epochs):
+        tic = time.time()
+        net.train()
+        timer.start()
+        perm, bounds = batches.epoch()
+        if not bounds:
+            raise ValueError(f'epoch {epoch + 1}: the training data ({batches.n} rows) gives '
+                             f'no batch of {batches.batch_size}')
+        index = perm.to(tensors[0].device)
+        shuffled = [t[index] for t in tensors]
+        losses = torch.empty(len(bounds), device=tensors[0].device)
+        sizes = []
+        for b, (start, stop) in enumerate(bounds):
+            trainer.zero_grad()
+            losses[b] = step(*(t[start:stop] for t in shuffled))
+            trainer.step()
+            sizes.append(stop - start)
+        batch_means = losses.double().cpu().numpy()
+        timer.stop()
+        if not onp.isfinite(batch_means).all():
+            bad = batch_means[~onp.isfinite(batch_means)][0]
+            raise non_finite_error('loss', bad, epoch, lr)
+        test_rmse = evaluate()
+        if not math.isfinite(test_rmse):
+            raise non_finite_error('test RMSE', test_rmse, epoch, lr)
+        # The book's accounting: l is the running sum of the batch means, train_l = l / batches,
+        # and the printed loss adds the running sum at every batch, over the examples.
+        running = onp.cumsum(batch_means)
+        train_l = float(running[-1] / len(bounds))
+        printed = float(running.sum()) / sum(sizes)
+        examples = sum(sizes) * examples_per_row
+        animator.add(epoch + 1, (train_l, test_rmse))
+        history['epoch'].append(epoch + 1)
+        history['train_loss'].append(train_l)
+        history['test_rmse'].append(float(test_rmse))
+        history['seconds'].append(time.time() - tic)
+        history['train_seconds'].append(timer.times[-1])
+        if progress:
+            print(f'epoch {epoch + 1}/{num_epochs}: train loss {train_l:.3f}, '
+                  f'test RMSE {test_rmse:.3f}, {history["seconds"][-1]:.2f} s',
+                  file=sys.stderr, flush=True)
+    print(f'train loss {printed:.3f}, test RMSE {test_rmse:.3f}')
+    examples_per_sec = examples * num_epochs / timer.sum()
+    print(f'{examples_per_sec:.1f} examples/sec on {str(devices)}')
+    history['printed_train_loss'] = printed
+    history['examples_per_sec'] = examples_per_sec
+    history['devices'] = [str(d) for d in devices]
+    if figure_path is not None:
+        history['figure'] = animator.save(figure_path)
+    return history
+
+
+def fit_mf(net, loss, trainer, run_data, settings, devices, *, plot=None, progress=None,
+           figure_path=None, eval_batch_size=65536):
+    """Train MF ``net`` (built and initialised by the caller, as on the faithful path) on
+    ``run_data``; returns the history, with ``test_rmse_exact``.
+
+    Per batch the gradient is that of ``loss(net(u, i), r).sum() / batch size``, as in
+    ``train_recsys_rating``. ``history['test_rmse']`` is the book's running-mean evaluator
+    (:func:`d2l_recsys.metrics.book_running_rmse` over test batches of the training batch
+    size, as the faithful test ``DataLoader`` cuts them).
+    """
+    device = _check_device(devices)
+    net.to(device)
+    train_u, train_i, train_r, _ = run_data.train
+    test_u, test_i, test_r, _ = run_data.test
+    tensors = [torch.as_tensor(onp.asarray(train_u, dtype=onp.int64), device=device),
+               torch.as_tensor(onp.asarray(train_i, dtype=onp.int64), device=device),
+               torch.as_tensor(onp.asarray(train_r, dtype=onp.float32), device=device)]
+    test = [torch.as_tensor(onp.asarray(test_u, dtype=onp.int64), device=device),
+            torch.as_tensor(onp.asarray(test_i, dtype=onp.int64), device=device)]
+    test_r = onp.asarray(test_r, dtype=onp.float32)
+    if len(test_r) == 0:
+        raise ValueError('the test split holds no ratings')
+    batch_size = settings['batch_size']
+    last = {}
+
+    def step(users, items, ratings):
+        ls = loss(net(users, items), ratings)
+        (ls.sum() / users.shape[0]).backward()
+        return ls.detach().mean()
+
+    def evaluate():
+        net.eval()
+        with torch.no_grad():
+            preds = torch.cat([net(test[0][a:a + eval_batch_size], test[1][a:a + eval_batch_size])
+                               for a in range(0, len(test_r), eval_batch_size)])
+        loader_draw()   # the faithful path iterates its test DataLoader here
+        preds = preds.cpu().numpy()
+        last['exact'] = metrics.rmse(preds, test_r)
+        return metrics.book_running_rmse(preds, test_r, batch_size, 1)
+
+    history = _train_epochs(net, step, trainer, ShuffledBatches(len(train_r), batch_size),
+                            tensors, settings['num_epochs'], evaluate, 1, devices, plot,
+                            progress, figure_path)
+    history['test_rmse_exact'] = last['exact']
+    return history
+
+
+def fit_autorec(net, loss, trainer, train_mat, test_mat, settings, devices, *, plot=None,
+                progress=None, figure_path=None, eval_batch_size=4096):
+    """Train AutoRec ``net`` (built and initialised by the caller) on the rows of
+    ``train_mat`` (NumPy; item rows, or user rows when user-based), evaluated against
+    ``test_mat`` of the same shape; returns the history, with ``test_rmse_exact``.
+
+    Batches as the deck's ``DataLoader(shuffle=True, drop_last=True)``; the loss is the deck's
+    summed squared error of the masked output (``loss(net(x), x)``), reported per row.
+    ``history['test_rmse']`` is the deck's evaluator: the RMSE over the observed test entries
+    of the reconstruction of ``train_mat``, here computed only over the rows that have test
+    entries (the others add nothing), summed on the device.
+    """
+    device = _check_device(devices)
+    net.to(device)
+    train_mat = onp.asarray(train_mat, dtype=onp.float32)
+    test_mat = onp.asarray(test_mat, dtype=onp.float32)
+    if train_mat.shape != test_mat.shape:
+        raise ValueError(f'the training matrix has shape {train_mat.shape} but the test matrix '
+                         f'{test_mat.shape}')
+    rows = onp.flatnonzero((test_mat != 0).any(axis=1))
+    count = float((test_mat != 0).sum())
+    if count == 0:
+        raise ValueError('the test matrix has no observed ratings')
+    x_test = torch.as_tensor(train_mat[rows], device=device)
+    y_test = torch.as_tensor(test_mat[rows], device=device)
+    observed = torch.sign(y_test)
+    last = {}
+
+    def step(values):
+        ls = loss(net(values), values)
+        ls.backward()
+        return ls.detach() / values.shape[0]
+
+    def reconstruct():
+        net.eval()
+        with torch.no_grad():
+            return torch.cat([net(x_test[a:a + eval_batch_size])
+                              for a in range(0, len(rows), eval_batch_size)])
+
+    def evaluate():
+        recons = reconstruct()
+        loader_draw()   # the faithful path iterates its test DataLoader here
+        last['recons'] = recons
+        sse = torch.sum(torch.square(y_test - observed * recons))
+        return math.sqrt(float(sse) / count)
+
+    history = _train_epochs(net, step, trainer,
+                            ShuffledBatches(len(train_mat), settings['batch_size'],
+                                            drop_last=True),
+                            [torch.as_tensor(train_mat, device=device)],
+                            settings['num_epochs'], evaluate, train_mat.shape[1], devices, plot,
+                            progress, figure_path)
+    history['test_rmse_exact'] = metrics.masked_rmse(last['recons'].cpu().numpy(),
+                                                     test_mat[rows])
+    return history
