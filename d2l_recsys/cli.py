@@ -135,7 +135,8 @@ def build_parser():
                    help='where to write history.json, curve.png/.svg and the model '
                         '(default results/MODEL)')
     t.add_argument('--fast', action='store_true',
-                   help='use the faster training path (MXNet tab)')
+                   help='use the faster training path (same model, batches and RMSE; '
+                        'PyTorch: one device)')
 
     # ---- tuning: search on a validation set, presets (see d2l_recsys.tuning)
     t.add_argument('--preset', choices=['book', 'tuned'], default='book',
@@ -217,8 +218,6 @@ def cmd_train(args):
         raise UsageError('--hidden and --user-based are AutoRec options; MF uses --factors')
     if args.model == 'autorec' and args.factors is not None:
         raise UsageError('--factors is an MF option; AutoRec uses --hidden')
-    if args.framework == 'torch' and args.fast:
-        raise UsageError('--fast is an MXNet path; the PyTorch tab has one path')
     if args.preset == 'tuned' and args.framework != 'mxnet':
         raise UsageError('--preset tuned runs in the MXNet tab for now; drop --framework '
                          f'{args.framework}')
@@ -468,7 +467,8 @@ def _main(argv):
     try:
         args = parser.parse_args(argv)
         if args.command == 'tune' or (
-                args.command == 'train' and (args.fast or args.preset == 'tuned')):
+                args.command == 'train' and args.framework == 'mxnet'
+                and (args.fast or args.preset == 'tuned')):
             from . import fast_path_threads
             fast_path_threads(getattr(args, 'model', 'autorec'))   # must precede the first import of MXNet
         return COMMANDS[args.command](args)

@@ -119,6 +119,18 @@ def test_torch_bad_devices_and_fast(tiny, tmp_path):
     assert 'one CPU device' in line
     line = one_line_error(train(tiny, tmp_path / 'y', 'mf', '--devices', 'tpu'), 1)
     assert "unknown device 'tpu'" in line
-    line = one_line_error(train(tiny, tmp_path / 'z', 'mf', '--fast'), 2)
-    assert '--fast is an MXNet path' in line
-    assert not (tmp_path / 'x').exists() and not (tmp_path / 'z').exists()
+    assert not (tmp_path / 'x').exists() and not (tmp_path / 'y').exists()
+
+
+def test_torch_fast_gives_the_same_run(mf_model, tiny, tmp_path):
+    # --fast with --framework torch: the same seed gives the same curve and printed lines.
+    out, proc = mf_model
+    fast = train(tiny, tmp_path / 'fast', 'mf', '--fast')
+    assert fast.returncode == 0, fast.stderr
+    assert fast.stdout.splitlines()[0] == proc.stdout.splitlines()[0]   # train loss, RMSE
+    faithful = json.loads((out / 'history.json').read_text())
+    quick = json.loads((tmp_path / 'fast' / 'history.json').read_text())
+    assert quick['info']['fast'] is True and faithful['info']['fast'] is False
+    assert quick['history']['train_loss'] == faithful['history']['train_loss']
+    assert quick['history']['test_rmse'] == pytest.approx(faithful['history']['test_rmse'],
+                                                          abs=1e-6)
