@@ -153,7 +153,9 @@ def read_split_load(data_dir, split_mode, test_ratio, *, xp=None):
 
 
 def _log(message):
-    print(message, file=sys.stderr, flush=True)
+    # Once per process, as the book's data functions say it (a notebook that reads the data
+    # and then calls train_mf shows the line once).
+    fetch.print_once(message, file=sys.stderr)
 
 
 def check_batch_size(batch_size, rows, what):

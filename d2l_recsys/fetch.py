@@ -584,13 +584,13 @@ def _from_pypi(cache, log):
 _PRINTED = set()
 
 
-def print_once(message):
-    """Print ``message`` unless this process printed it already: the default log of
-    :func:`ml100k_dir`, so that a notebook reading the data in several cells says where it
-    came from once."""
+def print_once(message, file=None):
+    """Print ``message`` (to ``file``, default stdout) unless this process printed it already:
+    the default log of :func:`ml100k_dir`, so that a notebook reading the data in several
+    cells, or through the experiment functions, says where it came from once."""
     if message not in _PRINTED:
         _PRINTED.add(message)
-        print(message)
+        print(message, file=file, flush=True)
 
 
 def ml100k_dir(path=None, *, log=print_once, allow_subset=False):
