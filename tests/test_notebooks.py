@@ -9,7 +9,11 @@
   Markdown, so the two cannot drift. The identity check reads both.
 * Clean: committed without outputs.
 * They run: each notebook executes top to bottom with nbclient on the real ML-100K in short
-  mode (``D2L_RECSYS_SHORT=1``: 2 epochs); skipped when the data are not cached (``make data``).
+  mode (``D2L_RECSYS_SHORT=1``: 2 epochs); skipped when the data are not cached (``make data``),
+  and the PyTorch notebooks when PyTorch is not installed.
+* The PyTorch AutoRec notebook shows the PyTorch AutoRec deck's cells instead of package code:
+  they must be the deck's (``tests/test_torch_deck.py``), with only the import line changed
+  and the project's short-mode lines added.
 """
 import ast
 import copy
@@ -18,6 +22,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +30,8 @@ import textwrap
 
 import pytest
 
-from conftest import needs_mxnet   # these notebooks are the MXNet tab's
+from conftest import needs_mxnet   # the MXNet tab's notebooks
+from d2l_recsys import reproduce
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NB_DIR = os.path.join(ROOT, 'notebooks')
@@ -48,7 +54,17 @@ EXPECTED = {
         'AutoRec': 'd2l_recsys.mxnet.models:AutoRec',
         'evaluator': 'd2l_recsys.mxnet.evaluation:autorec_evaluator',
     },
+    'mf_torch.ipynb': {
+        'MF': 'd2l_recsys.torch.models:MF',
+        'L2Loss': 'd2l_recsys.torch.models:L2Loss',
+        'evaluator': 'd2l_recsys.torch.evaluation:evaluator',
+        'train_recsys_rating': 'd2l_recsys.torch.training:train_recsys_rating',
+    },
+    # The deck's own AutoRec and evaluator, not the package's (see DECK_NOTEBOOK).
+    'autorec_torch.ipynb': {},
 }
+TORCH_NOTEBOOKS = {'mf_torch.ipynb', 'autorec_torch.ipynb'}
+DECK_NOTEBOOK = 'autorec_torch.ipynb'
 # Every book object the notebooks may define; a cell defining one of these must be tagged.
 BOOK_NAMES = {name for shown in EXPECTED.values() for name in shown} | {
     'autorec_evaluator', 'load_data_ml100k_fast', 'split_data_ml100k_fast', 'rmse_exact'}
@@ -60,6 +76,21 @@ RAN_MARKERS = {
                  "short mode: 2 epochs instead of the book's 20"],
     'autorec.ipynb': ['test RMSE', 'predicted rating of item 30 by user 20',
                       "short mode: 2 epochs instead of the book's 25"],
+    'mf_torch.ipynb': ['test RMSE', 'exact test RMSE', 'is predicted to rate',
+                       'same test RMSE per epoch: True',
+                       "short mode: 2 epochs instead of the book's 20"],
+    'autorec_torch.ipynb': ['train loss', 'test RMSE', 'predicted rating of item 30 by user 20',
+                            "the deck's test RMSE in every epoch: True",
+                            "short mode: 2 epochs instead of the deck's 25"],
+}
+# The record each notebook's last cell writes, and what it must hold: make reproduce's for
+# the MXNet notebooks; the PyTorch notebooks' records are named after them.
+RECORDS = {
+    **reproduce.NOTEBOOKS,
+    'mf_torch.ipynb': ('mf_torch', ('history', 'test_rmse_exact', 'prediction_user20_item30')),
+    'autorec_torch.ipynb': ('autorec_torch', ('train_loss', 'test_rmse', 'train_loss_curve',
+                                              'test_rmse_curve', 'test_rmse_exact',
+                                              'fast_test_rmse')),
 }
 
 
@@ -117,9 +148,11 @@ def mismatch(cell_source, target, as_name):
     return None
 
 
-def identity_problems(nb):
-    """Problems with the book code of notebook dict ``nb``: list of strings (empty = fine)."""
+def identity_problems(nb, deck_cells=()):
+    """Problems with the book code of notebook dict ``nb``: list of strings (empty = fine).
+    ``deck_cells``: code that may define a book name untagged (the deck's own cells)."""
     problems, shown = [], {}
+    deck_cells = {c.strip() for c in deck_cells}
     for index, cell in enumerate(nb['cells']):
         if cell['cell_type'] != 'code':
             continue
@@ -133,6 +166,8 @@ def identity_problems(nb):
         defined = [n.name for n in tree.body
                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         if tag is None:
+            if text.strip() in deck_cells:
+                continue
             for name in defined:
                 if name in BOOK_NAMES:
                     problems.append(f'cell {index} defines {name!r} without saying which '
@@ -149,9 +184,51 @@ def identity_problems(nb):
 @pytest.mark.parametrize('form', ['md', 'ipynb'])
 @pytest.mark.parametrize('nb_name', sorted(EXPECTED))
 def test_book_code_in_notebook_is_the_package_code(nb_name, form):
-    problems, shown = identity_problems(load_source(nb_name) if form == 'md' else load(nb_name))
+    if nb_name in TORCH_NOTEBOOKS:
+        pytest.importorskip('torch')
+    deck = deck_cells() if nb_name == DECK_NOTEBOOK else ()
+    problems, shown = identity_problems(load_source(nb_name) if form == 'md' else load(nb_name),
+                                        deck)
     assert not problems, '\n'.join(problems)
     assert shown == EXPECTED[nb_name]
+
+
+def deck_cells():
+    """The PyTorch AutoRec deck's code cells with the import line this package changes."""
+    deck = pytest.importorskip('test_torch_deck')   # skips without PyTorch
+    return [c.replace(deck.IMPORT, 'from d2l_recsys import torch as d2l')
+            for c in deck.DECK_CELLS]
+
+
+def without_short_mode(text):
+    """A cell without the project's short-mode lines (``if SHORT:`` and its block)."""
+    return re.sub(r'^if SHORT:\n(?:    .*\n?)+', '', text, flags=re.M)
+
+
+@pytest.mark.parametrize('form', ['md', 'ipynb'])
+def test_torch_autorec_notebook_shows_the_deck_cells(form):
+    expected = deck_cells()
+    nb = load_source(DECK_NOTEBOOK) if form == 'md' else load(DECK_NOTEBOOK)
+    code = [without_short_mode(cell_text(c)).strip() for c in nb['cells']
+            if c['cell_type'] == 'code']
+    where = []
+    for cell in expected:
+        assert cell.strip() in code, f'the deck cell is not in the notebook:\n{cell}'
+        where.append(code.index(cell.strip()))
+    assert where == sorted(where), 'the deck cells are out of order'
+    # The training cell differs from the deck's by the short-mode lines alone.
+    training = next(cell_text(c) for c in nb['cells'] if 'for epoch in' in cell_text(c))
+    assert training != without_short_mode(training) and 'num_epochs = 2' in training
+
+
+def test_deck_check_catches_an_edited_cell():
+    nb = load_source(DECK_NOTEBOOK)
+    index = next(i for i, c in enumerate(nb['cells']) if 'class AutoRec' in cell_text(c))
+    nb['cells'][index]['source'] = cell_text(nb['cells'][index]).replace('0.05', '0.1')
+    problems = identity_problems(nb, deck_cells())[0]
+    assert any("defines 'AutoRec' without saying" in p for p in problems)
+    assert without_short_mode('a = 1\nif SHORT:\n    b = 2\n    c = 3\nd = 4\n') == \
+        'a = 1\nd = 4\n'
 
 
 @needs_mxnet
@@ -225,6 +302,8 @@ def free_names(text):
 def test_shown_code_finds_the_package_objects(nb_name):
     """The first code cell binds every name the shown package code reads to the very object
     the package module uses, so that the code a student reads runs as the package's."""
+    if nb_name in TORCH_NOTEBOOKS:
+        pytest.importorskip('torch')
     problems = binding_problems(load_source(nb_name))
     assert not problems, '\n'.join(problems)
 
@@ -314,9 +393,13 @@ def test_notebook_check_catches_an_edited_source(tmp_path):
     assert 'Matrix factorisation' in (tmp_path / 'mf.ipynb').read_text(encoding='utf-8')
 
 
-@needs_mxnet
-@pytest.mark.parametrize('nb_name', ['movielens.ipynb', 'mf.ipynb', 'autorec.ipynb'])
+@pytest.mark.parametrize('nb_name', [
+    pytest.param(name, marks=needs_mxnet) for name in ('movielens.ipynb', 'mf.ipynb',
+                                                       'autorec.ipynb')] + [
+    'mf_torch.ipynb', 'autorec_torch.ipynb'])
 def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_path):
+    if nb_name in TORCH_NOTEBOOKS:
+        pytest.importorskip('torch')
     nbformat = pytest.importorskip('nbformat')
     nbclient = pytest.importorskip('nbclient')
     # The kernel inherits this process's environment.
@@ -341,8 +424,8 @@ def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_pa
     errors = [o for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs
               if o['output_type'] == 'error']
     assert not errors
-    from d2l_recsys import records, reproduce
-    name, required = reproduce.NOTEBOOKS[nb_name]
+    from d2l_recsys import records
+    name, required = RECORDS[nb_name]
     values = records.read_record(tmp_path / 'records', name, required=required, writer=nb_name)
     assert all(values[k] is not None for k in required)
 
