@@ -120,15 +120,15 @@ def test_pytorch_verdict_needs_both_models():
                         torch_rmse=(1.05, 1.05, 1.05))
             + _with_torch('autorec', fast=[5] * 3, torch=[6] * 3))
     lines = bench.verdict_lines(_report(runs))
-    assert ("mf: the PyTorch tab takes 0.50x the MXNet fast path's time (goal <= 1x: met); "
-            'median exact test RMSE +0.0000 from it (within 0.01: yes)') in lines
-    assert any(l.startswith('autorec: the PyTorch tab takes 1.20x') and 'NOT met' in l
+    assert ("mf: the PyTorch tab (torch) takes 0.50x the MXNet fast path's time (goal <= 1x: "
+            'met); median exact test RMSE +0.0000 from it (within 0.01: yes)') in lines
+    assert any(l.startswith('autorec: the PyTorch tab (torch) takes 1.20x') and 'NOT met' in l
                for l in lines)
     assert lines[-1] == ('goal (the PyTorch tab at least as fast as the MXNet fast path for '
                          'both models at the same RMSE): NOT met')
     text = bench.markdown({**_report(runs), 'torch_note': None})
     assert '## The PyTorch tab beside the MXNet fast path' in text
-    assert '| mf | 2.00 | 4.00 | 0.50x | 1.0500 | 1.0500 | met |' in text
+    assert '| mf | torch | 2.00 | 4.00 | 0.50x | 1.0500 | 1.0500 | met |' in text
 
     # Both faster at the same RMSE: met. One model only: not judged.
     runs = (_with_torch('mf', fast=[4] * 3, torch=[2] * 3, rmse=1.05,
@@ -137,7 +137,22 @@ def test_pytorch_verdict_needs_both_models():
     assert bench.verdict_lines(_report(runs))[-1].endswith('both models at the same RMSE): met')
     only_mf = [r for r in runs if not (r['model'] == 'autorec' and r['path'] == 'torch')]
     assert bench.verdict_lines(_report(only_mf))[-1].endswith(
-        'not judged (both models need the torch and fast paths)')
+        'not judged (both models need a PyTorch path and the MXNet fast path)')
+
+
+def test_pytorch_goal_is_judged_on_the_pytorch_fast_path_when_it_ran():
+    runs = _with_torch('mf', fast=[4] * 3, torch=[9] * 3, rmse=0.905)
+    runs += [_run('mf', 'torch-fast', seed, 3.0, (0.905, 0.895, 0.91)[seed]) for seed in range(3)]
+    goal = bench.summarize(runs, ['mf'], list(bench.PATHS))['mf']['torch_goal']
+    assert goal['path'] == 'torch-fast' and goal['ratio_torch_over_baseline'] == 0.75
+    assert goal['met']
+    text = bench.markdown({**_report(runs), 'torch_note': None})
+    assert '| mf | torch | 9.00 | 4.00 | 2.25x | 0.9050 | 0.9050 | for information |' in text
+    assert '| mf | torch-fast | 3.00 | 4.00 | 0.75x | 0.9050 | 0.9050 | met |' in text
+    lines = bench.verdict_lines(_report(runs))   # one model: not judged, no KeyError
+    assert any(l.startswith('mf: the PyTorch tab (torch-fast) takes 0.75x') for l in lines)
+    assert lines[-1].endswith('not judged (both models need a PyTorch path and the MXNet '
+                              'fast path)')
 
 
 def test_no_pytorch_lines_without_the_pytorch_tab():
