@@ -131,6 +131,8 @@ def test_torch_fast_gives_the_same_run(mf_model, tiny, tmp_path):
     faithful = json.loads((out / 'history.json').read_text())
     quick = json.loads((tmp_path / 'fast' / 'history.json').read_text())
     assert quick['info']['fast'] is True and faithful['info']['fast'] is False
-    assert quick['history']['train_loss'] == faithful['history']['train_loss']
+    # Same batches; Adam's fused kernel on the fast path: equal to float32 rounding.
+    assert quick['history']['train_loss'] == pytest.approx(faithful['history']['train_loss'],
+                                                           rel=1e-5)
     assert quick['history']['test_rmse'] == pytest.approx(faithful['history']['test_rmse'],
-                                                          abs=1e-6)
+                                                          rel=1e-5)

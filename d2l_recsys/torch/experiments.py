@@ -6,8 +6,8 @@ The same functions, keyword arguments and return values as the MXNet tab's
 ``test_rmse_kind``, ``info`` the run's record (:func:`d2l_recsys.experiments.run_info`,
 ``framework: 'torch'``). The checks, the host seeds, the data and the record are the shared
 code of :mod:`d2l_recsys.experiments`, as in the MXNet tab. ``fast=True`` builds the same model
-with the same calls and trains it on :mod:`d2l_recsys.torch.fast` (same batches, dropout
-masks and numbers, sooner; one device).
+with the same calls and trains it on :mod:`d2l_recsys.torch.fast` (same batches and dropout
+masks, Adam's fused kernel, the same numbers to float rounding, sooner; one device).
 
 * MF translates the book's MXNet cell (:numref:`sec_mf`): four embeddings from
   :math:`\\mathcal{N}(0, 0.01^2)`, half the squared error averaged over the batch (Gluon's
@@ -139,7 +139,8 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
     _check_sizes('mf', s, run_data, devices)
     net = MF(s['num_factors'], num_users, num_items)   # N(0, 0.01^2), the book's init
     loss = L2Loss()
-    trainer = torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'])
+    trainer = torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'],
+                               **({'fused': True} if fast else {}))
     if fast:
         with fast_path.threads(fast_path.num_threads('mf', devices)):
             history = fast_path.fit_mf(net, loss, trainer, run_data, s, devices, plot=plot,
@@ -177,7 +178,8 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
     nn.init.normal_(net.encoder.weight, std=0.01)
     nn.init.normal_(net.decoder.weight, std=0.01)
     loss = nn.MSELoss(reduction='sum')
-    trainer = torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'])
+    trainer = torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'],
+                               **({'fused': True} if fast else {}))
     if fast:
         with fast_path.threads(fast_path.num_threads('autorec', devices)):
             history = fast_path.fit_autorec(net, loss, trainer, train_iter.dataset.numpy(),

@@ -8,7 +8,8 @@ What stays the same: the modules (:class:`~d2l_recsys.torch.models.MF`,
 :class:`~d2l_recsys.torch.models.AutoRec`, initialised by the same calls), the loss and its
 gradient (MF: :class:`~d2l_recsys.torch.models.L2Loss` summed over the batch and divided by
 its size; AutoRec: the deck's ``MSELoss(reduction='sum')``), ``torch.optim.Adam`` with the
-same arguments, and the batches and dropout masks: :class:`ShuffledBatches` replays the draws
+same arguments (its ``fused=True`` kernel: the same update, one call for all parameters
+instead of a dozen small operators per parameter), and the batches and dropout masks: :class:`ShuffledBatches` replays the draws
 a ``DataLoader(shuffle=True)`` makes from PyTorch's global generator (one number for the
 iterator, one for its ``RandomSampler``, then ``randperm`` on a generator seeded with it), and
 each evaluation makes the one draw the faithful path's test ``DataLoader`` makes, so that the
@@ -20,7 +21,8 @@ collation); the batch losses stay on the device until the epoch ends (one host c
 epoch instead of one per batch); evaluation is one forward pass over large batches (AutoRec's
 only over the rows that have test ratings, whose squared errors are summed on the device);
 and the run uses the thread count chosen per model (:data:`THREADS`). The numbers are the
-faithful path's up to the summation order of the evaluation (float rounding).
+faithful path's to float32 rounding (the fused Adam kernel and the evaluation sum in another
+order); the batches and dropout masks are exactly the same.
 """
 import contextlib
 import math
