@@ -141,6 +141,7 @@ def _torch_child(model, seed, devices_spec, data_dir, num_epochs, fast=False):
     MXNet."""
     start_import = time.perf_counter()
     import torch
+    import torch._dynamo  # noqa: F401 (torch.optim imports it when the first optimizer is made)
     from d2l_recsys.torch import experiments, training
     import_s = time.perf_counter() - start_import
     devices = training.parse_devices(torch_devices(devices_spec))
