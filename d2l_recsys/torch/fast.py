@@ -41,12 +41,13 @@ __all__ = ['ShuffledBatches', 'loader_draw', 'fit_mf', 'fit_autorec', 'THREADS',
            'num_threads']
 
 # PyTorch's intra-op threads for each model's fast path on a CPU (None: PyTorch's default,
-# one per core), restored when the run ends. One for both: on a machine whose cores other
-# processes share, PyTorch's OpenMP threads wait for each other at every operator, and two
-# threads made MF's fast path about 10x and AutoRec's about 8x slower than one (measured
-# here with 2 cores and a load average near 6; the README's Speed section). On an idle
-# machine AutoRec's dense products gain from every core: set THREADS['autorec'] = None.
-THREADS = {'mf': 1, 'autorec': 1}
+# one per core), restored when the run ends. MF's steps are many small operators: a second
+# thread never pays, and on a machine whose cores other processes share, OpenMP threads
+# waiting for each other at every operator made MF about 10x slower (measured here: 2 cores,
+# load average near 6). AutoRec's dense products gain from every free core (1.2-1.4x sooner
+# with 2 threads at load 1.4), though under heavy load one thread was faster there too:
+# set THREADS['autorec'] = 1 on a crowded machine. The README's Speed section has the runs.
+THREADS = {'mf': 1, 'autorec': None}
 
 
 def loader_draw():
