@@ -1,7 +1,8 @@
-"""The MF notebook as a student meets it: `make lab`, a real browser, Run All Cells.
+"""The MF notebooks as a student meets them: `make lab`, a real browser, Run All Cells.
 
-Starts JupyterLab exactly as the README says (``make lab``, from the repository root), bound to
-127.0.0.1 on a free port with a token; opens ``mf.ipynb`` in Chromium (Debian's, driven by
+For each tab's MF notebook that exists (``mf.ipynb``, and ``mf_torch.ipynb`` where PyTorch is
+installed): starts JupyterLab exactly as the README says (``make lab``, from the repository
+root), bound to 127.0.0.1 on a free port with a token; opens the notebook in Chromium (Debian's, driven by
 Playwright's Python package); runs all cells from the Run menu; waits until every code cell has
 run and the kernel is idle; then checks what the page shows:
 
@@ -9,8 +10,9 @@ run and the kernel is idle; then checks what the page shows:
 * the training cell's output holds a figure (an ``img`` or ``svg``), the live training curve;
 * the notebook files on disk are unchanged (nothing is saved).
 
-Short mode (``D2L_RECSYS_SHORT=1``, 2 epochs) keeps it well under a minute after start-up.
-Screenshots of the notebook after the run and the server's log go to ``build/browser-test/``.
+Short mode (``D2L_RECSYS_SHORT=1``, 2 epochs) keeps each well under a minute after start-up.
+Screenshots of the notebook after the run and the server's log go to
+``build/browser-test/<notebook>/``.
 
 Only with ``pytest --browser`` (``make browser-test``, ``.ci/browser``): it needs Chromium at
 ``/usr/bin/chromium`` (``apt-get install chromium``) and ``playwright`` in the venv. The
@@ -40,9 +42,9 @@ CHROMIUM = '/usr/bin/chromium'
 CHROMIUM_ARGS = ['--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update',
                  '--disable-sync']
-NOTEBOOK = 'mf.ipynb'
-# The training cell is the one that builds the trainer and calls the training loop.
-TRAINING_CELL = 'gluon.Trainer('
+# Each tab's MF notebook and its training cell (the one that builds the trainer and calls the
+# training loop).
+NOTEBOOKS = {'mf.ipynb': 'gluon.Trainer(', 'mf_torch.ipynb': 'torch.optim.Adam('}
 START_TIMEOUT, RUN_TIMEOUT = 90, 150   # seconds
 
 # JupyterLab settings for the run: every cell stays in the page (no windowing), nothing is
@@ -169,7 +171,11 @@ def run_all_cells(page):
                 raise
 
 
-def test_mf_notebook_runs_in_jupyterlab_with_its_figure(tmp_path, real_data_dir):
+@pytest.mark.parametrize('notebook', sorted(NOTEBOOKS))
+def test_mf_notebook_runs_in_jupyterlab_with_its_figure(notebook, tmp_path, real_data_dir):
+    if notebook == 'mf_torch.ipynb':
+        pytest.importorskip('torch')
+    training_cell, shots = NOTEBOOKS[notebook], os.path.join(SHOTS, notebook[:-len('.ipynb')])
     try:   # asked for with --browser: a missing piece is a failure, not a skip
         from playwright import sync_api as playwright
     except ImportError:
@@ -192,20 +198,20 @@ def test_mf_notebook_runs_in_jupyterlab_with_its_figure(tmp_path, real_data_dir)
                 viewport={'width': 1280, 'height': 1000})
             try:
                 page = browser.new_page()
-                page.goto(f'http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}?token={token}')
+                page.goto(f'http://127.0.0.1:{port}/lab/tree/{notebook}?token={token}')
                 page.wait_for_selector('.jp-Notebook .jp-CodeCell', timeout=START_TIMEOUT * 1000)
                 run_all_cells(page)
                 try:
                     page.wait_for_function(ALL_RUN, timeout=RUN_TIMEOUT * 1000, polling=500)
                 finally:
-                    shoot(page)
+                    shoot(page, shots, training_cell)
                 cells = page.eval_on_selector_all('.jp-Notebook .jp-CodeCell', READ_CELLS)
             finally:
                 browser.close()
     finally:
         stop(proc)
-        os.makedirs(SHOTS, exist_ok=True)
-        shutil.copy(log_path, os.path.join(SHOTS, 'lab.log'))
+        os.makedirs(shots, exist_ok=True)
+        shutil.copy(log_path, os.path.join(shots, 'lab.log'))
 
     shown = '\n'.join(f'{c["prompt"]} {c["source"][:70]!r}: '
                       + '; '.join(f'{o["mime"]} {o["text"][:200]!r}' for o in c['outputs'])
@@ -214,26 +220,26 @@ def test_mf_notebook_runs_in_jupyterlab_with_its_figure(tmp_path, real_data_dir)
                 if o['mime'] in ('application/vnd.jupyter.stderr',
                                  'application/vnd.jupyter.error')]
     assert not problems, 'errors or warnings in the page:\n' + '\n'.join(problems)
-    training = [c for c in cells if TRAINING_CELL in c['source']]
-    assert len(training) == 1, f'expected one training cell ({TRAINING_CELL}):\n{shown}'
+    training = [c for c in cells if training_cell in c['source']]
+    assert len(training) == 1, f'expected one training cell ({training_cell}):\n{shown}'
     assert any(o['figures'] for o in training[0]['outputs']), (
         'the training cell shows no figure (is MPLBACKEND reaching the kernel?):\n' + shown)
     assert 'test RMSE' in ' '.join(o['text'] for o in training[0]['outputs']), shown
     assert folder_digest(NB_DIR) == before, 'the run changed files in notebooks/'
 
 
-def shoot(page):
-    """Screenshots of the notebook after the run (or when it timed out): the page as it is,
-    the page at the training cell, and every code cell that shows a figure."""
-    shutil.rmtree(SHOTS, ignore_errors=True)
-    os.makedirs(SHOTS)
-    page.screenshot(path=os.path.join(SHOTS, 'end.png'))
+def shoot(page, shots, training_cell):
+    """Screenshots of the notebook after the run (or when it timed out) into ``shots``: the
+    page as it is, the page at the training cell, and every code cell that shows a figure."""
+    shutil.rmtree(shots, ignore_errors=True)
+    os.makedirs(shots)
+    page.screenshot(path=os.path.join(shots, 'end.png'))
     cells = page.locator('.jp-Notebook .jp-CodeCell')
     for k in range(cells.count()):
         cell = cells.nth(k)
-        if TRAINING_CELL in cell.locator('.jp-InputArea-editor').inner_text():
+        if training_cell in cell.locator('.jp-InputArea-editor').inner_text():
             outputs = cell.locator('.jp-OutputArea')
             (outputs if outputs.count() else cell).scroll_into_view_if_needed()
-            page.screenshot(path=os.path.join(SHOTS, 'training.png'))
+            page.screenshot(path=os.path.join(shots, 'training.png'))
         if cell.locator('.jp-OutputArea-output img, .jp-OutputArea-output svg').count():
-            cell.screenshot(path=os.path.join(SHOTS, f'cell-{k + 1:02d}.png'))
+            cell.screenshot(path=os.path.join(shots, f'cell-{k + 1:02d}.png'))
