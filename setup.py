@@ -48,6 +48,7 @@ setup(
         # install` and CI hold it to the version they test with (constraints.txt).
         "torch": ["torch>=2.0"],
         "dev": ["pytest>=8.2", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6",
+                "jupyterlab>=4",     # make lab, and the browser test that starts it
                 "jupytext>=1.16",    # notebooks/*.md -> *.ipynb (make notebooks)
                 "optuna>=3.6,<6"],   # `tune` searches with Optuna; the tests exercise it
         # make browser-test: drives Debian's Chromium (not Playwright's own download).
