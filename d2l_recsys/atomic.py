@@ -1,12 +1,25 @@
 """Write files whole or not at all: a temporary file in the same folder, then os.replace."""
+import hashlib
 import os
 import tempfile
 
 
-def _umask():
+def umask_mode(mode):
+    """``mode`` less the process's umask: what a plain ``open``/``mkdir`` would give. The
+    temporary files and folders of ``tempfile`` are private (0600/0700); what is published
+    gets this mode instead."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return mode & ~mask
+
+
+def file_digest(path, algorithm='sha256'):
+    """Hex digest of a file's bytes (``hashlib`` name ``algorithm``), read in blocks."""
+    h = hashlib.new(algorithm)
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
 
 
 def atomic_write(path, write, *, prefix=None):
@@ -22,7 +35,7 @@ def atomic_write(path, write, *, prefix=None):
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, umask_mode(0o666))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -24,7 +24,7 @@ import zipfile
 import numpy as onp
 import pandas as pd
 
-from .atomic import atomic_write
+from .atomic import atomic_write, file_digest, umask_mode
 
 __all__ = ['ml100k_dir', 'read_u_data', 'read_item_titles', 'cache_root', 'check_ml100k',
            'DataError', 'FetchError', 'ML100K']
@@ -185,16 +185,10 @@ def _staging(cache):
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _umask_mode(mode):
-    # mkdtemp/mkstemp create private (0700/0600) entries; published ones follow the umask.
-    mask = os.umask(0)
-    os.umask(mask)
-    return mode & ~mask
-
 
 def _publish(folder, cache, name='ml-100k'):
     """Move a checked folder to ``cache/name``, replacing any old one by renames only."""
-    os.chmod(folder, _umask_mode(0o777))
+    os.chmod(folder, umask_mode(0o777))
     target = os.path.join(cache, name)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     old = None
@@ -299,19 +293,12 @@ def _install_zip(zip_path, cache, source, *, name='ml-100k', allow_subset=False,
         return _publish(folder, cache, name)
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _user_zip(zip_path, origin, cache, log, allow_subset):
     """A user's zip, extracted (u.data, u.item only) into a folder of its own in the cache,
     ``user-data/<SHA-256 prefix>``: a user's data never replaces the cache's ML-100K."""
     try:
-        digest = _sha256(zip_path)[:16]
+        digest = file_digest(zip_path)[:16]
     except OSError as e:
         raise DataError(f'{origin} {zip_path}: cannot read it ({e.strerror or e})') from None
     name = os.path.join('user-data', digest)
@@ -326,13 +313,6 @@ def _user_zip(zip_path, origin, cache, log, allow_subset):
     log(f'ml-100k: {origin} {zip_path}: checked, extracted into {target}')
     return target
 
-
-def _sha1(path):
-    h = hashlib.sha1()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --- the sources, in order -----------------------------------------------------------------
@@ -389,7 +369,7 @@ def _from_cache(cache, log):
         log(f'ml-100k: cache {target}: found (checked)')
         return target
     zip_path = os.path.join(cache, 'ml-100k.zip')
-    if os.path.isfile(zip_path) and _sha1(zip_path) == ML100K[1]:
+    if os.path.isfile(zip_path) and file_digest(zip_path, 'sha1') == ML100K[1]:
         target = _install_zip(zip_path, cache, 'cache')
         log(f'ml-100k: cache {zip_path}: SHA-1 ok, extracted into {target}')
         return target

@@ -11,7 +11,6 @@ range, and one-line errors naming the file and what is wrong. Imports no framewo
 """
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,8 @@ import tempfile
 import zipfile
 
 import numpy as onp
+
+from .atomic import file_digest, umask_mode
 
 __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
            'ModelFolderError', 'FORMAT', 'META', 'INTERACTIONS', 'HISTORY']
@@ -122,13 +123,6 @@ def check_interactions(interactions, num_users, num_items, where):
     return out
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _pid_alive(pid):
     try:
@@ -224,11 +218,6 @@ def _rename_exchange(a, b):
     raise OSError(err, os.strerror(err), b)
 
 
-def _umask_mode(mode):
-    mask = os.umask(0)
-    os.umask(mask)
-    return mode & ~mask
-
 
 def _json_default(obj):
     if isinstance(obj, onp.integer):
@@ -290,18 +279,18 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
             path = os.path.join(stage, name)
             if not os.path.isfile(path):
                 raise ModelFolderError(f'{path}: the model writers left a non-file here')
-            manifest[name] = {'bytes': os.path.getsize(path), 'sha256': _sha256(path)}
-            os.chmod(path, _umask_mode(0o666))
+            manifest[name] = {'bytes': os.path.getsize(path), 'sha256': file_digest(path)}
+            os.chmod(path, umask_mode(0o666))
         if params not in manifest:
             raise ModelFolderError(f'write_params wrote no {params}')
         meta['files'] = manifest
         with open(os.path.join(stage, META), 'w', encoding='utf-8') as f:
             f.write(json.dumps(meta, indent=2, default=_json_default) + '\n')
-        os.chmod(os.path.join(stage, META), _umask_mode(0o666))
+        os.chmod(os.path.join(stage, META), umask_mode(0o666))
         for name in os.listdir(stage):   # on disk before the rename makes the folder visible
             with open(os.path.join(stage, name), 'rb') as f:
                 os.fsync(f.fileno())
-        os.chmod(stage, _umask_mode(0o777))
+        os.chmod(stage, umask_mode(0o777))
         if os.path.isdir(directory):
             if not _rename_exchange(stage, directory):
                 # No atomic swap here: move the old model aside, then the new one in.
@@ -373,7 +362,7 @@ def _check_files(directory, meta, meta_path):
                                    '"sha256"')
         if not os.path.isfile(path):
             raise ModelFolderError(f'{path}: missing (listed in {META})')
-        if os.path.getsize(path) != entry['bytes'] or _sha256(path) != entry['sha256']:
+        if os.path.getsize(path) != entry['bytes'] or file_digest(path) != entry['sha256']:
             raise ModelFolderError(f'{path}: does not match the size and SHA-256 that {META} '
                                    'records (changed, or from another run)')
     return listed
