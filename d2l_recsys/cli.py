@@ -178,7 +178,8 @@ def build_parser():
                    help='MovieLens user id (1-based, as in u.data)')
     r.add_argument('-k', type=_positive_int, default=10, help='how many items (10)')
     r.add_argument('--data', default=None, metavar='DIR',
-                   help='folder with u.item for the titles (default: the training data)')
+                   help='folder with u.item for the titles (default: the copy train saved in '
+                        'the model folder)')
     r.add_argument('--json', action='store_true', help='print JSON instead of a table')
     return p
 
@@ -267,8 +268,7 @@ def _train_and_save(args, out, curve):
                    extra={'info': record['info'],
                           'test_rmse_exact': history.get('test_rmse_exact')},
                    history=record,
-                   files={name: (lambda dst, src=src: _copy(src, dst))
-                          for name, src in figures.items()})
+                   files=_model_files(figures, info.get('data_dir')))
     exact = history.get('test_rmse_exact')
     if exact is not None:
         print(f'exact test RMSE {exact:.3f}')
@@ -281,6 +281,16 @@ def _train_and_save(args, out, curve):
 def _copy(src, dst):
     import shutil
     shutil.copyfile(src, dst)
+
+
+def _model_files(figures, data_dir):
+    """What the model folder holds besides the model: the curve, and the training data's
+    u.item, so that recommend shows titles without reading anything outside the folder."""
+    files = {name: (lambda dst, src=src: _copy(src, dst)) for name, src in figures.items()}
+    titles = os.path.join(data_dir, 'u.item') if isinstance(data_dir, str) else None
+    if titles and os.path.isfile(titles):
+        files['u.item'] = lambda dst: _copy(titles, dst)
+    return files
 
 
 def _train_tuned(args, devices, curve):
@@ -303,12 +313,17 @@ def _train_tuned(args, devices, curve):
     return net, history, info
 
 
-def _titles(data_dir):
+def _titles(data_dir, model_dir):
+    """Titles from ``--data DIR`` when given, else from the model folder's own (checked)
+    u.item; the model folder never sends the program to read elsewhere."""
     from . import fetch
-    if data_dir is not None and not isinstance(data_dir, str):
-        _log(f'{PROG}: note: no titles (the model records no usable data folder; give --data)')
-        return {}
-    if data_dir is not None and not os.path.isfile(os.path.join(data_dir, 'u.item')):
+    if data_dir is None:
+        if not os.path.isfile(os.path.join(model_dir, 'u.item')):
+            _log(f'{PROG}: note: titles unavailable: no u.item in {model_dir} (give --data '
+                 'DIR with the u.item of the training data)')
+            return {}
+        data_dir = model_dir
+    elif not os.path.isfile(os.path.join(data_dir, 'u.item')):
         _log(f'{PROG}: note: titles unavailable: no u.item in {data_dir} (give --data DIR '
              'with the u.item of the training data)')
         return {}
@@ -348,10 +363,7 @@ def cmd_recommend(args):
                          'training ratings as its input')
     else:
         _log(f'{PROG}: note: no training ratings saved, so seen items are not skipped')
-    extra = meta.get('extra')
-    info = extra.get('info') if isinstance(extra, dict) else None
-    data_dir = args.data or (info.get('data_dir') if isinstance(info, dict) else None)
-    titles = _titles(data_dir)
+    titles = _titles(args.data, args.model)
     rows = tab.top_k(net, user_index, args.k, num_items=num_items, inter_mat=inter_mat,
                  user_based=user_based, seen=seen, titles=titles)
     if args.json:

@@ -350,7 +350,31 @@ def test_recommend_says_why_titles_are_missing(tmp_path):
                num_items=6, extra={'info': {'data_dir': str(data)}})
     proc = run('recommend', '--model', tmp_path / 'm', '--user', 1, '-k', 2)
     assert proc.returncode == 0, proc.stderr
+    assert f'titles unavailable: no u.item in {tmp_path / "m"}' in proc.stderr
+    proc = run('recommend', '--model', tmp_path / 'm', '--user', 1, '-k', 2, '--data', data)
+    assert proc.returncode == 0, proc.stderr
     assert f'titles unavailable: no u.item in {data}' in proc.stderr
+
+
+@needs_mxnet
+def test_recommend_reads_titles_only_from_the_model_folder_or_data(tmp_path, mf_model):
+    # A data folder recorded in model.json is not followed: the titles come from the
+    # u.item train copied into the model folder (checked by its SHA-256), or from --data.
+    import mxnet as mx
+    from d2l_recsys.mxnet.models import MF
+    from d2l_recsys.mxnet.predict import save_model
+    out, _ = mf_model
+    assert os.path.isfile(os.path.join(out, 'u.item'))
+    elsewhere = tmp_path / 'elsewhere'
+    synthetic.write_ml100k(elsewhere, num_users=5, num_items=6)
+    net = MF(2, 5, 6)
+    net.initialize(init=mx.init.Normal(0.1))
+    save_model(net, tmp_path / 'm', model='mf', hparams={'num_factors': 2}, num_users=5,
+               num_items=6, extra={'info': {'data_dir': str(elsewhere)}})
+    proc = run('recommend', '--model', tmp_path / 'm', '--user', 1, '-k', 2, '--json')
+    assert proc.returncode == 0, proc.stderr
+    assert [row['title'] for row in json.loads(proc.stdout)] == ['', '']
+    assert 'titles unavailable' in proc.stderr
 
 
 @needs_mxnet
