@@ -65,9 +65,11 @@ def free_port():
 
 
 def folder_digest(folder):
-    """{relative path: sha256} of every file under ``folder``."""
+    """{relative path: sha256} of every file under ``folder``, except JupyterLab's own
+    checkpoint copies (``.ipynb_checkpoints/``, git-ignored), which opening a notebook makes."""
     digest = {}
-    for base, _, files in os.walk(folder):
+    for base, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != '.ipynb_checkpoints']
         for name in files:
             path = os.path.join(base, name)
             with open(path, 'rb') as f:
