@@ -150,6 +150,12 @@ def build_parser():
     u.add_argument('--trials', type=_positive_int, default=30, help='Optuna trials (30)')
     u.add_argument('--seed', type=_nonneg_int, default=0,
                    help='seed of the split, the validation set and the search (0)')
+    u.add_argument('--search-seeds', default=None, metavar='S,S,...',
+                   help='seeds whose validation sets judge each trial (the mean of their best '
+                        'validation RMSEs; default: --seed alone)')
+    u.add_argument('--start', action='append', default=[], metavar='JSON',
+                   help='a point tried first, as JSON ({"num_hidden": 1000, ...}, the search '
+                        "space's names; missing names from the tuned preset); may repeat")
     u.add_argument('--eval-seeds', default='0,1,2,3,4', metavar='S,S,...',
                    help='seeds the chosen preset is trained and tested on (0,1,2,3,4; '
                         "'' for none)")
@@ -402,6 +408,24 @@ def cmd_exercises(args):
     return 0
 
 
+def _start_point(model, split_mode, text):
+    """A ``--start`` point: the JSON's values over the tuned preset's, search space's names
+    only."""
+    from .defaults import SPACES, preset
+    try:
+        given = json.loads(text)
+    except ValueError as e:
+        raise UsageError(f'--start must be a JSON object, got {text!r} ({e})') from None
+    if not isinstance(given, dict):
+        raise UsageError(f'--start must be a JSON object, got {text!r}')
+    unknown = sorted(set(given) - set(SPACES[model]))
+    if unknown:
+        raise UsageError(f'--start: {model} searches {", ".join(SPACES[model])}; not '
+                         f'{", ".join(unknown)}')
+    tuned = preset(model, split_mode, 'tuned')
+    return {k: given.get(k, tuned.get(k)) for k in SPACES[model]}
+
+
 def cmd_tune(args):
     from . import tuning
     try:
@@ -409,11 +433,21 @@ def cmd_tune(args):
     except ValueError:
         raise UsageError(f'--eval-seeds must be integers separated by commas, got '
                          f'{args.eval_seeds!r}') from None
+    try:
+        search_seeds = (None if args.search_seeds is None else
+                        [int(x) for x in args.search_seeds.split(',') if x.strip()])
+    except ValueError:
+        raise UsageError(f'--search-seeds must be integers separated by commas, got '
+                         f'{args.search_seeds!r}') from None
+    if search_seeds is not None and not search_seeds:
+        raise UsageError('--search-seeds must name at least one seed')
+    start = [_start_point(args.model, args.split, text) for text in args.start]
     tab = importlib.import_module(f'{__package__}.mxnet.experiments')
     out = args.out or os.path.join('results', 'tune', f'{args.model}-{args.split}.json')
     record = tuning.search(args.model, args.split, tab=tab, trials=args.trials, seed=args.seed,
                            data_dir=args.data, devices=args.devices,
-                           max_epochs=args.max_epochs, log=_log)
+                           max_epochs=args.max_epochs, log=_log, seeds=search_seeds,
+                           start=start)
     chosen = record['preset']
     print(f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
           f'{record["best_epoch"]} after {args.trials} trials '

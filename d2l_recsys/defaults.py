@@ -41,7 +41,7 @@ SPACES = {
     'mf': dict(num_factors=('int-log', 8, 256), lr=('log', 5e-4, 2e-2),
                wd=('log', 1e-7, 1e-3), reg=('log', 1e-3, 1.0),
                batch_size=(256, 512, 1024, 2048)),
-    'autorec': dict(num_hidden=('int-log', 100, 1000), lr=('log', 3e-4, 1e-2),
+    'autorec': dict(num_hidden=('int-log', 100, 2000), lr=('log', 3e-4, 1e-2),
                     wd=('log', 1e-7, 1e-2), dropout=('float', 0.0, 0.7),
                     batch_size=(64, 128, 256)),
 }

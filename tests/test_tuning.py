@@ -143,6 +143,54 @@ def test_search_never_reads_the_test_split(synthetic_dir, tmp_path, model, split
     assert abs(reports[0]['test_rmse_mean'] - reports[1]['test_rmse_mean']) > 0.05
 
 
+@pytest.mark.parametrize('model,split_mode', [('mf', 'seq-aware'), ('autorec', 'random')])
+def test_search_on_several_seeds_judges_by_the_mean_of_their_validation_sets(
+        synthetic_dir, monkeypatch, model, split_mode):
+    point = {k: (v[1] if isinstance(v[0], str) else v[0]) for k, v in SPACE[model].items()}
+    kw = dict(tab=tab, trials=1, data_dir=synthetic_dir, max_epochs=5, patience=2,
+              space=SPACE[model], start=[point])
+    alone = [tuning.search(model, split_mode, seed=s, **kw)['history'][0] for s in (1, 2)]
+    assert all(t['params'] == point for t in alone)
+    assert alone[0]['value'] != alone[1]['value']
+    # The test split is dropped before the first trial: a holdout without one changes nothing.
+    real = tab.read_holdout
+    monkeypatch.setattr(tab, 'read_holdout',
+                        lambda *a, **k: tuning.Holdout(fit=real(*a, **k).fit, full=None))
+    both = tuning.search(model, split_mode, seed=1, seeds=[1, 2], **kw)
+    trial = both['history'][0]
+    assert both['validation_seeds'] == [1, 2] and trial['params'] == point
+    assert trial['per_seed'] == [alone[0]['value'], alone[1]['value']]
+    assert trial['value'] == pytest.approx((alone[0]['value'] + alone[1]['value']) / 2)
+    with pytest.raises(ValueError, match='at least one seed'):
+        tuning.search(model, split_mode, seeds=[], **kw)
+
+
+def test_refit_trains_again_on_the_whole_training_split_for_the_chosen_epochs(
+        synthetic_dir, tmp_path):
+    seed, split_mode = 1, 'random'
+    poisoned = _poisoned_copy('poisoned', synthetic_dir, split_mode, seed, tmp_path)
+    values = dict(num_factors=4, lr=0.02, wd=1e-4, batch_size=16, num_epochs=30, patience=3,
+                  val_ratio=0.2)
+    runs = {(d, refit): tuning.train_preset('mf', split_mode, tab=tab, seed=seed, data_dir=d,
+                                            values=dict(values, refit=refit), verbose=False)
+            for d in (synthetic_dir, poisoned) for refit in (False, True)}
+    _, once, info = runs[(synthetic_dir, False)]
+    net, again, info_again = runs[(synthetic_dir, True)]
+    assert again['refit']['epochs'] == again['best_epoch'] == once['best_epoch']
+    assert len(again['refit']['train_loss']) == again['best_epoch']
+    assert info_again['refit'] and not info['refit']
+    assert again['val_rmse'] == once['val_rmse']
+    assert again['test_rmse_exact'] != once['test_rmse_exact']
+    # Trained on the training split alone: the same net whatever the test ratings are.
+    users, items = onp.arange(30) % 7, onp.arange(30) % 11
+    dirty = runs[(poisoned, True)]
+    assert onp.array_equal(tab.predict(net, users, items), tab.predict(dirty[0], users, items))
+    assert abs(again['test_rmse_exact'] - dirty[1]['test_rmse_exact']) > 0.05
+    with pytest.raises(ValueError, match='refit needs patience'):
+        tuning.train_preset('mf', split_mode, tab=tab, seed=seed, data_dir=synthetic_dir,
+                            values=dict(values, patience=None, refit=True))
+
+
 def test_presets_name_the_books_settings_and_the_tuned_ones():
     assert preset('mf', 'seq-aware') == dict(BOOK['mf'])
     assert preset('autorec', 'seq-aware', 'book')['split_mode'] == 'seq-aware'
@@ -186,6 +234,21 @@ def test_tune_from_the_command_line(synthetic_dir, tmp_path, monkeypatch, capsys
     assert [r['seed'] for r in record['evaluation']['per_seed']] == [0, 1]
     assert 'exact test RMSE' in capsys.readouterr().out
     assert cli.main(['tune', 'mf', '--eval-seeds', 'a,b']) == 2
+    assert cli.main(['tune', 'autorec', '--trials', '1', '--max-epochs', '3', '--eval-seeds',
+                     '', '--search-seeds', '0,1', '--start',
+                     '{"num_hidden": 5, "lr": 0.01, "wd": 1e-4, "batch_size": 8}',
+                     '--data', synthetic_dir, '--out', str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record['validation_seeds'] == [0, 1] and 'evaluation' not in record
+    trial = record['history'][0]
+    assert len(trial['per_seed']) == 2 and trial['params']['num_hidden'] == 5
+    # a name the point leaves out is the tuned preset's
+    assert trial['params']['dropout'] == TUNED[('autorec', 'random')]['dropout']
+    capsys.readouterr()
+    assert cli.main(['tune', 'autorec', '--start', '{"hidden": 5}']) == 2
+    assert 'not hidden' in capsys.readouterr().err
+    assert cli.main(['tune', 'autorec', '--start', '[5]']) == 2
+    assert cli.main(['tune', 'mf', '--search-seeds', ',']) == 2
 
 
 def test_mf_penalty_is_on_the_factor_rows_each_rating_touches():
