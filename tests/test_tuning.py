@@ -108,6 +108,32 @@ def test_fit_with_patience_ends_on_the_best_validation_epoch(synthetic_dir, caps
     assert h['test_rmse_exact'] == pytest.approx(min(per_epoch), abs=1e-6)
 
 
+def test_lr_decay_shrinks_the_steps_once_the_validation_rmse_stalls(synthetic_dir):
+    s = check_settings('mf', num_factors=8, lr=0.05, wd=0, batch_size=16, num_epochs=40,
+                       split_mode='random')
+    tab.set_seed(0)
+    holdout = tab.read_holdout(synthetic_dir, 'random', 0.1, 0.2)
+    runs = []
+    for decay in (None, 0.1):
+        tab.set_seed(0)
+        runs.append(tab.fit('mf', s, holdout.fit, patience=6, lr_decay=decay,
+                            verbose=False)[1])
+    plain, decayed = runs
+    assert 'lr_decayed_at' not in plain
+    first = decayed['lr_decayed_at'][0]
+    per_epoch = decayed['test_rmse_exact_per_epoch']
+    # half the patience (3 epochs) without a new best before the first decay
+    assert first - (per_epoch.index(min(per_epoch[:first])) + 1) == 3
+    # identical until the decay, then other (smaller) steps
+    assert decayed['train_loss'][:first] == plain['train_loss'][:first]
+    assert decayed['train_loss'][first] != plain['train_loss'][first]
+    for bad in (1.5, 0):
+        with pytest.raises(ValueError, match='lr_decay must be in'):
+            tab.fit('mf', s, holdout.fit, patience=6, lr_decay=bad, verbose=False)
+    with pytest.raises(ValueError, match='needs patience'):
+        tab.fit('mf', s, holdout.fit, lr_decay=0.5, verbose=False)
+
+
 def _poisoned_copy(folder, source, split_mode, seed, tmp_path):
     """``source``'s ratings with every rating of ``seed``'s test split changed (6 - r, or 1
     for a 3): same rows, same times, so the split and the validation set are the same."""
