@@ -156,6 +156,9 @@ def build_parser():
     u.add_argument('--start', action='append', default=[], metavar='JSON',
                    help='a point tried first, as JSON ({"num_hidden": 1000, ...}, the search '
                         "space's names; missing names from the tuned preset); may repeat")
+    u.add_argument('--refit', action='store_true',
+                   help='the preset trains again on the whole training split (validation '
+                        'ratings included) for the epochs early stopping chose')
     u.add_argument('--eval-seeds', default='0,1,2,3,4', metavar='S,S,...',
                    help='seeds the chosen preset is trained and tested on (0,1,2,3,4; '
                         "'' for none)")
@@ -449,6 +452,8 @@ def cmd_tune(args):
                            max_epochs=args.max_epochs, log=_log, seeds=search_seeds,
                            start=start)
     chosen = record['preset']
+    if args.refit:
+        chosen['refit'] = True
     print(f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
           f'{record["best_epoch"]} after {args.trials} trials '
           f'({record["search_seconds"]:.0f} s): {chosen}')

@@ -37,13 +37,16 @@ def book(model, **overrides):
 # What ``python -m d2l_recsys tune`` searches (:mod:`d2l_recsys.tuning`).
 # Search spaces: (kind, low, high) for floats/ints on a log or linear scale, or a tuple of
 # choices. ``num_epochs`` is the most a run may train; early stopping picks the epoch.
+# ``lr_decay``: the factor the learning rate shrinks by when the validation RMSE stalls (None:
+# never); ``decoder_activation``: AutoRec's output (None: the book's identity).
 SPACES = {
     'mf': dict(num_factors=('int-log', 8, 256), lr=('log', 5e-4, 2e-2),
                wd=('log', 1e-7, 1e-3), reg=('log', 1e-3, 1.0),
-               batch_size=(256, 512, 1024, 2048)),
+               batch_size=(256, 512, 1024, 2048), lr_decay=(None, 0.1, 0.3, 0.5)),
     'autorec': dict(num_hidden=('int-log', 100, 2000), lr=('log', 3e-4, 1e-2),
                     wd=('log', 1e-7, 1e-2), dropout=('float', 0.0, 0.7),
-                    batch_size=(64, 128, 256)),
+                    batch_size=(64, 128, 256), lr_decay=(None, 0.1, 0.3, 0.5),
+                    decoder_activation=(None, 'softrelu')),
 }
 MAX_EPOCHS = {'mf': 60, 'autorec': 120}
 PATIENCE = {'mf': 5, 'autorec': 8}

@@ -88,7 +88,7 @@ def _log(message):
 
 
 # Settings beyond the book's that a preset or a search may set, passed to the tab's ``fit``.
-OPTIONS = {'mf': ('reg', 'lr_decay'), 'autorec': ('lr_decay',)}
+OPTIONS = {'mf': ('reg', 'lr_decay'), 'autorec': ('lr_decay', 'decoder_activation')}
 
 
 def _settings(model, split_mode, values):
