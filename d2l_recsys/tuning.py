@@ -227,10 +227,12 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
         # validation set, now part of the training data: a training fit, read by nothing.
         chosen = dict(settings, num_epochs=history['best_epoch'])
         whole = dataclasses.replace(holdout.full, test=holdout.fit.test)
+        # The same learning rates: a decay happens after the same epochs as in the first run.
+        decay_at = [e for e in history.get('lr_decayed_at', []) if e < chosen['num_epochs']]
         net, again = tab.fit(model, chosen, whole, devices=devices, progress=progress,
-                             verbose=verbose, **options)
-        history['refit'] = {'epochs': chosen['num_epochs'],
-                            'train_loss': again['train_loss']}
+                             verbose=verbose, decay_at=decay_at, **options)
+        history['refit'] = {'epochs': chosen['num_epochs'], 'train_loss': again['train_loss'],
+                            'lr_decayed_at': decay_at}
     history['train_total_seconds'] = time.time() - tic
     # The only place the test split is read: after training, once.
     history['test_rmse_exact'] = tab.test_rmse(model, net, holdout.full, devices=devices)
@@ -243,6 +245,10 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
     if figure_path is not None:
         history['figure'] = _curve(history, figure_path)
     info = tab.run_info(model, settings, holdout.fit, seed=seed)
+    # What rebuilds the net (a saved model's hparams): the layers' options among the settings.
+    layers = {k: v for k, v in options.items() if k.endswith('_activation') and v is not None}
+    if layers:
+        info['hparams'] = dict(info['hparams'], **layers)
     info.update(preset=name, patience=patience, val_ratio=val_ratio, options=options,
                 refit=refit,
                 validation_size=len(holdout.fit.test[0]), test_size=len(holdout.full.test[0]))

@@ -250,6 +250,28 @@ def test_train_preset_tuned_from_the_command_line(synthetic_dir, tmp_path, monke
     assert '--preset tuned runs in the MXNet tab for now' in capsys.readouterr().err
 
 
+def test_tuned_autorec_with_another_decoder_is_saved_and_loaded_with_it(
+        synthetic_dir, tmp_path, monkeypatch, capsys):
+    from d2l_recsys.mxnet import predict
+    small = dict(num_hidden=6, lr=0.01, wd=1e-5, dropout=0.1, batch_size=8, num_epochs=12,
+                 patience=3, val_ratio=0.2, lr_decay=0.5, decoder_activation='softrelu',
+                 refit=True)
+    monkeypatch.setattr(defaults, 'TUNED', {('autorec', 'random'): small})
+    out = tmp_path / 'run'
+    assert cli.main(['train', 'autorec', '--preset', 'tuned', '--split', 'random', '--seed',
+                     '0', '--data', synthetic_dir, '--out', str(out)]) == 0
+    saved = json.loads((out / 'history.json').read_text())
+    assert saved['info']['refit'] and saved['info']['hparams']['decoder_activation'] == \
+        'softrelu'
+    h = saved['history']
+    assert h['refit']['epochs'] == h['best_epoch']
+    # the refit replays the first run's learning-rate decays up to the chosen epoch
+    assert h['refit']['lr_decayed_at'] == [e for e in h.get('lr_decayed_at', [])
+                                           if e < h['best_epoch']]
+    net = predict.load_model(str(out))[0]
+    assert net.decoder.act._act_type == 'softrelu'
+
+
 def test_tune_from_the_command_line(synthetic_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(tuning.SPACES, 'autorec', SPACE['autorec'])
     out = tmp_path / 'tune.json'

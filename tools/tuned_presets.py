@@ -2,7 +2,8 @@
 
     python tools/tuned_presets.py [results/tune]     # writes d2l_recsys/evidence.py
 
-Reads ``MODEL-SPLIT.json`` (each with its five-seed evaluation), writes
+Reads ``MODEL-SPLIT.json`` (each with its five-seed evaluation; a model and split without
+one keeps the evidence already in the package), writes
 ``d2l_recsys/evidence.py`` (the evidence table that the README and ``make reproduce`` read)
 and prints the ``TUNED`` entries to paste into ``d2l_recsys/defaults.py``, so that the
 presets and their evidence come from the same search.
@@ -51,7 +52,9 @@ def _round(obj):
 
 
 def main(folder=os.path.join(ROOT, 'results', 'tune')):
-    table, presets = {}, {}
+    # A model and split without a record here keeps the evidence it has in the package.
+    from d2l_recsys.evidence import TUNED_EVIDENCE
+    table, presets = dict(TUNED_EVIDENCE), {}
     for path in sorted(glob.glob(os.path.join(folder, '*.json'))):
         r = json.load(open(path))
         if 'evaluation' not in r:
@@ -60,6 +63,7 @@ def main(folder=os.path.join(ROOT, 'results', 'tune')):
         key = (r['model'], r['split_mode'])
         table[key] = _round({
             'trials': r['trials'], 'search_seed': r['seed'],
+            'validation_seeds': r.get('validation_seeds', [r['seed']]),
             'search_seconds': r['search_seconds'],
             'best_validation_rmse': r['best_validation_rmse'],
             'pruned_trials': sum(t['state'] == 'PRUNED' for t in r['history']),

@@ -368,15 +368,18 @@ class EarlyStopping:
         return self.best_epoch
 
 
-def _stopping(net, patience, rmse_of, on_epoch, trainer=None, lr_decay=None):
+def _stopping(net, patience, rmse_of, on_epoch, trainer=None, lr_decay=None, decay_at=None):
     """The ``after_epoch`` hook of the fits: early stopping on ``rmse_of()`` (the exact
     held-out RMSE of the epoch just evaluated), then ``on_epoch(epoch, rmse)`` (e.g. a search
     library's pruning, which may raise to abandon the run). ``lr_decay``: with early
     stopping, multiply ``trainer``'s learning rate by this factor whenever half the patience
     (at least one epoch) has passed without an improvement since the best epoch or the last
-    decay, so that a stalled run takes smaller steps before it stops."""
+    decay, so that a stalled run takes smaller steps before it stops. ``decay_at``: instead,
+    the epochs after which to decay (an earlier run's ``history['lr_decayed_at']``, replayed
+    when a preset trains again for the epochs it chose)."""
     stopper = EarlyStopping(net, patience) if patience else None
-    if lr_decay is not None and not (stopper is not None and 0 < float(lr_decay) < 1):
+    if lr_decay is not None and not ((stopper is not None or decay_at is not None)
+                                     and 0 < float(lr_decay) < 1):
         raise ValueError(f'lr_decay must be in (0, 1) and needs patience; got {lr_decay!r} '
                          f'with patience {patience!r}')
     stall = {'since': 0}
@@ -385,7 +388,11 @@ def _stopping(net, patience, rmse_of, on_epoch, trainer=None, lr_decay=None):
         rmse = rmse_of()
         history.setdefault('test_rmse_exact_per_epoch', []).append(rmse)
         stop = stopper.update(epoch, rmse) if stopper is not None else False
-        if lr_decay is not None and not stop:
+        if decay_at is not None:
+            if lr_decay is not None and epoch in decay_at:
+                trainer.set_learning_rate(trainer.learning_rate * float(lr_decay))
+                history.setdefault('lr_decayed_at', []).append(epoch)
+        elif lr_decay is not None and not stop:
             since = max(stopper.best_epoch, stall['since'])
             if epoch - since >= max(1, stopper.patience // 2):
                 trainer.set_learning_rate(trainer.learning_rate * float(lr_decay))
@@ -507,7 +514,7 @@ def _host(a):
 
 def fit_mf(settings, run_data, devices, *, animator=None, progress=None,
            eval_batch_size=65536, optimizer='adam', patience=None, on_epoch=None,
-           verbose=True, reg=0., lr_decay=None):
+           verbose=True, reg=0., lr_decay=None, decay_at=None):
     """Train the book's MF on ``run_data`` with ``settings`` (checked, as
     :func:`d2l_recsys.experiments.check_settings` returns them); returns ``(net, history)``.
 
@@ -522,7 +529,7 @@ def fit_mf(settings, run_data, devices, *, animator=None, progress=None,
     ``verbose=False``: no closing lines on stdout. ``reg``: the weight of a penalty on the rows
     each training rating touches (:class:`_MFRegLoss`; 0, the book's, adds none).
     ``lr_decay``: a factor for the learning rate when the held-out RMSE stalls (needs
-    ``patience``; see :func:`_stopping`).
+    ``patience``, or ``decay_at``, the epochs after which to decay; see :func:`_stopping`).
     """
     s = settings
     train_u, train_i, train_r, _ = run_data.train
@@ -547,7 +554,7 @@ def fit_mf(settings, run_data, devices, *, animator=None, progress=None,
         return last['book']
 
     stopper, after_epoch = _stopping(net, patience, lambda: last['exact'], on_epoch, trainer,
-                                     lr_decay)
+                                     lr_decay, decay_at)
     history = _train_epochs(net, wrapped, trainer, rows, devices, s['batch_size'],
                             s['num_epochs'], evaluate, 1, animator, progress,
                             after_epoch=after_epoch, verbose=verbose)
@@ -559,11 +566,12 @@ def fit_mf(settings, run_data, devices, *, animator=None, progress=None,
 
 def fit_autorec(settings, run_data, devices, *, user_based=False, animator=None,
                 progress=None, eval_batch_size=4096, optimizer='adam', patience=None,
-                on_epoch=None, verbose=True, lr_decay=None, **layers):
+                on_epoch=None, verbose=True, lr_decay=None, decay_at=None, **layers):
     """Train the book's AutoRec (item-based, or ``user_based``) on ``run_data``; returns
     ``(net, history)`` as :func:`fit_mf`. ``history['test_rmse']`` is the book's evaluator
     (exact, summed in float32 on the devices); ``eval_batch_size``: rows per forward pass.
-    ``optimizer``, ``patience``, ``on_epoch``, ``verbose``, ``lr_decay``: as :func:`fit_mf`.
+    ``optimizer``, ``patience``, ``on_epoch``, ``verbose``, ``lr_decay``, ``decay_at``: as
+    :func:`fit_mf`.
     ``layers``:
     the exercises' ``hidden_layers``, ``encoder_activation``, ``decoder_activation``,
     ``hidden_activation`` (see :class:`AutoRec`).
@@ -582,7 +590,7 @@ def fit_autorec(settings, run_data, devices, *, user_based=False, animator=None,
                             {"learning_rate": s['lr'], 'wd': s['wd']})
     tester = _AutoRecTest(train_mat, test_mat, devices, int(eval_batch_size))
     stopper, after_epoch = _stopping(net, patience, lambda: history_rmse[-1], on_epoch,
-                                     trainer, lr_decay)
+                                     trainer, lr_decay, decay_at)
     history_rmse = []
 
     def evaluate():
