@@ -319,6 +319,9 @@ def _train_tuned(args, devices, curve):
         data_dir=args.data, devices=devices, progress=True, figure_path=curve)
     print(f'best epoch {history.get("best_epoch")} of {history["epoch"][-1]}: '
           f'validation RMSE {history["val_rmse"]:.3f}')
+    if history.get('refit'):
+        print(f'trained again on the whole training split for {history["refit"]["epochs"]} '
+              'epochs')
     return net, history, info
 
 

@@ -261,6 +261,7 @@ def test_tuned_autorec_with_another_decoder_is_saved_and_loaded_with_it(
     assert cli.main(['train', 'autorec', '--preset', 'tuned', '--split', 'random', '--seed',
                      '0', '--data', synthetic_dir, '--out', str(out)]) == 0
     saved = json.loads((out / 'history.json').read_text())
+    assert 'trained again on the whole training split for' in capsys.readouterr().out
     assert saved['info']['refit'] and saved['info']['hparams']['decoder_activation'] == \
         'softrelu'
     h = saved['history']
