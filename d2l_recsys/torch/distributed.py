@@ -234,6 +234,9 @@ def main(argv=None):
                            num_users=record['num_users'], num_items=record['num_items'],
                            train_interactions=interactions, extra={'info': record},
                            history={'history': history, 'info': record})
+        # Leave together: a rank that tears gloo down while another still holds the
+        # connection can abort at exit ("terminate called without an active exception").
+        dist.barrier()
     finally:
         cleanup()
     return 0
