@@ -38,7 +38,8 @@ def book(model, **overrides):
 # Search spaces: (kind, low, high) for floats/ints on a log or linear scale, or a tuple of
 # choices. ``num_epochs`` is the most a run may train; early stopping picks the epoch.
 # ``lr_decay``: the factor the learning rate shrinks by when the validation RMSE stalls (None:
-# never); ``decoder_activation``: AutoRec's output (None: the book's identity).
+# never); ``decoder_activation``: AutoRec's output (None: the book's identity);
+# ``input_dropout``: AutoRec's share of observed input ratings hidden while training.
 SPACES = {
     'mf': dict(num_factors=('int-log', 8, 256), lr=('log', 5e-4, 2e-2),
                wd=('log', 1e-7, 1e-3), reg=('log', 1e-3, 1.0),
@@ -46,7 +47,7 @@ SPACES = {
     'autorec': dict(num_hidden=('int-log', 100, 2000), lr=('log', 3e-4, 1e-2),
                     wd=('log', 1e-7, 1e-2), dropout=('float', 0.0, 0.7),
                     batch_size=(64, 128, 256), lr_decay=(None, 0.1, 0.3, 0.5),
-                    decoder_activation=(None, 'softrelu')),
+                    decoder_activation=(None, 'softrelu'), input_dropout=('float', 0.0, 0.5)),
 }
 MAX_EPOCHS = {'mf': 60, 'autorec': 120}
 PATIENCE = {'mf': 5, 'autorec': 8}

@@ -88,7 +88,8 @@ def _log(message):
 
 
 # Settings beyond the book's that a preset or a search may set, passed to the tab's ``fit``.
-OPTIONS = {'mf': ('reg', 'lr_decay'), 'autorec': ('lr_decay', 'decoder_activation')}
+OPTIONS = {'mf': ('reg', 'lr_decay'),
+           'autorec': ('lr_decay', 'decoder_activation', 'input_dropout')}
 
 
 def _settings(model, split_mode, values):

@@ -314,3 +314,45 @@ def test_mf_penalty_is_on_the_factor_rows_each_rating_touches():
     # Rows count once per rating that touches them (user 0 twice, item 1 twice).
     want = (0.5 * (r - pred) ** 2).sum() + 0.15 * ((P[u] ** 2).sum() + (Q[i] ** 2).sum())
     assert got == pytest.approx(want, rel=1e-5)
+
+
+@pytest.mark.parametrize('hybridize', [False, True])
+def test_autorec_input_dropout_hides_observed_inputs_while_training_only(hybridize):
+    import itertools
+    import mxnet as mx
+    from mxnet import autograd
+    x = onp.array([[4., 0., 2., 0., 5.], [0., 3., 0., 0., 0.]], dtype=onp.float32)
+    p = 0.5
+    net = fast.AutoRec(3, 5, 0.0, in_units=5, input_dropout=p)
+    ref = fast.AutoRec(3, 5, 0.0, in_units=5)    # the book's model, the same parameters
+    net.initialize(init=mx.init.Normal(0.5))
+    ref.initialize()
+    for a, b in zip(net.collect_params().values(), ref.collect_params().values()):
+        b.set_data(a.data())
+    if hybridize:
+        net.hybridize()
+        ref.hybridize()
+    # Predicting: no input is hidden.
+    onp.testing.assert_allclose(net(tab.np.array(x)).asnumpy(), ref(tab.np.array(x)).asnumpy(),
+                                rtol=1e-6)
+    # Training: the output is the book model's on the input with some observed ratings hidden
+    # (the rest scaled by 1/(1-p)), still masked by every observed rating of the whole input.
+    row = x[:1]
+    observed = onp.flatnonzero(row[0])
+    candidates = []
+    for kept in itertools.product([0., 1.], repeat=len(observed)):
+        shown = onp.zeros_like(row)
+        shown[0, observed] = row[0, observed] * onp.array(kept) / (1 - p)
+        candidates.append(ref(tab.np.array(shown)).asnumpy() * onp.sign(row))
+    seen = set()
+    mx.random.seed(0)
+    for _ in range(30):
+        with autograd.record(train_mode=True):
+            out = net(tab.np.array(row)).asnumpy()
+        match = [k for k, c in enumerate(candidates) if onp.allclose(out, c, rtol=1e-5,
+                                                                    atol=1e-6)]
+        assert match, out
+        seen.add(match[0])
+    assert len(seen) > 2     # the hidden ratings change from one step to the next
+    with pytest.raises(ValueError, match='input_dropout'):
+        fast.AutoRec(3, 5, input_dropout=1.0)

@@ -109,12 +109,19 @@ class AutoRec(_ModeCache, nn.HybridBlock):
     (parameter files interchange). ``in_units`` (optional) lets the parameters be created at
     ``initialize`` instead of at the first call. ``hidden_layers``, ``encoder_activation``,
     ``decoder_activation``, ``hidden_activation``: the exercises' extras, as in the book-shaped
-    class; the defaults give the book's model.
+    class; the defaults give the book's model. ``input_dropout``: while training, drop each
+    observed input rating with this probability (the rest scaled by :math:`1/(1-p)`), while
+    the loss still covers every observed rating, so the model learns to fill in ratings it
+    was not shown (denoising); 0, the book's, drops none. It has no parameters: a model
+    trained with it predicts and saves as any other.
     """
     def __init__(self, num_hidden, num_users, dropout=0.05, *, in_units=0, hidden_layers=(),
                  encoder_activation='sigmoid', decoder_activation=None,
-                 hidden_activation='encoder'):
+                 hidden_activation='encoder', input_dropout=0.):
         super(AutoRec, self).__init__()
+        if not 0 <= input_dropout < 1:
+            raise ValueError(f'input_dropout must be in [0, 1), got {input_dropout!r}')
+        self._input_dropout = float(input_dropout)
         # The exercises' extras, as in the book-shaped class (same checks, same child names).
         encoder_activation = _activation(encoder_activation, 'encoder_activation')
         decoder_activation = _activation(decoder_activation, 'decoder_activation')
@@ -135,7 +142,9 @@ class AutoRec(_ModeCache, nn.HybridBlock):
                                 in_units=units_in)
 
     def hybrid_forward(self, F, input):
-        hidden = self.dropout(self.encoder(input))
+        # Dropout is the identity outside training (npx.dropout reads the training mode).
+        shown = F.npx.dropout(input, p=self._input_dropout) if self._input_dropout else input
+        hidden = self.dropout(self.encoder(shown))
         for name in self._hidden_names:
             hidden = getattr(self, name)(hidden)
         pred = self.decoder(hidden)
@@ -574,7 +583,7 @@ def fit_autorec(settings, run_data, devices, *, user_based=False, animator=None,
     :func:`fit_mf`.
     ``layers``:
     the exercises' ``hidden_layers``, ``encoder_activation``, ``decoder_activation``,
-    ``hidden_activation`` (see :class:`AutoRec`).
+    ``hidden_activation``, and ``input_dropout`` (see :class:`AutoRec`).
     """
     s = settings
     train_mat, test_mat = _host(run_data.train[3]), _host(run_data.test[3])
