@@ -5,7 +5,9 @@ trains the book's cells; the faithful path and the fast path of a tab both start
 order: :func:`check_settings` (the book's settings from :mod:`d2l_recsys.defaults`, overridden
 and checked), the tab's seed, then :func:`read_split_load` (the same split from the same seed on
 both paths), and both end with :func:`run_info`, the record saved beside a model and read by
-``make reproduce``. A run returns ``(net, history, info)``:
+``make reproduce``. Both tabs' ``train_recsys_rating`` keep their history with
+:func:`new_history`, :func:`record_epoch` and :func:`finish_history`, so that both print and
+record the same. A run returns ``(net, history, info)``:
 
 * ``history``: the training loop's per-epoch record, plus ``test_rmse_exact`` (the RMSE over the
   whole test set after the last epoch, :mod:`d2l_recsys.metrics`) and ``test_rmse_kind`` (what
@@ -20,6 +22,7 @@ import math
 import os
 import random
 import sys
+import time
 
 import numpy
 
@@ -28,7 +31,7 @@ from .defaults import BOOK, SPLITS
 
 __all__ = ['RUNNING_MEAN', 'EXACT', 'check', 'check_settings', 'check_seed', 'seed_host',
            'RunData', 'read_split_load', 'check_batch_size', 'check_model_memory',
-           'non_finite_error', 'run_info']
+           'non_finite_error', 'new_history', 'record_epoch', 'finish_history', 'run_info']
 
 RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
                 '(not the test-set RMSE; see test_rmse_exact)')
@@ -194,6 +197,49 @@ def non_finite_error(what, value, epoch, lr=None):
     return FloatingPointError(f'training stopped in epoch {epoch + 1}: the {what} is '
                               f'{float(value)}, not a finite number; the learning rate{lr} '
                               'or the weight decay is too large for this model')
+
+
+def new_history():
+    """An empty training history: the per-epoch lists that :func:`record_epoch` fills."""
+    return {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [], 'train_seconds': []}
+
+
+def record_epoch(history, epoch, num_epochs, train_l, test_rmse, tic, train_seconds, progress,
+                 *, digits=1):
+    """Record epoch ``epoch`` (counted from 0) in ``history`` and, when ``progress``, say it in
+    one line on stderr (seconds with ``digits`` decimals).
+
+    ``seconds`` is the wall clock since ``tic``, taken here: after the epoch's evaluation and
+    plotting, which it includes; ``train_seconds`` is the loop's own count of training time.
+    """
+    history['epoch'].append(epoch + 1)
+    history['train_loss'].append(float(train_l))
+    history['test_rmse'].append(float(test_rmse))
+    history['seconds'].append(time.time() - tic)
+    history['train_seconds'].append(train_seconds)
+    if progress:
+        print(f'epoch {epoch + 1}/{num_epochs}: train loss {float(train_l):.3f}, '
+              f'test RMSE {test_rmse:.3f}, {history["seconds"][-1]:.{digits}f} s',
+              file=sys.stderr, flush=True)
+
+
+def finish_history(history, printed_train_loss, test_rmse, examples_per_sec, devices, *,
+                   animator=None, figure_path=None, verbose=True):
+    """End a training loop as the book's does: its two printed lines (left out when not
+    ``verbose``), kept in ``history`` with the devices as strings, and the curve saved to
+    ``figure_path`` (``.png`` and ``.svg``) when given. Returns ``history``.
+    """
+    if verbose:
+        print(f'train loss {printed_train_loss:.3f}, '
+              f'test RMSE {test_rmse:.3f}')
+        print(f'{examples_per_sec:.1f} examples/sec '
+              f'on {str(devices)}')
+    history['printed_train_loss'] = printed_train_loss
+    history['examples_per_sec'] = examples_per_sec
+    history['devices'] = [str(d) for d in devices]
+    if figure_path is not None:
+        history['figure'] = animator.save(figure_path)
+    return history
 
 
 def run_info(model, settings, run_data, *, framework, seed, fast, user_based=False):

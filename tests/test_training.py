@@ -267,6 +267,22 @@ def test_history_progress_and_headless_figure(tmp_path, capsys):
     assert capsys.readouterr().err == ''
 
 
+def test_epilogue_options_the_loops_leave_at_their_defaults(capsys):
+    # The framework-free epilogue: seconds with other decimals, the closing lines left out.
+    from d2l_recsys.experiments import finish_history, new_history, record_epoch
+    history = new_history()
+    record_epoch(history, 0, 2, onp.float32(0.5), 1.25, 0.0, 0.1, True, digits=2)
+    record_epoch(history, 1, 2, 0.25, 1.125, 0.0, 0.1, False)
+    assert re.fullmatch(r'epoch 1/2: train loss 0\.500, test RMSE 1\.250, \d+\.\d\d s\n',
+                        capsys.readouterr().err)
+    assert history['epoch'] == [1, 2] and history['train_loss'] == [0.5, 0.25]
+    assert all(type(v) is float for v in history['train_loss'] + history['test_rmse'])
+    finish_history(history, 0.75, 1.125, 1000.0, [mx.cpu()], verbose=False)
+    assert capsys.readouterr() == ('', '')
+    assert history['printed_train_loss'] == 0.75 and history['devices'] == ['cpu(0)']
+    assert 'figure' not in history
+
+
 def test_animator_records_and_saves_without_display(tmp_path, capsys):
     anim = Animator(xlabel='epoch', xlim=[1, 2], legend=['a', 'b'], live=False)
     anim.add(1, (0.5, 1.0))

@@ -14,7 +14,7 @@ import time
 import torch
 from torch import nn
 
-from ..experiments import non_finite_error
+from ..experiments import finish_history, new_history, non_finite_error, record_epoch
 from ..plotting import in_notebook, training_animator
 from ..utils import Accumulator, Timer
 
@@ -136,8 +136,7 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
         progress = not in_notebook()
     net.to(devices[0])
     model = nn.DataParallel(net, device_ids=devices) if len(devices) > 1 else net
-    history = {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [],
-               'train_seconds': []}
+    history = new_history()
     timer = Timer()
     animator = training_animator(plot, num_epochs)
     for epoch in range(num_epochs):
@@ -173,23 +172,9 @@ def train_recsys_rating(net, train_iter, test_iter, loss, trainer, num_epochs,
             raise non_finite_error('test RMSE', test_rmse, epoch, trainer.param_groups[0]['lr'])
         train_l = l / (i + 1)
         animator.add(epoch + 1, (train_l, test_rmse))
-        history['epoch'].append(epoch + 1)
-        history['train_loss'].append(float(train_l))
-        history['test_rmse'].append(float(test_rmse))
-        history['seconds'].append(time.time() - tic)
-        history['train_seconds'].append(timer.sum() - train_before)
-        if progress:
-            print(f'epoch {epoch + 1}/{num_epochs}: train loss {float(train_l):.3f}, '
-                  f'test RMSE {test_rmse:.3f}, {history["seconds"][-1]:.1f} s',
-                  file=sys.stderr, flush=True)
-    print(f'train loss {metric[0] / metric[1]:.3f}, '
-          f'test RMSE {test_rmse:.3f}')
-    examples_per_sec = metric[2] * num_epochs / timer.sum()
-    print(f'{examples_per_sec:.1f} examples/sec '
-          f'on {str(devices)}')
-    history['printed_train_loss'] = metric[0] / metric[1]
-    history['examples_per_sec'] = examples_per_sec
-    history['devices'] = [str(d) for d in devices]
-    if figure_path is not None:
-        history['figure'] = animator.save(figure_path)
-    return history
+        record_epoch(history, epoch, num_epochs, train_l, test_rmse, tic,
+                     timer.sum() - train_before, progress)
+    # The book's two closing lines: train loss, test RMSE; examples/sec on the devices.
+    return finish_history(history, metric[0] / metric[1], test_rmse,
+                          metric[2] * num_epochs / timer.sum(), devices,
+                          animator=animator, figure_path=figure_path)
