@@ -213,14 +213,9 @@ def _tab(framework='mxnet'):
 
 
 def _jsonable(obj):
-    import numpy as onp
-    if isinstance(obj, onp.integer):
-        return int(obj)
-    if isinstance(obj, onp.floating):
-        return float(obj)
-    if isinstance(obj, onp.ndarray):
-        return obj.tolist()
-    return str(obj)
+    # Imported here, as NumPy is: nothing heavy before a command needs it.
+    from .store import json_default
+    return json_default(obj, fallback=str)
 
 
 def cmd_train(args):

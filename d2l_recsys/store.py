@@ -23,7 +23,7 @@ import numpy as onp
 from .atomic import file_digest, umask_mode
 
 __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
-           'ModelFolderError', 'FORMAT', 'META', 'INTERACTIONS', 'HISTORY']
+           'ModelFolderError', 'json_default', 'FORMAT', 'META', 'INTERACTIONS', 'HISTORY']
 
 FORMAT = 'd2l-recsys-model/1'
 META, INTERACTIONS, HISTORY = 'model.json', 'train_interactions.npz', 'history.json'
@@ -219,13 +219,18 @@ def _rename_exchange(a, b):
 
 
 
-def _json_default(obj):
+def json_default(obj, *, fallback=None):
+    """``json.dumps``'s ``default=`` for what runs record: NumPy integers and floats become
+    numbers, NumPy arrays lists. Anything else becomes ``fallback(obj)`` (e.g. ``str``, for a
+    record that must be written whatever it holds), or, with no fallback, a TypeError."""
     if isinstance(obj, onp.integer):
         return int(obj)
     if isinstance(obj, onp.floating):
         return float(obj)
     if isinstance(obj, onp.ndarray):
         return obj.tolist()
+    if fallback is not None:
+        return fallback(obj)
     raise TypeError(f'{type(obj).__name__} is not JSON serialisable')
 
 
@@ -258,7 +263,7 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
                                           'training interactions')
     text_history = None
     if history is not None:
-        text_history = json.dumps(history, indent=2, default=_json_default) + '\n'
+        text_history = json.dumps(history, indent=2, default=json_default) + '\n'
     directory = check_output_folder(directory)
     parent, base = os.path.split(directory)
     os.makedirs(parent, exist_ok=True)
@@ -285,7 +290,7 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
             raise ModelFolderError(f'write_params wrote no {params}')
         meta['files'] = manifest
         with open(os.path.join(stage, META), 'w', encoding='utf-8') as f:
-            f.write(json.dumps(meta, indent=2, default=_json_default) + '\n')
+            f.write(json.dumps(meta, indent=2, default=json_default) + '\n')
         os.chmod(os.path.join(stage, META), umask_mode(0o666))
         for name in os.listdir(stage):   # on disk before the rename makes the folder visible
             with open(os.path.join(stage, name), 'rb') as f:

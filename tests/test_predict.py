@@ -86,6 +86,17 @@ def test_autorec_predictions_come_from_the_interaction_matrix(user_based):
         predict_rating(net, 7, 9)
 
 
+def test_json_default_writes_numpy_values_and_falls_back_only_when_asked():
+    from d2l_recsys.store import json_default
+    values = {'n': onp.int64(3), 'x': onp.float32(0.5), 'a': onp.arange(3)}
+    assert json.loads(json.dumps(values, default=json_default)) == \
+        {'n': 3, 'x': 0.5, 'a': [0, 1, 2]}
+    with pytest.raises(TypeError, match='object is not JSON serialisable'):
+        json.dumps({'o': object()}, default=json_default)
+    assert json.dumps([object], default=lambda o: json_default(o, fallback=str)) == \
+        '["<class \'object\'>"]'
+
+
 def test_save_and_load_round_trip(tmp_path):
     net = _mf()
     inter = _interactions()
