@@ -132,6 +132,18 @@ def test_parameter_files_interchange_both_ways(tmp_path):
     onp.testing.assert_allclose(mf_book(u, i).asnumpy(), mf_mine(u, i).asnumpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize('argument', ['encoder_activation', 'decoder_activation',
+                                      'hidden_activation'])
+def test_autorec_rejects_an_unknown_activation_as_the_faithful_class(argument):
+    errors = []
+    for cls in (models.AutoRec, fast.AutoRec):
+        with pytest.raises(ValueError) as e:
+            cls(5, 8, hidden_layers=(4,), **{argument: 'gelu'})
+        errors.append(str(e.value))
+    assert errors[0] == errors[1]
+    assert errors[0].startswith(f"{argument}='gelu' is not an activation")
+
+
 # ------------------------------------------------------------------ batches and evaluators
 
 @pytest.mark.parametrize('n,batch_size', [(23, 5), (20, 5), (7, 3), (3, 5)])

@@ -31,7 +31,7 @@ from mxnet.gluon import nn
 from .. import metrics
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
-from .models import ACTIVATIONS
+from .models import check_activation
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
@@ -123,11 +123,11 @@ class AutoRec(_ModeCache, nn.HybridBlock):
             raise ValueError(f'input_dropout must be in [0, 1), got {input_dropout!r}')
         self._input_dropout = float(input_dropout)
         # The exercises' extras, as in the book-shaped class (same checks, same child names).
-        encoder_activation = _activation(encoder_activation, 'encoder_activation')
-        decoder_activation = _activation(decoder_activation, 'decoder_activation')
+        encoder_activation = check_activation(encoder_activation, 'encoder_activation')
+        decoder_activation = check_activation(decoder_activation, 'decoder_activation')
         if hidden_activation == 'encoder':
             hidden_activation = encoder_activation
-        hidden_activation = _activation(hidden_activation, 'hidden_activation')
+        hidden_activation = check_activation(hidden_activation, 'hidden_activation')
         hidden_layers = tuple(int(h) for h in hidden_layers)
         self.encoder = nn.Dense(num_hidden, activation=encoder_activation, use_bias=True,
                                 in_units=in_units)
@@ -152,13 +152,6 @@ class AutoRec(_ModeCache, nn.HybridBlock):
             return pred * F.np.sign(input)
         else:
             return pred
-
-
-def _activation(name, what):
-    if name is None or name in ACTIVATIONS:
-        return name
-    raise ValueError(f"{what}={name!r} is not an activation MXNet's Dense layer knows; "
-                     f"use one of {', '.join(ACTIVATIONS)} or None")
 
 
 class _SumLoss(nn.HybridBlock):
