@@ -23,11 +23,15 @@ import numpy as onp
 from .atomic import file_digest, umask_mode
 
 __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
-           'ModelFolderError', 'json_default', 'FORMAT', 'META', 'INTERACTIONS', 'HISTORY']
+           'ModelFolderError', 'json_default', 'model_meta', 'model_from_meta', 'FORMAT',
+           'META', 'INTERACTIONS', 'HISTORY', 'AUTOREC_EXTRAS']
 
 FORMAT = 'd2l-recsys-model/1'
 META, INTERACTIONS, HISTORY = 'model.json', 'train_interactions.npz', 'history.json'
 REQUIRED = ('framework', 'model', 'hparams', 'num_users', 'num_items', 'user_based')
+# AutoRec's hyper-parameters beyond the book's (the exercises'), passed on when present.
+AUTOREC_EXTRAS = ('hidden_layers', 'encoder_activation', 'decoder_activation',
+                  'hidden_activation')
 # Names an older model folder may hold; a folder with anything else is not replaced.
 KNOWN = {META, INTERACTIONS, HISTORY, 'model.params', 'model.pt', 'curve.png', 'curve.svg'}
 MAX_META_BYTES = 1 << 20
@@ -85,6 +89,51 @@ def _check_meta(meta, where):
         raise ModelFolderError(f'{where}: "user_based" must be true or false, got '
                                f'{meta["user_based"]!r}'[:200])
     return meta
+
+
+def model_meta(framework, params, *, model, hparams, num_users, num_items, user_based=False,
+               extra=None):
+    """What ``model.json`` says of a model, the same for every tab: ``framework``, the model,
+    its ``hparams``, sizes, ``user_based``, the parameter file's name ``params`` and any
+    ``extra``. ValueError for a model other than MF and AutoRec, before anything is written."""
+    if model not in ('mf', 'autorec'):
+        raise ValueError(f"model must be 'mf' or 'autorec', got {model!r}")
+    meta = {'format': FORMAT, 'framework': framework, 'model': model, 'hparams': dict(hparams),
+            'num_users': int(num_users), 'num_items': int(num_items),
+            'user_based': bool(user_based), 'params': params}
+    if extra:
+        meta['extra'] = extra
+    return meta
+
+
+def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None):
+    """The model ``meta`` (``model.json``) describes, built with a tab's classes:
+    ``mf(num_factors, num_users, num_items)`` or ``autorec(num_hidden, num_users (num_items
+    when user-based), dropout, **extras)``.
+
+    One-line ValueError for a model of another framework than ``framework`` (``tab`` names
+    this one; a description without one is ``default_framework``'s), missing or unusable
+    hyper-parameters, or an unknown model: the tabs then say the same thing.
+    """
+    kind, hp = meta.get('model'), meta.get('hparams', {})
+    if meta.get('framework', default_framework) != framework:
+        raise ValueError(f"a {meta.get('framework')!r} model: load it with that framework's "
+                         f'tab, not the {tab} one')
+    if not isinstance(hp, dict):
+        raise ValueError(f'model description: "hparams" must be an object, got {hp!r}'[:200])
+    try:
+        if kind == 'mf':
+            return mf(int(hp['num_factors']), meta['num_users'], meta['num_items'])
+        if kind == 'autorec':
+            size = meta['num_items'] if meta.get('user_based') else meta['num_users']
+            extras = {k: hp[k] for k in AUTOREC_EXTRAS if k in hp}
+            return autorec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
+    except KeyError as e:
+        raise ValueError(f'model description lacks {e.args[0]!r}') from None
+    except (TypeError, ValueError) as e:   # int('x'), int([1]), a size, dropout or activation
+        raise ValueError(f'model description: {kind} hparams {hp!r} are not usable '
+                         f'({e})'[:300]) from None
+    raise ValueError(f"unknown model {kind!r} (expected 'mf' or 'autorec')")
 
 
 def check_interactions(interactions, num_users, num_items, where):

@@ -11,7 +11,7 @@ import numpy as onp
 from mxnet import np, npx
 
 from ..ranking import rank_unseen
-from ..store import FORMAT, load_model_folder, save_model_folder
+from ..store import FORMAT, load_model_folder, model_from_meta, model_meta, save_model_folder
 from .models import AutoRec, MF
 
 npx.set_np()
@@ -118,41 +118,18 @@ def save_model(net, directory, *, model, hparams, num_users, num_items, user_bas
     when ``history`` is given and any ``files`` (``{name: write(path)}``). An older model in
     ``directory`` is replaced whole or not at all; nothing half-written is ever left.
     """
-    if model not in ('mf', 'autorec'):
-        raise ValueError(f"model must be 'mf' or 'autorec', got {model!r}")
-    meta = {'format': FORMAT, 'framework': 'mxnet', 'model': model, 'hparams': dict(hparams),
-            'num_users': int(num_users), 'num_items': int(num_items),
-            'user_based': bool(user_based), 'params': PARAMS}
-    if extra:
-        meta['extra'] = extra
+    meta = model_meta('mxnet', PARAMS, model=model, hparams=hparams, num_users=num_users,
+                      num_items=num_items, user_based=user_based, extra=extra)
     save_model_folder(directory, meta=meta, write_params=net.save_parameters,
                       interactions=train_interactions, history=history, files=files)
     return directory
 
 
 def build_model(meta):
-    """An uninitialised model as ``model.json`` describes it."""
-    kind, hp = meta.get('model'), meta.get('hparams', {})
-    if meta.get('framework', 'mxnet') != 'mxnet':
-        raise ValueError(f"a {meta['framework']!r} model: load it with that framework's tab, "
-                         "not the MXNet one")
-    if not isinstance(hp, dict):
-        raise ValueError(f'model description: "hparams" must be an object, got {hp!r}'[:200])
-    try:
-        if kind == 'mf':
-            return MF(int(hp['num_factors']), meta['num_users'], meta['num_items'])
-        if kind == 'autorec':
-            size = meta['num_items'] if meta.get('user_based') else meta['num_users']
-            extras = {k: hp[k] for k in ('hidden_layers', 'encoder_activation',
-                                         'decoder_activation', 'hidden_activation')
-                      if k in hp}
-            return AutoRec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
-    except KeyError as e:
-        raise ValueError(f'model description lacks {e.args[0]!r}') from None
-    except (TypeError, ValueError) as e:   # int('x'), int([1]), a size or dropout refused
-        raise ValueError(f'model description: {kind} hparams {hp!r} are not usable '
-                         f'({e})'[:300]) from None
-    raise ValueError(f"unknown model {kind!r} (expected 'mf' or 'autorec')")
+    """An uninitialised model as ``model.json`` describes it (one that names no framework is
+    an MXNet one); :func:`d2l_recsys.store.model_from_meta` with this tab's classes."""
+    return model_from_meta(meta, framework='mxnet', tab='MXNet', mf=MF, autorec=AutoRec,
+                           default_framework='mxnet')
 
 
 def _load_arrays(path):

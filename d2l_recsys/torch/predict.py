@@ -14,7 +14,7 @@ import numpy as onp
 import torch
 
 from ..ranking import rank_unseen
-from ..store import FORMAT, load_model_folder, save_model_folder
+from ..store import load_model_folder, model_from_meta, model_meta, save_model_folder
 from .models import AutoRec, MF
 
 __all__ = ['predict_rating', 'score_items', 'top_k', 'interaction_matrix', 'save_model',
@@ -22,8 +22,6 @@ __all__ = ['predict_rating', 'score_items', 'top_k', 'interaction_matrix', 'save
 
 FRAMEWORK = 'torch'
 PARAMS = 'model.pt'
-AUTOREC_EXTRAS = ('hidden_layers', 'encoder_activation', 'decoder_activation',
-                  'hidden_activation')
 
 
 def _device(net, device):
@@ -123,13 +121,8 @@ def save_model(net, directory, *, model, hparams, num_users, num_items, user_bas
     ``history`` is given and any ``files`` (``{name: write(path)}``). An older model there is
     replaced whole or not at all, as with the MXNet tab's ``save_model``.
     """
-    if model not in ('mf', 'autorec'):
-        raise ValueError(f"model must be 'mf' or 'autorec', got {model!r}")
-    meta = {'format': FORMAT, 'framework': FRAMEWORK, 'model': model,
-            'hparams': dict(hparams), 'num_users': int(num_users),
-            'num_items': int(num_items), 'user_based': bool(user_based), 'params': PARAMS}
-    if extra:
-        meta['extra'] = extra
+    meta = model_meta(FRAMEWORK, PARAMS, model=model, hparams=hparams, num_users=num_users,
+                      num_items=num_items, user_based=user_based, extra=extra)
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     save_model_folder(directory, meta=meta, write_params=lambda path: torch.save(state, path),
                       interactions=train_interactions, history=history, files=files)
@@ -137,26 +130,9 @@ def save_model(net, directory, *, model, hparams, num_users, num_items, user_bas
 
 
 def build_model(meta):
-    """A model (PyTorch's default initialisation) as ``model.json`` describes it."""
-    kind, hp = meta.get('model'), meta.get('hparams', {})
-    if meta.get('framework') != FRAMEWORK:
-        raise ValueError(f"a {meta.get('framework')!r} model: load it with that framework's "
-                         'tab, not the PyTorch one')
-    if not isinstance(hp, dict):
-        raise ValueError(f'model description: "hparams" must be an object, got {hp!r}'[:200])
-    try:
-        if kind == 'mf':
-            return MF(int(hp['num_factors']), meta['num_users'], meta['num_items'])
-        if kind == 'autorec':
-            size = meta['num_items'] if meta.get('user_based') else meta['num_users']
-            extras = {k: hp[k] for k in AUTOREC_EXTRAS if k in hp}
-            return AutoRec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
-    except KeyError as e:
-        raise ValueError(f'model description lacks {e.args[0]!r}') from None
-    except (TypeError, ValueError) as e:   # int('x'), a size or an activation refused
-        raise ValueError(f'model description: {kind} hparams {hp!r} are not usable '
-                         f'({e})'[:300]) from None
-    raise ValueError(f"unknown model {kind!r} (expected 'mf' or 'autorec')")
+    """A model (PyTorch's default initialisation) as ``model.json`` describes it;
+    :func:`d2l_recsys.store.model_from_meta` with this tab's classes."""
+    return model_from_meta(meta, framework=FRAMEWORK, tab='PyTorch', mf=MF, autorec=AutoRec)
 
 
 def load_state_checked(net, path, device=None):
