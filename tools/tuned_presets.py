@@ -3,9 +3,9 @@
     python tools/tuned_presets.py [results/tune]     # writes d2l_recsys/evidence.py
 
 Reads ``MODEL-SPLIT.json`` (each with its five-seed evaluation; a model and split without
-one keeps the evidence already in the package), writes
-``d2l_recsys/evidence.py`` (the evidence table that the README and ``make reproduce`` read)
-and prints the ``TUNED`` entries to paste into ``d2l_recsys/defaults.py``, so that the
+one keeps the evidence already in the package), writes the table ``TUNED_EVIDENCE`` of
+``d2l_recsys/evidence.py`` (what it holds is said there; the rest of that module is kept as it
+is) and prints the ``TUNED`` entries to paste into ``d2l_recsys/defaults.py``, so that the
 presets and their evidence come from the same search.
 """
 import glob
@@ -19,26 +19,18 @@ sys.path.insert(0, ROOT)
 
 from d2l_recsys.atomic import atomic_write_text  # noqa: E402
 
-HEADER = '''"""What the tuned presets (``d2l_recsys.defaults.TUNED``) measured, per model and split.
+EVIDENCE = os.path.join(ROOT, 'd2l_recsys', 'evidence.py')
+TABLE = 'TUNED_EVIDENCE = '
 
-Written by ``tools/tuned_presets.py`` from the records of ``python -m d2l_recsys tune`` on this
-project's 2-core CPU machine: the search (trials, seconds, best validation RMSE) and the
-chosen preset trained once per seed, each seed with its own split and validation set, early
-stopping on it, then the exact test RMSE (read once, after training). ``make reproduce`` and
-the README show ``test_rmse_mean`` +- ``test_rmse_std`` as the "tuned" column.
-"""
 
-__all__ = ['TUNED_EVIDENCE', 'tuned_column']
-
-'''
-
-FOOTER = '''
-
-def tuned_column():
-    """``{(model, split): (mean, std, seeds)}`` of the exact test RMSE of the tuned presets."""
-    return {key: (e['test_rmse_mean'], e['test_rmse_std'], len(e['per_seed']))
-            for key, e in TUNED_EVIDENCE.items()}
-'''
+def around_table(path=EVIDENCE):
+    """The module's text before and after its table (docstring, ``tuned_column``): written
+    once, there, and kept as it is."""
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    start = text.index(TABLE)
+    end = text.index('\n\n\ndef ', start) + 1   # the table's last line ends at ``end``
+    return text[:start], text[end:]
 
 
 def _round(obj):
@@ -73,8 +65,8 @@ def main(folder=os.path.join(ROOT, 'results', 'tune')):
         # Full precision: `train --preset tuned --seed S` then repeats seed S's evidence.
         presets[key] = {k: v for k, v in r['preset'].items() if k != 'split_mode'}
     table = pprint.pformat(table, width=96, sort_dicts=False, compact=True)
-    text = HEADER + 'TUNED_EVIDENCE = ' + table + '\n' + FOOTER
-    atomic_write_text(os.path.join(ROOT, 'd2l_recsys', 'evidence.py'), text)
+    before, after = around_table()
+    atomic_write_text(EVIDENCE, before + TABLE + table + '\n' + after)
     for key, values in presets.items():
         body = ', '.join(f'{k}={v!r}' for k, v in values.items())
         print(f'    {key!r}: types.MappingProxyType(dict({body})),')
