@@ -16,7 +16,7 @@ import types
 import pytest
 
 from conftest import needs_mxnet
-from d2l_recsys import records, reproduce
+from d2l_recsys import records, reproduce, rmse_tables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -193,7 +193,7 @@ def _report(book, apples, failures, **extra):
 def test_tables_written_say_published_measured_and_which_code(tmp_path):
     runs = _runs(1.2, 0.899, frameworks=('mxnet', 'torch'))
     book, apples, failures = reproduce.make_tables(runs, 5, 3)
-    reproduce.write_tables(_report(book, apples, failures), str(tmp_path))
+    rmse_tables.write_tables(_report(book, apples, failures), str(tmp_path))
     text = (tmp_path / 'rmse.md').read_text()
     assert '**OUTSIDE**' in text and '| 0.898 |' in text and '| 0.906 |' in text
     assert 'Apples to apples' in text and '| MF | PyTorch |' in text
@@ -217,9 +217,9 @@ def test_tables_written_say_published_measured_and_which_code(tmp_path):
 def test_the_tables_speak_of_documents_not_of_how_the_project_was_made(tmp_path):
     book, apples, failures = reproduce.make_tables(
         _runs(1.05, 0.9, frameworks=('mxnet', 'torch')), 5, 3)
-    texts = {'rmse.md': reproduce.markdown(_report(book, apples, failures))}
-    for path in ('d2l_recsys/reproduce.py', 'd2l_recsys/records.py', 'benchmarks/bench.py',
-                 'tests/test_bench.py', 'tests/test_reproduce.py'):
+    texts = {'rmse.md': rmse_tables.markdown(_report(book, apples, failures))}
+    for path in ('d2l_recsys/reproduce.py', 'd2l_recsys/rmse_tables.py', 'd2l_recsys/records.py',
+                 'benchmarks/bench.py', 'tests/test_bench.py', 'tests/test_reproduce.py'):
         with open(os.path.join(ROOT, path), encoding='utf-8') as f:
             texts[path] = f.read()
     issue, seed = 'iss' + 'ue', 'se' + 'ed'   # spelled apart so that this file passes
@@ -336,7 +336,7 @@ def test_main_with_a_pytorch_tab_adds_its_rows_and_fails_naming_the_figure(tmp_p
 def test_same_split_table_has_the_tuned_presets_beside_the_books(tmp_path):
     from d2l_recsys.evidence import tuned_column
     book, apples, failures = reproduce.make_tables(_runs(1.05, 0.9), 5, 3)
-    text = reproduce.markdown(_report(book, apples, failures, tuned=reproduce.tuned_presets()))
+    text = rmse_tables.markdown(_report(book, apples, failures, tuned=reproduce.tuned_presets()))
     header = next(line for line in text.splitlines() if line.startswith('| model | framework'))
     assert header.endswith('| tuned, random | tuned, seq-aware |')
     mean, std, n = tuned_column()[('autorec', 'random')]
@@ -344,6 +344,6 @@ def test_same_split_table_has_the_tuned_presets_beside_the_books(tmp_path):
                if line.startswith('| AutoRec') and '| MXNet |' in line)
     assert f'{mean:.3f} +- {std:.3f} (n={n})' in row
     # Without the record the columns say so rather than inventing a number.
-    text = reproduce.markdown(_report(book, apples, failures))
+    text = rmse_tables.markdown(_report(book, apples, failures))
     row = next(line for line in text.splitlines() if line.startswith('| MF |'))
     assert row.endswith('| - | - |')
