@@ -28,7 +28,7 @@ import numpy as onp
 from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
 
-from .. import metrics
+from .. import metrics, stopping
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
 from .models import check_activation
@@ -335,82 +335,36 @@ def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, 
     return history
 
 
-class EarlyStopping:
-    """Keep the parameters of the epoch with the lowest held-out RMSE; stop after ``patience``
-    epochs without an improvement (of more than ``min_delta``), and give the best ones back.
-
-    Call :meth:`update` after every epoch with that epoch's RMSE on the held-out set (it
-    returns True when training should stop), then :meth:`restore`. The copies stay on the
-    devices (one ``copy()`` per parameter and device when the RMSE improves). A non-finite
-    RMSE stops training at once.
-    """
+class EarlyStopping(stopping.EarlyStopping):
+    """:class:`d2l_recsys.stopping.EarlyStopping` for a Gluon block: the copies of the best
+    epoch's parameters stay on the devices (one ``copy()`` per parameter and device when the
+    held-out RMSE improves)."""
     def __init__(self, net, patience, min_delta=0.):
-        if int(patience) < 1:
-            raise ValueError(f'patience must be a positive integer, got {patience!r}')
-        self.net, self.patience, self.min_delta = net, int(patience), float(min_delta)
-        self.best, self.best_epoch, self._saved = math.inf, 0, None
+        super().__init__(patience, min_delta)
+        self.net = net
 
-    def update(self, epoch, rmse):
-        rmse = float(rmse)
-        if not math.isfinite(rmse):
-            return True
-        if rmse < self.best - self.min_delta:
-            self.best, self.best_epoch = rmse, int(epoch)
-            self._saved = {name: [a.copy() for a in p.list_data()]
-                           for name, p in self.net.collect_params().items()}
-        return epoch - self.best_epoch >= self.patience
+    def snapshot(self):
+        return {name: [a.copy() for a in p.list_data()]
+                for name, p in self.net.collect_params().items()}
 
-    def restore(self):
-        """Put the best epoch's parameters back into the net (every device)."""
-        if self._saved is None:
-            raise ValueError('EarlyStopping.restore: no epoch gave a finite held-out RMSE')
+    def load(self, saved):
+        """Put the saved parameters back into the net (every device)."""
         for name, p in self.net.collect_params().items():
-            for dst, src in zip(p.list_data(), self._saved[name]):
+            for dst, src in zip(p.list_data(), saved[name]):
                 src.copyto(dst)
-        return self.best_epoch
 
 
 def _stopping(net, patience, rmse_of, on_epoch, trainer=None, lr_decay=None, decay_at=None):
-    """The ``after_epoch`` hook of the fits: early stopping on ``rmse_of()`` (the exact
-    held-out RMSE of the epoch just evaluated), then ``on_epoch(epoch, rmse)`` (e.g. a search
-    library's pruning, which may raise to abandon the run). ``lr_decay``: with early
-    stopping, multiply ``trainer``'s learning rate by this factor whenever half the patience
-    (at least one epoch) has passed without an improvement since the best epoch or the last
-    decay, so that a stalled run takes smaller steps before it stops. ``decay_at``: instead,
-    the epochs after which to decay (an earlier run's ``history['lr_decayed_at']``, replayed
-    when a preset trains again for the epochs it chose)."""
+    """The ``after_epoch`` hook of the fits and its :class:`EarlyStopping` (None without
+    ``patience``): :func:`d2l_recsys.stopping.after_epoch_hook`, with the decay applied to
+    ``trainer``'s learning rate."""
     stopper = EarlyStopping(net, patience) if patience else None
-    if lr_decay is not None and not ((stopper is not None or decay_at is not None)
-                                     and 0 < float(lr_decay) < 1):
-        raise ValueError(f'lr_decay must be in (0, 1) and needs patience; got {lr_decay!r} '
-                         f'with patience {patience!r}')
-    stall = {'since': 0}
+    stopping.check_lr_decay(lr_decay, patience, decay_at)
 
-    def after_epoch(epoch, history):
-        rmse = rmse_of()
-        history.setdefault('test_rmse_exact_per_epoch', []).append(rmse)
-        stop = stopper.update(epoch, rmse) if stopper is not None else False
-        if decay_at is not None:
-            if lr_decay is not None and epoch in decay_at:
-                trainer.set_learning_rate(trainer.learning_rate * float(lr_decay))
-                history.setdefault('lr_decayed_at', []).append(epoch)
-        elif lr_decay is not None and not stop:
-            since = max(stopper.best_epoch, stall['since'])
-            if epoch - since >= max(1, stopper.patience // 2):
-                trainer.set_learning_rate(trainer.learning_rate * float(lr_decay))
-                stall['since'] = epoch
-                history.setdefault('lr_decayed_at', []).append(epoch)
-        if on_epoch is not None:
-            on_epoch(epoch, rmse)
-        return stop
-    return stopper, after_epoch
-
-
-def _finish_stopping(stopper, history):
-    if stopper is not None:
-        history['best_epoch'] = stopper.restore()
-        history['best_rmse'] = stopper.best
-        history['stopped_epoch'] = history['epoch'][-1]
+    def scale_lr(factor):
+        trainer.set_learning_rate(trainer.learning_rate * factor)
+    return stopper, stopping.after_epoch_hook(stopper, rmse_of, on_epoch, scale_lr=scale_lr,
+                                              lr_decay=lr_decay, decay_at=decay_at)
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -531,7 +485,8 @@ def fit_mf(settings, run_data, devices, *, animator=None, progress=None,
     ``verbose=False``: no closing lines on stdout. ``reg``: the weight of a penalty on the rows
     each training rating touches (:class:`_MFRegLoss`; 0, the book's, adds none).
     ``lr_decay``: a factor for the learning rate when the held-out RMSE stalls (needs
-    ``patience``, or ``decay_at``, the epochs after which to decay; see :func:`_stopping`).
+    ``patience``, or ``decay_at``, the epochs after which to decay; see
+    :func:`d2l_recsys.stopping.after_epoch_hook`).
     """
     s = settings
     train_u, train_i, train_r, _ = run_data.train
@@ -560,7 +515,7 @@ def fit_mf(settings, run_data, devices, *, animator=None, progress=None,
     history = _train_epochs(net, wrapped, trainer, rows, devices, s['batch_size'],
                             s['num_epochs'], evaluate, 1, animator, progress,
                             after_epoch=after_epoch, verbose=verbose)
-    _finish_stopping(stopper, history)
+    stopping.finish(stopper, history)
     history['test_rmse_exact'] = (mf_test_rmse(net, *test, devices)[1] if stopper is not None
                                   else last['exact'])
     return net, history
@@ -602,6 +557,6 @@ def fit_autorec(settings, run_data, devices, *, user_based=False, animator=None,
     history = _train_epochs(net, wrapped, trainer, train_mat.astype(onp.float32), devices,
                             s['batch_size'], s['num_epochs'], evaluate, width,
                             animator, progress, after_epoch=after_epoch, verbose=verbose)
-    _finish_stopping(stopper, history)
+    stopping.finish(stopper, history)
     history['test_rmse_exact'] = tester.rmse_exact(net)
     return net, history
