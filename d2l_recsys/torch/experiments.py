@@ -31,7 +31,9 @@ from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_e
 from .models import AutoRec, L2Loss, MF
 from .training import parse_devices, train_recsys_rating
 
-__all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data']
+__all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
+           'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
+           'user_bias']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 
@@ -155,6 +157,19 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
     return net, history, info
 
 
+def _autorec(settings, width, **layers):
+    """The deck's AutoRec for rows of ``width`` ratings, initialised as the deck's cell does:
+    the weights from N(0, 0.01^2), the biases as PyTorch initialises them. ``layers``: the
+    exercises' extras (:class:`~d2l_recsys.torch.models.AutoRec`); their hidden layers'
+    weights start as the encoder's, after it and the decoder (so the deck's draws come first)."""
+    net = AutoRec(settings['num_hidden'], width, settings['dropout'], **layers)
+    nn.init.normal_(net.encoder.weight, std=0.01)
+    nn.init.normal_(net.decoder.weight, std=0.01)
+    for layer in net.hidden:
+        nn.init.normal_(layer[0].weight, std=0.01)
+    return net
+
+
 def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'],
                   wd=AUTOREC_BOOK['wd'], batch_size=AUTOREC_BOOK['batch_size'],
                   num_epochs=AUTOREC_BOOK['num_epochs'], split_mode=AUTOREC_BOOK['split_mode'],
@@ -174,9 +189,7 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
         split_mode=s['split_mode'], test_ratio=s['test_ratio'], batch_size=s['batch_size'],
         data_dir=data_dir, user_based=user_based)
     _check_sizes('autorec', s, run_data, devices, user_based)
-    net = AutoRec(s['num_hidden'], num_items if user_based else num_users, s['dropout'])
-    nn.init.normal_(net.encoder.weight, std=0.01)
-    nn.init.normal_(net.decoder.weight, std=0.01)
+    net = _autorec(s, num_items if user_based else num_users)
     loss = nn.MSELoss(reduction='sum')
     trainer = torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'],
                                **({'fused': True} if fast else {}))
@@ -196,3 +209,98 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
     info = runs.run_info('autorec', s, run_data, framework='torch', seed=seed, fast=fast,
                          user_based=user_based)
     return net, history, info
+
+
+# --------------------------------------------------------------- tuning and the exercises
+# What :mod:`d2l_recsys.tuning` and :mod:`d2l_recsys.exercises` call on a tab (the MXNet tab's
+# functions of the same names, the same meanings): the fast path on data that is already
+# split, so that the caller decides what the model may see.
+
+def read_holdout(data_dir, split_mode, test_ratio, val_ratio):
+    """:func:`d2l_recsys.tuning.read_holdout` drawing from NumPy's generator, as this tab's
+    split does (seed first with :func:`set_seed`)."""
+    from ..tuning import read_holdout as holdout
+    return holdout(data_dir, split_mode, test_ratio, val_ratio)
+
+
+def read_run_data(data_dir, split_mode, test_ratio):
+    """:func:`d2l_recsys.experiments.read_split_load` as ``train_mf``/``train_autorec`` call
+    it (seed first with :func:`set_seed`)."""
+    return runs.read_split_load(data_dir, split_mode, test_ratio)
+
+
+def _matrices(run_data, user_based):
+    train_mat, test_mat = run_data.train[3], run_data.test[3]
+    if user_based:
+        return onp.ascontiguousarray(train_mat.T), onp.ascontiguousarray(test_mat.T)
+    return train_mat, test_mat
+
+
+def fit(model, settings, run_data, *, devices=None, user_based=False, progress=False,
+        optimizer='adam', patience=None, on_epoch=None, verbose=True, lr_decay=None,
+        decay_at=None, reg=0., **layers):
+    """Train ``model`` ('mf' or 'autorec') on the fast path with checked ``settings`` on
+    ``run_data`` (its ``test`` is whatever set the run is judged on: a validation set while
+    tuning); the model built and initialised as ``train_mf``/``train_autorec`` build it, so
+    with the book's settings and options it is their ``fast=True`` run. Returns
+    ``(net, history)``.
+
+    The options of the MXNet tab's ``fit``, the same meanings: ``optimizer`` (a name of
+    :data:`~d2l_recsys.torch.fast.OPTIMIZERS`), ``patience``, ``on_epoch``, ``verbose``,
+    ``lr_decay``, ``decay_at`` (:func:`~d2l_recsys.torch.fast.fit_mf`), MF's ``reg``; the rest
+    (``layers``) are AutoRec's extras (``hidden_layers``, ``encoder_activation``,
+    ``decoder_activation``, ``hidden_activation``: :class:`~d2l_recsys.torch.models.AutoRec`'s
+    keyword arguments, passed on as they are).
+    """
+    devices = parse_devices(devices)
+    options = dict(plot=False, progress=progress, patience=patience, on_epoch=on_epoch,
+                   verbose=verbose, lr_decay=lr_decay, decay_at=decay_at)
+    if model == 'mf':
+        if layers:
+            raise TypeError(f'MF has no option {", ".join(sorted(layers))}')
+        net = MF(settings['num_factors'], run_data.num_users, run_data.num_items)
+        trainer = fast_path.make_optimizer(optimizer, net.parameters(), settings['lr'],
+                                           settings['wd'])
+        with fast_path.threads(fast_path.num_threads('mf', devices)):
+            history = fast_path.fit_mf(net, L2Loss(), trainer, run_data, settings, devices,
+                                       reg=reg, **options)
+        return net, history
+    if reg:
+        raise TypeError('reg is an MF option; AutoRec has none')
+    train_mat, test_mat = _matrices(run_data, user_based)
+    net = _autorec(settings, train_mat.shape[1], **layers)
+    trainer = fast_path.make_optimizer(optimizer, net.parameters(), settings['lr'],
+                                       settings['wd'])
+    with fast_path.threads(fast_path.num_threads('autorec', devices)):
+        history = fast_path.fit_autorec(net, nn.MSELoss(reduction='sum'), trainer, train_mat,
+                                        test_mat, settings, devices, **options)
+    return net, history
+
+
+def test_rmse(model, net, run_data, *, devices=None, user_based=False):
+    """The exact RMSE of a trained ``net`` on ``run_data.test``; AutoRec reconstructs
+    ``run_data.train``'s matrix (all the ratings known at prediction time). The net is
+    evaluated where it is (``devices`` is accepted as in the MXNet tab)."""
+    if model == 'mf':
+        return fast_path.mf_rmse_exact(net, *run_data.test[:3])
+    return fast_path.autorec_rmse_exact(net, *_matrices(run_data, user_based))
+
+
+def run_info(model, settings, run_data, *, seed, user_based=False):
+    """:func:`d2l_recsys.experiments.run_info` for a fast-path run of this tab."""
+    return runs.run_info(model, settings, run_data, framework='torch', seed=seed, fast=True,
+                         user_based=user_based)
+
+
+def predict(net, users, items, *, devices=None):
+    """An MF's predicted ratings for 0-based ``users`` and ``items`` (host arrays), as NumPy
+    (evaluated where the net is)."""
+    device = next(net.parameters()).device
+    users = torch.as_tensor(onp.asarray(users, dtype=onp.int64), device=device)
+    items = torch.as_tensor(onp.asarray(items, dtype=onp.int64), device=device)
+    return fast_path.mf_predict(net, users, items).cpu().numpy()
+
+
+def user_bias(net):
+    """An MF's learned user biases :math:`b_u` as a NumPy vector (0-based users)."""
+    return net.user_bias.weight.detach().cpu().numpy().reshape(-1)

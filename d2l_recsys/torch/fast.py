@@ -32,13 +32,14 @@ import time
 import numpy as onp
 import torch
 
-from .. import metrics
+from .. import metrics, stopping
 from ..experiments import non_finite_error
 from ..plotting import in_notebook, training_animator
 from ..utils import Timer
 
 __all__ = ['ShuffledBatches', 'loader_draw', 'fit_mf', 'fit_autorec', 'THREADS',
-           'num_threads']
+           'num_threads', 'OPTIMIZERS', 'make_optimizer', 'EarlyStopping', 'mf_penalty',
+           'mf_predict', 'mf_rmse_exact', 'autorec_rmse_exact']
 
 # PyTorch's intra-op threads for each model's fast path on a CPU (None: PyTorch's default,
 # one per core), restored when the run ends. MF's steps are many small operators: a second
@@ -109,14 +110,16 @@ def _check_device(devices):
 
 
 def _train_epochs(net, step, trainer, batches, tensors, num_epochs, evaluate, examples_per_row,
-                  devices, plot, progress, figure_path):
+                  devices, plot, progress, figure_path, after_epoch=None, verbose=True):
     """The loop of ``train_recsys_rating`` over device-resident data.
 
     ``tensors``: the training data on the device (one tensor per column); per epoch they are
     permuted once and every batch is a slice (a view). ``step(*batch)`` runs forward and
     backward and returns the batch's per-example mean loss (a device scalar); then
-    ``trainer.step()``. Per epoch: one host copy of the losses, then ``evaluate()``. ``plot``,
-    ``progress``, ``figure_path`` as in ``train_recsys_rating``.
+    ``trainer.step()``. Per epoch: one host copy of the losses, then ``evaluate()``, then
+    ``after_epoch(epoch, history)`` (when given), which returns True to stop early. ``plot``,
+    ``progress``, ``figure_path`` as in ``train_recsys_rating``; ``verbose=False`` drops the
+    book's two closing lines.
     Returns the history of :func:`~d2l_recsys.torch.training.train_recsys_rating`.
     """
     if progress is None:
@@ -125,8 +128,8 @@ def _train_epochs(net, step, trainer, batches, tensors, num_epochs, evaluate, ex
     history = {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [],
                'train_seconds': []}
     timer = Timer()
-    lr = trainer.param_groups[0]['lr']
     for epoch in range(num_epochs):
+        lr = trainer.param_groups[0]['lr']   # a decay may change it between epochs
         tic = time.time()
         net.train()
         timer.start()
@@ -167,9 +170,12 @@ def _train_epochs(net, step, trainer, batches, tensors, num_epochs, evaluate, ex
             print(f'epoch {epoch + 1}/{num_epochs}: train loss {train_l:.3f}, '
                   f'test RMSE {test_rmse:.3f}, {history["seconds"][-1]:.2f} s',
                   file=sys.stderr, flush=True)
-    print(f'train loss {printed:.3f}, test RMSE {test_rmse:.3f}')
-    examples_per_sec = examples * num_epochs / timer.sum()
-    print(f'{examples_per_sec:.1f} examples/sec on {str(devices)}')
+        if after_epoch is not None and after_epoch(epoch + 1, history):
+            break
+    examples_per_sec = examples * len(history['epoch']) / timer.sum()
+    if verbose:
+        print(f'train loss {printed:.3f}, test RMSE {test_rmse:.3f}')
+        print(f'{examples_per_sec:.1f} examples/sec on {str(devices)}')
     history['printed_train_loss'] = printed
     history['examples_per_sec'] = examples_per_sec
     history['devices'] = [str(d) for d in devices]
@@ -178,8 +184,110 @@ def _train_epochs(net, step, trainer, batches, tensors, num_epochs, evaluate, ex
     return history
 
 
+# ------------------------------------------------------ what tuning and the exercises add
+# The options of the MXNet tab's fast path (d2l_recsys.mxnet.fast.fit_mf / fit_autorec), with
+# the same meanings: the optimizer, early stopping, the learning-rate decay, MF's penalty.
+
+# torch.optim's classes (by name) for the MXNet tab's optimizer names, with MXNet's defaults
+# where PyTorch's differ (RMSProp's moving average 0.9, AdaGrad's epsilon 1e-7). Weight decay is
+# added to the gradient in all four, as MXNet does, except that MXNet's AdaGrad applies it
+# beside the scaled step instead of inside the accumulated squares. Adam is the fused kernel,
+# as on the rest of the fast path.
+OPTIMIZERS = {
+    'adam': ('Adam', {'fused': True}),
+    'rmsprop': ('RMSprop', {'alpha': 0.9}),
+    'adagrad': ('Adagrad', {'eps': 1e-7}),
+    'sgd': ('SGD', {}),
+}
+
+
+def make_optimizer(name, parameters, lr, wd):
+    """The optimizer ``name`` (a key of :data:`OPTIMIZERS`) over ``parameters``, with learning
+    rate ``lr`` and weight decay ``wd`` (MXNet's ``wd``: added to the gradient)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    cls, extra = OPTIMIZERS[name]
+    return getattr(torch.optim, cls)(parameters, lr=lr, weight_decay=wd, **extra)
+
+
+class EarlyStopping(stopping.EarlyStopping):
+    """:class:`d2l_recsys.stopping.EarlyStopping` for a module: the best epoch's
+    ``state_dict`` is cloned on its device when the held-out RMSE improves."""
+    def __init__(self, net, patience, min_delta=0.):
+        super().__init__(patience, min_delta)
+        self.net = net
+
+    def snapshot(self):
+        return {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def load(self, saved):
+        self.net.load_state_dict(saved)
+
+
+def _stopping(net, trainer, patience, rmse_of, on_epoch, lr_decay, decay_at):
+    """``(stopper, after_epoch)``: :func:`d2l_recsys.stopping.after_epoch_hook` with this
+    module's :class:`EarlyStopping` (None without ``patience``) and the decay applied to every
+    parameter group of ``trainer``."""
+    stopper = EarlyStopping(net, patience) if patience else None
+    stopping.check_lr_decay(lr_decay, patience, decay_at)
+
+    def scale_lr(factor):
+        for group in trainer.param_groups:
+            group['lr'] = group['lr'] * factor
+    return stopper, stopping.after_epoch_hook(stopper, rmse_of, on_epoch, scale_lr=scale_lr,
+                                              lr_decay=lr_decay, decay_at=decay_at)
+
+
+def mf_penalty(net, users, items, reg):
+    r"""The MXNet tab's MF penalty on the factor rows each rating of a batch touches,
+
+    .. math:: \tfrac{\lambda}{2} \sum_{(u,i) \in B} (\|\mathbf{p}_u\|^2 + \|\mathbf{q}_i\|^2),
+
+    added to the batch's summed loss (a row counts once per rating that touches it; the biases
+    are left out, as there: they carry the ratings' average of about 3.5)."""
+    return 0.5 * reg * (torch.square(net.P(users)).sum() + torch.square(net.Q(items)).sum())
+
+
+def mf_predict(net, users, items, *, eval_batch_size=65536):
+    """An MF's predictions for 0-based ``users`` and ``items`` (integer tensors on the net's
+    device), in evaluation mode, in batches of ``eval_batch_size``: a float32 tensor."""
+    net.eval()
+    with torch.no_grad():
+        return torch.cat([net(users[a:a + eval_batch_size], items[a:a + eval_batch_size])
+                          for a in range(0, len(users), eval_batch_size)]
+                         or [torch.zeros(0, device=users.device)])
+
+
+def _device_of(net):
+    return next(net.parameters()).device
+
+
+def mf_rmse_exact(net, users, items, ratings):
+    """The exact RMSE (:func:`d2l_recsys.metrics.rmse`) of an MF on host test triples."""
+    device = _device_of(net)
+    preds = mf_predict(net, torch.as_tensor(onp.asarray(users, dtype=onp.int64), device=device),
+                       torch.as_tensor(onp.asarray(items, dtype=onp.int64), device=device))
+    return metrics.rmse(preds.cpu().numpy(), onp.asarray(ratings, dtype=onp.float32))
+
+
+def autorec_rmse_exact(net, train_mat, test_mat, *, eval_batch_size=4096):
+    """The exact RMSE (:func:`d2l_recsys.metrics.masked_rmse`) of an AutoRec reconstructing
+    the rows of ``train_mat`` (host), at the observed entries of ``test_mat``."""
+    train_mat = onp.asarray(train_mat, dtype=onp.float32)
+    rows = onp.flatnonzero((onp.asarray(test_mat) != 0).any(axis=1))
+    x = torch.as_tensor(train_mat[rows], device=_device_of(net))
+    net.eval()
+    with torch.no_grad():
+        recons = torch.cat([net(x[a:a + eval_batch_size])
+                            for a in range(0, len(rows), eval_batch_size)])
+    return metrics.masked_rmse(recons.cpu().numpy(), onp.asarray(test_mat)[rows])
+
+
+# ----------------------------------------------------------------------------- the two models
+
 def fit_mf(net, loss, trainer, run_data, settings, devices, *, plot=None, progress=None,
-           figure_path=None, eval_batch_size=65536):
+           figure_path=None, eval_batch_size=65536, patience=None, on_epoch=None,
+           verbose=True, reg=0., lr_decay=None, decay_at=None):
     """Train MF ``net`` (built and initialised by the caller, as on the faithful path) on
     ``run_data``; returns the history, with ``test_rmse_exact``.
 
@@ -187,6 +295,14 @@ def fit_mf(net, loss, trainer, run_data, settings, devices, *, plot=None, progre
     ``train_recsys_rating``. ``history['test_rmse']`` is the book's running-mean evaluator
     (:func:`d2l_recsys.metrics.book_running_rmse` over test batches of the training batch
     size, as the faithful test ``DataLoader`` cuts them).
+
+    The MXNet fast path's options (:func:`d2l_recsys.mxnet.fast.fit_mf`), the same meanings:
+    ``patience``, early stopping on the exact RMSE of ``run_data.test`` (a validation set when
+    choosing epochs) restoring the best epoch (``history['best_epoch']``, ``best_rmse``;
+    ``test_rmse_exact`` is then the best epoch's); ``on_epoch(epoch, rmse)`` after every epoch;
+    ``verbose=False``, no closing lines; ``reg``, :func:`mf_penalty` added to the loss (0, the
+    book's, adds none); ``lr_decay`` and ``decay_at``, see
+    :func:`d2l_recsys.stopping.after_epoch_hook`.
     """
     device = _check_device(devices)
     net.to(device)
@@ -205,28 +321,36 @@ def fit_mf(net, loss, trainer, run_data, settings, devices, *, plot=None, progre
 
     def step(users, items, ratings):
         ls = loss(net(users, items), ratings)
+        if reg:
+            total = ls.sum() + mf_penalty(net, users, items, reg)
+            (total / users.shape[0]).backward()
+            return total.detach() / users.shape[0]
         (ls.sum() / users.shape[0]).backward()
         return ls.detach().mean()
 
+    def predict():
+        return mf_predict(net, *test, eval_batch_size=eval_batch_size).cpu().numpy()
+
     def evaluate():
-        net.eval()
-        with torch.no_grad():
-            preds = torch.cat([net(test[0][a:a + eval_batch_size], test[1][a:a + eval_batch_size])
-                               for a in range(0, len(test_r), eval_batch_size)])
+        preds = predict()
         loader_draw()   # the faithful path iterates its test DataLoader here
-        preds = preds.cpu().numpy()
         last['exact'] = metrics.rmse(preds, test_r)
         return metrics.book_running_rmse(preds, test_r, batch_size, 1)
 
+    stopper, after_epoch = _stopping(net, trainer, patience, lambda: last['exact'], on_epoch,
+                                     lr_decay, decay_at)
     history = _train_epochs(net, step, trainer, ShuffledBatches(len(train_r), batch_size),
                             tensors, settings['num_epochs'], evaluate, 1, devices, plot,
-                            progress, figure_path)
-    history['test_rmse_exact'] = last['exact']
+                            progress, figure_path, after_epoch=after_epoch, verbose=verbose)
+    stopping.finish(stopper, history)
+    history['test_rmse_exact'] = (metrics.rmse(predict(), test_r) if stopper is not None
+                                  else last['exact'])
     return history
 
 
 def fit_autorec(net, loss, trainer, train_mat, test_mat, settings, devices, *, plot=None,
-                progress=None, figure_path=None, eval_batch_size=4096):
+                progress=None, figure_path=None, eval_batch_size=4096, patience=None,
+                on_epoch=None, verbose=True, lr_decay=None, decay_at=None):
     """Train AutoRec ``net`` (built and initialised by the caller) on the rows of
     ``train_mat`` (NumPy; item rows, or user rows when user-based), evaluated against
     ``test_mat`` of the same shape; returns the history, with ``test_rmse_exact``.
@@ -235,7 +359,8 @@ def fit_autorec(net, loss, trainer, train_mat, test_mat, settings, devices, *, p
     summed squared error of the masked output (``loss(net(x), x)``), reported per row.
     ``history['test_rmse']`` is the deck's evaluator: the RMSE over the observed test entries
     of the reconstruction of ``train_mat``, here computed only over the rows that have test
-    entries (the others add nothing), summed on the device.
+    entries (the others add nothing), summed on the device. ``patience`` (on that RMSE),
+    ``on_epoch``, ``verbose``, ``lr_decay``, ``decay_at``: as :func:`fit_mf`.
     """
     device = _check_device(devices)
     net.to(device)
@@ -269,14 +394,18 @@ def fit_autorec(net, loss, trainer, train_mat, test_mat, settings, devices, *, p
         loader_draw()   # the faithful path iterates its test DataLoader here
         last['recons'] = recons
         sse = torch.sum(torch.square(y_test - observed * recons))
-        return math.sqrt(float(sse) / count)
+        last['rmse'] = math.sqrt(float(sse) / count)
+        return last['rmse']
 
+    stopper, after_epoch = _stopping(net, trainer, patience, lambda: last['rmse'], on_epoch,
+                                     lr_decay, decay_at)
     history = _train_epochs(net, step, trainer,
                             ShuffledBatches(len(train_mat), settings['batch_size'],
                                             drop_last=True),
                             [torch.as_tensor(train_mat, device=device)],
                             settings['num_epochs'], evaluate, train_mat.shape[1], devices, plot,
-                            progress, figure_path)
-    history['test_rmse_exact'] = metrics.masked_rmse(last['recons'].cpu().numpy(),
-                                                     test_mat[rows])
+                            progress, figure_path, after_epoch=after_epoch, verbose=verbose)
+    stopping.finish(stopper, history)
+    recons = reconstruct() if stopper is not None else last['recons']
+    history['test_rmse_exact'] = metrics.masked_rmse(recons.cpu().numpy(), test_mat[rows])
     return history

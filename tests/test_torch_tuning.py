@@ -1,0 +1,238 @@
+"""Tuning, the tuned presets and the exercises in the PyTorch tab: the same drivers
+(:mod:`d2l_recsys.tuning`, :mod:`d2l_recsys.exercises`) on ``d2l_recsys.torch.experiments``.
+The search never reads the test split, early stopping gives back the best epoch, MF's ``reg``
+and the learning-rate decay do what the MXNet tab's do. Tiny synthetic data."""
+import numpy as onp
+import pytest
+
+torch = pytest.importorskip('torch')
+pytest.importorskip('optuna')
+
+from d2l_recsys import tuning  # noqa: E402
+from d2l_recsys.experiments import check_settings, read_split_load  # noqa: E402
+from d2l_recsys.torch import experiments as tab  # noqa: E402
+from d2l_recsys.torch import fast  # noqa: E402
+
+from conftest import poisoned_copy  # noqa: E402
+
+# Small enough for the synthetic data (about 300 ratings, 40 items).
+SPACE = {'mf': dict(num_factors=('int-log', 2, 8), lr=('log', 0.005, 0.1),
+                    wd=('log', 1e-6, 1e-2), batch_size=(16, 32)),
+         'autorec': dict(num_hidden=('int-log', 4, 16), lr=('log', 0.005, 0.1),
+                         wd=('log', 1e-6, 1e-2), dropout=('float', 0.0, 0.5),
+                         batch_size=(8, 16))}
+OVERFIT = dict(num_factors=8, lr=0.05, wd=0, batch_size=16, num_epochs=40, split_mode='random')
+
+
+def triples(part):
+    u, i, r = (onp.asarray(a) for a in part[:3])
+    return sorted(zip(u.tolist(), i.tolist(), r.tolist()))
+
+
+@pytest.fixture(scope='module')
+def holdout(synthetic_dir):
+    tab.set_seed(0)
+    return tab.read_holdout(synthetic_dir, 'random', 0.1, 0.2)
+
+
+def test_the_validation_set_is_cut_from_the_tabs_own_training_split(synthetic_dir):
+    tab.set_seed(3)
+    held = tab.read_holdout(synthetic_dir, 'seq-aware', 0.1, 0.2)
+    tab.set_seed(3)
+    book = read_split_load(synthetic_dir, 'seq-aware', 0.1)   # NumPy's generator, this tab's
+    assert triples(held.full.test) == triples(book.test)
+    fit, val = triples(held.fit.train), triples(held.fit.test)
+    assert sorted(fit + val) == triples(book.train) and len(val) > 0
+
+
+@pytest.mark.parametrize('model, settings', [
+    ('mf', dict(num_factors=5, batch_size=64, num_epochs=3)),
+    ('autorec', dict(num_hidden=6, batch_size=8, num_epochs=3, split_mode='seq-aware'))])
+def test_fit_with_the_books_options_is_the_fast_run(synthetic_dir, model, settings):
+    train = tab.train_mf if model == 'mf' else tab.train_autorec
+    _, book, _ = train(seed=3, fast=True, data_dir=synthetic_dir, plot=False, progress=False,
+                       devices='cpu', **settings)
+    s = check_settings(model, **settings)
+    tab.set_seed(3)
+    run_data = tab.read_run_data(synthetic_dir, s['split_mode'], s['test_ratio'])
+    net, h = tab.fit(model, s, run_data, devices='cpu', verbose=False)
+    assert h['train_loss'] == book['train_loss'] and h['test_rmse'] == book['test_rmse']
+    assert h['test_rmse_exact'] == book['test_rmse_exact']
+    assert tab.test_rmse(model, net, run_data) == pytest.approx(h['test_rmse_exact'],
+                                                                abs=1e-6)
+
+
+def test_early_stopping_restores_the_best_epochs_parameters(holdout):
+    s = check_settings('mf', **OVERFIT)   # a learning rate this large over-fits at once
+    tab.set_seed(0)
+    net, h = tab.fit('mf', s, holdout.fit, patience=3, verbose=False)
+    per_epoch = h['test_rmse_exact_per_epoch']
+    assert h['best_epoch'] < h['stopped_epoch'] == len(per_epoch) == h['epoch'][-1] < 40
+    assert h['best_rmse'] == min(per_epoch) < per_epoch[-1]
+    # The net holds the best epoch's parameters, not the last epoch's.
+    assert tab.test_rmse('mf', net, holdout.fit) == pytest.approx(min(per_epoch), abs=1e-6)
+    assert h['test_rmse_exact'] == pytest.approx(min(per_epoch), abs=1e-6)
+
+
+def test_early_stopping_of_autorec_on_its_evaluator(holdout):
+    s = check_settings('autorec', num_hidden=16, lr=0.05, wd=0, dropout=0, batch_size=8,
+                       num_epochs=60, split_mode='random')
+    tab.set_seed(0)
+    net, h = tab.fit('autorec', s, holdout.fit, patience=2, verbose=False)
+    per_epoch = h['test_rmse_exact_per_epoch']
+    assert per_epoch == h['test_rmse'] and h['stopped_epoch'] < 60
+    assert h['best_rmse'] == min(per_epoch) and h['best_epoch'] < h['stopped_epoch']
+    assert tab.test_rmse('autorec', net, holdout.fit) == pytest.approx(min(per_epoch),
+                                                                       abs=1e-6)
+
+
+def test_the_snapshot_is_a_copy():
+    net = torch.nn.Linear(2, 1)
+    stopper = fast.EarlyStopping(net, patience=1)
+    with torch.no_grad():
+        net.weight.fill_(2.)
+    stopper.update(1, 0.5)
+    with torch.no_grad():
+        net.weight.fill_(4.)     # in place, as an optimizer step changes it
+    assert stopper.update(2, 0.7)
+    assert stopper.restore() == 1 and torch.all(net.weight == 2.)
+
+
+def test_mf_penalty_is_on_the_rows_each_rating_touches():
+    from d2l_recsys.torch.models import MF
+    net = MF(3, 5, 4)
+    u, i = torch.tensor([0, 0, 4]), torch.tensor([1, 3, 1])
+    P, Q = net.P.weight.detach().numpy(), net.Q.weight.detach().numpy()
+    got = float(fast.mf_penalty(net, u, i, 0.3).detach())
+    # Rows count once per rating that touches them (user 0 twice, item 1 twice).
+    want = 0.15 * ((P[u.numpy()] ** 2).sum() + (Q[i.numpy()] ** 2).sum())
+    assert got == pytest.approx(want, rel=1e-6) and got > 0
+
+
+def test_mf_loss_with_reg_is_the_mxnet_tabs_on_the_same_parameters():
+    pytest.importorskip('d2l_recsys.mxnet', exc_type=ImportError)
+    import mxnet as mx
+    from mxnet import gluon
+    from d2l_recsys.mxnet import fast as mx_fast
+    from d2l_recsys.torch.models import L2Loss, MF
+    mx_net = mx_fast.MF(3, 5, 4)
+    mx_net.initialize(init=mx.init.Normal(0.5))
+    net = MF(3, 5, 4)
+    with torch.no_grad():
+        for name in ('P', 'Q', 'user_bias', 'item_bias'):
+            getattr(net, name).weight.copy_(torch.as_tensor(
+                getattr(mx_net, name).weight.data().asnumpy()))
+    u, i, r = onp.array([0, 0, 4]), onp.array([1, 3, 1]), onp.array([4., 2., 5.])
+    x = mx.np.array(onp.stack([u, i, r], axis=1).astype(onp.float32))
+    want = float(mx_fast._MFRegLoss(mx_net, gluon.loss.L2Loss(), 0.3)(x))
+    tu, ti = torch.as_tensor(u), torch.as_tensor(i)
+    got = float((L2Loss()(net(tu, ti), torch.as_tensor(r, dtype=torch.float32)).sum()
+                 + fast.mf_penalty(net, tu, ti, 0.3)).detach())
+    assert got == pytest.approx(want, rel=1e-5)
+
+
+def test_reg_shrinks_the_factors(holdout):
+    s = check_settings('mf', num_factors=8, lr=0.02, wd=0, batch_size=16, num_epochs=15,
+                       split_mode='random')
+    nets = {}
+    for reg in (0., 0.5):
+        tab.set_seed(0)
+        nets[reg], h = tab.fit('mf', s, holdout.fit, reg=reg, verbose=False)
+    norms = {reg: float((net.P.weight.norm() + net.Q.weight.norm()).detach())
+             for reg, net in nets.items()}
+    assert norms[0.5] < 0.75 * norms[0.]
+    with pytest.raises(TypeError, match='reg is an MF option'):
+        tab.fit('autorec', check_settings('autorec'), holdout.fit, reg=0.1)
+
+
+def _learning_rates(monkeypatch):
+    """Spy on the fast path's optimizer: the learning rate seen after every epoch."""
+    made = []
+    real = fast.make_optimizer
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+    monkeypatch.setattr(fast, 'make_optimizer', spy)
+    lrs = []
+    return lambda epoch, rmse: lrs.append(made[-1].param_groups[0]['lr']), lrs
+
+
+def test_the_decay_happens_after_the_epochs_decay_at_gives(holdout, monkeypatch):
+    on_epoch, lrs = _learning_rates(monkeypatch)
+    s = check_settings('mf', **dict(OVERFIT, num_epochs=5, lr=0.01))
+    tab.set_seed(0)
+    _, h = tab.fit('mf', s, holdout.fit, lr_decay=0.5, decay_at=[2, 4], on_epoch=on_epoch,
+                   verbose=False)
+    assert h['lr_decayed_at'] == [2, 4] and h['epoch'] == [1, 2, 3, 4, 5]
+    assert lrs == pytest.approx([0.01, 0.005, 0.005, 0.0025, 0.0025])
+
+
+def test_lr_decay_once_the_validation_rmse_stalls(holdout, monkeypatch):
+    s = check_settings('mf', **OVERFIT)
+    runs = []
+    for decay in (None, 0.1):
+        tab.set_seed(0)
+        runs.append(tab.fit('mf', s, holdout.fit, patience=6, lr_decay=decay,
+                            verbose=False)[1])
+    plain, decayed = runs
+    assert 'lr_decayed_at' not in plain
+    first = decayed['lr_decayed_at'][0]
+    per_epoch = decayed['test_rmse_exact_per_epoch']
+    # half the patience (3 epochs) without a new best before the first decay, as in MXNet
+    assert first - (per_epoch.index(min(per_epoch[:first])) + 1) == 3
+    assert decayed['train_loss'][:first] == plain['train_loss'][:first]
+    assert decayed['train_loss'][first] != plain['train_loss'][first]
+    with pytest.raises(ValueError, match='needs patience'):
+        tab.fit('mf', s, holdout.fit, lr_decay=0.5, verbose=False)
+
+
+@pytest.mark.parametrize('name', list(fast.OPTIMIZERS))
+def test_every_optimizer_of_the_exercise_trains(holdout, name):
+    from d2l_recsys.exercises import MF_OPTIMIZERS
+    assert set(fast.OPTIMIZERS) == set(MF_OPTIMIZERS)
+    s = check_settings('mf', num_factors=4, lr=MF_OPTIMIZERS[name][0], batch_size=16,
+                       num_epochs=3, split_mode='random')
+    tab.set_seed(0)
+    _, h = tab.fit('mf', s, holdout.fit, optimizer=name, verbose=False)
+    assert h['train_loss'][-1] < h['train_loss'][0]
+    with pytest.raises(ValueError, match='optimizer must be one of'):
+        tab.fit('mf', s, holdout.fit, optimizer='lamb')
+
+
+@pytest.mark.parametrize('model,split_mode', [('mf', 'random'), ('autorec', 'seq-aware')])
+def test_search_never_reads_the_test_split(synthetic_dir, tmp_path, model, split_mode):
+    seed = 1
+    poisoned = poisoned_copy(tab, synthetic_dir, split_mode, seed, tmp_path / 'poisoned')
+    records = [tuning.search(model, split_mode, tab=tab, trials=3, seed=seed, data_dir=d,
+                             max_epochs=5, patience=2, space=SPACE[model])
+               for d in (synthetic_dir, poisoned)]
+    clean, dirty = ([(t['value'], t['params'], t['best_epoch']) for t in r['history']]
+                    for r in records)
+    assert clean == dirty and records[0]['preset'] == records[1]['preset']
+    # ... while the final report, which does read the test split, sees the poison.
+    values = {k: v for k, v in records[0]['preset'].items() if k != 'split_mode'}
+    reports = [tuning.evaluate(model, split_mode, tab=tab, seeds=[seed], values=values,
+                               data_dir=d) for d in (synthetic_dir, poisoned)]
+    assert reports[0]['val_rmse_mean'] == reports[1]['val_rmse_mean']
+    assert abs(reports[0]['test_rmse_mean'] - reports[1]['test_rmse_mean']) > 0.05
+
+
+def test_refit_replays_the_decays_and_reads_no_test_rating(synthetic_dir, tmp_path):
+    seed, split_mode = 1, 'random'
+    poisoned = poisoned_copy(tab, synthetic_dir, split_mode, seed, tmp_path / 'poisoned')
+    values = dict(num_factors=4, lr=0.05, wd=1e-4, batch_size=16, num_epochs=30, patience=4,
+                  val_ratio=0.2, reg=0.01, lr_decay=0.5, refit=True)
+    runs = {d: tuning.train_preset('mf', split_mode, tab=tab, seed=seed, data_dir=d,
+                                   values=values, verbose=False)
+            for d in (synthetic_dir, poisoned)}
+    net, h, info = runs[synthetic_dir]
+    assert h['refit']['epochs'] == h['best_epoch'] == len(h['refit']['train_loss'])
+    assert h['lr_decayed_at'] and h['refit']['lr_decayed_at'] == [
+        e for e in h['lr_decayed_at'] if e < h['best_epoch']]
+    assert info['framework'] == 'torch' and info['refit']
+    assert info['options'] == {'reg': 0.01, 'lr_decay': 0.5}
+    users, items = onp.arange(30) % 7, onp.arange(30) % 11
+    dirty = runs[poisoned]
+    assert onp.array_equal(tab.predict(net, users, items), tab.predict(dirty[0], users, items))
+    assert abs(h['test_rmse_exact'] - dirty[1]['test_rmse_exact']) > 0.05
