@@ -164,6 +164,8 @@ def build_parser():
                         "'' for none)")
     u.add_argument('--max-epochs', type=_positive_int, default=None,
                    help='most epochs a trial trains (MF 60, AutoRec 120)')
+    u.add_argument('--framework', choices=['mxnet', 'torch'], default='mxnet',
+                   help='the tab that trains the trials: mxnet (default) or torch')
     u.add_argument('--devices', default=None, help='as for train')
     u.add_argument('--data', default=None, metavar='DIR', help='as for train')
     u.add_argument('--out', default=None, metavar='FILE',
@@ -177,6 +179,8 @@ def build_parser():
     x.add_argument('--quick', action='store_true',
                    help='2 epochs, fewer points and one seed: checks the plumbing in about a '
                         'minute')
+    x.add_argument('--framework', choices=['mxnet', 'torch'], default='mxnet',
+                   help='the tab that runs the sweeps: mxnet (default) or torch')
     x.add_argument('--data', default=None, metavar='DIR', help='as for train')
     x.add_argument('--out', default=None, metavar='DIR',
                    help='where to write (default results/exercises)')
@@ -212,6 +216,13 @@ def _tab(framework='mxnet'):
         raise RuntimeError(str(e)) from None
 
 
+def _experiments(framework):
+    """The tab's experiments module, which :mod:`d2l_recsys.tuning` and
+    :mod:`d2l_recsys.exercises` drive (imported when a command needs it)."""
+    _tab(framework)   # a framework that is absent or cannot run here: one line
+    return importlib.import_module(f'{__package__}.{framework}.experiments')
+
+
 def _jsonable(obj):
     # Imported here, as NumPy is: nothing heavy before a command needs it.
     from .store import json_default
@@ -223,9 +234,6 @@ def cmd_train(args):
         raise UsageError('--hidden and --user-based are AutoRec options; MF uses --factors')
     if args.model == 'autorec' and args.factors is not None:
         raise UsageError('--factors is an MF option; AutoRec uses --hidden')
-    if args.preset == 'tuned' and args.framework != 'mxnet':
-        raise UsageError('--preset tuned runs in the MXNet tab for now; drop --framework '
-                         f'{args.framework}')
     from .store import check_output_folder
     out = args.out or os.path.join('results', args.model)   # created when saving
     check_output_folder(out)   # before training, not after it
@@ -310,7 +318,7 @@ def _train_tuned(args, devices, curve):
     from . import tuning
     net, history, info = tuning.train_preset(
         args.model, args.split or BOOK[args.model]['split_mode'],
-        tab=importlib.import_module(f'{__package__}.mxnet.experiments'), seed=args.seed,
+        tab=_experiments(args.framework), seed=args.seed,
         data_dir=args.data, devices=devices, progress=True, figure_path=curve)
     print(f'best epoch {history.get("best_epoch")} of {history["epoch"][-1]}: '
           f'validation RMSE {history["val_rmse"]:.3f}')
@@ -396,7 +404,7 @@ def cmd_exercises(args):
     if unknown:
         raise UsageError(f'unknown exercise {unknown[0]!r}; choose from '
                          f'{", ".join(exercises.EXERCISES)}')
-    tab = importlib.import_module(f'{__package__}.mxnet.experiments')
+    tab = _experiments(args.framework)
     out = args.out or exercises.OUT
     tic = time.time()
     data_dir = fetch.ml100k_dir(args.data, log=_log) if args.data is None else args.data
@@ -443,7 +451,7 @@ def cmd_tune(args):
     if search_seeds is not None and not search_seeds:
         raise UsageError('--search-seeds must name at least one seed')
     start = [_start_point(args.model, args.split, text) for text in args.start]
-    tab = importlib.import_module(f'{__package__}.mxnet.experiments')
+    tab = _experiments(args.framework)
     out = args.out or os.path.join('results', 'tune', f'{args.model}-{args.split}.json')
     record = tuning.search(args.model, args.split, tab=tab, trials=args.trials, seed=args.seed,
                            data_dir=args.data, devices=args.devices,
@@ -515,9 +523,9 @@ def _main(argv):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if args.command == 'tune' or (
-                args.command == 'train' and args.framework == 'mxnet'
-                and (args.fast or args.preset == 'tuned')):
+        fast = args.command == 'tune' or (
+            args.command == 'train' and (args.fast or args.preset == 'tuned'))
+        if fast and args.framework == 'mxnet':
             from . import fast_path_threads
             fast_path_threads(getattr(args, 'model', 'autorec'))   # must precede the first import of MXNet
         return COMMANDS[args.command](args)

@@ -2,13 +2,17 @@
 (:mod:`d2l_recsys.tuning`, :mod:`d2l_recsys.exercises`) on ``d2l_recsys.torch.experiments``.
 The search never reads the test split, early stopping gives back the best epoch, MF's ``reg``
 and the learning-rate decay do what the MXNet tab's do. Tiny synthetic data."""
+import csv
+import json
+import os
+
 import numpy as onp
 import pytest
 
 torch = pytest.importorskip('torch')
 pytest.importorskip('optuna')
 
-from d2l_recsys import tuning  # noqa: E402
+from d2l_recsys import cli, defaults, tuning  # noqa: E402
 from d2l_recsys.experiments import check_settings, read_split_load  # noqa: E402
 from d2l_recsys.torch import experiments as tab  # noqa: E402
 from d2l_recsys.torch import fast  # noqa: E402
@@ -236,3 +240,75 @@ def test_refit_replays_the_decays_and_reads_no_test_rating(synthetic_dir, tmp_pa
     dirty = runs[poisoned]
     assert onp.array_equal(tab.predict(net, users, items), tab.predict(dirty[0], users, items))
     assert abs(h['test_rmse_exact'] - dirty[1]['test_rmse_exact']) > 0.05
+
+
+def test_train_preset_tuned_from_the_command_line(synthetic_dir, tmp_path, monkeypatch,
+                                                  capsys):
+    small = dict(num_factors=4, lr=0.02, wd=1e-4, reg=0.01, batch_size=16, num_epochs=30,
+                 patience=3, val_ratio=0.2, lr_decay=0.3, refit=True)
+    monkeypatch.setattr(defaults, 'TUNED', {('mf', 'random'): small})
+    out = tmp_path / 'run'
+    assert cli.main(['train', 'mf', '--preset', 'tuned', '--framework', 'torch', '--split',
+                     'random', '--seed', '0', '--devices', 'cpu', '--data', synthetic_dir,
+                     '--out', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert 'best epoch' in printed and 'exact test RMSE' in printed
+    assert 'trained again on the whole training split for' in printed
+    saved = json.loads((out / 'history.json').read_text())
+    h = saved['history']
+    assert h['refit']['epochs'] == h['best_epoch'] <= h['stopped_epoch']
+    assert saved['info']['framework'] == 'torch' and saved['info']['preset'] == 'tuned'
+    assert os.path.exists(out / 'curve.png') and os.path.exists(out / 'model.pt')
+    assert cli.main(['train', 'mf', '--preset', 'tuned', '--framework', 'torch',
+                     '--factors', '3']) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ['d2l-recsys: error: --preset tuned sets the hyper-parameters itself; drop '
+                   '--factors']
+
+
+def test_tuned_autorec_keeps_its_decoder_when_saved_and_loaded(synthetic_dir, tmp_path,
+                                                               monkeypatch, capsys):
+    from d2l_recsys.torch import predict
+    small = dict(num_hidden=6, lr=0.01, wd=1e-5, dropout=0.1, batch_size=8, num_epochs=12,
+                 patience=3, val_ratio=0.2, lr_decay=0.5, decoder_activation='softrelu',
+                 refit=True)
+    monkeypatch.setattr(defaults, 'TUNED', {('autorec', 'random'): small})
+    out = tmp_path / 'run'
+    assert cli.main(['train', 'autorec', '--preset', 'tuned', '--framework', 'torch',
+                     '--split', 'random', '--seed', '0', '--data', synthetic_dir, '--out',
+                     str(out)]) == 0
+    saved = json.loads((out / 'history.json').read_text())
+    assert saved['info']['hparams']['decoder_activation'] == 'softrelu'
+    net = predict.load_model(str(out))[0]
+    assert isinstance(net.decoder_activation, torch.nn.Softplus)
+
+
+def test_tune_from_the_command_line(synthetic_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(tuning.SPACES, 'mf', SPACE['mf'])
+    out = tmp_path / 'tune.json'
+    assert cli.main(['tune', 'mf', '--framework', 'torch', '--trials', '2', '--max-epochs',
+                     '3', '--eval-seeds', '0', '--data', synthetic_dir, '--out',
+                     str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert len(record['history']) == 2 and record['preset']['num_epochs'] == 3
+    assert [r['seed'] for r in record['evaluation']['per_seed']] == [0]
+    assert 'exact test RMSE' in capsys.readouterr().out
+    assert cli.main(['tune', 'mf', '--framework', 'jax']) == 2
+    assert "invalid choice: 'jax'" in capsys.readouterr().err
+
+
+def test_quick_exercises_in_the_pytorch_tab(synthetic_dir, tmp_path, capsys):
+    out = tmp_path / 'ex'
+    names = ['mf-running-rmse', 'mf-predictions', 'mf-optimizers']
+    assert cli.main(['exercises', *names, '--quick', '--framework', 'torch', '--data',
+                     synthetic_dir, '--out', str(out)]) == 0
+    for name in names:
+        for suffix in ('png', 'svg', 'md', 'csv'):
+            assert (out / f'{name}.{suffix}').stat().st_size > 0
+    rows = list(csv.DictReader(open(out / 'mf-running-rmse.csv')))
+    assert len({r['test_rmse'] for r in rows}) == 1       # one model, one exact RMSE ...
+    full = max(rows, key=lambda r: int(r['test_batch_size']))
+    assert abs(float(full['difference'])) < 1e-6          # ... the book's in one batch
+    optimizers = {r['optimizer'] for r in csv.DictReader(open(out / 'mf-optimizers.csv'))}
+    assert optimizers == {'adam', 'sgd'}
+    assert (out / 'summary.md').read_text().count('\n- **') == 3
