@@ -73,22 +73,6 @@ def write_u_data(folder, data):
     return path
 
 
-def poisoned_copy(tab, source, split_mode, seed, dest):
-    """``source``'s ratings written to ``dest`` with every rating of ``seed``'s test split in
-    ``tab`` (a tab's experiments module) changed (6 - r, or 1 for a 3): same rows, same
-    times, so the split and the validation set are the same, only the test ratings differ."""
-    df = pd.read_csv(os.path.join(source, 'u.data'), sep='\t', header=None,
-                     names=['user_id', 'item_id', 'rating', 'timestamp'])
-    tab.set_seed(seed)
-    run = tab.read_run_data(source, split_mode, 0.1)
-    test = {(u + 1, i + 1) for u, i in zip(run.test[0], run.test[1])}
-    hit = onp.array([(u, i) in test for u, i in zip(df.user_id, df.item_id)])
-    assert hit.sum() == len(test) > 0
-    df.loc[hit, 'rating'] = onp.where(df.rating[hit] == 3, 1, 6 - df.rating[hit])
-    write_u_data(str(dest), df)
-    return str(dest)
-
-
 @pytest.fixture(scope='session')
 def synthetic_ratings():
     return make_ratings()

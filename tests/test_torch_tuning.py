@@ -17,26 +17,12 @@ from d2l_recsys.experiments import check_settings, read_split_load  # noqa: E402
 from d2l_recsys.torch import experiments as tab  # noqa: E402
 from d2l_recsys.torch import fast  # noqa: E402
 
-from conftest import poisoned_copy  # noqa: E402
-
-# Small enough for the synthetic data (about 300 ratings, 40 items).
-SPACE = {'mf': dict(num_factors=('int-log', 2, 8), lr=('log', 0.005, 0.1),
-                    wd=('log', 1e-6, 1e-2), batch_size=(16, 32)),
-         'autorec': dict(num_hidden=('int-log', 4, 16), lr=('log', 0.005, 0.1),
-                         wd=('log', 1e-6, 1e-2), dropout=('float', 0.0, 0.5),
-                         batch_size=(8, 16))}
-OVERFIT = dict(num_factors=8, lr=0.05, wd=0, batch_size=16, num_epochs=40, split_mode='random')
-
-
-def triples(part):
-    u, i, r = (onp.asarray(a) for a in part[:3])
-    return sorted(zip(u.tolist(), i.tolist(), r.tolist()))
-
+import tuning_checks as checks  # noqa: E402
+from tuning_checks import OVERFIT, SPACE, triples  # noqa: E402
 
 @pytest.fixture(scope='module')
 def holdout(synthetic_dir):
-    tab.set_seed(0)
-    return tab.read_holdout(synthetic_dir, 'random', 0.1, 0.2)
+    return checks.holdout(tab, synthetic_dir)
 
 
 def test_the_validation_set_is_cut_from_the_tabs_own_training_split(synthetic_dir):
@@ -66,16 +52,8 @@ def test_fit_with_the_books_options_is_the_fast_run(synthetic_dir, model, settin
                                                                 abs=1e-6)
 
 
-def test_early_stopping_restores_the_best_epochs_parameters(holdout):
-    s = check_settings('mf', **OVERFIT)   # a learning rate this large over-fits at once
-    tab.set_seed(0)
-    net, h = tab.fit('mf', s, holdout.fit, patience=3, verbose=False)
-    per_epoch = h['test_rmse_exact_per_epoch']
-    assert h['best_epoch'] < h['stopped_epoch'] == len(per_epoch) == h['epoch'][-1] < 40
-    assert h['best_rmse'] == min(per_epoch) < per_epoch[-1]
-    # The net holds the best epoch's parameters, not the last epoch's.
-    assert tab.test_rmse('mf', net, holdout.fit) == pytest.approx(min(per_epoch), abs=1e-6)
-    assert h['test_rmse_exact'] == pytest.approx(min(per_epoch), abs=1e-6)
+def test_early_stopping_restores_the_best_epochs_parameters(synthetic_dir):
+    checks.early_stopping_ends_on_the_best_epoch(tab, synthetic_dir)
 
 
 def test_early_stopping_of_autorec_on_its_evaluator(holdout):
@@ -172,23 +150,8 @@ def test_the_decay_happens_after_the_epochs_decay_at_gives(holdout, monkeypatch)
     assert lrs == pytest.approx([0.01, 0.005, 0.005, 0.0025, 0.0025])
 
 
-def test_lr_decay_once_the_validation_rmse_stalls(holdout, monkeypatch):
-    s = check_settings('mf', **OVERFIT)
-    runs = []
-    for decay in (None, 0.1):
-        tab.set_seed(0)
-        runs.append(tab.fit('mf', s, holdout.fit, patience=6, lr_decay=decay,
-                            verbose=False)[1])
-    plain, decayed = runs
-    assert 'lr_decayed_at' not in plain
-    first = decayed['lr_decayed_at'][0]
-    per_epoch = decayed['test_rmse_exact_per_epoch']
-    # half the patience (3 epochs) without a new best before the first decay, as in MXNet
-    assert first - (per_epoch.index(min(per_epoch[:first])) + 1) == 3
-    assert decayed['train_loss'][:first] == plain['train_loss'][:first]
-    assert decayed['train_loss'][first] != plain['train_loss'][first]
-    with pytest.raises(ValueError, match='needs patience'):
-        tab.fit('mf', s, holdout.fit, lr_decay=0.5, verbose=False)
+def test_lr_decay_once_the_validation_rmse_stalls(synthetic_dir):
+    checks.lr_decay_once_the_validation_rmse_stalls(tab, synthetic_dir)
 
 
 @pytest.mark.parametrize('name', list(fast.OPTIMIZERS))
@@ -206,25 +169,13 @@ def test_every_optimizer_of_the_exercise_trains(holdout, name):
 
 @pytest.mark.parametrize('model,split_mode', [('mf', 'random'), ('autorec', 'seq-aware')])
 def test_search_never_reads_the_test_split(synthetic_dir, tmp_path, model, split_mode):
-    seed = 1
-    poisoned = poisoned_copy(tab, synthetic_dir, split_mode, seed, tmp_path / 'poisoned')
-    records = [tuning.search(model, split_mode, tab=tab, trials=3, seed=seed, data_dir=d,
-                             max_epochs=5, patience=2, space=SPACE[model])
-               for d in (synthetic_dir, poisoned)]
-    clean, dirty = ([(t['value'], t['params'], t['best_epoch']) for t in r['history']]
-                    for r in records)
-    assert clean == dirty and records[0]['preset'] == records[1]['preset']
-    # ... while the final report, which does read the test split, sees the poison.
-    values = {k: v for k, v in records[0]['preset'].items() if k != 'split_mode'}
-    reports = [tuning.evaluate(model, split_mode, tab=tab, seeds=[seed], values=values,
-                               data_dir=d) for d in (synthetic_dir, poisoned)]
-    assert reports[0]['val_rmse_mean'] == reports[1]['val_rmse_mean']
-    assert abs(reports[0]['test_rmse_mean'] - reports[1]['test_rmse_mean']) > 0.05
+    checks.search_never_reads_the_test_split(tab, synthetic_dir, tmp_path, model, split_mode)
 
 
 def test_refit_replays_the_decays_and_reads_no_test_rating(synthetic_dir, tmp_path):
     seed, split_mode = 1, 'random'
-    poisoned = poisoned_copy(tab, synthetic_dir, split_mode, seed, tmp_path / 'poisoned')
+    poisoned = checks.poisoned_copy(tab, synthetic_dir, split_mode, seed,
+                                    tmp_path / 'poisoned')
     values = dict(num_factors=4, lr=0.05, wd=1e-4, batch_size=16, num_epochs=30, patience=4,
                   val_ratio=0.2, reg=0.01, lr_decay=0.5, refit=True)
     runs = {d: tuning.train_preset('mf', split_mode, tab=tab, seed=seed, data_dir=d,

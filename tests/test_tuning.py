@@ -15,21 +15,10 @@ pytest.importorskip('d2l_recsys.mxnet', exc_type=ImportError)
 from d2l_recsys.mxnet import experiments as tab  # noqa: E402
 from d2l_recsys.mxnet import fast  # noqa: E402
 
-from conftest import poisoned_copy
+import tuning_checks as checks
+from tuning_checks import SPACE, triples
 
 pytest.importorskip('optuna')
-
-# Small enough for the synthetic data (about 300 ratings, 40 items).
-SPACE = {'mf': dict(num_factors=('int-log', 2, 8), lr=('log', 0.005, 0.1),
-                    wd=('log', 1e-6, 1e-2), batch_size=(16, 32)),
-         'autorec': dict(num_hidden=('int-log', 4, 16), lr=('log', 0.005, 0.1),
-                         wd=('log', 1e-6, 1e-2), dropout=('float', 0.0, 0.5),
-                         batch_size=(8, 16))}
-
-
-def triples(part):
-    u, i, r = (onp.asarray(a) for a in part[:3])
-    return sorted(zip(u.tolist(), i.tolist(), r.tolist()))
 
 
 @pytest.mark.parametrize('split_mode', ['random', 'seq-aware'])
@@ -91,70 +80,21 @@ def test_early_stopping_keeps_and_restores_the_best_epoch():
     assert onp.all(toy.weight() == 2.)               # the parameters of epoch 2, not 4
 
 
-def test_fit_with_patience_ends_on_the_best_validation_epoch(synthetic_dir, capsys):
-    # A learning rate this large over-fits the tiny data within a few epochs.
-    s = check_settings('mf', num_factors=8, lr=0.05, wd=0, batch_size=16, num_epochs=40,
-                       split_mode='random')
-    tab.set_seed(0)
-    holdout = tab.read_holdout(synthetic_dir, 'random', 0.1, 0.2)
-    tab.set_seed(0)
-    net, h = tab.fit('mf', s, holdout.fit, patience=3, verbose=False)
-    per_epoch = h['test_rmse_exact_per_epoch']
-    assert h['best_epoch'] < h['stopped_epoch'] == len(per_epoch) < 40
-    assert h['best_rmse'] == min(per_epoch) < per_epoch[-1]
-    # The net holds the best epoch's parameters: its validation RMSE is the minimum.
-    assert tab.test_rmse('mf', net, holdout.fit) == pytest.approx(min(per_epoch), abs=1e-6)
-    assert h['test_rmse_exact'] == pytest.approx(min(per_epoch), abs=1e-6)
+def test_fit_with_patience_ends_on_the_best_validation_epoch(synthetic_dir):
+    checks.early_stopping_ends_on_the_best_epoch(tab, synthetic_dir)
 
 
 def test_lr_decay_shrinks_the_steps_once_the_validation_rmse_stalls(synthetic_dir):
-    s = check_settings('mf', num_factors=8, lr=0.05, wd=0, batch_size=16, num_epochs=40,
-                       split_mode='random')
-    tab.set_seed(0)
-    holdout = tab.read_holdout(synthetic_dir, 'random', 0.1, 0.2)
-    runs = []
-    for decay in (None, 0.1):
-        tab.set_seed(0)
-        runs.append(tab.fit('mf', s, holdout.fit, patience=6, lr_decay=decay,
-                            verbose=False)[1])
-    plain, decayed = runs
-    assert 'lr_decayed_at' not in plain
-    first = decayed['lr_decayed_at'][0]
-    per_epoch = decayed['test_rmse_exact_per_epoch']
-    # half the patience (3 epochs) without a new best before the first decay
-    assert first - (per_epoch.index(min(per_epoch[:first])) + 1) == 3
-    # identical until the decay, then other (smaller) steps
-    assert decayed['train_loss'][:first] == plain['train_loss'][:first]
-    assert decayed['train_loss'][first] != plain['train_loss'][first]
-    for bad in (1.5, 0):
-        with pytest.raises(ValueError, match='lr_decay must be in'):
-            tab.fit('mf', s, holdout.fit, patience=6, lr_decay=bad, verbose=False)
-    with pytest.raises(ValueError, match='needs patience'):
-        tab.fit('mf', s, holdout.fit, lr_decay=0.5, verbose=False)
+    checks.lr_decay_once_the_validation_rmse_stalls(tab, synthetic_dir)
 
 
 def _poisoned_copy(folder, source, split_mode, seed, tmp_path):
-    return poisoned_copy(tab, source, split_mode, seed, tmp_path / folder)
+    return checks.poisoned_copy(tab, source, split_mode, seed, tmp_path / folder)
 
 
 @pytest.mark.parametrize('model,split_mode', [('mf', 'random'), ('autorec', 'seq-aware')])
-def test_search_never_reads_the_test_split(synthetic_dir, tmp_path, model, split_mode,
-                                           capsys):
-    seed = 1
-    poisoned = _poisoned_copy('poisoned', synthetic_dir, split_mode, seed, tmp_path)
-    records = [tuning.search(model, split_mode, tab=tab, trials=4, seed=seed, data_dir=d,
-                             max_epochs=6, patience=2, space=SPACE[model])
-               for d in (synthetic_dir, poisoned)]
-    clean, dirty = ([(t['value'], t['params'], t['best_epoch']) for t in r['history']]
-                    for r in records)
-    assert clean == dirty
-    assert records[0]['preset'] == records[1]['preset']
-    # ... while the final report, which does read the test split, sees the poison.
-    values = {k: v for k, v in records[0]['preset'].items() if k != 'split_mode'}
-    reports = [tuning.evaluate(model, split_mode, tab=tab, seeds=[seed], values=values,
-                               data_dir=d) for d in (synthetic_dir, poisoned)]
-    assert reports[0]['val_rmse_mean'] == reports[1]['val_rmse_mean']
-    assert abs(reports[0]['test_rmse_mean'] - reports[1]['test_rmse_mean']) > 0.05
+def test_search_never_reads_the_test_split(synthetic_dir, tmp_path, model, split_mode):
+    checks.search_never_reads_the_test_split(tab, synthetic_dir, tmp_path, model, split_mode)
 
 
 @pytest.mark.parametrize('model,split_mode', [('mf', 'seq-aware'), ('autorec', 'random')])
