@@ -263,3 +263,54 @@ def test_quick_exercises_in_the_pytorch_tab(synthetic_dir, tmp_path, capsys):
     optimizers = {r['optimizer'] for r in csv.DictReader(open(out / 'mf-optimizers.csv'))}
     assert optimizers == {'adam', 'sgd'}
     assert (out / 'summary.md').read_text().count('\n- **') == 3
+
+
+def test_autorec_input_dropout_hides_observed_inputs_while_training_only():
+    import itertools
+    from d2l_recsys.torch.models import AutoRec
+    x = torch.tensor([[4., 0., 2., 0., 5.]])
+    p = 0.5
+    net = AutoRec(3, 5, 0.0, input_dropout=p)
+    ref = AutoRec(3, 5, 0.0)     # the deck's model, the same parameters
+    ref.load_state_dict(net.state_dict())
+    net.eval(), ref.eval()
+    assert torch.equal(net(x), ref(x))      # predicting: no input is hidden
+    # Training: the deck model's output on the input with some observed ratings hidden (the
+    # rest scaled by 1/(1-p)), still masked by every observed rating of the whole input.
+    observed = torch.nonzero(x[0]).flatten()
+    candidates = []
+    with torch.no_grad():
+        for kept in itertools.product([0., 1.], repeat=len(observed)):
+            shown = torch.zeros_like(x)
+            shown[0, observed] = x[0, observed] * torch.tensor(kept) / (1 - p)
+            candidates.append(ref(shown) * torch.sign(x))
+    net.train()
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(30):
+        out = net(x).detach()
+        match = [k for k, c in enumerate(candidates) if torch.allclose(out, c, atol=1e-6)]
+        assert match, out
+        seen.add(match[0])
+    assert len(seen) > 2     # the hidden ratings change from one step to the next
+    with pytest.raises(ValueError, match='input_dropout'):
+        AutoRec(3, 5, input_dropout=1.0)
+
+
+@pytest.mark.parametrize('model', list(tuning.OPTIONS))
+def test_every_option_a_preset_or_search_may_set_is_the_tabs(holdout, model):
+    # What tuning passes to a tab's fit (d2l_recsys.tuning.OPTIONS), each with a value of the
+    # search space other than the book's, is taken by the PyTorch tab and changes the run
+    # (a decay after the first epoch, so that the learning-rate decay happens in 3 epochs).
+    settings = dict(num_factors=4, batch_size=16) if model == 'mf' else \
+        dict(num_hidden=6, batch_size=8)
+    s = check_settings(model, num_epochs=3, split_mode='random', **settings)
+    kw = dict(decay_at=[1], verbose=False)
+    tab.set_seed(0)
+    _, plain = tab.fit(model, s, holdout.fit, **kw)
+    for name in tuning.OPTIONS[model]:
+        spec = tuning.SPACES[model][name]
+        value = spec[2] if isinstance(spec[0], str) else next(v for v in spec if v)
+        tab.set_seed(0)
+        _, h = tab.fit(model, s, holdout.fit, **kw, **{name: value})
+        assert h['train_loss'] != plain['train_loss'], name

@@ -105,12 +105,20 @@ class AutoRec(nn.Module):
     ``hidden_layers``, sizes of further layers between the dropout and the decoder (children
     ``hidden.0``, ``hidden.1``, ...); ``encoder_activation`` (:math:`g`, ``'sigmoid'``),
     ``decoder_activation`` (:math:`f`, ``None`` = identity) and ``hidden_activation``
-    (default: the encoder's), each a name of :data:`ACTIVATIONS` or ``None``.
+    (default: the encoder's), each a name of :data:`ACTIVATIONS` or ``None``;
+    ``input_dropout``, as the MXNet tab's fast path has it: while training, each observed
+    input rating is dropped with this probability (the rest scaled by :math:`1/(1-p)`), while
+    the loss still covers every observed rating, so the model learns to fill in ratings it was
+    not shown (denoising); 0, the deck's, drops none and draws nothing. It has no parameters:
+    a model trained with it predicts and saves as any other.
     """
     def __init__(self, num_hidden, num_users, dropout=0.05, *, hidden_layers=(),
                  encoder_activation='sigmoid', decoder_activation=None,
-                 hidden_activation='encoder'):
+                 hidden_activation='encoder', input_dropout=0.):
         super().__init__()
+        if not 0 <= input_dropout < 1:
+            raise ValueError(f'input_dropout must be in [0, 1), got {input_dropout!r}')
+        self.input_dropout = float(input_dropout)
         if hidden_activation == 'encoder':
             hidden_activation = encoder_activation
         hidden_layers = tuple(int(h) for h in hidden_layers)
@@ -130,7 +138,10 @@ class AutoRec(nn.Module):
             for n_in, n_out in zip(sizes[:-1], sizes[1:]))
 
     def forward(self, input):
-        hidden = self.dropout(self.encoder_activation(self.encoder(input)))
+        # Dropout is the identity outside training; unobserved entries are zeros either way.
+        shown = (nn.functional.dropout(input, self.input_dropout, self.training)
+                 if self.input_dropout else input)
+        hidden = self.dropout(self.encoder_activation(self.encoder(shown)))
         for layer in self.hidden:
             hidden = layer(hidden)
         pred = self.decoder_activation(self.decoder(hidden))
