@@ -1,4 +1,5 @@
-"""Command line: ``python -m d2l_recsys {data,train,recommend}`` (also ``d2l-recsys``).
+"""Command line: ``python -m d2l_recsys {data,train,recommend,tune,exercises}`` (also
+``d2l-recsys``).
 
     python -m d2l_recsys data                      # fetch/validate ML-100K, print its folder
     python -m d2l_recsys train mf --out results/mf # the book's MF experiment
@@ -26,6 +27,7 @@ EXAMPLES = '''examples:
   python -m d2l_recsys train mf --seed 0           the book's MF run -> results/mf
   python -m d2l_recsys train autorec --devices cpu:0,cpu:1 --out runs/ar
   python -m d2l_recsys train autorec --framework torch --out runs/ar-torch
+  python -m d2l_recsys train autorec --preset tuned  the tuned preset, early stopping
   python -m d2l_recsys recommend --model results/mf --user 20 -k 10'''
 
 
@@ -92,7 +94,8 @@ def _ratio(text):
 
 def build_parser():
     p = _Parser(prog=PROG, description='The recommender-systems chapters of Dive into Deep '
-                'Learning (MovieLens 100K, matrix factorization, AutoRec) in MXNet Gluon.',
+                'Learning (MovieLens 100K, matrix factorization, AutoRec): MXNet Gluon, the '
+                'book\'s (default), or PyTorch (--framework torch).',
                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest='command', metavar='{data,train,recommend,tune,exercises}',
                            parser_class=_Parser)

@@ -6,7 +6,7 @@ import os
 import numpy as onp
 import pytest
 
-from d2l_recsys import cli, data, defaults, tuning
+from d2l_recsys import cli, defaults, tuning
 from d2l_recsys.defaults import BOOK, TUNED, preset
 from d2l_recsys.experiments import check_settings, read_split_load
 
