@@ -158,7 +158,8 @@ def build_parser():
                         'validation RMSEs; default: --seed alone)')
     u.add_argument('--start', action='append', default=[], metavar='JSON',
                    help='a point tried first, as JSON ({"num_hidden": 1000, ...}, the search '
-                        "space's names; missing names from the tuned preset); may repeat")
+                        "space's names; missing names from the tuned preset, options it does not set "
+                        'off); may repeat')
     u.add_argument('--refit', action='store_true',
                    help='the preset trains again on the whole training split (validation '
                         'ratings included) for the epochs early stopping chose')
@@ -423,7 +424,7 @@ def cmd_exercises(args):
 def _start_point(model, split_mode, text):
     """A ``--start`` point: the JSON's values over the tuned preset's, search space's names
     only."""
-    from .defaults import SPACES, preset
+    from .defaults import OPTIONS_OFF, SPACES, preset
     try:
         given = json.loads(text)
     except ValueError as e:
@@ -435,7 +436,8 @@ def _start_point(model, split_mode, text):
         raise UsageError(f'--start: {model} searches {", ".join(SPACES[model])}; not '
                          f'{", ".join(unknown)}')
     tuned = preset(model, split_mode, 'tuned')
-    return {k: given.get(k, tuned.get(k)) for k in SPACES[model]}
+    # An option the preset does not set is off there (e.g. no input dropout).
+    return {k: given.get(k, tuned.get(k, OPTIONS_OFF.get(k))) for k in SPACES[model]}
 
 
 def cmd_tune(args):

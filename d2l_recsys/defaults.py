@@ -7,7 +7,7 @@ setting in one place changes it everywhere.
 """
 import types
 
-__all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'MAX_EPOCHS', 'PATIENCE', 'MODELS', 'SPLITS',
+__all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'MAX_EPOCHS', 'PATIENCE', 'MODELS', 'SPLITS',
            'book', 'preset']
 
 MODELS = ('mf', 'autorec')
@@ -49,6 +49,10 @@ SPACES = {
                     batch_size=(64, 128, 256), lr_decay=(None, 0.1, 0.3, 0.5),
                     decoder_activation=(None, 'softrelu'), input_dropout=('float', 0.0, 0.5)),
 }
+# What each option beyond the book's settings is when a preset does not set it: off, the
+# book's model and training.
+OPTIONS_OFF = types.MappingProxyType(dict(reg=0.0, lr_decay=None, decoder_activation=None,
+                                          input_dropout=0.0))
 MAX_EPOCHS = {'mf': 60, 'autorec': 120}
 PATIENCE = {'mf': 5, 'autorec': 8}
 

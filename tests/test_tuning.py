@@ -281,3 +281,22 @@ def test_autorec_input_dropout_hides_observed_inputs_while_training_only(hybridi
     assert len(seen) > 2     # the hidden ratings change from one step to the next
     with pytest.raises(ValueError, match='input_dropout'):
         fast.AutoRec(3, 5, input_dropout=1.0)
+
+
+def test_a_start_point_takes_an_option_its_preset_leaves_out_as_off(synthetic_dir, tmp_path,
+                                                                     monkeypatch):
+    space = dict(SPACE['autorec'], input_dropout=('float', 0.0, 0.5),
+                 lr_decay=(None, 0.5), decoder_activation=(None, 'softrelu'))
+    monkeypatch.setitem(tuning.SPACES, 'autorec', space)
+    monkeypatch.setitem(defaults.SPACES, 'autorec', space)
+    bare = dict(num_hidden=5, lr=0.01, wd=1e-4, dropout=0.1, batch_size=8, num_epochs=3,
+                patience=2, val_ratio=0.1)      # sets none of the options
+    monkeypatch.setattr(defaults, 'TUNED', {('autorec', 'random'): bare})
+    out = tmp_path / 'tune.json'
+    assert cli.main(['tune', 'autorec', '--trials', '1', '--max-epochs', '3', '--eval-seeds',
+                     '', '--start', '{"num_hidden": 6}', '--data', synthetic_dir,
+                     '--out', str(out)]) == 0
+    params = json.loads(out.read_text())['history'][0]['params']
+    assert params['num_hidden'] == 6 and params['dropout'] == 0.1
+    assert params['input_dropout'] == defaults.OPTIONS_OFF['input_dropout'] == 0.0
+    assert params['lr_decay'] is None and params['decoder_activation'] is None
