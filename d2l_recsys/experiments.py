@@ -5,9 +5,9 @@ trains the book's cells; the faithful path and the fast path of a tab both start
 order: :func:`check_settings` (the book's settings from :mod:`d2l_recsys.defaults`, overridden
 and checked), the tab's seed, then :func:`read_split_load` (the same split from the same seed on
 both paths), and both end with :func:`run_info`, the record saved beside a model and read by
-``make reproduce``. Both tabs' ``train_recsys_rating`` keep their history with
-:func:`new_history`, :func:`record_epoch` and :func:`finish_history`, so that both print and
-record the same. A run returns ``(net, history, info)``:
+``make reproduce``. Both tabs' ``train_recsys_rating`` and their fast paths' loops keep their
+history with :func:`new_history`, :func:`record_epoch` and :func:`finish_history`, so that
+every path prints and records the same. A run returns ``(net, history, info)``:
 
 * ``history``: the training loop's per-epoch record, plus ``test_rmse_exact`` (the RMSE over the
   whole test set after the last epoch, :mod:`d2l_recsys.metrics`) and ``test_rmse_kind`` (what

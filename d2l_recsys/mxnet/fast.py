@@ -20,7 +20,6 @@ faithful path to float rounding. The README's Speed section has the measurements
 tried and dropped.
 """
 import math
-import sys
 import time
 
 import mxnet as mx
@@ -29,7 +28,7 @@ from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
 
 from .. import metrics, stopping
-from ..experiments import non_finite_error
+from ..experiments import finish_history, new_history, non_finite_error, record_epoch
 from ..plotting import in_notebook
 from .models import check_activation
 
@@ -277,8 +276,7 @@ def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, 
     """
     sampler = RolloverBatches(len(rows), batch_size)
     resident = _DeviceBatches(rows, devices, batch_size)
-    history = {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [],
-               'train_seconds': []}
+    history = new_history()
     if progress is None:
         progress = not in_notebook()
     printed_sum, printed_count, examples = 0., 0, 0
@@ -313,26 +311,14 @@ def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, 
         examples = len(batch_means) * batch_size * examples_per_row
         if animator is not None:
             animator.add(epoch + 1, (train_l, test_rmse))
-        history['epoch'].append(epoch + 1)
-        history['train_loss'].append(train_l)
-        history['test_rmse'].append(float(test_rmse))
-        history['seconds'].append(time.time() - tic)
-        history['train_seconds'].append(train_seconds)
-        if progress:
-            print(f'epoch {epoch + 1}/{num_epochs}: train loss {train_l:.3f}, '
-                  f'test RMSE {test_rmse:.3f}, {history["seconds"][-1]:.2f} s',
-                  file=sys.stderr, flush=True)
+        record_epoch(history, epoch, num_epochs, train_l, test_rmse, tic, train_seconds,
+                     progress, digits=2)
         if after_epoch is not None and after_epoch(epoch + 1, history):
             break
     # As the book: the last epoch's examples times the epochs over the training time.
     examples_per_sec = examples * len(history['epoch']) / sum(history['train_seconds'])
-    if verbose:
-        print(f'train loss {printed_sum / printed_count:.3f}, test RMSE {test_rmse:.3f}')
-        print(f'{examples_per_sec:.1f} examples/sec on {str(devices)}')
-    history['printed_train_loss'] = printed_sum / printed_count
-    history['examples_per_sec'] = examples_per_sec
-    history['devices'] = [str(d) for d in devices]
-    return history
+    return finish_history(history, printed_sum / printed_count, test_rmse, examples_per_sec,
+                          devices, verbose=verbose)
 
 
 class EarlyStopping(stopping.EarlyStopping):

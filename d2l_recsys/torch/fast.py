@@ -26,14 +26,13 @@ order); the batches and dropout masks are exactly the same.
 """
 import contextlib
 import math
-import sys
 import time
 
 import numpy as onp
 import torch
 
 from .. import metrics, stopping
-from ..experiments import non_finite_error
+from ..experiments import finish_history, new_history, non_finite_error, record_epoch
 from ..plotting import in_notebook, training_animator
 from ..utils import Timer
 
@@ -125,8 +124,7 @@ def _train_epochs(net, step, trainer, batches, tensors, num_epochs, evaluate, ex
     if progress is None:
         progress = not in_notebook()
     animator = training_animator(plot, num_epochs)
-    history = {'epoch': [], 'train_loss': [], 'test_rmse': [], 'seconds': [],
-               'train_seconds': []}
+    history = new_history()
     timer = Timer()
     for epoch in range(num_epochs):
         lr = trainer.param_groups[0]['lr']   # a decay may change it between epochs
@@ -161,27 +159,13 @@ def _train_epochs(net, step, trainer, batches, tensors, num_epochs, evaluate, ex
         printed = float(running.sum()) / sum(sizes)
         examples = sum(sizes) * examples_per_row
         animator.add(epoch + 1, (train_l, test_rmse))
-        history['epoch'].append(epoch + 1)
-        history['train_loss'].append(train_l)
-        history['test_rmse'].append(float(test_rmse))
-        history['seconds'].append(time.time() - tic)
-        history['train_seconds'].append(timer.times[-1])
-        if progress:
-            print(f'epoch {epoch + 1}/{num_epochs}: train loss {train_l:.3f}, '
-                  f'test RMSE {test_rmse:.3f}, {history["seconds"][-1]:.2f} s',
-                  file=sys.stderr, flush=True)
+        record_epoch(history, epoch, num_epochs, train_l, test_rmse, tic, timer.times[-1],
+                     progress, digits=2)
         if after_epoch is not None and after_epoch(epoch + 1, history):
             break
     examples_per_sec = examples * len(history['epoch']) / timer.sum()
-    if verbose:
-        print(f'train loss {printed:.3f}, test RMSE {test_rmse:.3f}')
-        print(f'{examples_per_sec:.1f} examples/sec on {str(devices)}')
-    history['printed_train_loss'] = printed
-    history['examples_per_sec'] = examples_per_sec
-    history['devices'] = [str(d) for d in devices]
-    if figure_path is not None:
-        history['figure'] = animator.save(figure_path)
-    return history
+    return finish_history(history, printed, test_rmse, examples_per_sec, devices,
+                          animator=animator, figure_path=figure_path, verbose=verbose)
 
 
 # ------------------------------------------------------ what tuning and the exercises add
