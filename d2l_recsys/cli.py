@@ -160,6 +160,10 @@ def build_parser():
                    help='a point tried first, as JSON ({"num_hidden": 1000, ...}, the search '
                         "space's names; missing names from the tuned preset, options it does not set "
                         'off); may repeat')
+    u.add_argument('--clip', action='store_true',
+                   help="AutoRec: every trial and the preset clip predictions to the rating "
+                        'scale, 1 to 5 (never searched: it can only bring a prediction closer '
+                        'to a rating)')
     u.add_argument('--refit', action='store_true',
                    help='the preset trains again on the whole training split (validation '
                         'ratings included) for the epochs early stopping chose')
@@ -455,13 +459,15 @@ def cmd_tune(args):
                          f'{args.search_seeds!r}') from None
     if search_seeds is not None and not search_seeds:
         raise UsageError('--search-seeds must name at least one seed')
+    if args.clip and args.model != 'autorec':
+        raise UsageError('--clip is an AutoRec option; MF predictions are not clipped')
     start = [_start_point(args.model, args.split, text) for text in args.start]
     tab = _experiments(args.framework)
     out = args.out or os.path.join('results', 'tune', f'{args.model}-{args.split}.json')
     record = tuning.search(args.model, args.split, tab=tab, trials=args.trials, seed=args.seed,
                            data_dir=args.data, devices=args.devices,
                            max_epochs=args.max_epochs, log=_log, seeds=search_seeds,
-                           start=start)
+                           start=start, fixed={'clip': True} if args.clip else None)
     chosen = record['preset']
     if args.refit:
         chosen['refit'] = True

@@ -7,7 +7,7 @@ setting in one place changes it everywhere.
 """
 import types
 
-__all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'MAX_EPOCHS', 'PATIENCE', 'MODELS', 'SPLITS',
+__all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'RATING_SCALE', 'MAX_EPOCHS', 'PATIENCE', 'MODELS', 'SPLITS',
            'book', 'preset']
 
 MODELS = ('mf', 'autorec')
@@ -52,7 +52,9 @@ SPACES = {
 # What each option beyond the book's settings is when a preset does not set it: off, the
 # book's model and training.
 OPTIONS_OFF = types.MappingProxyType(dict(reg=0.0, lr_decay=None, decoder_activation=None,
-                                          input_dropout=0.0))
+                                          input_dropout=0.0, clip=False))
+# MovieLens ratings are whole stars from 1 to 5; AutoRec's ``clip`` keeps predictions there.
+RATING_SCALE = (1.0, 5.0)
 MAX_EPOCHS = {'mf': 60, 'autorec': 120}
 PATIENCE = {'mf': 5, 'autorec': 8}
 

@@ -89,7 +89,7 @@ def _log(message):
 
 # Settings beyond the book's that a preset or a search may set, passed to the tab's ``fit``.
 OPTIONS = {'mf': ('reg', 'lr_decay'),
-           'autorec': ('lr_decay', 'decoder_activation', 'input_dropout')}
+           'autorec': ('lr_decay', 'decoder_activation', 'input_dropout', 'clip')}
 
 
 def _settings(model, split_mode, values):
@@ -106,7 +106,7 @@ def _settings(model, split_mode, values):
 
 def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=None,
            max_epochs=None, patience=None, val_ratio=None, space=None, log=None,
-           seeds=None, start=()):
+           seeds=None, start=(), fixed=None):
     """Search ``SPACES[model]`` on validation sets only; the test split is never read.
 
     Each trial trains once per seed of ``seeds`` (default: ``seed`` alone), each run seeded
@@ -118,7 +118,9 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
     Optuna's median rule abandons a trial whose first seed is behind the median of the
     earlier trials at the same epoch. ``space``: the search space (default
     ``SPACES[model]``); ``start``: points (dicts of ``space``'s names) tried first, e.g. an
-    earlier preset. ``seed`` also seeds the sampler. Returns a JSON-ready record: the best
+    earlier preset. ``fixed``: options of :data:`OPTIONS` that every trial uses, not searched
+    (e.g. ``{'clip': True}``), kept in the chosen preset. ``seed`` also seeds the sampler.
+    Returns a JSON-ready record: the best
     preset (with its epochs), every trial, and the seconds it took.
     """
     import optuna
@@ -129,6 +131,10 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
     seeds = [seed] if seeds is None else [int(s) for s in seeds]
     if not seeds:
         raise ValueError('search: seeds must name at least one seed')
+    fixed = dict(fixed or {})
+    if set(fixed) - set(OPTIONS[model]):
+        raise ValueError(f'search: {model} fixes only {", ".join(OPTIONS[model])}; not '
+                         f'{", ".join(sorted(set(fixed) - set(OPTIONS[model])))}')
     fit_data = {}
     for s in seeds:
         tab.set_seed(s)
@@ -139,7 +145,8 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
 
     def objective(trial):
         values = suggest(trial, space or SPACES[model])
-        settings, options = _settings(model, split_mode, dict(values, num_epochs=max_epochs))
+        settings, options = _settings(model, split_mode, dict(values, num_epochs=max_epochs,
+                                                              **fixed))
 
         def on_epoch(epoch, rmse):
             trial.report(rmse, epoch)
@@ -177,8 +184,8 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
         callbacks.append(say)
     study.optimize(objective, n_trials=trials, callbacks=callbacks)
     best = study.best_trial
-    chosen = dict(best.params, num_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
-                  split_mode=split_mode)
+    chosen = dict(best.params, **fixed, num_epochs=max_epochs, patience=patience,
+                  val_ratio=val_ratio, split_mode=split_mode)
     record = {
         'model': model, 'split_mode': split_mode, 'seed': seed, 'trials': trials,
         'validation_seeds': seeds,

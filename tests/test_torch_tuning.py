@@ -309,8 +309,29 @@ def test_every_option_a_preset_or_search_may_set_is_the_tabs(holdout, model):
     tab.set_seed(0)
     _, plain = tab.fit(model, s, holdout.fit, **kw)
     for name in tuning.OPTIONS[model]:
-        spec = tuning.SPACES[model][name]
+        spec = tuning.SPACES[model].get(name, (False, True))   # clip is searched by no one
         value = spec[2] if isinstance(spec[0], str) else next(v for v in spec if v)
         tab.set_seed(0)
         _, h = tab.fit(model, s, holdout.fit, **kw, **{name: value})
-        assert h['train_loss'] != plain['train_loss'], name
+        # An option changes the training, or (clip) what the trained model predicts.
+        assert (h['train_loss'] != plain['train_loss']
+                or h['test_rmse'] != plain['test_rmse']), name
+
+
+def test_autorec_clip_keeps_predictions_on_the_rating_scale_and_leaves_training_alone():
+    from d2l_recsys.defaults import RATING_SCALE
+    from d2l_recsys.torch.models import AutoRec
+    torch.manual_seed(0)
+    net = AutoRec(3, 5, 0.0, clip=True)
+    ref = AutoRec(3, 5, 0.0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0., 3.)       # outputs far outside 1..5
+    ref.load_state_dict(net.state_dict())
+    x = torch.tensor([[4., 0., 2., 0., 5.], [1., 3., 0., 0., 0.]])
+    net.eval(), ref.eval()
+    want = ref(x).detach()
+    assert (want < RATING_SCALE[0]).any() and (want > RATING_SCALE[1]).any()
+    assert torch.equal(net(x), torch.clamp(want, *RATING_SCALE))
+    net.train(), ref.train()
+    assert torch.equal(net(x), ref(x))      # the loss sees the unclipped output

@@ -300,3 +300,43 @@ def test_a_start_point_takes_an_option_its_preset_leaves_out_as_off(synthetic_di
     assert params['num_hidden'] == 6 and params['dropout'] == 0.1
     assert params['input_dropout'] == defaults.OPTIONS_OFF['input_dropout'] == 0.0
     assert params['lr_decay'] is None and params['decoder_activation'] is None
+
+
+def test_autorec_clip_keeps_predictions_on_the_rating_scale_and_leaves_training_alone():
+    import mxnet as mx
+    from mxnet import autograd
+    from d2l_recsys.defaults import RATING_SCALE
+    net = fast.AutoRec(3, 5, 0.0, in_units=5, clip=True)
+    ref = fast.AutoRec(3, 5, 0.0, in_units=5)
+    net.initialize(init=mx.init.Normal(3.0))      # outputs far outside 1..5
+    ref.initialize()
+    for a, b in zip(net.collect_params().values(), ref.collect_params().values()):
+        b.set_data(a.data())
+    net.hybridize()
+    x = tab.np.array([[4., 0., 2., 0., 5.], [1., 3., 0., 0., 0.]])
+    want = ref(x).asnumpy()
+    assert (want < RATING_SCALE[0]).any() and (want > RATING_SCALE[1]).any()
+    onp.testing.assert_allclose(net(x).asnumpy(), onp.clip(want, *RATING_SCALE), rtol=1e-6)
+    with autograd.record(train_mode=True):
+        trained, unclipped = net(x).asnumpy(), ref(x).asnumpy()
+    onp.testing.assert_allclose(trained, unclipped, rtol=1e-6)   # the loss sees it unclipped
+
+
+def test_tune_clip_is_fixed_for_every_trial_and_kept_in_the_preset(synthetic_dir, tmp_path,
+                                                                    monkeypatch, capsys):
+    monkeypatch.setitem(tuning.SPACES, 'autorec', SPACE['autorec'])
+    seen = []
+    fit = tab.fit
+
+    def spy(model, settings, run_data, **options):
+        seen.append(options.get('clip'))
+        return fit(model, settings, run_data, **options)
+    monkeypatch.setattr(tab, 'fit', spy)
+    out = tmp_path / 'tune.json'
+    assert cli.main(['tune', 'autorec', '--clip', '--trials', '2', '--max-epochs', '2',
+                     '--eval-seeds', '', '--data', synthetic_dir, '--out', str(out)]) == 0
+    assert seen == [True, True]
+    record = json.loads(out.read_text())
+    assert record['preset']['clip'] is True and 'clip' not in record['history'][0]['params']
+    assert cli.main(['tune', 'mf', '--clip']) == 2
+    assert '--clip is an AutoRec option' in capsys.readouterr().err

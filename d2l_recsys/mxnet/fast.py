@@ -28,6 +28,7 @@ from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
 
 from .. import metrics, stopping
+from ..defaults import RATING_SCALE
 from ..experiments import finish_history, new_history, non_finite_error, record_epoch
 from ..plotting import in_notebook
 from .models import check_activation
@@ -113,11 +114,15 @@ class AutoRec(_ModeCache, nn.HybridBlock):
     the loss still covers every observed rating, so the model learns to fill in ratings it
     was not shown (denoising); 0, the book's, drops none. It has no parameters: a model
     trained with it predicts and saves as any other.
+    ``clip=True``: outside training, predictions are clipped to the rating scale
+    (:data:`~d2l_recsys.defaults.RATING_SCALE`), which can only bring each one closer to a
+    rating; training is unchanged. The book's model does not clip.
     """
     def __init__(self, num_hidden, num_users, dropout=0.05, *, in_units=0, hidden_layers=(),
                  encoder_activation='sigmoid', decoder_activation=None,
-                 hidden_activation='encoder', input_dropout=0.):
+                 hidden_activation='encoder', input_dropout=0., clip=False):
         super(AutoRec, self).__init__()
+        self._clip = bool(clip)
         if not 0 <= input_dropout < 1:
             raise ValueError(f'input_dropout must be in [0, 1), got {input_dropout!r}')
         self._input_dropout = float(input_dropout)
@@ -149,8 +154,9 @@ class AutoRec(_ModeCache, nn.HybridBlock):
         pred = self.decoder(hidden)
         if autograd.is_training():  # Mask the gradient during training
             return pred * F.np.sign(input)
-        else:
-            return pred
+        if self._clip:
+            return F.np.clip(pred, *RATING_SCALE)
+        return pred
 
 
 class _SumLoss(nn.HybridBlock):

@@ -11,6 +11,8 @@ weights as Gluon's ``Dense``), so one set of weights fits both frameworks.
 import torch
 from torch import nn
 
+from ..defaults import RATING_SCALE
+
 __all__ = ['MF', 'AutoRec', 'L2Loss', 'ACTIVATIONS', 'user_based_autorec',
            'user_based_matrix']
 
@@ -110,12 +112,15 @@ class AutoRec(nn.Module):
     input rating is dropped with this probability (the rest scaled by :math:`1/(1-p)`), while
     the loss still covers every observed rating, so the model learns to fill in ratings it was
     not shown (denoising); 0, the deck's, drops none and draws nothing. It has no parameters:
-    a model trained with it predicts and saves as any other.
+    a model trained with it predicts and saves as any other. ``clip=True``: outside training,
+    predictions are clipped to the rating scale (:data:`~d2l_recsys.defaults.RATING_SCALE`),
+    which can only bring each one closer to a rating; training is unchanged.
     """
     def __init__(self, num_hidden, num_users, dropout=0.05, *, hidden_layers=(),
                  encoder_activation='sigmoid', decoder_activation=None,
-                 hidden_activation='encoder', input_dropout=0.):
+                 hidden_activation='encoder', input_dropout=0., clip=False):
         super().__init__()
+        self.clip = bool(clip)
         if not 0 <= input_dropout < 1:
             raise ValueError(f'input_dropout must be in [0, 1), got {input_dropout!r}')
         self.input_dropout = float(input_dropout)
@@ -148,7 +153,7 @@ class AutoRec(nn.Module):
         if self.training:  # Mask the gradient during training
             return pred * torch.sign(input)
         else:
-            return pred
+            return torch.clamp(pred, *RATING_SCALE) if self.clip else pred
 
 
 def user_based_autorec(num_hidden, num_items, dropout=0.05, **extras):
