@@ -78,7 +78,8 @@ class Sweep:
         self.rows.append(row)
         if self.log:
             shown = ', '.join(f'{k}={v}' for k, v in config.items())
-            self.log(f'  {shown}, seed {seed}: test RMSE {rmse:.4f} ({seconds:.1f} s)')
+            more = ''.join(f', {k} {v:.4f}' for k, v in extra.items() if isinstance(v, float))
+            self.log(f'  {shown}, seed {seed}: test RMSE {rmse:.4f}{more} ({seconds:.1f} s)')
 
     def summary(self, keys):
         """One row per configuration (``keys`` identify it): mean and std over seeds."""

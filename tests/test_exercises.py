@@ -32,5 +32,9 @@ def test_quick_sweep_writes_figure_table_and_summary(real_data_dir, tmp_path, ca
     assert abs(float(rows[0]['difference'])) > 0.01   # and not in batches of one
     summary = (out / 'summary.md').read_text()
     assert summary.count('\n- **') == 1 and 'mf-running-rmse' in summary
-    assert 'mf-running-rmse:' in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert 'mf-running-rmse:' in captured.out
+    # Each run's log line shows the book's number beside the exact one.
+    logged = [line for line in captured.err.splitlines() if 'test_batch_size=1,' in line]
+    assert logged and f"book_rmse {float(rows[0]['book_rmse']):.4f}" in logged[0]
     assert not [p for p in os.listdir(out) if p.startswith('.')]   # no temporary files left
