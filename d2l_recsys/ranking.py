@@ -1,12 +1,12 @@
-"""Top-k recommendations from predicted scores, framework-free.
+"""Top-k recommendations from predicted scores, and the index checks, framework-free.
 
 Both tabs' ``top_k`` predict a user's score for every item on their devices, then rank here:
 the items the user has not rated, highest score first, ties in item order so that results are
-reproducible.
+reproducible. Both tabs' ``predict_rating`` and ``score_items`` check indices here.
 """
 import numpy
 
-__all__ = ['rank_unseen']
+__all__ = ['rank_unseen', 'check_index', 'autorec_cell']
 
 
 def rank_unseen(scores, k, *, seen=None, titles=None):
@@ -28,3 +28,19 @@ def rank_unseen(scores, k, *, seen=None, titles=None):
     return [{'rank': r + 1, 'item_index': int(j), 'item_id': int(j) + 1,
              'score': float(scores[j]), 'title': titles.get(int(j) + 1, '')}
             for r, j in enumerate(best)]
+
+
+def check_index(name, value, n):
+    """``value`` as an int if it is a 0-based index below ``n``; else a one-line error."""
+    if not 0 <= int(value) < n:
+        raise ValueError(f'{name} {value} is out of range: the model knows 0..{n - 1} '
+                         f'(0-based indices, MovieLens ids 1..{n} minus one)')
+    return int(value)
+
+
+def autorec_cell(user_index, item_index, shape, user_based=False):
+    """``(row, col)`` of a user's rating of an item in AutoRec's matrix of ``shape``: item rows
+    and user columns (the book's item-based model), or the other way round, both checked."""
+    row, col = (user_index, item_index) if user_based else (item_index, user_index)
+    row = check_index('user' if user_based else 'item', row, shape[0])
+    return row, check_index('item' if user_based else 'user', col, shape[1])

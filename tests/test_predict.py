@@ -399,6 +399,18 @@ def test_predict_rating_checks_the_indices(user, item, words):
         predict_rating(_mf(), user, item)
 
 
+
+def test_autorec_cell_is_the_item_row_and_user_column_unless_user_based():
+    from d2l_recsys.ranking import autorec_cell
+    shape = (50, 40)     # the book's item-based matrix: 50 items, 40 users
+    assert autorec_cell(3, 7, shape) == (7, 3)
+    assert autorec_cell(3, 7, (40, 50), user_based=True) == (3, 7)
+    with pytest.raises(ValueError, match='user 40 is out of range: the model knows 0..39'):
+        autorec_cell(40, 7, shape)
+    with pytest.raises(ValueError, match='item 50 is out of range'):
+        autorec_cell(3, 50, (40, 50), user_based=True)
+
+
 @pytest.mark.parametrize('args, words', [((0, 40, 50), 'num_factors must be a positive'),
                                          ((4, 0, 50), 'num_users must be a positive'),
                                          ((4, 40, -2), 'num_items must be a positive'),

@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np, npx
 
-from ..ranking import rank_unseen
+from ..ranking import autorec_cell, check_index, rank_unseen
 from ..store import FORMAT, load_model_folder, model_from_meta, model_meta, save_model_folder
 from .models import AutoRec, MF
 
@@ -26,13 +26,6 @@ def _ctx(net, ctx):
     if ctx is not None:
         return ctx
     return next(iter(net.collect_params().values())).list_ctx()[0]
-
-
-def _check_index(name, value, n):
-    if not 0 <= int(value) < n:
-        raise ValueError(f'{name} {value} is out of range: the model knows 0..{n - 1} '
-                         f'(MovieLens ids 1..{n})')
-    return int(value)
 
 
 def interaction_matrix(interactions, num_users, num_items, user_based=False, ctx=None):
@@ -59,13 +52,11 @@ def predict_rating(net, user_index, item_index, *, inter_mat=None, user_based=Fa
         if inter_mat is None:
             raise ValueError('AutoRec predicts from the training interaction matrix: pass '
                              'inter_mat=')
-        row, col = (user_index, item_index) if user_based else (item_index, user_index)
-        _check_index('user' if user_based else 'item', row, inter_mat.shape[0])
-        _check_index('item' if user_based else 'user', col, inter_mat.shape[1])
+        row, col = autorec_cell(user_index, item_index, inter_mat.shape, user_based)
         x = inter_mat[row:row + 1].as_in_ctx(ctx)
         return float(net(x)[0, col])
-    _check_index('user', user_index, net.P.weight.shape[0])
-    _check_index('item', item_index, net.Q.weight.shape[0])
+    check_index('user', user_index, net.P.weight.shape[0])
+    check_index('item', item_index, net.Q.weight.shape[0])
     scores = net(np.array([user_index], dtype='int', ctx=ctx),
                  np.array([item_index], dtype='int', ctx=ctx))
     return float(scores[0])
@@ -80,14 +71,14 @@ def score_items(net, user_index, num_items=None, *, inter_mat=None, user_based=F
             raise ValueError('AutoRec scores from the training interaction matrix: pass '
                              'inter_mat=')
         if user_based:
-            _check_index('user', user_index, inter_mat.shape[0])
+            check_index('user', user_index, inter_mat.shape[0])
             x = inter_mat[user_index:user_index + 1].as_in_ctx(ctx)
             return net(x)[0].asnumpy()
-        _check_index('user', user_index, inter_mat.shape[1])
+        check_index('user', user_index, inter_mat.shape[1])
         return net(inter_mat.as_in_ctx(ctx))[:, user_index].asnumpy()
     if num_items is None:
         num_items = net.Q.weight.shape[0]
-    _check_index('user', user_index, net.P.weight.shape[0])
+    check_index('user', user_index, net.P.weight.shape[0])
     users = np.full((num_items,), user_index, dtype='int', ctx=ctx)
     return net(users, np.arange(num_items, dtype='int', ctx=ctx)).asnumpy()
 

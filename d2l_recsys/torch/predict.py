@@ -13,7 +13,7 @@ import os
 import numpy as onp
 import torch
 
-from ..ranking import rank_unseen
+from ..ranking import autorec_cell, check_index, rank_unseen
 from ..store import load_model_folder, model_from_meta, model_meta, save_model_folder
 from .models import AutoRec, MF
 
@@ -28,12 +28,6 @@ def _device(net, device):
     if device is not None:
         return torch.device(device)
     return next(net.parameters()).device
-
-
-def _check_index(name, value, n):
-    if not 0 <= int(value) < n:
-        raise ValueError(f'{name} {value} is out of range: the model knows 0..{n - 1} '
-                         f'(0-based indices, MovieLens id minus one)')
 
 
 def interaction_matrix(interactions, num_users, num_items, user_based=False, device=None):
@@ -61,12 +55,10 @@ def predict_rating(net, user_index, item_index, *, inter_mat=None, user_based=Fa
             if inter_mat is None:
                 raise ValueError('AutoRec predicts from the training interaction matrix: pass '
                                  'inter_mat=')
-            row, col = (user_index, item_index) if user_based else (item_index, user_index)
-            _check_index('user' if user_based else 'item', row, inter_mat.shape[0])
-            _check_index('item' if user_based else 'user', col, inter_mat.shape[1])
+            row, col = autorec_cell(user_index, item_index, inter_mat.shape, user_based)
             return float(net(inter_mat[row:row + 1].to(device))[0, col])
-        _check_index('user', user_index, net.P.num_embeddings)
-        _check_index('item', item_index, net.Q.num_embeddings)
+        check_index('user', user_index, net.P.num_embeddings)
+        check_index('item', item_index, net.Q.num_embeddings)
         scores = net(torch.tensor([int(user_index)], device=device),
                      torch.tensor([int(item_index)], device=device))
         return float(scores[0])
@@ -83,14 +75,14 @@ def score_items(net, user_index, num_items=None, *, inter_mat=None, user_based=F
                 raise ValueError('AutoRec scores from the training interaction matrix: pass '
                                  'inter_mat=')
             if user_based:
-                _check_index('user', user_index, inter_mat.shape[0])
+                check_index('user', user_index, inter_mat.shape[0])
                 x = inter_mat[user_index:user_index + 1].to(device)
                 return net(x)[0].cpu().numpy()
-            _check_index('user', user_index, inter_mat.shape[1])
+            check_index('user', user_index, inter_mat.shape[1])
             return net(inter_mat.to(device))[:, user_index].cpu().numpy()
         if num_items is None:
             num_items = net.Q.num_embeddings
-        _check_index('user', user_index, net.P.num_embeddings)
+        check_index('user', user_index, net.P.num_embeddings)
         users = torch.full((num_items,), int(user_index), dtype=torch.int64, device=device)
         return net(users, torch.arange(num_items, device=device)).cpu().numpy()
 
