@@ -205,13 +205,15 @@ def _brief(params):
 
 
 def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_dir=None,
-                 devices=None, values=None, progress=False, verbose=True, figure_path=None):
+                 devices=None, values=None, progress=False, figure_path=None):
     """Train a preset (``TUNED[(model, split_mode)]`` or ``values``) with early stopping on
     its own validation set, then report on the test split. Returns ``(net, history, info)``
     as the tab's ``train_mf``/``train_autorec``; ``history['test_rmse_exact']`` is the exact
     test RMSE of the best epoch's parameters, ``history['val_rmse']`` its validation RMSE.
-    ``seed=None`` leaves the random state as it is. ``figure_path``: the curve (train loss
-    and validation RMSE per epoch, the best epoch marked) as PNG and SVG.
+    ``seed=None`` leaves the random state as it is. ``progress``: one line on stderr per
+    epoch with its validation RMSE (the fits' own lines would call it a test RMSE), and one
+    before the refit. ``figure_path``: the curve (train loss and validation RMSE per epoch,
+    the best epoch marked) as PNG and SVG.
     """
     values = dict(preset(model, split_mode, name) if values is None else values)
     values.pop('split_mode', None)   # the split is the argument's
@@ -226,8 +228,12 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
         tab.set_seed(seed)
     holdout = tab.read_holdout(data_dir, split_mode, settings['test_ratio'], val_ratio)
     tic = time.time()
+    on_epoch = None
+    if progress:
+        def on_epoch(epoch, rmse):
+            _log(f'epoch {epoch}/{settings["num_epochs"]}: validation RMSE {rmse:.3f}')
     net, history = tab.fit(model, settings, holdout.fit, devices=devices, patience=patience,
-                           progress=progress, verbose=verbose, **options)
+                           on_epoch=on_epoch, verbose=False, **options)
     history['val_rmse'] = history.get('best_rmse', history['test_rmse_exact'])
     if refit:
         # The epochs are chosen; train again from scratch on the whole training split (the
@@ -237,8 +243,11 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
         whole = dataclasses.replace(holdout.full, test=holdout.fit.test)
         # The same learning rates: a decay happens after the same epochs as in the first run.
         decay_at = [e for e in history.get('lr_decayed_at', []) if e < chosen['num_epochs']]
-        net, again = tab.fit(model, chosen, whole, devices=devices, progress=progress,
-                             verbose=verbose, decay_at=decay_at, **options)
+        if progress:
+            _log(f'best epoch {history["best_epoch"]}; training again on the whole training '
+                 f'split for {chosen["num_epochs"]} epochs')
+        net, again = tab.fit(model, chosen, whole, devices=devices, verbose=False,
+                             decay_at=decay_at, **options)
         history['refit'] = {'epochs': chosen['num_epochs'], 'train_loss': again['train_loss'],
                             'lr_decayed_at': decay_at}
     history['train_total_seconds'] = time.time() - tic
@@ -282,8 +291,7 @@ def evaluate(model, split_mode, *, tab, seeds=(0, 1, 2, 3, 4), name='tuned', val
     rows = []
     for seed in seeds:
         _, history, _ = train_preset(model, split_mode, tab=tab, name=name, seed=seed,
-                                     data_dir=data_dir, devices=devices, values=values,
-                                     verbose=False)
+                                     data_dir=data_dir, devices=devices, values=values)
         rows.append({'seed': seed, 'val_rmse': history['val_rmse'],
                      'test_rmse': history['test_rmse_exact'],
                      'best_epoch': history.get('best_epoch'),

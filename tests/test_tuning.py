@@ -164,11 +164,16 @@ def test_train_preset_tuned_from_the_command_line(synthetic_dir, tmp_path, monke
     out = tmp_path / 'run'
     assert cli.main(['train', 'mf', '--preset', 'tuned', '--split', 'random', '--seed', '0',
                      '--data', synthetic_dir, '--out', str(out)]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert 'best epoch' in printed and 'exact test RMSE' in printed
     saved = json.loads((out / 'history.json').read_text())
     h = saved['history']
     assert h['best_epoch'] <= h['stopped_epoch'] and os.path.exists(out / 'curve.png')
+    # every epoch's line names the set it is measured on; nothing but the report says test
+    said = [line for line in captured.err.splitlines() if line.startswith('epoch ')]
+    assert len(said) == h['stopped_epoch'] and said[0].startswith('epoch 1/30: validation RMSE')
+    assert 'test RMSE' not in captured.err and printed.count('test RMSE') == 1
     assert saved['info']['preset'] == 'tuned' and saved['info']['patience'] == 3
     assert cli.main(['train', 'mf', '--preset', 'tuned', '--lr', '0.1']) == 2
     assert '--preset tuned sets the hyper-parameters itself; drop --lr' in \
