@@ -29,9 +29,10 @@ __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'Mod
 FORMAT = 'd2l-recsys-model/1'
 META, INTERACTIONS, HISTORY = 'model.json', 'train_interactions.npz', 'history.json'
 REQUIRED = ('framework', 'model', 'hparams', 'num_users', 'num_items', 'user_based')
-# AutoRec's hyper-parameters beyond the book's (the exercises'), passed on when present.
+# AutoRec's hyper-parameters beyond the book's (the exercises' and the tuned presets'
+# ``clip``), passed on when present.
 AUTOREC_EXTRAS = ('hidden_layers', 'encoder_activation', 'decoder_activation',
-                  'hidden_activation')
+                  'hidden_activation', 'clip')
 # Names an older model folder may hold; a folder with anything else is not replaced.
 KNOWN = {META, INTERACTIONS, HISTORY, 'model.params', 'model.pt', 'curve.png', 'curve.svg'}
 MAX_META_BYTES = 1 << 20
@@ -127,6 +128,9 @@ def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None
         if kind == 'autorec':
             size = meta['num_items'] if meta.get('user_based') else meta['num_users']
             extras = {k: hp[k] for k in AUTOREC_EXTRAS if k in hp}
+            if not isinstance(extras.get('clip', False), bool):
+                raise ValueError(f'model description: autorec hparams "clip" must be true or '
+                                 f'false, got {extras["clip"]!r}'[:200])
             return autorec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
     except KeyError as e:
         raise ValueError(f'model description lacks {e.args[0]!r}') from None

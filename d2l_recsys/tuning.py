@@ -262,8 +262,10 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
     if figure_path is not None:
         history['figure'] = _curve(history, figure_path)
     info = tab.run_info(model, settings, holdout.fit, seed=seed)
-    # What rebuilds the net (a saved model's hparams): the layers' options among the settings.
-    layers = {k: v for k, v in options.items() if k.endswith('_activation') and v is not None}
+    # What rebuilds the net (a saved model's hparams): the options the model itself takes
+    # (``input_dropout`` acts in training only, so a saved model does without it).
+    layers = {k: v for k, v in options.items()
+              if (k.endswith('_activation') and v is not None) or (k == 'clip' and v)}
     if layers:
         info['hparams'] = dict(info['hparams'], **layers)
     info.update(preset=name, patience=patience, val_ratio=val_ratio, options=options,

@@ -124,6 +124,9 @@ def test_save_and_load_autorec_with_extras(tmp_path):
     loaded, meta, inter = load_model(tmp_path)
     assert inter is None
     assert onp.allclose(loaded(mat).asnumpy(), before, rtol=1e-6)
+    _edit_meta(tmp_path, hparams=dict(meta['hparams'], clip='yes'))
+    with pytest.raises(ValueError, match='"clip" must be true or false, got \'yes\''):
+        load_model(tmp_path)
 
 
 def test_wrong_shape_says_so(tmp_path):

@@ -179,7 +179,7 @@ def test_refit_replays_the_decays_and_reads_no_test_rating(synthetic_dir, tmp_pa
     values = dict(num_factors=4, lr=0.05, wd=1e-4, batch_size=16, num_epochs=30, patience=4,
                   val_ratio=0.2, reg=0.01, lr_decay=0.5, refit=True)
     runs = {d: tuning.train_preset('mf', split_mode, tab=tab, seed=seed, data_dir=d,
-                                   values=values, verbose=False)
+                                   values=values)
             for d in (synthetic_dir, poisoned)}
     net, h, info = runs[synthetic_dir]
     assert h['refit']['epochs'] == h['best_epoch'] == len(h['refit']['train_loss'])
@@ -222,16 +222,18 @@ def test_tuned_autorec_keeps_its_decoder_when_saved_and_loaded(synthetic_dir, tm
     from d2l_recsys.torch import predict
     small = dict(num_hidden=6, lr=0.01, wd=1e-5, dropout=0.1, batch_size=8, num_epochs=12,
                  patience=3, val_ratio=0.2, lr_decay=0.5, decoder_activation='softrelu',
-                 refit=True)
+                 input_dropout=0.2, clip=True, refit=True)
     monkeypatch.setattr(defaults, 'TUNED', {('autorec', 'random'): small})
     out = tmp_path / 'run'
     assert cli.main(['train', 'autorec', '--preset', 'tuned', '--framework', 'torch',
                      '--split', 'random', '--seed', '0', '--data', synthetic_dir, '--out',
                      str(out)]) == 0
     saved = json.loads((out / 'history.json').read_text())
-    assert saved['info']['hparams']['decoder_activation'] == 'softrelu'
+    hparams = saved['info']['hparams']
+    assert hparams['decoder_activation'] == 'softrelu'
+    assert hparams['clip'] is True and 'input_dropout' not in hparams
     net = predict.load_model(str(out))[0]
-    assert isinstance(net.decoder_activation, torch.nn.Softplus)
+    assert isinstance(net.decoder_activation, torch.nn.Softplus) and net.clip
 
 
 def test_tune_from_the_command_line(synthetic_dir, tmp_path, monkeypatch, capsys):

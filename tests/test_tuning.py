@@ -126,7 +126,7 @@ def test_refit_trains_again_on_the_whole_training_split_for_the_chosen_epochs(
     values = dict(num_factors=4, lr=0.02, wd=1e-4, batch_size=16, num_epochs=30, patience=3,
                   val_ratio=0.2)
     runs = {(d, refit): tuning.train_preset('mf', split_mode, tab=tab, seed=seed, data_dir=d,
-                                            values=dict(values, refit=refit), verbose=False)
+                                            values=dict(values, refit=refit))
             for d in (synthetic_dir, poisoned) for refit in (False, True)}
     _, once, info = runs[(synthetic_dir, False)]
     net, again, info_again = runs[(synthetic_dir, True)]
@@ -185,22 +185,36 @@ def test_tuned_autorec_with_another_decoder_is_saved_and_loaded_with_it(
     from d2l_recsys.mxnet import predict
     small = dict(num_hidden=6, lr=0.01, wd=1e-5, dropout=0.1, batch_size=8, num_epochs=12,
                  patience=3, val_ratio=0.2, lr_decay=0.5, decoder_activation='softrelu',
-                 refit=True)
+                 input_dropout=0.2, clip=True, refit=True)
     monkeypatch.setattr(defaults, 'TUNED', {('autorec', 'random'): small})
     out = tmp_path / 'run'
     assert cli.main(['train', 'autorec', '--preset', 'tuned', '--split', 'random', '--seed',
                      '0', '--data', synthetic_dir, '--out', str(out)]) == 0
     saved = json.loads((out / 'history.json').read_text())
     assert 'trained again on the whole training split for' in capsys.readouterr().out
-    assert saved['info']['refit'] and saved['info']['hparams']['decoder_activation'] == \
-        'softrelu'
+    hparams = saved['info']['hparams']
+    assert saved['info']['refit'] and hparams['decoder_activation'] == 'softrelu'
+    # clip changes what the model predicts, so it is saved; input_dropout acts in training only
+    assert hparams['clip'] is True and 'input_dropout' not in hparams
+    meta = json.loads((out / 'model.json').read_text())
+    assert meta['hparams']['clip'] is True
     h = saved['history']
     assert h['refit']['epochs'] == h['best_epoch']
     # the refit replays the first run's learning-rate decays up to the chosen epoch
     assert h['refit']['lr_decayed_at'] == [e for e in h.get('lr_decayed_at', [])
                                            if e < h['best_epoch']]
-    net = predict.load_model(str(out))[0]
-    assert net.decoder.act._act_type == 'softrelu'
+    net, meta, interactions = predict.load_model(str(out))
+    assert net.decoder.act._act_type == 'softrelu' and net.clip
+    # the reloaded model clips as the trained one did: beside the same model unclipped, with
+    # the decoder's bias raised so that some outputs pass 5
+    twin = predict.build_model(dict(meta, hparams=dict(meta['hparams'], clip=False)))
+    predict.load_parameters_checked(twin, str(out / 'model.params'))
+    for m in (net, twin):
+        m.decoder.bias.set_data(m.decoder.bias.data() + 4)
+    inter = predict.interaction_matrix(interactions, meta['num_users'], meta['num_items'])
+    want = twin(inter).asnumpy()
+    assert (want > 5).any()
+    onp.testing.assert_allclose(net(inter).asnumpy(), onp.clip(want, 1, 5), rtol=1e-6)
 
 
 def test_tune_from_the_command_line(synthetic_dir, tmp_path, monkeypatch, capsys):

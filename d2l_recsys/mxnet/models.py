@@ -9,6 +9,8 @@ keyword arguments / helpers whose defaults give back the book's model.
 from mxnet import npx, autograd, np
 from mxnet.gluon import nn
 
+from ..defaults import RATING_SCALE
+
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
 
@@ -105,11 +107,15 @@ class AutoRec(nn.Block):
     * ``encoder_activation`` (:math:`g`, default ``'sigmoid'``), ``decoder_activation``
       (:math:`f`, default ``None`` = identity), ``hidden_activation`` (default: the encoder's);
       one of :data:`ACTIVATIONS` or ``None``.
+    * ``clip``: outside training, keep predictions within the rating scale
+      (:data:`~d2l_recsys.defaults.RATING_SCALE`, 1 to 5), which can only bring each one
+      closer to a rating; the book's model does not clip (default False).
     """
     def __init__(self, num_hidden, num_users, dropout=0.05, *, hidden_layers=(),
                  encoder_activation='sigmoid', decoder_activation=None,
-                 hidden_activation='encoder'):
+                 hidden_activation='encoder', clip=False):
         super(AutoRec, self).__init__()
+        self.clip = bool(clip)
         encoder_activation = check_activation(encoder_activation, 'encoder_activation')
         decoder_activation = check_activation(decoder_activation, 'decoder_activation')
         if hidden_activation == 'encoder':
@@ -140,6 +146,8 @@ class AutoRec(nn.Block):
         pred = self.decoder(hidden)
         if autograd.is_training():  # Mask the gradient during training
             return pred * np.sign(input)
+        elif self.clip:
+            return np.clip(pred, *RATING_SCALE)
         else:
             return pred
 
