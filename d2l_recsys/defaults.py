@@ -76,7 +76,7 @@ TUNED = types.MappingProxyType({
         reg=0.005410990556767876, batch_size=1024, num_epochs=60, patience=5,
         val_ratio=0.1)),
     ('autorec', 'random'): types.MappingProxyType(dict(
-        num_hidden=519, lr=0.0008379229542854422, wd=1e-05, dropout=0.1, batch_size=128,
+        num_hidden=519, lr=0.0008379229542854422, wd=1e-05, dropout=0.15, batch_size=128,
         lr_decay=0.3, decoder_activation='softrelu', input_dropout=0.25, clip=True,
         num_epochs=120, patience=8, val_ratio=0.1, refit=True)),
     ('autorec', 'seq-aware'): types.MappingProxyType(dict(
