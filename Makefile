@@ -52,8 +52,10 @@ notebooks: install
 # No MPLBACKEND here or anywhere in this file: exported, it reaches the Jupyter kernels and
 # stops ipykernel from drawing figures inline. The headless scripts need none: the package
 # draws its curves on an Agg canvas of its own, and reproduce and bench set it themselves.
+# As root (a container, a cloud VM's default user) JupyterLab refuses to start without
+# --allow-root; everyone else starts it as it is.
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 # The MF notebook run in JupyterLab (started as `make lab` does) in Chromium, driven by
 # Playwright: needs /usr/bin/chromium (apt-get install chromium; .ci/browser does both).
