@@ -244,8 +244,8 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
         # The same learning rates: a decay happens after the same epochs as in the first run.
         decay_at = [e for e in history.get('lr_decayed_at', []) if e < chosen['num_epochs']]
         if progress:
-            _log(f'best epoch {history["best_epoch"]}; training again on the whole training '
-                 f'split for {chosen["num_epochs"]} epochs')
+            _log(f'training again on the whole training split for {chosen["num_epochs"]} '
+                 'epochs ...')
         net, again = tab.fit(model, chosen, whole, devices=devices, verbose=False,
                              decay_at=decay_at, **options)
         history['refit'] = {'epochs': chosen['num_epochs'], 'train_loss': again['train_loss'],
