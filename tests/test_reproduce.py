@@ -342,7 +342,7 @@ def test_same_split_table_has_the_tuned_presets_beside_the_books(tmp_path):
     mean, std, n = tuned_column()[('autorec', 'random')]
     row = next(line for line in text.splitlines()
                if line.startswith('| AutoRec') and '| MXNet |' in line)
-    assert f'{mean:.3f} +- {std:.3f} (n={n})' in row
+    assert f'{mean:.4f} +- {std:.4f} (n={n})' in row
     # Without the record the columns say so rather than inventing a number.
     text = rmse_tables.markdown(_report(book, apples, failures))
     row = next(line for line in text.splitlines() if line.startswith('| MF |'))
