@@ -249,10 +249,10 @@ def fit(model, settings, run_data, *, devices=None, user_based=False, progress=F
     :data:`~d2l_recsys.torch.fast.OPTIMIZERS`), ``patience``, ``on_epoch``, ``verbose``,
     ``lr_decay``, ``decay_at`` (:func:`~d2l_recsys.torch.fast.fit_mf`), MF's ``reg``; the rest
     (``layers``) are AutoRec's extras (``hidden_layers``, ``encoder_activation``,
-    ``decoder_activation``, ``hidden_activation``, ``input_dropout``:
-    :class:`~d2l_recsys.torch.models.AutoRec`'s keyword arguments, passed on as they are). An option the MXNet tab's presets gain
-    (:data:`d2l_recsys.tuning.OPTIONS`) comes here too: a layer's as a keyword argument of
-    ``AutoRec`` (and of ``predict.AUTOREC_EXTRAS``, to be saved with the model), a training
+    ``decoder_activation``, ``hidden_activation``, ``input_dropout``, ``clip``:
+    :class:`~d2l_recsys.torch.models.AutoRec`'s keyword arguments, passed on as they are).
+    An option the MXNet tab's presets gain (:data:`d2l_recsys.tuning.OPTIONS`) comes here too: a layer's as a keyword argument of
+    ``AutoRec`` (and of ``store.AUTOREC_EXTRAS``, to be saved with the model), a training
     one as a keyword argument here and of the fast path's ``fit_mf``/``fit_autorec``.
     """
     devices = parse_devices(devices)
