@@ -158,8 +158,8 @@ def build_parser():
                         'validation RMSEs; default: --seed alone)')
     u.add_argument('--start', action='append', default=[], metavar='JSON',
                    help='a point tried first, as JSON ({"num_hidden": 1000, ...}, the search '
-                        "space's names; missing names from the tuned preset, options it does not set "
-                        'off); may repeat')
+                        "space's names; missing names from the tuned preset, options it does "
+                        'not set off); may repeat')
     u.add_argument('--clip', action='store_true',
                    help="AutoRec: every trial and the preset clip predictions to the rating "
                         'scale, 1 to 5 (never searched: it can only bring a prediction closer '

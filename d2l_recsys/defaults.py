@@ -7,8 +7,8 @@ setting in one place changes it everywhere.
 """
 import types
 
-__all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'RATING_SCALE', 'MAX_EPOCHS', 'PATIENCE', 'MODELS', 'SPLITS',
-           'book', 'preset']
+__all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'RATING_SCALE', 'MAX_EPOCHS',
+           'PATIENCE', 'MODELS', 'SPLITS', 'book', 'preset']
 
 MODELS = ('mf', 'autorec')
 SPLITS = ('random', 'seq-aware')

@@ -28,8 +28,9 @@ import sys
 import time
 
 from . import data, fetch
-from .defaults import BOOK, MAX_EPOCHS, PATIENCE, SPACES, preset
+from .defaults import BOOK, MAX_EPOCHS, OPTIONS_OFF, PATIENCE, SPACES, preset
 from .experiments import RunData, check_settings
+from .store import AUTOREC_EXTRAS
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
            'evaluate']
@@ -120,8 +121,8 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
     ``SPACES[model]``); ``start``: points (dicts of ``space``'s names) tried first, e.g. an
     earlier preset. ``fixed``: options of :data:`OPTIONS` that every trial uses, not searched
     (e.g. ``{'clip': True}``), kept in the chosen preset. ``seed`` also seeds the sampler.
-    Returns a JSON-ready record: the best
-    preset (with its epochs), every trial, and the seconds it took.
+    Returns a JSON-ready record: the best preset (with its epochs), every trial, and the
+    seconds it took.
     """
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -228,12 +229,11 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
         tab.set_seed(seed)
     holdout = tab.read_holdout(data_dir, split_mode, settings['test_ratio'], val_ratio)
     tic = time.time()
-    on_epoch = None
-    if progress:
-        def on_epoch(epoch, rmse):
-            _log(f'epoch {epoch}/{settings["num_epochs"]}: validation RMSE {rmse:.3f}')
+
+    def say_epoch(epoch, rmse):
+        _log(f'epoch {epoch}/{settings["num_epochs"]}: validation RMSE {rmse:.3f}')
     net, history = tab.fit(model, settings, holdout.fit, devices=devices, patience=patience,
-                           on_epoch=on_epoch, verbose=False, **options)
+                           on_epoch=say_epoch if progress else None, verbose=False, **options)
     history['val_rmse'] = history.get('best_rmse', history['test_rmse_exact'])
     if refit:
         # The epochs are chosen; train again from scratch on the whole training split (the
@@ -262,10 +262,10 @@ def train_preset(model, split_mode='random', *, tab, name='tuned', seed=0, data_
     if figure_path is not None:
         history['figure'] = _curve(history, figure_path)
     info = tab.run_info(model, settings, holdout.fit, seed=seed)
-    # What rebuilds the net (a saved model's hparams): the options the model itself takes
-    # (``input_dropout`` acts in training only, so a saved model does without it).
+    # What rebuilds the net (a saved model's hparams): the options a model folder keeps
+    # (``input_dropout`` acts in training only, so a saved model does without it), when on.
     layers = {k: v for k, v in options.items()
-              if (k.endswith('_activation') and v is not None) or (k == 'clip' and v)}
+              if k in AUTOREC_EXTRAS and v != OPTIONS_OFF.get(k)}
     if layers:
         info['hparams'] = dict(info['hparams'], **layers)
     info.update(preset=name, patience=patience, val_ratio=val_ratio, options=options,

@@ -251,9 +251,10 @@ def fit(model, settings, run_data, *, devices=None, user_based=False, progress=F
     (``layers``) are AutoRec's extras (``hidden_layers``, ``encoder_activation``,
     ``decoder_activation``, ``hidden_activation``, ``input_dropout``, ``clip``:
     :class:`~d2l_recsys.torch.models.AutoRec`'s keyword arguments, passed on as they are).
-    An option the MXNet tab's presets gain (:data:`d2l_recsys.tuning.OPTIONS`) comes here too: a layer's as a keyword argument of
-    ``AutoRec`` (and of ``store.AUTOREC_EXTRAS``, to be saved with the model), a training
-    one as a keyword argument here and of the fast path's ``fit_mf``/``fit_autorec``.
+    An option the MXNet tab's presets gain (:data:`d2l_recsys.tuning.OPTIONS`) comes here
+    too: a layer's as a keyword argument of ``AutoRec`` (and of ``store.AUTOREC_EXTRAS``, to
+    be saved with the model), a training one as a keyword argument here and of the fast
+    path's ``fit_mf``/``fit_autorec``.
     """
     devices = parse_devices(devices)
     options = dict(plot=False, progress=progress, patience=patience, on_epoch=on_epoch,
