@@ -43,22 +43,22 @@ EXPECTED = {
         'read_data_ml100k': 'd2l_recsys.data:read_data_ml100k',
         'split_data_ml100k': 'd2l_recsys.data:split_data_ml100k',
         'load_data_ml100k': 'd2l_recsys.data:load_data_ml100k',
-        'split_and_load_ml100k': 'd2l_recsys.mxnet.data:split_and_load_ml100k',
+        'split_and_load_ml100k': 'd2l_recsys.mxnet.movielens:split_and_load_ml100k',
     },
     'mf.ipynb': {
-        'MF': 'd2l_recsys.mxnet.models:MF',
-        'evaluator': 'd2l_recsys.mxnet.evaluation:evaluator',
-        'train_recsys_rating': 'd2l_recsys.mxnet.training:train_recsys_rating',
+        'MF': 'd2l_recsys.mxnet.mf:MF',
+        'evaluator': 'd2l_recsys.mxnet.mf:evaluator',
+        'train_recsys_rating': 'd2l_recsys.mxnet.mf:train_recsys_rating',
     },
     'autorec.ipynb': {
-        'AutoRec': 'd2l_recsys.mxnet.models:AutoRec',
-        'evaluator': 'd2l_recsys.mxnet.evaluation:autorec_evaluator',
+        'AutoRec': 'd2l_recsys.mxnet.autorec:AutoRec',
+        'evaluator': 'd2l_recsys.mxnet.autorec:autorec_evaluator',
     },
     'mf_torch.ipynb': {
-        'MF': 'd2l_recsys.torch.models:MF',
-        'L2Loss': 'd2l_recsys.torch.models:L2Loss',
-        'evaluator': 'd2l_recsys.torch.evaluation:evaluator',
-        'train_recsys_rating': 'd2l_recsys.torch.training:train_recsys_rating',
+        'MF': 'd2l_recsys.torch.mf:MF',
+        'L2Loss': 'd2l_recsys.torch.mf:L2Loss',
+        'evaluator': 'd2l_recsys.torch.mf:evaluator',
+        'train_recsys_rating': 'd2l_recsys.torch.mf:train_recsys_rating',
     },
     # The deck's own AutoRec and evaluator, not the package's (see DECK_NOTEBOOK).
     'autorec_torch.ipynb': {},
@@ -268,8 +268,8 @@ def test_renamed_evaluator_compares_with_the_package_one():
     cells = [c for c in nb['cells'] if c.get('metadata', {}).get(META_KEY, {}).get('as')
              == 'evaluator']
     assert len(cells) == 1
-    assert cells[0]['metadata'][META_KEY]['source'] == 'd2l_recsys.mxnet.evaluation:autorec_evaluator'
-    assert mismatch(cell_text(cells[0]), 'd2l_recsys.mxnet.evaluation:evaluator', 'evaluator')
+    assert cells[0]['metadata'][META_KEY]['source'] == 'd2l_recsys.mxnet.autorec:autorec_evaluator'
+    assert mismatch(cell_text(cells[0]), 'd2l_recsys.mxnet.mf:evaluator', 'evaluator')
 
 
 @pytest.mark.parametrize('nb_name', sorted(EXPECTED))
@@ -320,7 +320,7 @@ def test_binding_check_catches_a_missing_or_other_object():
     first['source'] = text + '\nTimer = object\n'
     assert binding_problems(nb) == [
         "train_recsys_rating reads 'Timer', bound in the notebook to another object than in "
-        "d2l_recsys.mxnet.training"]
+        "d2l_recsys.mxnet.mf"]
 
 
 def binding_problems(nb):
