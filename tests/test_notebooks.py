@@ -481,7 +481,10 @@ def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_pa
     # The last cell writes the results record make reproduce reads: here, into tmp_path.
     monkeypatch.setenv('D2L_RECSYS_RECORDS', str(tmp_path / 'records'))
     nb = nbformat.read(os.path.join(NB_DIR, nb_name), as_version=4)
+    # The kernel flushes stdout on a timer, so one print can arrive in two stream outputs
+    # (cut mid-line when the machine is busy); coalesce_streams joins each cell's back up.
     client = nbclient.NotebookClient(nb, timeout=900, kernel_name='python3',
+                                     coalesce_streams=True,
                                      resources={'metadata': {'path': str(tmp_path)}})
     client.execute()   # raises CellExecutionError naming the failing cell
     printed = '\n'.join(
