@@ -4,10 +4,13 @@ The package itself needs only NumPy, pandas and matplotlib; each tab's framework
 so that a CPU and a CUDA build are a choice, not a clash:
 
 - ``cpu`` / ``gpu``: the MXNet tab. MXNet 1.9.1 (the last release) runs on Python 3.8-3.12 with
-  NumPy < 2; with NumPy 1.24-1.26 it needs one alias back (``d2l_recsys/compat.py``), and on
-  Python 3.12 its ``import distutils`` needs setuptools. The markers keep these extras from
-  offering MXNet where it cannot run (Python 3.13 and later): there they install nothing, and
-  the MXNet tab says in one line what to do when it is imported.
+  NumPy < 2. It reads ``numpy.bool``, which NumPy 1.24 removed: on Python 3.8-3.11 these extras
+  keep NumPy below 1.24 (1.23.5, the release ``d2l`` 1.0.3 pins too), so ``import mxnet`` works
+  in any order. Python 3.12 has no wheels older than NumPy 1.26: there the MXNet tab puts the
+  alias back (``d2l_recsys/compat.py``), so it must be imported before ``mxnet``, and MXNet's
+  ``import distutils`` needs setuptools. The markers keep these extras from offering MXNet
+  where it cannot run (Python 3.13 and later): there they install nothing, and the MXNet tab
+  says in one line what to do when it is imported.
 - ``torch``: the PyTorch tab, any NumPy, Python 3.8-3.13 (whatever PyTorch has wheels for).
 - ``dev``: what the tests and the notebook runner need.
 - ``oracle``: what ``d2l`` 1.0.3 imports at import time. The tests compare the book's functions
@@ -19,7 +22,10 @@ from setuptools import find_packages, setup
 
 MXNET = 'python_version < "3.13"'   # the Pythons with NumPy < 2 wheels
 MXNET_NEEDS = [
-    f'numpy>=1.17,<2; {MXNET}',
+    # NumPy 1.23 still has numpy.bool, which MXNet 1.9.1 reads: `import mxnet` works first.
+    'numpy>=1.17,<1.24; python_version < "3.12"',
+    # Python 3.12's oldest NumPy is 1.26: the MXNet tab restores numpy.bool (compat.py).
+    f'numpy>=1.26,<2; python_version >= "3.12" and {MXNET}',
     # Python 3.12 has no distutils, which MXNet imports; setuptools provides it.
     f'setuptools; python_version >= "3.12" and {MXNET}',
 ]
