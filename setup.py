@@ -13,6 +13,8 @@ so that a CPU and a CUDA build are a choice, not a clash:
   says in one line what to do when it is imported.
 - ``torch``: the PyTorch tab, any NumPy, Python 3.8-3.13 (whatever PyTorch has wheels for).
 - ``dev``: what the tests and the notebook runner need.
+- ``docs``: ``make docs``, the static site built from ``docs/`` and the executed notebooks
+  (Sphinx, MyST-NB, sphinx-book-theme; Python 3.11 or newer).
 - ``oracle``: what ``d2l`` 1.0.3 imports at import time. The tests compare the book's functions
   with d2l's own; d2l itself is installed with ``pip install --no-deps d2l==1.0.3`` (``make
   install`` does it), because its metadata pins numpy 1.23.5, pandas 2.0.3 and matplotlib
@@ -37,6 +39,11 @@ setup(
                 "matrix factorization, AutoRec), MXNet Gluon and PyTorch tabs.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    # Where the repository is hosted: the only place it is set by hand. The README's "Open in
+    # Colab" links and the notebooks' Colab install line are made from it or checked against
+    # it. OWNER stands for the account that hosts it; a fork sets its own with
+    # `python tools/docs.py repository https://github.com/NAME/d2l-recsys` (docs/install.md).
+    url="https://github.com/OWNER/d2l-recsys",
     packages=find_packages(include=["d2l_recsys", "d2l_recsys.*"]),
     python_requires=">=3.8",
     install_requires=[
@@ -59,6 +66,9 @@ setup(
                 "optuna>=3.6,<6"],   # `tune` searches with Optuna; the tests exercise it
         # make browser-test: drives Debian's Chromium (not Playwright's own download).
         "browser": ["playwright>=1.40"],
+        # make docs: the site (docs/ and the executed notebooks), versions as tested.
+        "docs": ["sphinx~=9.0", "myst-nb~=1.4", "sphinx-book-theme~=1.4",
+                 "sphinx-mathjax-offline~=0.0.2"],   # MathJax in the site, not from a CDN
         # python -m d2l_recsys tune
         "tune": ["optuna>=3.6,<6"],
         # d2l 1.0.3 imports these at import time (d2l.Animator needs IPython < 9's
