@@ -491,10 +491,12 @@ def figure_histogram(counts, out_dir):
 
 
 def draw_curves(ax, runs, title, num_epochs):
-    """The book's plot on ``ax`` (epoch vs train loss and test RMSE, y in [0, 2]): seed 0
-    bold, the other seeds thin. A train loss beyond 2 (the PyTorch AutoRec deck's summed loss,
+    """The book's plot on ``ax`` (epoch vs train loss and test RMSE, y from 0 to at least 2,
+    more where a curve goes higher, as the package's Animator does): seed 0 bold, the other
+    seeds thin. A train loss that ends beyond 2 (the PyTorch AutoRec deck's summed loss,
     about 40) gets its own axis on the right."""
-    big = max((v for r in runs for v in r['train_loss_curve']), default=0) > 2
+    big = max((r['train_loss_curve'][-1] for r in runs if r['train_loss_curve']),
+              default=0) > 2
     loss_ax = ax.twinx() if big else ax
     for k, run in enumerate(sorted(runs, key=lambda r: r['seed'])):
         epochs = list(range(1, len(run['train_loss_curve']) + 1))
@@ -506,7 +508,9 @@ def draw_curves(ax, runs, title, num_epochs):
                 label='test RMSE' if main else None, **kw)
     ax.set_xlabel('epoch')
     ax.set_xlim([1, max(num_epochs, 2)])
-    ax.set_ylim([0, 2])
+    shown = [v for r in runs
+             for v in r['test_rmse_curve'] + ([] if big else r['train_loss_curve'])]
+    ax.set_ylim([0, max([2.0] + [1.05 * v for v in shown])])
     ax.grid(True)
     if big:
         loss_ax.set_ylabel('train loss (summed per row)', color='C0')
