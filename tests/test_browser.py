@@ -31,7 +31,6 @@ import functools
 import glob
 import hashlib
 import http.server
-import importlib.util
 import json
 import os
 import secrets
@@ -45,6 +44,8 @@ import urllib.error
 import urllib.request
 
 import pytest
+
+from conftest import docs_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NB_DIR = os.path.join(ROOT, 'notebooks')
@@ -261,15 +262,6 @@ def shoot(page, shots, training_cell):
 
 # ------------------------------------------------------------------------------ the site
 SITE = os.path.join(ROOT, 'build', 'docs', 'html')
-
-
-def docs_tool():
-    """tools/docs.py, the site's builder (its notion of a notebook's section and tab)."""
-    spec = importlib.util.spec_from_file_location('docs_tool',
-                                                  os.path.join(ROOT, 'tools', 'docs.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
