@@ -407,3 +407,67 @@ def test_same_split_table_has_the_tuned_presets_beside_the_books(tmp_path):
     text = rmse_tables.markdown(_report(book, apples, failures))
     row = next(line for line in text.splitlines() if line.startswith('| MF |'))
     assert row.endswith('| - | - |')
+
+
+# ---------------------------------------------------------------- the chapter's parts
+def test_parts_argument_names_the_parts_and_refuses_others(capsys):
+    assert reproduce.parse_args([]).parts == list(reproduce.PARTS)
+    assert reproduce.parse_args(['--parts', 'rating']).parts == ['rating']
+    with pytest.raises(SystemExit) as e:
+        reproduce.parse_args(['--parts', 'rating,jokes'])
+    assert e.value.code == 2 and '--parts: expected some of' in capsys.readouterr().err
+
+
+def _part_module(name, result, calls):
+    module = types.ModuleType(name)
+
+    def run(ctx):
+        calls.append((name, ctx))
+        return result
+    module.run = run
+    return module
+
+
+@needs_mxnet   # reproduce.main runs the MXNet tab (stood in here, but imported)
+@pytest.mark.parametrize('quick', [False, True])
+def test_other_parts_run_after_the_rating_part_and_their_failures_count(
+        tmp_path, monkeypatch, capsys, quick):
+    import sys
+    calls = []
+    parts = {'ok_part': {'files': []},
+             'bad_part': {'failures': ['Model X: HR@10 0.010 is outside 0.08 +- 0.01']}}
+    for name, result in parts.items():
+        monkeypatch.setitem(sys.modules, f'fake_{name}', _part_module(name, result, calls))
+    monkeypatch.setattr(reproduce, 'PARTS', {'rating': None, 'ok_part': 'fake_ok_part',
+                                             'bad_part': 'fake_bad_part'})
+    torch_tab = StandInTab({'mf': 1.05, 'autorec': 0.91}, {'mf': 0.5, 'autorec': 40.0})
+    code, out, _ = _main(monkeypatch, tmp_path, ['--seeds', '2', '--apples-seeds', '1',
+                                                 '--no-readme'] + (['--quick'] if quick else []),
+                         (torch_tab, None))
+    printed = capsys.readouterr().out
+    assert [name for name, _ in calls] == ['ok_part', 'bad_part']
+    ctx = calls[0][1]
+    assert ctx.quick == quick and ctx.frameworks == ['mxnet', 'torch']
+    assert ctx.out_dir == str(out) and ctx.n_seeds == 2
+    assert (out / 'rmse.json').exists()   # the rating part ran first
+    if quick:
+        assert code == 0 and 'OUTSIDE TOLERANCE' not in printed
+    else:
+        assert code == 1
+        assert 'reproduce: OUTSIDE TOLERANCE: Model X: HR@10 0.010 is outside' in printed
+
+
+@needs_mxnet
+def test_a_part_that_cannot_go_on_stops_the_run_with_exit_1(tmp_path, monkeypatch, capsys):
+    import sys
+    calls = []
+    monkeypatch.setitem(sys.modules, 'fake_broken', _part_module(
+        'broken', {'errors': ['notebooks/06-neumf-mxnet.ipynb wrote no record']}, calls))
+    monkeypatch.setitem(sys.modules, 'fake_after', _part_module('after', {}, calls))
+    monkeypatch.setattr(reproduce, 'PARTS', {'rating': None, 'broken': 'fake_broken',
+                                             'after': 'fake_after'})
+    code, _, _ = _main(monkeypatch, tmp_path, ['--quick', '--parts', 'broken,after'],
+                       (None, 'no torch'))
+    printed = capsys.readouterr().out
+    assert code == 1 and [name for name, _ in calls] == ['broken']
+    assert 'reproduce: notebooks/06-neumf-mxnet.ipynb wrote no record' in printed
