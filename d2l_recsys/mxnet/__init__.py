@@ -5,7 +5,10 @@ import line changed: the MovieLens functions, ``train_recsys_rating``, ``try_all
 ``Timer``, ``Accumulator``, ``Animator``, ``get_dataloader_workers`` and ``plt`` are here, with
 this project's fixes (the data comes from a checked cache or mirror, ``try_all_gpus`` falls
 back to the CPU, the Animator works headless and in Jupyter). So are the models, evaluators
-and experiments of the two sections, and the fast path (:mod:`d2l_recsys.mxnet.fast`).
+and experiments of the sections, the ranking half's (``BPRLoss``, ``HingeLossbRec``, ``NeuMF``,
+``PRDataset``, ``hit_and_auc``, ``evaluate_ranking``, ``train_ranking``, ``Caser``,
+``SeqDataset``), and the fast paths (:mod:`d2l_recsys.mxnet.fast`,
+:mod:`d2l_recsys.mxnet.fast_ranking`).
 """
 # First, before anything here imports MXNet: NumPy 1.24+ needs one alias back for MXNet 1.9.1,
 # and where MXNet cannot run this stops with one line saying what to do.
@@ -18,6 +21,10 @@ from .data import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k, re
 from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
 from .experiments import load_autorec_data, load_mf_data, set_seed, train_autorec, train_mf
 from .models import ACTIVATIONS, AutoRec, MF, user_based_autorec, user_based_matrix
+from .neumf import (NeuMF, PRDataset, evaluate_ranking, hit_and_auc, score_matrix,
+                    train_ranking)
+from .ranking import BPRLoss, HingeLossbRec
+from .seqrec import Caser, SeqDataset
 from .predict import interaction_matrix, load_model, predict_rating, save_model, top_k
 from .training import (check_gpu, get_dataloader_workers, parse_devices, train_recsys_rating,
                        try_all_gpus)
