@@ -28,13 +28,17 @@ What stays the same:
 
 What is faster: no set difference per example (the lists are made once per user); the
 epoch's batches sit on the devices and are cut as views; the model and the loss run as one
-cached graph per batch (Caser computes a window's convolutions once for the positive and the
-negative item); the losses come back once per epoch; and evaluation scores every user and item
-at once from the models' parts instead of a DataLoader per user: NeuMF's GMF part is one matrix
-product and its first MLP layer splits into a user part and an item part; Caser's sequence part
-runs once per user and scores every item with one matrix product. So the scores agree with the
-book's per-pair forward passes to float rounding only (other summation orders), and a
-ranking can differ where two items' scores are within rounding of each other.
+cached graph per batch; the losses come back once per epoch; evaluation scores every user and
+item at once from the models' parts instead of a DataLoader per user
+(:mod:`d2l_recsys.rank_scores`: NeuMF's GMF part is one matrix product and its first MLP layer
+splits into a user part and an item part; Caser's sequence part runs once per user and scores
+every item with one matrix product); and Caser's convolutions run as matrix products over a
+window's embeddings (``Conv2D`` on these one-channel 5 x 10 images, and above all its
+backward pass, is slow on a CPU), computed once for the positive and the negative item. So
+NeuMF trains on exactly the book's numbers, Caser on the same to float rounding (its loss
+agrees to about 1e-7), and the evaluation's scores agree with the book's per-pair forward
+passes to float rounding: a ranking can differ only where two items' scores are within
+rounding of each other.
 """
 import time
 
@@ -99,9 +103,9 @@ class NeuMF(nn.HybridBlock):
         return self.prediction_layer(F.np.concatenate([gmf, mlp], axis=1))
 
 
-def _caser_features(F, net, seq):
-    """Caser's convolutions over the windows ``seq``: ``[vertical, horizontal]`` per row,
-    before the dropout and the fully connected layer (the book's ``out``)."""
+def _conv_features(F, net, seq):
+    """The book's Caser convolutions (``Conv2D``, ``MaxPool1D``) over the windows ``seq``:
+    ``[vertical, horizontal]`` per row, before the dropout and the fully connected layer."""
     item_embs = F.np.expand_dims(net.Q(seq), 1)
     out_v = net.conv_v(item_embs).reshape(-1, net.fc1_dim_v)
     out_hs = []
@@ -109,6 +113,53 @@ def _caser_features(F, net, seq):
         conv_out = F.np.squeeze(F.npx.relu(conv(item_embs)), axis=3)
         out_hs.append(F.np.squeeze(maxp(conv_out), axis=2))
     return F.np.concatenate([out_v, F.np.concatenate(out_hs, axis=1)], axis=1)
+
+
+class _VerticalConv(nn.HybridBlock):
+    """The book's vertical ``Conv2D(d_prime, (L, 1), in_channels=1)`` (same parameters:
+    ``weight`` ``(d_prime, 1, L, 1)``, ``bias``) on a window's embeddings ``(batch, L, k)``
+    as one matrix product: filter ``f`` weighs the ``L`` embeddings, column by column.
+    Returns ``(batch, d_prime * k)``, the book's ``out_v``."""
+    def __init__(self, channels, L, k):
+        super(_VerticalConv, self).__init__()
+        self._shape = (channels, L, k)
+        self.weight = self.params.get('weight', shape=(channels, 1, L, 1))
+        self.bias = self.params.get('bias', shape=(channels,), init='zeros')
+
+    def hybrid_forward(self, F, emb, weight, bias):
+        channels, L, k = self._shape
+        x = F.np.swapaxes(emb, 1, 2).reshape(-1, L)               # (batch * k, L)
+        y = F.np.dot(x, weight.reshape(channels, L).T)            # (batch * k, channels)
+        y = F.np.swapaxes(y.reshape(-1, k, channels), 1, 2)       # (batch, channels, k)
+        return (y + bias.reshape(1, channels, 1)).reshape(-1, channels * k)
+
+
+class _HorizontalConv(nn.HybridBlock):
+    """The book's horizontal ``Conv2D(d, (h, k), in_channels=1)`` followed by its ReLU and
+    ``MaxPool1D(L - h + 1)`` (same parameters: ``weight`` ``(d, 1, h, k)``, ``bias``), on a
+    window's embeddings ``(batch, L, k)``: each run of ``h`` consecutive embeddings, flattened,
+    times the flattened filters. Returns ``(batch, d)``."""
+    def __init__(self, channels, h, L, k):
+        super(_HorizontalConv, self).__init__()
+        self._shape = (channels, h, L, k)
+        self.weight = self.params.get('weight', shape=(channels, 1, h, k))
+        self.bias = self.params.get('bias', shape=(channels,), init='zeros')
+
+    def hybrid_forward(self, F, emb, weight, bias):
+        channels, h, L, k = self._shape
+        steps = L - h + 1
+        w = weight.reshape(channels, h * k)
+        # Position t's output: the sum over the filter's rows r of emb[t + r] . w[:, r].
+        y = bias
+        for r in range(h):
+            rows = emb[:, r:r + steps, :].reshape(-1, k)
+            y = y + F.np.dot(rows, w[:, r * k:(r + 1) * k].T)
+        y = y.reshape(-1, steps, channels)
+        # Max over the positions, then the ReLU (they commute: the same values).
+        top = y[:, 0, :]
+        for t in range(1, steps):
+            top = F.np.maximum(top, y[:, t, :])
+        return F.npx.relu(top)
 
 
 def _caser_score(F, net, z, user_id, item_id):
@@ -120,9 +171,12 @@ def _caser_score(F, net, z, user_id, item_id):
 
 
 class Caser(nn.HybridBlock):
-    """Caser (the book's block) as a ``HybridBlock``: the same children and parameter names
-    (``P``, ``Q``, ``conv_v``, ``conv_h``, ``max_pool``, ``fc``, ``Q_prime``, ``b``,
-    ``dropout``) and the same call, ``net(user_id, seq, item_id)``."""
+    """Caser (the book's block) as a ``HybridBlock`` with the same call,
+    ``net(user_id, seq, item_id)``, and the same parameters under the same names (``P``,
+    ``Q``, ``conv_v``, ``conv_h.0`` .. ``conv_h.{L-1}``, ``fc``, ``Q_prime``, ``b``), drawn
+    in the same order: parameter files interchange with the book's block. Its convolutions
+    run as matrix products (:class:`_VerticalConv`, :class:`_HorizontalConv`): the same
+    values to float rounding."""
     def __init__(self, num_factors, num_users, num_items, L=5, d=16, d_prime=4,
                  drop_ratio=0.05, **kwargs):
         super(Caser, self).__init__(**kwargs)
@@ -130,11 +184,10 @@ class Caser(nn.HybridBlock):
         self.P = nn.Embedding(num_users, num_factors)
         self.Q = nn.Embedding(num_items, num_factors)
         self.d_prime, self.d = d_prime, d
-        self.conv_v = nn.Conv2D(d_prime, (L, 1), in_channels=1)
-        self.conv_h, self.max_pool = nn.HybridSequential(), nn.HybridSequential()
+        self.conv_v = _VerticalConv(d_prime, L, num_factors)
+        self.conv_h = nn.HybridSequential()
         for i in range(1, L + 1):
-            self.conv_h.add(nn.Conv2D(d, (i, num_factors), in_channels=1))
-            self.max_pool.add(nn.MaxPool1D(L - i + 1))
+            self.conv_h.add(_HorizontalConv(d, i, L, num_factors))
         self.fc1_dim_v, self.fc1_dim_h = d_prime * num_factors, d * L
         self.fc = nn.Dense(in_units=d_prime * num_factors + d * L, activation='relu',
                            units=num_factors)
@@ -142,8 +195,14 @@ class Caser(nn.HybridBlock):
         self.b = nn.Embedding(num_items, 1)
         self.dropout = nn.Dropout(drop_ratio)
 
+    def features(self, F, seq):
+        """The convolutions' outputs ``[vertical, horizontal]`` of the windows ``seq`` (the
+        book's ``out``, before the dropout)."""
+        emb = self.Q(seq)
+        return F.np.concatenate([self.conv_v(emb)] + [c(emb) for c in self.conv_h], axis=1)
+
     def hybrid_forward(self, F, user_id, seq, item_id):
-        z = self.fc(self.dropout(_caser_features(F, self, seq)))
+        z = self.fc(self.dropout(self.features(F, seq)))
         return _caser_score(F, self, z, user_id, item_id)
 
 
@@ -167,7 +226,7 @@ class _CaserPairLoss(nn.HybridBlock):
 
     def hybrid_forward(self, F, u, seq, i, j):
         net = self.net
-        out = _caser_features(F, net, seq)
+        out = net.features(F, seq)
         positive = _caser_score(F, net, net.fc(net.dropout(out)), u, i)
         negative = _caser_score(F, net, net.fc(net.dropout(out)), u, j)
         return self._loss(F, positive, negative)
@@ -196,8 +255,10 @@ def caser_scores(net, test_seq):
     :func:`d2l_recsys.rank_scores.caser_score_matrix`."""
     ctx = net.P.weight.list_ctx()[0]
     seq = test_seq if isinstance(test_seq, np.ndarray) else np.array(test_seq)
+    seq = seq.as_in_ctx(ctx)
     with autograd.predict_mode():
-        z = net.fc(_caser_features(mx, net, seq.as_in_ctx(ctx))).asnumpy()
+        out = net.features(mx, seq) if isinstance(net, Caser) else _conv_features(mx, net, seq)
+        z = net.fc(out).asnumpy()
     return rank_scores.caser_score_matrix(z, _host(net.P.weight), _host(net.Q_prime.weight),
                                           _host(net.b.weight))
 
