@@ -21,10 +21,11 @@ end with :func:`ranking_run_info`, the record saved beside a model. A run return
 import sys
 import time
 
+from .plotting import Animator
 from .rank_metrics import format_exact
 
 __all__ = ['new_ranking_history', 'record_ranking_epoch', 'finish_ranking_history',
-           'ranking_hparams', 'ranking_run_info', 'BOOK_METRIC']
+           'ranking_animator', 'ranking_hparams', 'ranking_run_info', 'BOOK_METRIC']
 
 BOOK_METRIC = ("book evaluator: hits in the top 50 and AUC among the items with an index "
                "below the number of users (see 'exact' for all unseen items)")
@@ -85,6 +86,16 @@ def finish_ranking_history(history, *, printed_train_loss, printed_examples_per_
     if figure_path is not None and animator is not None:
         history['figure'] = animator.save(figure_path)
     return history
+
+
+def ranking_animator(plot, num_epochs):
+    """The book's plot of ``train_ranking``: test hit rate and AUC per epoch in [0, 1].
+    ``plot``: an :class:`~d2l_recsys.plotting.Animator` (returned as it is), or its ``live``
+    argument (None: live in Jupyter only)."""
+    if isinstance(plot, Animator):
+        return plot
+    return Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0, 1],
+                    legend=['test hit rate', 'test AUC'], live=plot)
 
 
 def ranking_hparams(model, settings):

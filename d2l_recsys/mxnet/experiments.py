@@ -20,7 +20,7 @@ from . import fast as fast_path
 from . import fast_ranking
 from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
 from .models import AutoRec, MF
-from .neumf import NeuMF, PRDataset, evaluate_ranking, ranking_animator, train_ranking
+from .neumf import NeuMF, PRDataset, evaluate_ranking, train_ranking
 from .ranking import BPRLoss, HingeLossbRec
 from .seqrec import Caser, SeqDataset
 from .training import parse_devices, train_recsys_rating
@@ -452,4 +452,4 @@ def _ranking_plot(plot, figure_path, num_epochs, fast):
     # As for MF: the fast path skips the plot where nobody sees or saves it.
     if fast and plot is None and figure_path is None and not in_notebook():
         return None
-    return ranking_animator(plot, num_epochs)
+    return rank_runs.ranking_animator(plot, num_epochs)

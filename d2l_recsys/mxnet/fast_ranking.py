@@ -53,7 +53,6 @@ from ..plotting import in_notebook
 from ..rank_data import NegativeSampler
 from ..rank_runs import finish_ranking_history, new_ranking_history, record_ranking_epoch
 from .fast import RolloverBatches
-from .neumf import ranking_animator
 
 npx.set_np()
 

@@ -45,14 +45,16 @@ from mxnet.gluon import nn
 
 from .. import rank_metrics
 from ..experiments import non_finite_error
-from ..plotting import Animator, in_notebook
-from ..rank_runs import finish_ranking_history, new_ranking_history, record_ranking_epoch
+from ..plotting import in_notebook
+from ..rank_runs import (finish_ranking_history, new_ranking_history, ranking_animator,
+                         record_ranking_epoch)
 from ..utils import Accumulator, Timer
+from .fast_ranking import user_item_scores
 
 npx.set_np()
 
 __all__ = ['NeuMF', 'PRDataset', 'hit_and_auc', 'evaluate_ranking', 'train_ranking',
-           'score_matrix', 'ranking_animator']
+           'score_matrix']
 
 
 class NeuMF(nn.Block):
@@ -203,7 +205,7 @@ def train_ranking(net, train_iter, test_iter, loss, trainer, test_seq_iter,
                 measured = (float(hit_rate), float(auc))
                 if exact:
                     scores = score_matrix(net, num_users, num_items, devices,
-                                          seq=test_seq_iter)
+                                          seq=test_seq_iter, structure=True)
                     measured += (rank_metrics.exact_ranking_metrics(
                         scores, candidates, test_iter),)
         record_ranking_epoch(history, epoch, num_epochs,
@@ -218,25 +220,21 @@ def train_ranking(net, train_iter, test_iter, loss, trainer, test_seq_iter,
         animator=animator, figure_path=figure_path)
 
 
-def ranking_animator(plot, num_epochs):
-    """The book's plot of ``train_ranking``: test hit rate and AUC per epoch in [0, 1].
-    ``plot``: an :class:`~d2l_recsys.plotting.Animator` (returned as it is), or its ``live``
-    argument (None: live in Jupyter only)."""
-    if isinstance(plot, Animator):
-        return plot
-    return Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0, 1],
-                    legend=['test hit rate', 'test AUC'], live=plot)
-
-
-def score_matrix(net, num_users, num_items, devices, *, seq=None, batch_size=65536):
+def score_matrix(net, num_users, num_items, devices, *, seq=None, batch_size=65536,
+                 structure=False):
     """Every user's score of every item, ``(num_users, num_items)`` float32 on the host.
 
     Calls ``net`` as the book's evaluator does, ``net(users, items)`` or, with ``seq`` (the
     users' input sequences, Caser's ``test_seq``), ``net(users, seq[users], items)``, in
     batches of about ``batch_size`` pairs (whole users) on ``devices[0]``. For the exact
-    metrics (:func:`d2l_recsys.rank_metrics.exact_ranking_metrics`); the fast path
-    (:mod:`d2l_recsys.mxnet.fast_ranking`) computes the same matrix from the models' parts.
+    metrics (:func:`d2l_recsys.rank_metrics.exact_ranking_metrics`). ``structure=True``: a
+    NeuMF or a Caser (the book's or the fast path's) is scored from its parts instead
+    (:func:`d2l_recsys.mxnet.fast_ranking.user_item_scores`: the same scores to float
+    rounding, in a fraction of the time), so that both paths measure the same weights the same
+    way.
     """
+    if structure and type(net).__name__ in ('NeuMF', 'Caser'):
+        return user_item_scores(net, seq=seq)
     ctx = devices[0]
     per = max(1, batch_size // num_items)
     items = onp.arange(num_items, dtype=onp.float32)
