@@ -41,7 +41,7 @@ their first place. ``mean_rank`` is :math:`\operatorname{E}[P] = a + 1 + t/2`.
 """
 import numpy
 
-__all__ = ['book_item_order', 'book_hit_and_auc', 'exact_ranking_metrics', 'test_pairs',
+__all__ = ['hit_and_auc', 'book_item_order', 'book_hit_and_auc', 'exact_ranking_metrics', 'test_pairs',
            'seen_mask', 'format_exact', 'EXACT_KEYS']
 
 EXACT_KEYS = ('hr@10', 'hr@50', 'ndcg@10', 'auc', 'mean_rank')
@@ -49,6 +49,18 @@ EXACT_KEYS = ('hr@10', 'hr@50', 'ndcg@10', 'auc', 'mean_rank')
 
 def _host(a):
     return a.asnumpy() if hasattr(a, 'asnumpy') else numpy.asarray(a)
+
+
+def hit_and_auc(rankedlist, test_matrix, k):
+    """The book's ``#@save`` function, unchanged: the number of ``test_matrix``'s items in the
+    first ``k`` of ``rankedlist``, and the AUC of the first one found, ``(n-1-p)/(n-1)``."""
+    hits_k = [(idx, val) for idx, val in enumerate(rankedlist[:k])
+              if val in set(test_matrix)]
+    hits_all = [(idx, val) for idx, val in enumerate(rankedlist)
+                if val in set(test_matrix)]
+    max = len(rankedlist) - 1
+    auc = 1.0 * (max - hits_all[0][0]) / max if len(hits_all) > 0 else 0
+    return len(hits_k), auc
 
 
 def book_item_order(candidates, num_users):

@@ -19,7 +19,8 @@ from ..utils import Accumulator, Timer
 from .data import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k, read_item_titles,
                    split_and_load_ml100k, split_data_ml100k, split_data_ml100k_fast)
 from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
-from .experiments import load_autorec_data, load_mf_data, set_seed, train_autorec, train_mf
+from .experiments import (load_autorec_data, load_mf_data, set_seed, train_autorec,
+                          train_caser, train_mf, train_neumf)
 from .models import ACTIVATIONS, AutoRec, MF, user_based_autorec, user_based_matrix
 from .neumf import (NeuMF, PRDataset, evaluate_ranking, hit_and_auc, score_matrix,
                     train_ranking)

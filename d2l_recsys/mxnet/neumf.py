@@ -2,7 +2,8 @@ r"""Neural collaborative filtering for personalized ranking (book: the section o
 
 Book section: https://d2l.ai/chapter_recommender-systems/neumf.html. The book's code, in the
 book's order and under its names: the model :class:`NeuMF`, the dataset with negative sampling
-:class:`PRDataset`, the ``#@save`` functions :func:`hit_and_auc`, :func:`evaluate_ranking` and
+:class:`PRDataset`, the ``#@save`` functions ``hit_and_auc`` (framework-free, so it lives in
+:mod:`d2l_recsys.rank_metrics`, which both tabs import it from), :func:`evaluate_ranking` and
 :func:`train_ranking` (which the section "Sequence-Aware Recommender Systems" also calls), so
 the book's cells run with ``from d2l_recsys import mxnet as d2l``. Tests hold the ``#@save``
 functions equal to ``d2l`` 1.0.3's and the classes to the book's cells.
@@ -44,6 +45,7 @@ from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
 
 from .. import rank_metrics
+from ..rank_metrics import hit_and_auc  # the book's, framework-free (both tabs use it)
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
 from ..rank_runs import (finish_ranking_history, new_ranking_history, ranking_animator,
@@ -96,16 +98,6 @@ class PRDataset(gluon.data.Dataset):
         neg_items = list(self.all - set(self.cand[int(self.users[idx])]))
         indices = random.randint(0, len(neg_items) - 1)
         return self.users[idx], self.items[idx], neg_items[indices]
-
-
-def hit_and_auc(rankedlist, test_matrix, k):
-    hits_k = [(idx, val) for idx, val in enumerate(rankedlist[:k])
-              if val in set(test_matrix)]
-    hits_all = [(idx, val) for idx, val in enumerate(rankedlist)
-                if val in set(test_matrix)]
-    max = len(rankedlist) - 1
-    auc = 1.0 * (max - hits_all[0][0]) / max if len(hits_all) > 0 else 0
-    return len(hits_k), auc
 
 
 def evaluate_ranking(net, test_input, seq, candidates, num_users, num_items,

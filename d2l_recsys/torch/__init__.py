@@ -5,8 +5,10 @@ a display: the MovieLens functions (NumPy arrays; ``split_and_load_ml100k`` with
 ``DataLoader``s), ``try_gpu``, ``try_all_gpus`` (falling back to the CPU),
 ``get_dataloader_workers``, ``Timer``, ``Accumulator``, ``Animator`` and ``plt``. So are the
 models (``MF``, ``AutoRec`` as ``nn.Module``s), the evaluators, ``train_recsys_rating``, the
-experiments and saving/loading, under the MXNet tab's names; data parallelism across processes
-is :mod:`d2l_recsys.torch.distributed`. Importing this never imports MXNet, ``d2l`` or
+experiments and saving/loading, under the MXNet tab's names, and the ranking half's
+(``BPRLoss``, ``HingeLossbRec``, ``NeuMF``, ``PRDataset``, ``hit_and_auc``,
+``evaluate_ranking``, ``train_ranking``, ``Caser``, ``SeqDataset``, ``train_neumf``,
+``train_caser``); data parallelism across processes is :mod:`d2l_recsys.torch.distributed`. Importing this never imports MXNet, ``d2l`` or
 torchvision.
 """
 from ..plotting import Animator, set_axes
@@ -14,9 +16,14 @@ from ..utils import Accumulator, Timer
 from .data import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k, read_item_titles,
                    split_and_load_ml100k, split_data_ml100k, split_data_ml100k_fast)
 from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
-from .experiments import load_autorec_data, load_mf_data, set_seed, train_autorec, train_mf
+from .experiments import (load_autorec_data, load_mf_data, set_seed, train_autorec,
+                          train_caser, train_mf, train_neumf)
 from .models import (ACTIVATIONS, AutoRec, L2Loss, MF, user_based_autorec,
                      user_based_matrix)
+from .neumf import (NeuMF, PRDataset, evaluate_ranking, hit_and_auc, score_matrix,
+                    train_ranking)
+from .ranking import BPRLoss, HingeLossbRec
+from .seqrec import Caser, SeqDataset
 from .predict import interaction_matrix, load_model, predict_rating, save_model, top_k
 from .training import (get_dataloader_workers, parse_devices, train_recsys_rating,
                        try_all_gpus, try_gpu)
