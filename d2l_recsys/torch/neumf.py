@@ -123,7 +123,18 @@ def evaluate_ranking(net, test_input, seq, candidates, num_users, num_items,
                      devices):
     """The book's evaluator: for each user, the items ``range(num_users)`` they did not train
     on, scored in batches of 1024, sorted (stable, descending), ``hit_and_auc(..., 50)``.
-    Returns the means of the hits and AUCs (float32, as the book's MXNet arrays)."""
+    Returns the means of the hits and AUCs (float32, as the book's MXNet arrays). Runs the
+    model in evaluation mode under ``torch.no_grad()``."""
+    was_training = net.training
+    net.eval()   # as the book's, which MXNet runs without dropout outside training
+    try:
+        with torch.no_grad():
+            return _evaluate_ranking(net, test_input, seq, candidates, num_users, devices)
+    finally:
+        net.train(was_training)
+
+
+def _evaluate_ranking(net, test_input, seq, candidates, num_users, devices):
     ranked_list, ranked_items, hit_rate, auc = {}, {}, [], []
     all_items = set([i for i in range(num_users)])
     seq = None if seq is None else torch.as_tensor(onp.asarray(seq), dtype=torch.int64)
