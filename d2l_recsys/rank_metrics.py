@@ -41,8 +41,8 @@ their first place. ``mean_rank`` is :math:`\operatorname{E}[P] = a + 1 + t/2`.
 """
 import numpy
 
-__all__ = ['hit_and_auc', 'book_item_order', 'book_hit_and_auc', 'exact_ranking_metrics', 'test_pairs',
-           'seen_mask', 'format_exact', 'EXACT_KEYS']
+__all__ = ['hit_and_auc', 'book_item_order', 'book_hit_and_auc', 'exact_ranking_metrics',
+           'test_pairs', 'seen_mask', 'format_exact', 'EXACT_KEYS']
 
 EXACT_KEYS = ('hr@10', 'hr@50', 'ndcg@10', 'auc', 'mean_rank')
 

@@ -6,8 +6,9 @@ figure and RMSE table, compared with the published numbers.
 
 Four phases, one function each:
 
-1. :func:`run_notebooks` executes ``notebooks/{movielens,mf,autorec}.ipynb`` (nbclient, seed 0,
-   the book's settings; executed copies in ``notebooks/executed/``). Each notebook's last cell
+1. :func:`run_notebooks` executes the MXNet tab's ``notebooks/02-movielens-mxnet.ipynb``,
+   ``03-mf-mxnet.ipynb`` and ``04-autorec-mxnet.ipynb`` (nbclient, seed 0, the book's
+   settings; executed copies, under the same names, in ``notebooks/executed/``). Each notebook's last cell
    writes its own results record (:func:`d2l_recsys.records.write_record`); a notebook that
    wrote none, or one without a value the tables need, stops the run with one line saying so.
    The MF and AutoRec notebooks' runs of the book's cells are seed 0 of the MXNet rows.
@@ -20,7 +21,10 @@ Four phases, one function each:
    number says which code produced it (notebook, book code, fast path, PyTorch tab).
 4. :func:`make_figures` and :func:`~d2l_recsys.rmse_tables.write_tables` write ``results/``:
    figures as PNG and SVG, ``rmse.md``, ``rmse.csv``, ``rmse.json``, one log per training run
-   in ``results/logs/``; every file is written to a temporary name and renamed.
+   in ``results/logs/``; every file is written to a temporary name and renamed. A full run
+   (not ``--quick``, not ``--no-readme``) also rewrites what the README shows of it:
+   :func:`write_front_page` draws ``docs/images/book_experiments.png`` and ``.svg`` and
+   rewrites the README's results table.
 
 Exit status 1 when a reproduced figure is outside its tolerance (MF on the seq-aware split
 1.05 +- 0.03, AutoRec on the random split 0.90 +- 0.02, the mean of the book's metric over the
@@ -39,7 +43,7 @@ import sys
 import tempfile
 import time
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, rewrite_between
 from .defaults import BOOK, SPLITS
 from .records import RECORDS_ENV, RecordError, read_record
 from .rmse_tables import (FRAMEWORKS, MODEL_LABELS, SPEED_KINDS, fmt, label, plus_minus,
@@ -49,11 +53,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Each notebook, the record its last cell writes, and what the tables read from it.
 NOTEBOOKS = {
-    'movielens.ipynb': ('movielens', ('num_users', 'num_items', 'num_ratings', 'sparsity',
-                                      'rating_counts')),
-    'mf.ipynb': ('mf', ('history', 'test_rmse_exact', 'prediction_user20_item30')),
-    'autorec.ipynb': ('autorec', ('history', 'test_rmse_exact', 'user_history',
-                                  'user_test_rmse_exact', 'test_size')),
+    '02-movielens-mxnet.ipynb': ('movielens', ('num_users', 'num_items', 'num_ratings',
+                                               'sparsity', 'rating_counts')),
+    '03-mf-mxnet.ipynb': ('mf', ('history', 'test_rmse_exact', 'prediction_user20_item30')),
+    '04-autorec-mxnet.ipynb': ('autorec', ('history', 'test_rmse_exact', 'user_history',
+                                           'user_test_rmse_exact', 'test_size')),
 }
 
 MODELS = {   # key -> (label, the book's experiment in defaults.BOOK, extra keyword arguments)
@@ -282,19 +286,19 @@ def run_notebooks(executed_dir, *, short, data_dir, names=tuple(NOTEBOOKS)):
 def notebook_runs(records):
     """Seed 0 of the MXNet rows, from the MF and AutoRec notebooks' records:
     ``{(framework, model key, split): [run record]}``."""
-    mf, ar = records['mf.ipynb'], records['autorec.ipynb']
+    mf, ar = records['03-mf-mxnet.ipynb'], records['04-autorec-mxnet.ipynb']
     path = 'notebook (book cells, {})'
     return {
         ('mxnet', 'mf', 'seq-aware'): [run_record(
             mf['history'], framework='mxnet', model='mf', split='seq-aware', seed=0,
-            path=path.format('mf.ipynb'), kind='notebook', exact=mf['test_rmse_exact'])],
+            path=path.format('03-mf-mxnet.ipynb'), kind='notebook', exact=mf['test_rmse_exact'])],
         ('mxnet', 'autorec', 'random'): [run_record(
             ar['history'], framework='mxnet', model='autorec', split='random', seed=0,
-            path=path.format('autorec.ipynb'), kind='notebook', exact=ar['test_rmse_exact'],
-            sizes={'test_size': ar['test_size']})],
+            path=path.format('04-autorec-mxnet.ipynb'), kind='notebook',
+            exact=ar['test_rmse_exact'], sizes={'test_size': ar['test_size']})],
         ('mxnet', 'autorec-user', 'random'): [run_record(
             ar['user_history'], framework='mxnet', model='autorec-user', split='random',
-            seed=0, path=path.format('autorec.ipynb'), kind='notebook',
+            seed=0, path=path.format('04-autorec-mxnet.ipynb'), kind='notebook',
             exact=ar['user_test_rmse_exact'], sizes={'test_size': ar['test_size']})],
     }
 
@@ -487,13 +491,13 @@ def figure_histogram(counts, out_dir):
     return save_figure(fig, os.path.join(out_dir, 'rating_histogram'))
 
 
-def figure_curves(runs, title, stem, num_epochs):
-    """The book's plot (epoch vs train loss and test RMSE, y in [0, 2]): seed 0 bold, the
-    other seeds thin. A train loss beyond 2 (the PyTorch AutoRec deck's summed loss, about
-    40) gets its own axis on the right."""
-    fig = new_figure((4.5, 3.2))
-    ax = fig.add_subplot(1, 1, 1)
-    big = max((v for r in runs for v in r['train_loss_curve']), default=0) > 2
+def draw_curves(ax, runs, title, num_epochs):
+    """The book's plot on ``ax`` (epoch vs train loss and test RMSE, y from 0 to at least 2,
+    more where a curve goes higher, as the package's Animator does): seed 0 bold, the other
+    seeds thin. A train loss that ends beyond 2 (the PyTorch AutoRec deck's summed loss,
+    about 40) gets its own axis on the right."""
+    big = max((r['train_loss_curve'][-1] for r in runs if r['train_loss_curve']),
+              default=0) > 2
     loss_ax = ax.twinx() if big else ax
     for k, run in enumerate(sorted(runs, key=lambda r: r['seed'])):
         epochs = list(range(1, len(run['train_loss_curve']) + 1))
@@ -505,7 +509,9 @@ def figure_curves(runs, title, stem, num_epochs):
                 label='test RMSE' if main else None, **kw)
     ax.set_xlabel('epoch')
     ax.set_xlim([1, max(num_epochs, 2)])
-    ax.set_ylim([0, 2])
+    shown = [v for r in runs
+             for v in r['test_rmse_curve'] + ([] if big else r['train_loss_curve'])]
+    ax.set_ylim([0, max([2.0] + [1.05 * v for v in shown])])
     ax.grid(True)
     if big:
         loss_ax.set_ylabel('train loss (summed per row)', color='C0')
@@ -516,7 +522,20 @@ def figure_curves(runs, title, stem, num_epochs):
     else:
         ax.legend()
     ax.set_title(title, fontsize=9)
+
+
+def figure_curves(runs, title, stem, num_epochs):
+    """One run's curves over seeds (:func:`draw_curves`) as ``stem.png`` and ``stem.svg``."""
+    fig = new_figure((4.5, 3.2))
+    draw_curves(fig.add_subplot(1, 1, 1), runs, title, num_epochs)
     return save_figure(fig, stem)
+
+
+def curves_title(row):
+    """'MXNet MF, seq-aware split: seed 0 bold, seeds 1-4 thin' for a book-table row."""
+    n = row['n_seeds']
+    others = {1: '', 2: ', seed 1 thin'}.get(n, f', seeds 1-{n - 1} thin')
+    return f'{label(row["framework"], row["model"])}, {row["split"]} split: seed 0 bold{others}'
 
 
 def figure_apples(rows, stem):
@@ -561,15 +580,65 @@ def make_figures(movielens, book_table, apples_table, out_dir, epochs):
     """Phase 4a: every figure as PNG and SVG; returns the paths written."""
     files = list(figure_histogram(movielens['rating_counts'], out_dir))
     for row in book_table:
-        n = row['n_seeds']
-        others = {1: '', 2: ', seed 1 thin'}.get(n, f', seeds 1-{n - 1} thin')
-        title = (f'{label(row["framework"], row["model"])}, {row["split"]} split: '
-                 f'seed 0 bold{others}')
-        files += figure_curves(row['runs'], title,
+        files += figure_curves(row['runs'], curves_title(row),
                                curves_stem(out_dir, row['framework'], row['model'],
                                            row['split']), epochs[row['model']])
     files += figure_apples({(r['framework'], r['model'], r['split']): r for r in apples_table},
                            os.path.join(out_dir, 'apples_to_apples'))
+    return files
+
+
+# ---------------------------------------------------------------------------- the README
+# A full run also rewrites what the README shows of it: the figure (docs/images/) and the
+# short table between these two lines of README.md.
+FRONT_FIGURE = os.path.join(ROOT, 'docs', 'images', 'book_experiments')
+README = os.path.join(ROOT, 'README.md')
+README_TABLE = ('<!-- make reproduce writes the table below (d2l_recsys/reproduce.py) -->',
+                '<!-- end of the table make reproduce writes -->')
+PUBLISHER = {'mxnet': 'the book', 'torch': 'the PyTorch AutoRec deck'}
+
+
+def figure_front(book_table, stem, epochs):
+    """The MXNet tab's runs of the book's two experiments side by side (the README's figure)."""
+    rows = [r for r in book_table if r['framework'] == 'mxnet']
+    fig = new_figure((4.2 * max(len(rows), 1), 3.2))
+    for k, row in enumerate(rows):
+        draw_curves(fig.add_subplot(1, len(rows), k + 1), row['runs'], curves_title(row),
+                    epochs[row['model']])
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def front_table(report):
+    """The README's short results table: the book's experiments in each tab, what was
+    published beside our mean over seeds, and where the numbers come from."""
+    lines = ["| tab | model, split | published | book's metric | exact test RMSE |",
+             '|---|---|---|---:|---:|']
+    for row in report['book_table']:
+        published = ('none printed' if row['published'] is None else
+                     f'{row["published"]:.3f} ({PUBLISHER[row["framework"]]})')
+        lines.append(f'| {FRAMEWORKS[row["framework"]]} | {MODEL_LABELS[row["model"]]}, '
+                     f'{row["split"]} | {published} | '
+                     f'{plus_minus(row["book_mean"], row["book_std"])} | '
+                     f'{plus_minus(row["exact_mean"], row["exact_std"])} |')
+    seeds = sorted({row['n_seeds'] for row in report['book_table']})
+    cpu = report['machine']
+    lines += ['', f'Test RMSE, mean +- std over {" or ".join(map(str, seeds))} seeds, as '
+                  f'`make reproduce` measured it on {report["date"].split()[0]} '
+                  f'({", ".join(report["devices"])}, {cpu["cores"]} cores).']
+    return '\n'.join(lines) + '\n'
+
+
+def write_front_page(report, book_table, epochs):
+    """The README's figure (``FRONT_FIGURE``) and table (in ``README``) from this run;
+    returns the files written. A README without the table's two marker lines keeps its text,
+    and the run says so in one line."""
+    files = list(figure_front(book_table, FRONT_FIGURE, epochs))
+    try:
+        rewrite_between(README, *README_TABLE, front_table(report))
+        files.append(README)
+    except (OSError, ValueError) as e:
+        say(f'reproduce: the README keeps its results table: {e}')
     return files
 
 
@@ -599,6 +668,9 @@ def parse_args(argv):
                         'skipped with one line when PyTorch is not installed)')
     p.add_argument('--out', default=None, help='results folder (default results/, --quick '
                                               'results/quick/)')
+    p.add_argument('--no-readme', action='store_true',
+                   help="leave README.md's results table and its figure in docs/images/ as "
+                        'they are (a full run rewrites them; --quick never does)')
     p.add_argument('--data', default=None, metavar='DIR',
                    help='MovieLens 100K folder (default: $D2L_RECSYS_DATA, the cache, or '
                         'download)')
@@ -697,7 +769,7 @@ def main(argv=None):
     phases['extra seeds and apples-to-apples runs'] = time.time() - tic
     # 3. tables, 4. figures and files
     book_table, apples_table, failures = make_tables(runs, cfg['n_seeds'], cfg['n_apples'])
-    ml = records['movielens.ipynb']
+    ml = records['02-movielens-mxnet.ipynb']
     figures = make_figures(ml, book_table, apples_table, cfg['out_dir'], cfg['epochs'])
     report = {
         'quick': args.quick, 'date': time.strftime('%Y-%m-%d %H:%M:%S %Z'),
@@ -705,8 +777,8 @@ def main(argv=None):
         'versions': versions(), 'machine': machine(), 'devices': devices,
         'data_dir': data_dir, 'frameworks': list(tabs), 'torch_note': torch_note,
         'fast_path': cfg['fast'],
-        'movielens': {k: ml[k] for k in NOTEBOOKS['movielens.ipynb'][1]},
-        'mf_prediction_user20_item30': records['mf.ipynb']['prediction_user20_item30'],
+        'movielens': {k: ml[k] for k in NOTEBOOKS['02-movielens-mxnet.ipynb'][1]},
+        'mf_prediction_user20_item30': records['03-mf-mxnet.ipynb']['prediction_user20_item30'],
         'book_table': book_table, 'apples_table': apples_table,
         'tuned': tuned_presets(),
         'tolerances': {f'{k[0]}/{k[1]}': v for k, v in TOLERANCES.items()},
@@ -714,6 +786,9 @@ def main(argv=None):
                            for w, y in not_reproduced(book_table, apples_table)],
         'files': output_files(cfg, figures), 'failures': failures,
     }
+    if not (args.quick or args.no_readme):
+        report['files'] += [os.path.relpath(p, ROOT) for p in
+                            write_front_page(report, book_table, cfg['epochs'])]
     write_tables(report, cfg['out_dir'])
     print_summary(report, cfg['out_dir'])
     if args.quick:

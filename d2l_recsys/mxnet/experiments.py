@@ -18,12 +18,12 @@ from ..defaults import BOOK
 from ..plotting import in_notebook, training_animator
 from . import fast as fast_path
 from . import fast_ranking
-from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
-from .models import AutoRec, MF
+from .autorec import AutoRec, autorec_evaluator, autorec_rmse_exact
+from .devices import parse_devices
+from .mf import MF, evaluator, rmse_exact, train_recsys_rating
 from .neumf import NeuMF, PRDataset, evaluate_ranking, train_ranking
 from .ranking import BPRLoss, HingeLossbRec
 from .seqrec import Caser, SeqDataset
-from .training import parse_devices, train_recsys_rating
 
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',

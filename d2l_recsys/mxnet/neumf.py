@@ -1,6 +1,7 @@
-r"""Neural collaborative filtering for personalized ranking (book: the section of that name).
+r"""NeuMF, negative sampling and the ranking evaluator, in the MXNet tab.
 
-Book section: https://d2l.ai/chapter_recommender-systems/neumf.html. The book's code, in the
+Book section: "Neural Collaborative Filtering for Personalized Ranking",
+https://d2l.ai/chapter_recommender-systems/neumf.html. The book's code, in the
 book's order and under its names: the model :class:`NeuMF`, the dataset with negative sampling
 :class:`PRDataset`, the ``#@save`` functions ``hit_and_auc`` (framework-free, so it lives in
 :mod:`d2l_recsys.rank_metrics`, which both tabs import it from), :func:`evaluate_ranking` and

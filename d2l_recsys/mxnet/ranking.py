@@ -1,6 +1,7 @@
-r"""Two pairwise ranking losses (book: "Personalized Ranking for Recommender Systems").
+r"""Two pairwise ranking losses, in the MXNet tab.
 
-Book section: https://d2l.ai/chapter_recommender-systems/ranking.html. Both are the book's
+Book section: "Personalized Ranking for Recommender Systems",
+https://d2l.ai/chapter_recommender-systems/ranking.html. Both are the book's
 ``#@save`` classes, unchanged, so the book's cells run with ``d2l.BPRLoss()``; the tests hold
 them equal to ``d2l`` 1.0.3's on the same inputs.
 

@@ -1,6 +1,7 @@
-r"""Sequence-aware recommendation with Caser (book: "Sequence-Aware Recommender Systems").
+r"""Sequence-aware recommendation with Caser, in the MXNet tab.
 
-Book section: https://d2l.ai/chapter_recommender-systems/seqrec.html. The book's two classes,
+Book section: "Sequence-Aware Recommender Systems",
+https://d2l.ai/chapter_recommender-systems/seqrec.html. The book's two classes,
 unchanged and in its order: the model :class:`Caser` and the dataset :class:`SeqDataset`; the
 section trains with ``d2l.train_ranking`` and ``d2l.evaluate_ranking``
 (:mod:`d2l_recsys.mxnet.neumf`) and ``d2l.BPRLoss`` (:mod:`d2l_recsys.mxnet.ranking`). Tests

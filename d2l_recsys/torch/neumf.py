@@ -1,6 +1,7 @@
-r"""Neural collaborative filtering for personalized ranking, in PyTorch.
+r"""NeuMF, negative sampling and the ranking evaluator, in PyTorch.
 
-The MXNet tab's :mod:`d2l_recsys.mxnet.neumf` (the book's section of that name) translated,
+Book section: "Neural Collaborative Filtering for Personalized Ranking",
+https://d2l.ai/chapter_recommender-systems/neumf.html. The MXNet tab's :mod:`d2l_recsys.mxnet.neumf` (the book's section of that name) translated,
 under the same names: :class:`NeuMF` (same architecture, parameter names and shapes, so one
 set of weights fits both frameworks, and the book's initialisation: weights from
 :math:`\mathcal{N}(0, 0.01^2)`, biases zero), :class:`PRDataset` (the same negatives for the
@@ -34,7 +35,7 @@ from ..rank_runs import (finish_ranking_history, new_ranking_history, ranking_an
                          record_ranking_epoch)
 from ..utils import Accumulator, Timer
 from .fast_ranking import user_item_scores
-from .training import parse_devices
+from .devices import parse_devices
 
 __all__ = ['Dense', 'init_book', 'NeuMF', 'PRDataset', 'hit_and_auc', 'evaluate_ranking',
            'train_ranking', 'score_matrix']

@@ -1,6 +1,9 @@
-r"""The two pairwise ranking losses of "Personalized Ranking for Recommender Systems", in
-PyTorch: the MXNet tab's ``BPRLoss`` and ``HingeLossbRec`` (the book's ``#@save`` classes) as
-modules with the same call, the same formulas and the same output shapes.
+r"""The two pairwise ranking losses, in PyTorch.
+
+Book section: "Personalized Ranking for Recommender Systems",
+https://d2l.ai/chapter_recommender-systems/ranking.html. The MXNet tab's ``BPRLoss`` and
+``HingeLossbRec`` (the book's ``#@save`` classes) as modules with the same call, the same
+formulas and the same output shapes.
 
 * :class:`BPRLoss`: :math:`-\sum \ln \sigma(\hat y_{ui} - \hat y_{uj})` over the batch axis,
   kept as a leading axis of one (shape ``(1, ...)``), the log of the sigmoid taken as written.

@@ -1,7 +1,8 @@
 r"""Sequence-aware recommendation with Caser, in PyTorch.
 
-The MXNet tab's :mod:`d2l_recsys.mxnet.seqrec` (the book's section "Sequence-Aware Recommender
-Systems") translated, under the same names: :class:`Caser`, the same architecture with the same
+Book section: "Sequence-Aware Recommender Systems",
+https://d2l.ai/chapter_recommender-systems/seqrec.html. The MXNet tab's
+:mod:`d2l_recsys.mxnet.seqrec` translated, under the same names: :class:`Caser`, the same architecture with the same
 parameter names and shapes (``P``, ``Q``, ``conv_v``, ``conv_h.0`` .. ``conv_h.{L-1}``, ``fc``,
 ``Q_prime``, ``b``; ``Conv2d`` and ``Linear`` weights laid out as Gluon's ``Conv2D`` and
 ``Dense``), so one set of weights fits both frameworks, initialised as the book's (weights from
