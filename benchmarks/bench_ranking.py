@@ -5,7 +5,7 @@ every epoch) each fast path, MXNet's and PyTorch's, trains and evaluates in unde
 the project's 2-core CPU. Three rows per model, each a fresh child process:
 
 * ``book (estimated)``: the book's cells (the package's verbatim copies of ``PRDataset``,
-  ``SeqDataset``, ``NeuMF``, ``Caser``, ``evaluate_ranking`` and the loop body of
+  ``SeqDataset``, ``NeuMF``, ``Caser`` and ``evaluate_ranking``, and the loop body of
   ``train_ranking``, with the book's 4-worker DataLoader) are far too slow to run whole (the
   book comments Caser's training out: "> 1h"), so a bounded part of them is timed and the
   rest extrapolated, and the output says so: the data preparation (reading, the book's split
@@ -75,33 +75,37 @@ def _time_batches(net, train_iter, loss, trainer, devices, count):
     return (time.perf_counter() - tic) / count
 
 
+class _Enough(Exception):
+    """Raised to stop the book's evaluator once it has evaluated the users to time."""
+
+
+class _CountingTestInput(dict):
+    """The book's ``test_iter`` that stops ``evaluate_ranking`` after ``count`` users: the
+    evaluator reads a user's held-out items last, once that user is ranked."""
+    def __init__(self, test_input, count):
+        super().__init__(test_input)
+        self.count, self.seen = count, 0
+
+    def __getitem__(self, key):
+        self.seen += 1
+        value = super().__getitem__(key)
+        if self.seen > self.count:
+            raise _Enough
+        return value
+
+
 def _time_users(net, test_input, seq, candidates, num_users, devices, count):
-    """Seconds per user of the book's ``evaluate_ranking``: its loop body for the first
-    ``count`` users, as the book runs it for every user (a DataLoader each)."""
-    from mxnet import autograd, gluon, np
-    from d2l_recsys.rank_metrics import hit_and_auc
-    all_items = set([i for i in range(num_users)])
+    """Seconds per user of the book's ``evaluate_ranking`` (the package's verbatim copy),
+    stopped after ``count`` users (it makes a DataLoader per user, as the book does)."""
+    from mxnet import autograd
+    from d2l_recsys.mxnet.neumf import evaluate_ranking
+    counting = _CountingTestInput(test_input, count)
     tic = time.perf_counter()
     with autograd.predict_mode():
-        for u in range(count):
-            neg_items = list(all_items - set(candidates[int(u)]))
-            user_ids, item_ids, x, scores = [], [], [], []
-            [item_ids.append(i) for i in neg_items]
-            [user_ids.append(u) for _ in neg_items]
-            x.extend([np.array(user_ids)])
-            if seq is not None:
-                x.append(seq[user_ids, :])
-            x.extend([np.array(item_ids)])
-            test_data_iter = gluon.data.DataLoader(
-                gluon.data.ArrayDataset(*x), shuffle=False, last_batch="keep",
-                batch_size=1024)
-            for index, values in enumerate(test_data_iter):
-                x = [gluon.utils.split_and_load(v, devices, even_split=False)
-                     for v in values]
-                scores.extend([list(net(*t).asnumpy()) for t in zip(*x)])
-            scores = [item for sublist in scores for item in sublist]
-            ranked = sorted(zip(item_ids, scores), key=lambda t: t[1], reverse=True)
-            hit_and_auc([r[0] for r in ranked], test_input[u], 50)
+        try:
+            evaluate_ranking(net, counting, seq, candidates, num_users, None, devices)
+        except _Enough:
+            pass
     return (time.perf_counter() - tic) / count
 
 

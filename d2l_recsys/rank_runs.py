@@ -21,11 +21,13 @@ end with :func:`ranking_run_info`, the record saved beside a model. A run return
 import sys
 import time
 
+from . import rank_metrics
 from .plotting import Animator
 from .rank_metrics import format_exact
 
 __all__ = ['new_ranking_history', 'record_ranking_epoch', 'finish_ranking_history',
-           'ranking_animator', 'ranking_hparams', 'ranking_run_info', 'BOOK_METRIC']
+           'ranking_animator', 'ranking_evaluator', 'ranking_hparams', 'ranking_run_info',
+           'BOOK_METRIC']
 
 BOOK_METRIC = ("book evaluator: hits in the top 50 and AUC among the items with an index "
                "below the number of users (see 'exact' for all unseen items)")
@@ -96,6 +98,25 @@ def ranking_animator(plot, num_epochs):
         return plot
     return Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0, 1],
                     legend=['test hit rate', 'test AUC'], live=plot)
+
+
+def ranking_evaluator(scores_of, rank_data):
+    """``evaluate()`` of both tabs' fast loops: ``scores_of()`` (every user's score of every
+    item), then the book's hit rate and AUC
+    (:func:`~d2l_recsys.rank_metrics.book_hit_and_auc`) and the exact metrics
+    (:func:`~d2l_recsys.rank_metrics.exact_ranking_metrics`) from it:
+    ``(hit_rate, auc, exact)``."""
+    orders = rank_metrics.book_item_order(rank_data.candidates, rank_data.num_users)
+
+    def evaluate():
+        scores = scores_of()
+        hit_rate, auc, _ = rank_metrics.book_hit_and_auc(
+            scores, rank_data.test_items, rank_data.candidates, rank_data.num_users,
+            orders=orders)
+        exact = rank_metrics.exact_ranking_metrics(scores, rank_data.candidates,
+                                                   rank_data.test_items)
+        return hit_rate, auc, exact
+    return evaluate
 
 
 def ranking_hparams(model, settings):

@@ -51,7 +51,8 @@ from .. import rank_metrics, rank_scores
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
 from ..rank_data import NegativeSampler
-from ..rank_runs import finish_ranking_history, new_ranking_history, record_ranking_epoch
+from ..rank_runs import (finish_ranking_history, new_ranking_history, ranking_evaluator,
+                         record_ranking_epoch)
 from .fast import RolloverBatches
 
 npx.set_np()
@@ -366,22 +367,6 @@ def _trainer(net, settings):
                          {'learning_rate': settings['lr'], 'wd': settings['wd']})
 
 
-def _evaluator(net, rank_data, seq=None):
-    """``evaluate()`` of the fast loops: the score matrix, then the book's hit rate and AUC
-    and the exact metrics from it."""
-    orders = rank_metrics.book_item_order(rank_data.candidates, rank_data.num_users)
-
-    def evaluate():
-        scores = user_item_scores(net, seq=seq)
-        hit_rate, auc, _ = rank_metrics.book_hit_and_auc(
-            scores, rank_data.test_items, rank_data.candidates, rank_data.num_users,
-            orders=orders)
-        exact = rank_metrics.exact_ranking_metrics(scores, rank_data.candidates,
-                                                   rank_data.test_items)
-        return hit_rate, auc, exact
-    return evaluate
-
-
 def fit_neumf(settings, rank_data, devices, *, animator=None, progress=None, verbose=True):
     """Train the book's NeuMF on ``rank_data`` (:class:`d2l_recsys.rank_data.RankData`) with
     checked ``settings`` (:func:`d2l_recsys.experiments.check_settings`); returns ``(net,
@@ -397,9 +382,9 @@ def fit_neumf(settings, rank_data, devices, *, animator=None, progress=None, ver
     users = onp.asarray(rank_data.users, dtype=onp.int64)
     items = onp.asarray(rank_data.items, dtype=onp.int64)
     sampler = NegativeSampler(rank_data.candidates, rank_data.num_users, rank_data.num_items)
+    evaluate = ranking_evaluator(lambda: user_item_scores(net), rank_data)
     history = _fit(net, wrapped, _trainer(net, s), [users, items], users, sampler, s,
-                   devices, _evaluator(net, rank_data), animator=animator, progress=progress,
-                   verbose=verbose)
+                   devices, evaluate, animator=animator, progress=progress, verbose=verbose)
     return net, history
 
 
@@ -418,7 +403,8 @@ def fit_caser(settings, rank_data, windows, devices, *, animator=None, progress=
     users = windows.users.astype(onp.int64)
     columns = [users, windows.items, windows.targets.reshape(-1)]
     sampler = NegativeSampler(rank_data.candidates, rank_data.num_users, rank_data.num_items)
+    evaluate = ranking_evaluator(lambda: user_item_scores(net, seq=windows.test_seq),
+                                 rank_data)
     history = _fit(net, wrapped, _trainer(net, s), columns, users, sampler, s, devices,
-                   _evaluator(net, rank_data, seq=windows.test_seq), animator=animator,
-                   progress=progress, verbose=verbose)
+                   evaluate, animator=animator, progress=progress, verbose=verbose)
     return net, history

@@ -17,11 +17,11 @@ its dropout masks (drawn for the positive item, then for the negative one, as th
 path's two forward passes draw them).
 
 What is faster: the epoch's examples are gathered on the device with one index and cut into
-batches as views, Caser's convolutions run as matrix products (:func:`caser_features`) once
-per window for both items, the losses come back once per epoch, and each evaluation scores every user and item at once from the models'
-parts (:mod:`d2l_recsys.rank_scores`) instead of a forward pass per user. The numbers are the
-faithful path's to float rounding (the fused Adam kernel and the evaluation sum in another
-order).
+batches as views, Caser's convolutions run as matrix products (:func:`caser_features`) once per
+window for both items, the losses come back once per epoch, and each evaluation scores every
+user and item at once from the models' parts (:mod:`d2l_recsys.rank_scores`) instead of a
+forward pass per user. The numbers are the faithful path's to float rounding (the fused Adam
+kernel and the evaluation sum in another order).
 """
 import time
 
@@ -33,7 +33,7 @@ from ..experiments import non_finite_error
 from ..plotting import in_notebook
 from ..rank_data import NegativeSampler
 from ..rank_runs import (finish_ranking_history, new_ranking_history, ranking_animator,
-                         record_ranking_epoch)
+                         ranking_evaluator, record_ranking_epoch)
 from .fast import ShuffledBatches, threads
 
 __all__ = ['caser_features', 'neumf_scores', 'caser_scores', 'user_item_scores', 'evaluate_ranking',
@@ -121,22 +121,6 @@ def _check_device(devices):
     return devices[0]
 
 
-def _evaluator(net, rank_data, seq=None):
-    """``evaluate()`` of the fast loops: the score matrix, then the book's hit rate and AUC
-    and the exact metrics from it."""
-    orders = rank_metrics.book_item_order(rank_data.candidates, rank_data.num_users)
-
-    def evaluate():
-        scores = user_item_scores(net, seq=seq)
-        hit_rate, auc, _ = rank_metrics.book_hit_and_auc(
-            scores, rank_data.test_items, rank_data.candidates, rank_data.num_users,
-            orders=orders)
-        exact = rank_metrics.exact_ranking_metrics(scores, rank_data.candidates,
-                                                   rank_data.test_items)
-        return hit_rate, auc, exact
-    return evaluate
-
-
 def _fit(net, step, trainer, columns, users, sampler, settings, devices, evaluate, *, plot,
          progress, verbose, figure_path):
     """The loop of ``train_ranking`` over device-resident data: per epoch the loader's
@@ -208,10 +192,11 @@ def fit_neumf(net, loss, trainer, rank_data, settings, devices, *, plot=None, pr
         return ls.detach()
 
     sampler = NegativeSampler(rank_data.candidates, rank_data.num_users, rank_data.num_items)
+    evaluate = ranking_evaluator(lambda: user_item_scores(net), rank_data)
     with threads(_threads('neumf', device)):
         return _fit(net, step, trainer, [users, items], users, sampler, settings, devices,
-                    _evaluator(net, rank_data), plot=plot, progress=progress,
-                    verbose=verbose, figure_path=figure_path)
+                    evaluate, plot=plot, progress=progress, verbose=verbose,
+                    figure_path=figure_path)
 
 
 def fit_caser(net, loss, trainer, rank_data, windows, settings, devices, *, plot=None,
@@ -235,10 +220,12 @@ def fit_caser(net, loss, trainer, rank_data, windows, settings, devices, *, plot
         return ls.detach()
 
     sampler = NegativeSampler(rank_data.candidates, rank_data.num_users, rank_data.num_items)
+    evaluate = ranking_evaluator(lambda: user_item_scores(net, seq=windows.test_seq),
+                                 rank_data)
     with threads(_threads('caser', device)):
         return _fit(net, step, trainer, columns, users, sampler, settings, devices,
-                    _evaluator(net, rank_data, seq=windows.test_seq), plot=plot,
-                    progress=progress, verbose=verbose, figure_path=figure_path)
+                    evaluate, plot=plot, progress=progress, verbose=verbose,
+                    figure_path=figure_path)
 
 
 def _threads(model, device):

@@ -1,17 +1,18 @@
 r"""NeuMF, negative sampling and the ranking evaluator, in PyTorch.
 
 Book section: "Neural Collaborative Filtering for Personalized Ranking",
-https://d2l.ai/chapter_recommender-systems/neumf.html. The MXNet tab's :mod:`d2l_recsys.mxnet.neumf` (the book's section of that name) translated,
-under the same names: :class:`NeuMF` (same architecture, parameter names and shapes, so one
-set of weights fits both frameworks, and the book's initialisation: weights from
-:math:`\mathcal{N}(0, 0.01^2)`, biases zero), :class:`PRDataset` (the same negatives for the
-same ``random`` draws), ``hit_and_auc`` (the book's function itself, from
-:mod:`d2l_recsys.rank_metrics`), :func:`evaluate_ranking` and :func:`train_ranking` with the
-book's behaviour and printed lines: the evaluator ranks ``range(num_users)`` and counts hits at
-50, the printed "train loss" is the book's sum of running sums over the examples, its
-"examples/sec" divides by the sum of the times since the start (see the MXNet module for
-each). The extras are the MXNet tab's: ``train_ranking(..., exact=False, plot=None,
-progress=None, figure_path=None)`` and :func:`score_matrix`.
+https://d2l.ai/chapter_recommender-systems/neumf.html. The MXNet tab's
+:mod:`d2l_recsys.mxnet.neumf` (the book's section of that name) translated, under the same
+names: :class:`NeuMF` (same architecture, parameter names and shapes, so one set of weights
+fits both frameworks, and the book's initialisation: weights from :math:`\mathcal{N}(0,
+0.01^2)`, biases zero), :class:`PRDataset` (the same negatives for the same ``random`` draws),
+``hit_and_auc`` (the book's function itself, from :mod:`d2l_recsys.rank_metrics`),
+:func:`evaluate_ranking` and :func:`train_ranking` with the book's behaviour and printed lines:
+the evaluator ranks ``range(num_users)`` and counts hits at 50, the printed "train loss" is the
+book's sum of running sums over the examples, its "examples/sec" divides by the sum of the
+times since the start (see the MXNet module for each). The extras are the MXNet tab's:
+``train_ranking(..., exact=False, plot=None, progress=None, figure_path=None)`` and
+:func:`score_matrix`.
 
 Differences a PyTorch user would expect: the evaluator slices each user's items in batches of
 1024 instead of making a ``DataLoader`` per user (the same batches, without PyTorch's loader

@@ -2,15 +2,16 @@ r"""Sequence-aware recommendation with Caser, in PyTorch.
 
 Book section: "Sequence-Aware Recommender Systems",
 https://d2l.ai/chapter_recommender-systems/seqrec.html. The MXNet tab's
-:mod:`d2l_recsys.mxnet.seqrec` translated, under the same names: :class:`Caser`, the same architecture with the same
-parameter names and shapes (``P``, ``Q``, ``conv_v``, ``conv_h.0`` .. ``conv_h.{L-1}``, ``fc``,
-``Q_prime``, ``b``; ``Conv2d`` and ``Linear`` weights laid out as Gluon's ``Conv2D`` and
-``Dense``), so one set of weights fits both frameworks, initialised as the book's (weights from
-:math:`\mathcal{N}(0, 0.01^2)`, biases zero); and :class:`SeqDataset`, the book's windows
-(:func:`d2l_recsys.rank_data.seq_windows`, element for element the book's ``SeqDataset``
-arrays, as int64 indices for PyTorch's embeddings) with the book's negative sampling per
-example. Caser trains with :func:`d2l_recsys.torch.neumf.train_ranking` and
-:func:`~d2l_recsys.torch.neumf.evaluate_ranking` and :class:`~d2l_recsys.torch.ranking.BPRLoss`.
+:mod:`d2l_recsys.mxnet.seqrec` translated, under the same names: :class:`Caser`, the same
+architecture with the same parameter names and shapes (``P``, ``Q``, ``conv_v``, ``conv_h.0``
+.. ``conv_h.{L-1}``, ``fc``, ``Q_prime``, ``b``; ``Conv2d`` and ``Linear`` weights laid out as
+Gluon's ``Conv2D`` and ``Dense``), so one set of weights fits both frameworks, initialised as
+the book's (weights from :math:`\mathcal{N}(0, 0.01^2)`, biases zero); and :class:`SeqDataset`,
+the book's windows (:func:`d2l_recsys.rank_data.seq_windows`, element for element the book's
+``SeqDataset`` arrays, as int64 indices for PyTorch's embeddings) with the book's negative
+sampling per example. Caser trains with :func:`d2l_recsys.torch.neumf.train_ranking` and
+:func:`~d2l_recsys.torch.neumf.evaluate_ranking` and
+:class:`~d2l_recsys.torch.ranking.BPRLoss`.
 """
 import random
 
