@@ -217,7 +217,7 @@ def test_ranking_markdown_says_the_books_time_is_estimated():
     text = bench_ranking.markdown(bench_ranking.summarize(runs, ['caser']), load=(1, 2, 3))
     assert 'timed in part and extrapolated' in text
     assert '| caser | book (estimated) | 12,000 |' in text
-    assert '| caser | fast | 30.0 | 0.075 | 0.100 | 0.500 |' in text
+    assert '| caser | fast | 30.0 | 0.075 | 0.100 | 0.500 | 1 run(s): the median time' in text
     assert "caser: MXNet fast path 30.0 s for the book's 8 epochs" in text
     # Without the book's row, no ratio is claimed.
     alone = bench_ranking.summarize([_rank_run('caser', 'fast', 0, 30.0)], ['caser'])
