@@ -1,5 +1,8 @@
 """`make bench`: the book's code, the faithful and fast paths, and the PyTorch tab side by side.
 
+(The ranking half's rows, NeuMF and Caser, come from ``benchmarks/bench_ranking.py``: see
+there; ``--ranking ''`` leaves them out.)
+
 For MF and AutoRec with the book's settings on the real MovieLens 100K, each run is a fresh
 child process (so its peak memory, ``ru_maxrss``, is its own), repeated over seeds 0..R-1 with
 the paths in rotating order so that a busy machine slows them alike. Four paths, on the same
@@ -540,6 +543,10 @@ def main(argv=None):
     parser.add_argument('--quick', action='store_true',
                         help='a smoke run: 1 seed, a few epochs (ratios are not the targets\')')
     parser.add_argument('--models', default='mf,autorec')
+    parser.add_argument('--ranking', default='neumf,caser',
+                        help="the ranking rows (benchmarks/bench_ranking.py): NeuMF and Caser, "
+                             "the book's code estimated from a timed part, the fast paths of "
+                             "both tabs run whole; '' for none")
     parser.add_argument('--paths', default=','.join(PATHS),
                         help=f'comma-separated, default {",".join(PATHS)} (the torch paths are '
                              'skipped, with one line, when PyTorch is not installed)')
@@ -609,6 +616,18 @@ def main(argv=None):
             for path in order:
                 report['runs'].append(run_child(model, path, seed, args.devices, data_dir,
                                                 epochs[model], log, env))
+    ranking = [m.strip() for m in args.ranking.split(',') if m.strip()]
+    if ranking:
+        sys.path.insert(0, HERE)
+        import bench_ranking
+        for m in ranking:
+            if m not in bench_ranking.MODELS:
+                parser.error(f'--ranking: unknown model {m!r} (choose from '
+                             f'{", ".join(bench_ranking.MODELS)})')
+        log(f'bench: ranking rows {ranking} (the book\'s code estimated from a timed part)')
+        report['ranking'] = bench_ranking.run_all(
+            ranking, 1 if args.quick else args.repeats, data_dir, log, env,
+            epochs=2 if args.quick else None)
     report['data_prep'] = None if args.no_data else data_prep(
         1 if args.quick else args.repeats, data_dir, log)
     try:
@@ -618,6 +637,8 @@ def main(argv=None):
     report['total_s'] = time.time() - start
     report['summary'] = summarize(report['runs'], models, paths)
     text = markdown(report)
+    if report.get('ranking'):
+        text = text.rstrip('\n') + '\n\n' + report['ranking']['markdown']
     os.makedirs(args.out, exist_ok=True)
     atomic_write_text(os.path.join(args.out, 'bench.json'), json.dumps(report, indent=2) + '\n')
     atomic_write_text(os.path.join(args.out, 'bench.md'), text)

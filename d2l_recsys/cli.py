@@ -4,6 +4,8 @@
     python -m d2l_recsys data                      # fetch/validate ML-100K, print its folder
     python -m d2l_recsys train mf --out results/mf # the book's MF experiment
     python -m d2l_recsys train autorec --seed 0    # the book's AutoRec experiment
+    python -m d2l_recsys train neumf --fast        # the book's NeuMF experiment, sooner
+    python -m d2l_recsys train caser --fast        # Caser, its training call run
     python -m d2l_recsys recommend --model results/mf --user 20 -k 10
 
 Defaults are the book's settings. Wrong arguments end with one line on stderr and exit
@@ -19,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from .defaults import BOOK
+from .defaults import BOOK, RANKING_LOSSES, RANKING_MODELS
 
 PROG = 'd2l-recsys'
 EXAMPLES = '''examples:
@@ -28,6 +30,8 @@ EXAMPLES = '''examples:
   python -m d2l_recsys train autorec --devices cpu:0,cpu:1 --out runs/ar
   python -m d2l_recsys train autorec --framework torch --out runs/ar-torch
   python -m d2l_recsys train autorec --preset tuned  the tuned preset, early stopping
+  python -m d2l_recsys train neumf --fast          the book's NeuMF run -> results/neumf
+  python -m d2l_recsys train caser --fast --framework torch
   python -m d2l_recsys recommend --model results/mf --user 20 -k 10'''
 
 
@@ -85,6 +89,25 @@ def _nonneg_float(text):
     return value
 
 
+def _dropout(text):
+    value = _finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f'must be in [0, 1), got {text}')
+    return value
+
+
+def _int_list(text):
+    parts = [p.strip() for p in text.split(',') if p.strip()]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a list of integers like 10,10,10') \
+            from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f'every layer needs at least one unit, got {text}')
+    return values
+
+
 def _ratio(text):
     value = _finite_float(text)
     if not 0 < value < 1:
@@ -94,8 +117,8 @@ def _ratio(text):
 
 def build_parser():
     p = _Parser(prog=PROG, description='The recommender-systems chapters of Dive into Deep '
-                'Learning (MovieLens 100K, matrix factorization, AutoRec): MXNet Gluon, the '
-                'book\'s (default), or PyTorch (--framework torch).',
+                'Learning (MovieLens 100K, matrix factorization, AutoRec, NeuMF, Caser): '
+                'MXNet Gluon, the book\'s (default), or PyTorch (--framework torch).',
                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest='command', metavar='{data,train,recommend,tune,exercises}',
                            parser_class=_Parser)
@@ -106,26 +129,44 @@ def build_parser():
                    help='a folder with u.data or an ml-100k.zip (default: $D2L_RECSYS_DATA, '
                         'the cache, then the network)')
 
-    t = sub.add_parser('train', help="train MF or AutoRec with the book's settings")
-    t.add_argument('model', choices=['mf', 'autorec'])
+    t = sub.add_parser('train', help="train MF, AutoRec, NeuMF or Caser with the book's "
+                                     'settings')
+    t.add_argument('model', choices=['mf', 'autorec', *RANKING_MODELS])
     t.add_argument('--framework', choices=['mxnet', 'torch'], default='mxnet',
                    help="mxnet (the book's tab, default) or torch (the PyTorch tab)")
-    mf, ar = BOOK['mf'], BOOK['autorec']
+    mf, ar, nm, cs = BOOK['mf'], BOOK['autorec'], BOOK['neumf'], BOOK['caser']
 
     def both(key):
         return f"MF {mf[key]}, AutoRec {ar[key]}" if mf[key] != ar[key] else f'{mf[key]}'
-    t.add_argument('--epochs', type=_positive_int, help=both('num_epochs'))
-    t.add_argument('--lr', type=_positive_float, help=f'Adam learning rate ({both("lr")})')
-    t.add_argument('--wd', type=_nonneg_float, help=f'weight decay ({both("wd")})')
-    t.add_argument('--batch-size', type=_positive_int, help=both('batch_size'))
+
+    def every(key):
+        return f'{both(key)}, NeuMF {nm[key]}, Caser {cs[key]}'
+    t.add_argument('--epochs', type=_positive_int, help=every('num_epochs'))
+    t.add_argument('--lr', type=_positive_float, help=f'Adam learning rate ({every("lr")})')
+    t.add_argument('--wd', type=_nonneg_float, help=f'weight decay ({every("wd")})')
+    t.add_argument('--batch-size', type=_positive_int, help=every('batch_size'))
     t.add_argument('--factors', type=_positive_int,
-                   help=f'MF latent factors ({mf["num_factors"]})')
+                   help=f'latent factors (MF {mf["num_factors"]}, NeuMF {nm["num_factors"]}, '
+                        f'Caser {cs["num_factors"]})')
     t.add_argument('--hidden', type=_positive_int,
                    help=f'AutoRec hidden units ({ar["num_hidden"]})')
     t.add_argument('--split', choices=['random', 'seq-aware'], help=both('split_mode'))
     t.add_argument('--test-ratio', type=_ratio, help=f'({both("test_ratio")})')
     t.add_argument('--user-based', action='store_true',
                    help="AutoRec: the paper's user-based variant (rows are users)")
+    t.add_argument('--mlp', type=_int_list, metavar='N,N,...',
+                   help='NeuMF: the units of the MLP\'s layers '
+                        f'({",".join(map(str, nm["nums_hiddens"]))})')
+    t.add_argument('--L', type=_positive_int, dest='L',
+                   help=f'Caser: the items of a window ({cs["L"]})')
+    t.add_argument('--d', type=_positive_int, dest='d',
+                   help=f'Caser: horizontal filters per height ({cs["d"]})')
+    t.add_argument('--d-prime', type=_positive_int,
+                   help=f'Caser: vertical filters ({cs["d_prime"]})')
+    t.add_argument('--drop-ratio', type=_dropout,
+                   help=f'Caser: dropout before its fully connected layer ({cs["drop_ratio"]})')
+    t.add_argument('--loss', choices=list(RANKING_LOSSES),
+                   help="NeuMF, Caser: the pairwise loss (the book's bpr, or hinge)")
     t.add_argument('--seed', type=_nonneg_int, default=None,
                    help="fixes the framework's (MXNet's or PyTorch's), NumPy's and Python's "
                         'random state (same split, same RMSE on CPU)')
@@ -193,7 +234,9 @@ def build_parser():
     x.add_argument('--out', default=None, metavar='DIR',
                    help='where to write (default results/exercises)')
 
-    r = sub.add_parser('recommend', help="a trained model's top-k unseen items for a user")
+    r = sub.add_parser('recommend', help="a trained model's top-k unseen items for a user "
+                                         '(MF, AutoRec: predicted ratings; NeuMF, Caser: '
+                                         'ranking scores)')
     r.add_argument('--model', required=True, metavar='DIR', help='folder written by train')
     r.add_argument('--user', required=True, type=int,
                    help='MovieLens user id (1-based, as in u.data)')
@@ -237,11 +280,41 @@ def _jsonable(obj):
     return json_default(obj, fallback=str)
 
 
-def cmd_train(args):
+# The options of one model or a few, and the models they belong to (checked before training).
+MODEL_OPTIONS = (('--hidden', 'hidden', ('autorec',)),
+                 ('--user-based', 'user_based', ('autorec',)),
+                 ('--factors', 'factors', ('mf', *RANKING_MODELS)),
+                 ('--split', 'split', ('mf', 'autorec')),
+                 ('--test-ratio', 'test_ratio', ('mf', 'autorec')),
+                 ('--mlp', 'mlp', ('neumf',)),
+                 ('--L', 'L', ('caser',)), ('--d', 'd', ('caser',)),
+                 ('--d-prime', 'd_prime', ('caser',)),
+                 ('--drop-ratio', 'drop_ratio', ('caser',)),
+                 ('--loss', 'loss', RANKING_MODELS))
+NAMES = {'mf': 'MF', 'autorec': 'AutoRec', 'neumf': 'NeuMF', 'caser': 'Caser'}
+
+
+def _check_model_options(args):
+    """One line for an option the model does not take (MF's and AutoRec's own words kept)."""
     if args.model == 'mf' and (args.hidden is not None or args.user_based):
         raise UsageError('--hidden and --user-based are AutoRec options; MF uses --factors')
     if args.model == 'autorec' and args.factors is not None:
         raise UsageError('--factors is an MF option; AutoRec uses --hidden')
+    for flag, attr, models in MODEL_OPTIONS:
+        value = getattr(args, attr)
+        if value not in (None, False) and args.model not in models:
+            owners = ' and '.join(NAMES[m] for m in models)
+            why = (' (the ranking half uses the seq-aware split, each user\'s latest rating '
+                   'held out)' if attr in ('split', 'test_ratio') else '')
+            raise UsageError(f'{flag} is {"an" if owners[0] in "AM" else "a"} {owners} option, '
+                             f'not {NAMES[args.model]}\'s{why}')
+    if args.model in RANKING_MODELS and args.preset != 'book':
+        raise UsageError(f'--preset {args.preset}: {NAMES[args.model]} has only the book\'s '
+                         'settings (--preset book)')
+
+
+def cmd_train(args):
+    _check_model_options(args)
     from .store import check_output_folder
     out = args.out or os.path.join('results', args.model)   # created when saving
     check_output_folder(out)   # before training, not after it
@@ -260,7 +333,9 @@ def _train_and_save(args, out, curve):
         if value is not None:
             common[key] = value
     tic = time.time()
-    if args.preset == 'tuned':
+    if args.model in RANKING_MODELS:
+        net, history, info = _train_ranking(tab, args, common)
+    elif args.preset == 'tuned':
         net, history, info = _train_tuned(args, devices, curve)
     elif args.model == 'mf':
         if args.factors is not None:
@@ -274,6 +349,7 @@ def _train_and_save(args, out, curve):
     seconds = time.time() - tic
     info = dict(info)
     interactions = info.pop('train_interactions', None)
+    last_items = info.pop('test_seq', None)   # Caser's users' last items: its own file
     history = dict(history)
     history['total_seconds'] = seconds
     saved_info = {k: v for k, v in info.items() if k not in ('model',)}
@@ -288,14 +364,33 @@ def _train_and_save(args, out, curve):
                    extra={'info': record['info'],
                           'test_rmse_exact': history.get('test_rmse_exact')},
                    history=record,
-                   files=_model_files(figures, info.get('data_dir')))
+                   files=_model_files(figures, info.get('data_dir')),
+                   **({'last_items': last_items} if last_items is not None else {}))
     exact = history.get('test_rmse_exact')
     if exact is not None:
         print(f'exact test RMSE {exact:.3f}')
     params = 'model.pt' if args.framework == 'torch' else 'model.params'
-    print(f'wrote {out}: history.json, curve.png, curve.svg, {params}, model.json '
+    extra = ', last_items.npz' if last_items is not None else ''
+    print(f'wrote {out}: history.json, curve.png, curve.svg, {params}{extra}, model.json '
           f'({seconds:.1f} s)')
     return 0
+
+
+def _train_ranking(tab, args, common):
+    """``train neumf|caser``: the tab's experiment with the book's settings, the options
+    given over them (it prints the book's two lines and the exact metrics)."""
+    common = {k: v for k, v in common.items() if k not in ('split_mode', 'test_ratio')}
+    for key, value in (('num_factors', args.factors), ('loss', args.loss)):
+        if value is not None:
+            common[key] = value
+    if args.model == 'neumf':
+        if args.mlp is not None:
+            common['nums_hiddens'] = args.mlp
+        return tab.train_neumf(**common)
+    for key in ('L', 'd', 'd_prime', 'drop_ratio'):
+        if getattr(args, key) is not None:
+            common[key] = getattr(args, key)
+    return tab.train_caser(**common)
 
 
 def _copy(src, dst):
@@ -387,8 +482,10 @@ def cmd_recommend(args):
     else:
         _log(f'{PROG}: note: no training ratings saved, so seen items are not skipped')
     titles = _titles(args.data, args.model)
+    if meta['model'] in RANKING_MODELS:   # scores from the model itself (Caser: and its
+        inter_mat = None                  # users' last items, checked on load)
     rows = tab.top_k(net, user_index, args.k, num_items=num_items, inter_mat=inter_mat,
-                 user_based=user_based, seen=seen, titles=titles)
+                     user_based=user_based, seen=seen, titles=titles)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -1,16 +1,24 @@
-"""The book's settings for its two experiments, in one table.
+"""The book's settings for its experiments, in one table.
 
 ``BOOK['mf']`` is the cell of :numref:`sec_mf`, ``BOOK['autorec']`` the cell of
-:numref:`sec_autorec`. Every entry point (both tabs' experiments, the command line's help,
+:numref:`sec_autorec`, ``BOOK['neumf']`` and ``BOOK['caser']`` the training cells of the
+sections "Neural Collaborative Filtering for Personalized Ranking" and "Sequence-Aware
+Recommender Systems" (both on the seq-aware split with implicit feedback; ``loss`` names the
+pairwise loss of "Personalized Ranking for Recommender Systems": ``'bpr'``, the book's, or
+``'hinge'``). Every entry point (both tabs' experiments, the command line's help,
 ``make reproduce`` and ``make bench``) reads its defaults from here, so that changing the book's
 setting in one place changes it everywhere.
 """
 import types
 
 __all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'RATING_SCALE', 'MAX_EPOCHS',
-           'PATIENCE', 'MODELS', 'SPLITS', 'book', 'preset']
+           'PATIENCE', 'MODELS', 'RANKING_MODELS', 'RANKING_LOSSES', 'SPLITS', 'book',
+           'preset']
 
 MODELS = ('mf', 'autorec')
+# The ranking half: implicit feedback, the seq-aware split, a pairwise loss.
+RANKING_MODELS = ('neumf', 'caser')
+RANKING_LOSSES = ('bpr', 'hinge')
 SPLITS = ('random', 'seq-aware')
 
 # MappingProxyType: read-only, so that no caller changes the book's settings for the others.
@@ -21,13 +29,20 @@ BOOK = types.MappingProxyType({
     'autorec': types.MappingProxyType(dict(
         num_hidden=500, dropout=0.05, lr=0.002, wd=1e-5, batch_size=256, num_epochs=25,
         split_mode='random', test_ratio=0.1)),
+    'neumf': types.MappingProxyType(dict(
+        num_factors=10, nums_hiddens=(10, 10, 10), lr=0.01, wd=1e-5, batch_size=1024,
+        num_epochs=10, loss='bpr')),
+    'caser': types.MappingProxyType(dict(
+        num_factors=10, L=5, d=16, d_prime=4, drop_ratio=0.05, lr=0.04, wd=1e-5,
+        batch_size=4096, num_epochs=8, loss='bpr')),
 })
 
 
 def book(model, **overrides):
-    """The book's settings for ``model`` ('mf' or 'autorec') as a new dict, with overrides."""
+    """The book's settings for ``model`` (a key of :data:`BOOK`) as a new dict, with
+    overrides."""
     if model not in BOOK:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+        raise ValueError(f"model must be one of {', '.join(BOOK)}, got {model!r}")
     unknown = set(overrides) - set(BOOK[model])
     if unknown:
         raise TypeError(f'{model} has no setting {", ".join(sorted(unknown))}')

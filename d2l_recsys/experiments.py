@@ -27,7 +27,7 @@ import time
 import numpy
 
 from . import data, fetch
-from .defaults import BOOK, SPLITS
+from .defaults import BOOK, RANKING_LOSSES, RANKING_MODELS, SPLITS
 
 __all__ = ['RUNNING_MEAN', 'EXACT', 'check', 'check_settings', 'check_seed', 'seed_host',
            'RunData', 'read_split_load', 'check_batch_size', 'check_model_memory',
@@ -38,7 +38,8 @@ RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
 EXACT = 'book evaluator: RMSE over all observed test ratings (exact)'
 
 # What a size-like setting must be, and what the model calls it.
-_SIZES = {'mf': 'num_factors', 'autorec': 'num_hidden'}
+_SIZES = {'mf': 'num_factors', 'autorec': 'num_hidden', 'neumf': 'num_factors',
+          'caser': 'num_factors'}
 
 
 def check(name, value, ok, what):
@@ -67,10 +68,12 @@ def check_settings(model, **settings):
     """The book's settings for ``model`` with ``settings`` over them, checked.
 
     Returns the full dict (``BOOK[model]``'s keys). A bad value raises ValueError naming the
-    argument; an unknown key raises TypeError.
+    argument; an unknown key raises TypeError. ``model``: a key of
+    :data:`~d2l_recsys.defaults.BOOK` (the ranking models' own settings, ``nums_hiddens``,
+    ``L``, ``d``, ``d_prime``, ``drop_ratio`` and ``loss``, are checked here too).
     """
     if model not in BOOK:
-        raise ValueError(f"model must be 'mf' or 'autorec', got {model!r}")
+        raise ValueError(f"model must be one of {', '.join(BOOK)}, got {model!r}")
     unknown = set(settings) - set(BOOK[model])
     if unknown:
         raise TypeError(f'{model} has no setting {", ".join(sorted(unknown))}')
@@ -80,13 +83,52 @@ def check_settings(model, **settings):
     s['wd'] = _finite('wd', s['wd'], lambda v: v >= 0, 'a finite number, zero or positive')
     s['batch_size'] = _positive_int('batch_size', s['batch_size'])
     s['num_epochs'] = _positive_int('num_epochs', s['num_epochs'])
-    check('split_mode', s['split_mode'], s['split_mode'] in SPLITS, "'random' or 'seq-aware'")
-    s['test_ratio'] = _finite('test_ratio', s['test_ratio'], lambda v: 0 < v < 1,
-                              'between 0 and 1')
+    if 'split_mode' in s:
+        check('split_mode', s['split_mode'], s['split_mode'] in SPLITS,
+              "'random' or 'seq-aware'")
+    if 'test_ratio' in s:
+        s['test_ratio'] = _finite('test_ratio', s['test_ratio'], lambda v: 0 < v < 1,
+                                  'between 0 and 1')
     if 'dropout' in s:
         s['dropout'] = _finite('dropout', s['dropout'], lambda v: 0 <= v < 1,
                                'in [0, 1)')
+    if model in RANKING_MODELS:
+        _check_ranking(s)
     return s
+
+
+def _check_ranking(s):
+    """The ranking models' own settings (NeuMF's MLP, Caser's windows and filters, the loss),
+    in place."""
+    check('loss', s['loss'], s['loss'] in RANKING_LOSSES,
+          ' or '.join(repr(x) for x in RANKING_LOSSES))
+    if 'nums_hiddens' in s:
+        hidden = s['nums_hiddens']
+        if isinstance(hidden, str):
+            hidden = [h for h in hidden.replace(' ', '').split(',') if h]
+        try:
+            hidden = tuple(hidden)
+        except TypeError:
+            raise ValueError(f'nums_hiddens must be a list of positive integers, got '
+                             f'{s["nums_hiddens"]!r}') from None
+        s['nums_hiddens'] = tuple(_positive_int('nums_hiddens', _number(h)) for h in hidden)
+    for key in ('L', 'd', 'd_prime'):
+        if key in s:
+            # The book's Caser concatenates both convolutions' outputs: neither may be empty.
+            s[key] = _positive_int(key, s[key])
+    if 'drop_ratio' in s:
+        s['drop_ratio'] = _finite('drop_ratio', s['drop_ratio'], lambda v: 0 <= v < 1,
+                                  'in [0, 1)')
+
+
+def _number(text):
+    # '10' from a comma-separated list becomes 10; anything else is checked as given.
+    if isinstance(text, str):
+        try:
+            return float(text) if '.' in text or 'e' in text.lower() else int(text)
+        except ValueError:
+            raise ValueError(f'nums_hiddens must be positive integers, got {text!r}') from None
+    return text
 
 
 def check_seed(seed):
@@ -176,6 +218,14 @@ def check_model_memory(model, settings, num_users, num_items, user_based=False):
     size = settings[_SIZES[model]]
     if model == 'mf':
         count = (num_users + num_items) * (size + 1)
+    elif model == 'neumf':   # four embeddings; the MLP's layers are small beside them
+        widths = [2 * size, *settings['nums_hiddens']]
+        count = 2 * (num_users + num_items) * size + sum(
+            a * b + b for a, b in zip(widths[:-1], widths[1:])) + size + widths[-1]
+    elif model == 'caser':   # P, Q, Q_prime (2k), b; the filters and the layer after them
+        L, d, d_prime = settings['L'], settings['d'], settings['d_prime']
+        count = (num_users + 4 * num_items) * size + d_prime * L + d * L * (L + 1) // 2 * size \
+            + (d_prime * size + d * L) * size
     else:
         width = num_items if user_based else num_users
         count = 2 * width * size + width + size

@@ -2,12 +2,14 @@
 
 ``python -m d2l_recsys train`` writes one folder per model: ``model.json`` (what rebuilds the
 model: framework, model, hyper-parameters, sizes, and the size and SHA-256 of every other
-file), the parameter file, ``train_interactions.npz`` (the training ratings, 0-based) and the
-history. :func:`save_model_folder` builds it in a temporary sibling folder and swaps it into
-place with one rename, so an older model there is replaced whole or not at all, even when the
-process is killed. :func:`load_model_folder` checks a folder before anything is built from it:
-plain file names only (nothing outside the folder is opened), types, sizes, checksums, ids in
-range, and one-line errors naming the file and what is wrong. Imports no framework.
+file), the parameter file, ``train_interactions.npz`` (the training ratings, 0-based), the
+history and, for Caser, ``last_items.npz`` (each user's last ``L`` training items, the
+sequence Caser reads to recommend). :func:`save_model_folder` builds it in a temporary sibling
+folder and swaps it into place with one rename, so an older model there is replaced whole or
+not at all, even when the process is killed. :func:`load_model_folder` checks a folder before
+anything is built from it: plain file names only (nothing outside the folder is opened), types,
+sizes, checksums, ids in range, and one-line errors naming the file and what is wrong. Imports
+no framework.
 """
 import contextlib
 import dataclasses
@@ -21,20 +23,26 @@ import zipfile
 import numpy as onp
 
 from .atomic import file_digest, umask_mode
+from .rank_data import seq_windows
 
 __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
-           'ModelFolderError', 'json_default', 'model_meta', 'model_from_meta', 'FORMAT',
-           'META', 'INTERACTIONS', 'HISTORY', 'AUTOREC_EXTRAS']
+           'ModelFolderError', 'json_default', 'model_meta', 'model_from_meta',
+           'check_last_items', 'FORMAT', 'META', 'INTERACTIONS', 'HISTORY', 'LAST_ITEMS',
+           'AUTOREC_EXTRAS', 'MODELS']
 
 FORMAT = 'd2l-recsys-model/1'
 META, INTERACTIONS, HISTORY = 'model.json', 'train_interactions.npz', 'history.json'
+LAST_ITEMS = 'last_items.npz'
+# The models a folder may hold: the rating models and the ranking half's.
+MODELS = ('mf', 'autorec', 'neumf', 'caser')
 REQUIRED = ('framework', 'model', 'hparams', 'num_users', 'num_items', 'user_based')
 # AutoRec's hyper-parameters beyond the book's (the exercises' and the tuned presets'
 # ``clip``), passed on when present.
 AUTOREC_EXTRAS = ('hidden_layers', 'encoder_activation', 'decoder_activation',
                   'hidden_activation', 'clip')
 # Names an older model folder may hold; a folder with anything else is not replaced.
-KNOWN = {META, INTERACTIONS, HISTORY, 'model.params', 'model.pt', 'curve.png', 'curve.svg'}
+KNOWN = {META, INTERACTIONS, HISTORY, LAST_ITEMS, 'model.params', 'model.pt', 'curve.png',
+         'curve.svg'}
 MAX_META_BYTES = 1 << 20
 MAX_SIZE = 10 ** 8            # users or items: far above any MovieLens release
 _PLAIN = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z')
@@ -47,12 +55,14 @@ class ModelFolderError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class ModelFolder:
-    """A checked model folder: ``meta`` (model.json), ``params_path`` (inside ``directory``)
-    and ``interactions`` (``{'users', 'items', 'ratings'}`` arrays, or None)."""
+    """A checked model folder: ``meta`` (model.json), ``params_path`` (inside ``directory``),
+    ``interactions`` (``{'users', 'items', 'ratings'}`` arrays, or None) and, for Caser,
+    ``last_items`` (``(num_users, L)`` int64: each user's last training items)."""
     directory: str
     meta: dict
     params_path: str
     interactions: dict = None
+    last_items: onp.ndarray = None
 
 
 def _plain_name(name, where):
@@ -96,9 +106,9 @@ def model_meta(framework, params, *, model, hparams, num_users, num_items, user_
                extra=None):
     """What ``model.json`` says of a model, the same for every tab: ``framework``, the model,
     its ``hparams``, sizes, ``user_based``, the parameter file's name ``params`` and any
-    ``extra``. ValueError for a model other than MF and AutoRec, before anything is written."""
-    if model not in ('mf', 'autorec'):
-        raise ValueError(f"model must be 'mf' or 'autorec', got {model!r}")
+    ``extra``. ValueError for a model not in :data:`MODELS`, before anything is written."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     meta = {'format': FORMAT, 'framework': framework, 'model': model, 'hparams': dict(hparams),
             'num_users': int(num_users), 'num_items': int(num_items),
             'user_based': bool(user_based), 'params': params}
@@ -107,10 +117,13 @@ def model_meta(framework, params, *, model, hparams, num_users, num_items, user_
     return meta
 
 
-def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None):
+def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None,
+                    neumf=None, caser=None):
     """The model ``meta`` (``model.json``) describes, built with a tab's classes:
-    ``mf(num_factors, num_users, num_items)`` or ``autorec(num_hidden, num_users (num_items
-    when user-based), dropout, **extras)``.
+    ``mf(num_factors, num_users, num_items)``, ``autorec(num_hidden, num_users (num_items
+    when user-based), dropout, **extras)``, ``neumf(num_factors, num_users, num_items,
+    nums_hiddens)`` or ``caser(num_factors, num_users, num_items, L, d, d_prime,
+    drop_ratio)``.
 
     One-line ValueError for a model of another framework than ``framework`` (``tab`` names
     this one; a description without one is ``default_framework``'s), missing or unusable
@@ -132,12 +145,59 @@ def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None
                 raise ValueError(f'model description: autorec hparams "clip" must be true or '
                                  f'false, got {extras["clip"]!r}'[:200])
             return autorec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
+        if kind == 'neumf' and neumf is not None:
+            hidden = hp['nums_hiddens']
+            if not isinstance(hidden, list) or not all(_is_int(h) and h >= 1 for h in hidden):
+                raise ValueError(f'nums_hiddens must be a list of positive integers, got '
+                                 f'{hidden!r}')
+            return neumf(_size(hp['num_factors']), meta['num_users'], meta['num_items'],
+                         nums_hiddens=hidden)
+        if kind == 'caser' and caser is not None:
+            ratio = float(hp['drop_ratio'])
+            if not 0 <= ratio < 1:
+                raise ValueError(f'drop_ratio must be in [0, 1), got {ratio!r}')
+            return caser(_size(hp['num_factors']), meta['num_users'], meta['num_items'],
+                         _size(hp['L']), _size(hp['d']), _size(hp['d_prime']), ratio)
     except KeyError as e:
         raise ValueError(f'model description lacks {e.args[0]!r}') from None
     except (TypeError, ValueError) as e:   # int('x'), int([1]), a size, dropout or activation
         raise ValueError(f'model description: {kind} hparams {hp!r} are not usable '
                          f'({e})'[:300]) from None
-    raise ValueError(f"unknown model {kind!r} (expected 'mf' or 'autorec')")
+    raise ValueError(f"unknown model {kind!r} (expected one of {', '.join(MODELS)})")
+
+
+def _size(value):
+    """A positive integer hyper-parameter of a saved model (bools and floats refused)."""
+    if not _is_int(value) or not 1 <= value <= MAX_SIZE:
+        raise ValueError(f'{value!r} is not a positive integer')
+    return int(value)
+
+
+def check_last_items(last_items, meta, where, interactions=None):
+    """Caser's saved input: each user's last ``L`` training items, ``(num_users, L)``
+    integers in ``0..num_items-1``; when the training interactions are at hand, the same
+    items the book's ``SeqDataset`` takes from them (:func:`d2l_recsys.rank_data.seq_windows`),
+    so that the folder's files belong together."""
+    a = onp.asarray(last_items)
+    L = meta.get('hparams', {}).get('L')
+    shape = (meta['num_users'], L)
+    if a.shape != shape:
+        raise ModelFolderError(f'{where}: shape {a.shape}, expected {shape} (users x L)')
+    if a.dtype.kind not in 'iu':
+        raise ModelFolderError(f'{where}: {a.dtype}, not integers')
+    if a.size and (a.min() < 0 or a.max() >= meta['num_items']):
+        raise ModelFolderError(f'{where}: an item index outside 0..{meta["num_items"] - 1}')
+    if interactions is not None:
+        try:
+            expected = seq_windows(interactions['users'], interactions['items'], L,
+                                   meta['num_users']).test_seq
+        except ValueError as e:
+            raise ModelFolderError(f'{where}: the training interactions give no windows of '
+                                   f'{L} ({e})') from None
+        if not onp.array_equal(expected.astype(onp.int64), a):
+            raise ModelFolderError(f'{where}: not the last {L} training items of every user '
+                                   f'in {INTERACTIONS} (files from different runs?)')
+    return a.astype(onp.int64)
 
 
 def check_interactions(interactions, num_users, num_items, where):
@@ -288,14 +348,16 @@ def json_default(obj, *, fallback=None):
 
 
 def save_model_folder(directory, *, meta, write_params, interactions=None, history=None,
-                      files=None):
+                      files=None, last_items=None):
     """Write a model folder whole: ``model.json``, the parameters, the training ratings, the
     history and any ``files`` (``{name: write(path)}``, e.g. the curve).
 
     ``meta`` must carry ``framework``, ``model``, ``hparams``, ``num_users``, ``num_items``,
     ``user_based`` (JSON-able) and may name the parameter file (``params``, default
     ``model.params``); ``write_params(path)`` writes it. ``interactions``: 0-based ``users``,
-    ``items``, ``ratings``. Everything is written into a temporary sibling folder, which then
+    ``items``, ``ratings``. ``last_items``: Caser's ``(num_users, L)`` input, written to
+    ``last_items.npz`` after :func:`check_last_items`. Everything is written into a temporary
+    sibling folder, which then
     takes the place of ``directory`` in one rename: an older model there is replaced whole or
     not at all, and no temporary file is left on any error. Returns ``directory``.
     """
@@ -307,13 +369,17 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
     files = dict(files or {})
     for name in files:
         _plain_name(name, 'model folder file')
-    taken = {META, INTERACTIONS, HISTORY} & ({params} | set(files))
+    taken = {META, INTERACTIONS, HISTORY, LAST_ITEMS} & ({params} | set(files))
     if taken or params in files:
         raise ModelFolderError(f'model folder: {sorted(taken or {params})[0]} is written '
                                'twice')
     if interactions is not None:
         interactions = check_interactions(interactions, meta['num_users'], meta['num_items'],
                                           'training interactions')
+    if last_items is not None:
+        last_items = check_last_items(last_items, meta, 'last items', interactions)
+    elif meta['model'] == 'caser':
+        raise ModelFolderError('a Caser model needs its users\' last items (last_items=)')
     text_history = None
     if history is not None:
         text_history = json.dumps(history, indent=2, default=json_default) + '\n'
@@ -330,6 +396,9 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
         if text_history is not None:
             with open(os.path.join(stage, HISTORY), 'w', encoding='utf-8') as f:
                 f.write(text_history)
+        if last_items is not None:
+            with open(os.path.join(stage, LAST_ITEMS), 'wb') as f:
+                onp.savez_compressed(f, test_seq=last_items)
         for name, write in files.items():
             write(os.path.join(stage, name))
         manifest = {}
@@ -426,21 +495,36 @@ def _check_files(directory, meta, meta_path):
     return listed
 
 
-def _load_interactions(path, meta):
-    limit = 16 * meta['num_users'] * meta['num_items'] + (1 << 16)
+def _load_npz(path, limit, what):
+    """The arrays of a checked ``.npz`` (no pickles; at most ``limit`` bytes unpacked)."""
     try:
         with zipfile.ZipFile(path) as zf:
-            if sum(i.file_size for i in zf.infolist()) > 3 * limit:
-                raise ModelFolderError(f'{path}: unpacks to more than the model\'s '
-                                       f'{meta["num_users"]} x {meta["num_items"]} ratings could '
-                                       'take')
+            if sum(i.file_size for i in zf.infolist()) > limit:
+                raise ModelFolderError(f'{path}: unpacks to more than {what} could take')
         with onp.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            return {k: z[k] for k in z.files}
     except ModelFolderError:
         raise
     except Exception as e:   # BadZipFile, a truncated member, zlib.error, a pickled array
-        raise ModelFolderError(f'{path}: not a readable .npz of the training ratings '
-                               f'({type(e).__name__}: {str(e)[:120]})') from None
+        raise ModelFolderError(f'{path}: not a readable .npz ({type(e).__name__}: '
+                               f'{str(e)[:120]})') from None
+
+
+def _load_last_items(path, meta, interactions):
+    L = meta['hparams'].get('L')
+    if not _is_int(L) or not 1 <= L <= MAX_SIZE:
+        raise ModelFolderError(f'{path}: the model description gives no window length L')
+    arrays = _load_npz(path, 8 * meta['num_users'] * L + (1 << 16),
+                       f'{meta["num_users"]} users x {L} items')
+    if 'test_seq' not in arrays:
+        raise ModelFolderError(f'{path}: no array \'test_seq\'')
+    return check_last_items(arrays['test_seq'], meta, path, interactions)
+
+
+def _load_interactions(path, meta):
+    limit = 16 * meta['num_users'] * meta['num_items'] + (1 << 16)
+    arrays = _load_npz(path, 3 * limit, f'the model\'s {meta["num_users"]} x '
+                                        f'{meta["num_items"]} ratings')
     return check_interactions(arrays, meta['num_users'], meta['num_items'], path)
 
 
@@ -465,6 +549,13 @@ def load_model_folder(directory):
     inter_path = os.path.join(directory, INTERACTIONS)
     if INTERACTIONS in listed or os.path.lexists(inter_path):
         interactions = _load_interactions(_inside(directory, INTERACTIONS, meta_path), meta)
+    last_items = None
+    if meta['model'] == 'caser':
+        path = _inside(directory, LAST_ITEMS, meta_path)
+        if not os.path.isfile(path):
+            raise ModelFolderError(f'{path}: missing (Caser recommends from each user\'s last '
+                                   'training items)')
+        last_items = _load_last_items(path, meta, interactions)
     return ModelFolder(directory=directory, meta=meta, params_path=params_path,
-                       interactions=interactions)
+                       interactions=interactions, last_items=last_items)
 

@@ -181,3 +181,45 @@ def test_a_missing_pytorch_tab_is_said_in_one_line(monkeypatch):
     text = bench.markdown({**_report(_three('mf', [40] * 3, [20] * 3, [4] * 3)),
                            'torch_note': 'no PyTorch rows: PyTorch is not installed'})
     assert '\nNo PyTorch rows: PyTorch is not installed.\n' in text
+
+
+# ------------------------------------------------------------------ the ranking rows
+import bench_ranking  # noqa: E402
+
+
+def _rank_run(model, path, seed, wall, hr=0.1):
+    if path == 'book':
+        return {'model': model, 'path': path, 'seed': seed, 'wall_s': wall, 'estimated': True,
+                'data_s': 30.0, 'batch_s': 1.5, 'batches_per_epoch': 97, 'user_eval_s': 0.14,
+                'users': 943}
+    return {'model': model, 'path': path, 'seed': seed, 'wall_s': wall, 'estimated': False,
+            'hit_rate': 0.075, 'auc': 0.531, 'exact': {'hr@10': hr, 'auc': 0.5}}
+
+
+def test_ranking_goal_is_judged_per_fast_path_against_a_minute():
+    runs = [_rank_run('neumf', 'book', 0, 3000.0),
+            _rank_run('neumf', 'fast', 0, 20.0), _rank_run('neumf', 'fast', 1, 40.0),
+            _rank_run('neumf', 'fast', 2, 90.0),
+            _rank_run('neumf', 'torch-fast', 0, 70.0)]
+    summary = bench_ranking.summarize(runs, ['neumf'])['neumf']
+    assert summary['fast']['wall_s'] == 40.0 and summary['fast']['met']
+    assert summary['fast']['speedup_vs_book'] == pytest.approx(75.0)
+    assert not summary['torch-fast']['met']
+    lines = bench_ranking.verdict_lines({'neumf': summary})
+    assert lines[0] == ("neumf: MXNet fast path 40.0 s for the book's 10 epochs with "
+                        "evaluation every epoch (goal < 60 s: met), 75x sooner than the "
+                        "book's code (estimated)")
+    assert 'PyTorch fast path 70.0 s' in lines[1] and 'NOT met' in lines[1]
+
+
+def test_ranking_markdown_says_the_books_time_is_estimated():
+    runs = [_rank_run('caser', 'book', 0, 12000.0), _rank_run('caser', 'fast', 0, 30.0)]
+    text = bench_ranking.markdown(bench_ranking.summarize(runs, ['caser']), load=(1, 2, 3))
+    assert 'timed in part and extrapolated' in text
+    assert '| caser | book (estimated) | 12,000 |' in text
+    assert '| caser | fast | 30.0 | 0.075 | 0.100 | 0.500 | 1 run(s): the median time' in text
+    assert "caser: MXNet fast path 30.0 s for the book's 8 epochs" in text
+    # Without the book's row, no ratio is claimed.
+    alone = bench_ranking.summarize([_rank_run('caser', 'fast', 0, 30.0)], ['caser'])
+    assert alone['caser']['fast']['speedup_vs_book'] is None
+    assert 'sooner' not in bench_ranking.verdict_lines(alone)[0]

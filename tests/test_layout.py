@@ -189,7 +189,10 @@ COMMON_NAMES = {
     'read_item_titles', 'rmse_exact', 'save_model', 'set_axes', 'set_seed',
     'split_and_load_ml100k', 'split_data_ml100k', 'split_data_ml100k_fast', 'top_k',
     'train_autorec', 'train_mf', 'train_recsys_rating', 'try_all_gpus', 'user_based_autorec',
-    'user_based_matrix'}
+    'user_based_matrix',
+    # the ranking half: ranking, neumf, seqrec, and their experiments
+    'BPRLoss', 'HingeLossbRec', 'NeuMF', 'PRDataset', 'hit_and_auc', 'evaluate_ranking',
+    'train_ranking', 'score_matrix', 'Caser', 'SeqDataset', 'train_neumf', 'train_caser'}
 PUBLIC_NAMES = {'mxnet': COMMON_NAMES | {'check_gpu', 'read_u_data'},
                 'torch': COMMON_NAMES | {'L2Loss', 'try_gpu'}}
 

@@ -5,13 +5,19 @@ import line changed: the MovieLens functions, ``train_recsys_rating``, ``try_all
 ``Timer``, ``Accumulator``, ``Animator``, ``get_dataloader_workers`` and ``plt`` are here, with
 this project's fixes (the data comes from a checked cache or mirror, ``try_all_gpus`` falls
 back to the CPU, the Animator works headless and in Jupyter). So are the models, evaluators
-and experiments of the two sections, and the fast path (:mod:`d2l_recsys.mxnet.fast`).
+and experiments of the sections, the ranking half's (``BPRLoss``, ``HingeLossbRec``, ``NeuMF``,
+``PRDataset``, ``hit_and_auc``, ``evaluate_ranking``, ``train_ranking``, ``Caser``,
+``SeqDataset``), and the fast paths (:mod:`d2l_recsys.mxnet.fast`,
+:mod:`d2l_recsys.mxnet.fast_ranking`).
 
 Each section of the chapter is a module named after its page of the book, holding what the
 section defines in the book's order: :mod:`~d2l_recsys.mxnet.movielens`,
-:mod:`~d2l_recsys.mxnet.mf`, :mod:`~d2l_recsys.mxnet.autorec`. Beside them, what several
-sections share: :mod:`~d2l_recsys.mxnet.devices`, :mod:`~d2l_recsys.mxnet.experiments`,
-:mod:`~d2l_recsys.mxnet.fast` and :mod:`~d2l_recsys.mxnet.predict`.
+:mod:`~d2l_recsys.mxnet.mf`, :mod:`~d2l_recsys.mxnet.autorec`,
+:mod:`~d2l_recsys.mxnet.ranking`, :mod:`~d2l_recsys.mxnet.neumf`,
+:mod:`~d2l_recsys.mxnet.seqrec`. Beside them, what several sections share:
+:mod:`~d2l_recsys.mxnet.devices`, :mod:`~d2l_recsys.mxnet.experiments`,
+:mod:`~d2l_recsys.mxnet.fast`, :mod:`~d2l_recsys.mxnet.fast_ranking` and
+:mod:`~d2l_recsys.mxnet.predict`.
 """
 # First, before anything here imports MXNet: NumPy 1.24+ needs one alias back for MXNet 1.9.1,
 # and where MXNet cannot run this stops with one line saying what to do.
@@ -26,7 +32,12 @@ from .mf import MF, evaluator, rmse_exact, train_recsys_rating
 from .autorec import (ACTIVATIONS, AutoRec, autorec_evaluator, autorec_rmse_exact,
                       user_based_autorec, user_based_matrix)
 from .devices import check_gpu, get_dataloader_workers, parse_devices, try_all_gpus
-from .experiments import load_autorec_data, load_mf_data, set_seed, train_autorec, train_mf
+from .experiments import (load_autorec_data, load_mf_data, set_seed, train_autorec,
+                          train_caser, train_mf, train_neumf)
+from .ranking import BPRLoss, HingeLossbRec
+from .neumf import (NeuMF, PRDataset, evaluate_ranking, hit_and_auc, score_matrix,
+                    train_ranking)
+from .seqrec import Caser, SeqDataset
 from .predict import interaction_matrix, load_model, predict_rating, save_model, top_k
 
 FRAMEWORK = 'mxnet'

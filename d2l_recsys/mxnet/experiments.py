@@ -1,8 +1,10 @@
-"""The chapters' two experiments in the MXNet tab, as functions with the book's settings.
+"""The chapters' experiments in the MXNet tab, as functions with the book's settings.
 
 :func:`train_mf` is the book's cell of :numref:`sec_mf`, :func:`train_autorec` the one of
-:numref:`sec_autorec`, with the data path, the seed and the devices as arguments. Both return
-``(net, history, info)`` (see :mod:`d2l_recsys.experiments`). ``fast=True`` trains the same
+:numref:`sec_autorec`, :func:`train_neumf` and :func:`train_caser` the training cells of the
+sections on NeuMF and Caser, with the data path, the seed and the devices as arguments. All
+return ``(net, history, info)`` (see :mod:`d2l_recsys.experiments` and, for the ranking
+models, :mod:`d2l_recsys.rank_runs`). ``fast=True`` trains the same
 model on the same batches with :mod:`d2l_recsys.mxnet.fast`; the checks, the seed, the data
 and the record are the same code on both paths (here and in :mod:`d2l_recsys.experiments`).
 """
@@ -10,18 +12,25 @@ import mxnet as mx
 from mxnet import gluon, np
 
 from .. import experiments as runs
+from .. import rank_data as implicit
+from .. import rank_metrics, rank_runs
 from ..defaults import BOOK
 from ..plotting import in_notebook, training_animator
 from . import fast as fast_path
+from . import fast_ranking
 from .autorec import AutoRec, autorec_evaluator, autorec_rmse_exact
 from .devices import parse_devices
 from .mf import MF, evaluator, rmse_exact, train_recsys_rating
+from .neumf import NeuMF, PRDataset, evaluate_ranking, train_ranking
+from .ranking import BPRLoss, HingeLossbRec
+from .seqrec import Caser, SeqDataset
 
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
-           'user_bias']
+           'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
+NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
 
 
 def set_seed(seed):
@@ -285,3 +294,162 @@ def predict(net, users, items, *, devices=None):
 def user_bias(net):
     """An MF's learned user biases :math:`b_u` as a NumPy vector (0-based users)."""
     return net.user_bias.weight.data().asnumpy().reshape(-1)
+
+
+# ------------------------------------------------------------------------ the ranking half
+# The training cells of "Neural Collaborative Filtering for Personalized Ranking" and
+# "Sequence-Aware Recommender Systems": implicit feedback on the seq-aware split, a pairwise
+# loss, the book's hit rate and AUC printed, the exact metrics beside them.
+
+def load_neumf_data(*, batch_size=NEUMF_BOOK['batch_size'], data_dir=None, num_workers=0):
+    """The data part of the book's NeuMF cell: ``(num_users, num_items, train_iter,
+    test_iter, candidates, rank_data)``, ``train_iter`` a ``DataLoader`` of the book's
+    ``PRDataset`` (shuffled, ``last_batch='rollover'``) and ``test_iter`` the book's
+    ``{user: [held-out item]}``. ``num_workers=0`` instead of the book's
+    ``d2l.get_dataloader_workers()``: the negatives are then drawn in this process, from
+    Python's ``random`` that :func:`set_seed` seeds (worker processes reseed it from the
+    operating system, so no seed fixes the book's draws)."""
+    data = implicit.read_rank_data(data_dir)
+    train_iter = gluon.data.DataLoader(
+        PRDataset(data.users, data.items, data.candidates, data.num_items), batch_size,
+        True, last_batch="rollover", num_workers=num_workers)
+    return data.num_users, data.num_items, train_iter, data.test_items, data.candidates, data
+
+
+def load_caser_data(*, L=CASER_BOOK['L'], batch_size=CASER_BOOK['batch_size'], data_dir=None,
+                    num_workers=0, fast=False):
+    """The data part of the book's Caser cell: ``(num_users, num_items, train_iter,
+    test_iter, test_seq_iter, candidates, rank_data, windows)``, ``train_iter`` a
+    ``DataLoader`` of the book's ``SeqDataset`` and ``test_seq_iter`` its ``test_seq``.
+    ``fast=True`` builds no ``SeqDataset`` (minutes on MovieLens 100K) and returns
+    ``train_iter=None``; ``windows`` (:func:`d2l_recsys.rank_data.seq_windows`, the same
+    arrays) are returned either way. ``num_workers`` as in :func:`load_neumf_data`."""
+    data = implicit.read_rank_data(data_dir)
+    windows = implicit.seq_windows(data.users, data.items, L, data.num_users)
+    train_iter, test_seq_iter = None, np.array(windows.test_seq)
+    if not fast:
+        train_seq_data = SeqDataset(data.users, data.items, L, data.num_users,
+                                    data.num_items, data.candidates)
+        train_iter = gluon.data.DataLoader(train_seq_data, batch_size, True,
+                                           last_batch="rollover", num_workers=num_workers)
+        test_seq_iter = train_seq_data.test_seq
+    return (data.num_users, data.num_items, train_iter, data.test_items, test_seq_iter,
+            data.candidates, data, windows)
+
+
+def _ranking_loss(name):
+    return BPRLoss() if name == 'bpr' else HingeLossbRec()
+
+
+def _check_ranking_sizes(model, settings, examples, rank_data, devices):
+    # Before the model is built: a batch no loader can fill, a model the memory cannot hold.
+    runs.check_batch_size(settings['batch_size'], examples, 'training examples')
+    if _on_cpu(devices):
+        runs.check_model_memory(model, settings, rank_data.num_users, rank_data.num_items)
+
+
+def _say_exact(history):
+    # After the book's two lines: the exact metrics of the last evaluation.
+    if history['exact']:
+        print(rank_metrics.format_exact(history['exact'][-1]))
+
+
+def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
+                nums_hiddens=NEUMF_BOOK['nums_hiddens'], lr=NEUMF_BOOK['lr'],
+                wd=NEUMF_BOOK['wd'], batch_size=NEUMF_BOOK['batch_size'],
+                num_epochs=NEUMF_BOOK['num_epochs'], loss=NEUMF_BOOK['loss'], devices=None,
+                seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
+                progress=None):
+    """The book's NeuMF experiment: 10 factors, an MLP of 10, 10, 10 units, BPR loss, Adam
+    with lr 0.01 and wd 1e-5, batch 1024, 10 epochs, seq-aware split, implicit feedback,
+    ``Normal(0.01)`` initialisation, the hit rate and AUC evaluated every epoch.
+
+    Prints the book's two lines, then the exact metrics of the last epoch
+    (:func:`d2l_recsys.rank_metrics.format_exact`). Returns ``(net, history, info)``
+    (:mod:`d2l_recsys.rank_runs`; ``history['exact']`` holds the exact metrics of every
+    epoch). ``loss='hinge'``: the section "Personalized Ranking"'s hinge loss instead.
+    ``devices``, ``seed``, ``plot``, ``figure_path``, ``progress``: as :func:`train_mf`.
+    ``fast=True`` trains on :mod:`~d2l_recsys.mxnet.fast_ranking` (same model, batches and
+    negatives; seconds instead of the book's 2 minutes per evaluation).
+    """
+    s, devices = _prepare('neumf', dict(
+        num_factors=num_factors, nums_hiddens=nums_hiddens, lr=lr, wd=wd,
+        batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed)
+    animator = _ranking_plot(plot, figure_path, s['num_epochs'], fast)
+    if fast:
+        data = implicit.read_rank_data(data_dir)
+        _check_ranking_sizes('neumf', s, len(data.users), data, devices)
+        net, history = fast_ranking.fit_neumf(s, data, devices, animator=animator,
+                                              progress=progress)
+    else:
+        num_users, num_items, train_iter, test_iter, candidates, data = load_neumf_data(
+            batch_size=s['batch_size'], data_dir=data_dir)
+        _check_ranking_sizes('neumf', s, len(data.users), data, devices)
+        net = NeuMF(s['num_factors'], num_users, num_items,
+                    nums_hiddens=list(s['nums_hiddens']))
+        net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+        trainer = gluon.Trainer(net.collect_params(), 'adam',
+                                {"learning_rate": s['lr'], 'wd': s['wd']})
+        history = train_ranking(net, train_iter, test_iter, _ranking_loss(s['loss']), trainer,
+                                None, num_users, num_items, s['num_epochs'], devices,
+                                evaluate_ranking, candidates, exact=True, plot=animator,
+                                progress=progress)
+    _say_exact(history)
+    if figure_path is not None:
+        history['figure'] = animator.save(figure_path)
+    info = rank_runs.ranking_run_info('neumf', s, data, framework='mxnet', seed=seed,
+                                      fast=fast)
+    return net, history, info
+
+
+def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=CASER_BOOK['d'],
+                d_prime=CASER_BOOK['d_prime'], drop_ratio=CASER_BOOK['drop_ratio'],
+                lr=CASER_BOOK['lr'], wd=CASER_BOOK['wd'], batch_size=CASER_BOOK['batch_size'],
+                num_epochs=CASER_BOOK['num_epochs'], loss=CASER_BOOK['loss'], devices=None,
+                seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
+                progress=None):
+    """The book's Caser experiment, with its training call run (the book leaves it commented
+    out): 10 factors, windows of L = 5 items, 16 horizontal and 4 vertical filters, dropout
+    0.05, BPR loss, Adam with lr 0.04 and wd 1e-5, batch 4096, 8 epochs, evaluated every
+    epoch. ``info['test_seq']`` holds each user's last ``L`` training items (int64), Caser's
+    input when recommending. Other arguments and the return value as :func:`train_neumf`.
+    """
+    s, devices = _prepare('caser', dict(
+        num_factors=num_factors, L=L, d=d, d_prime=d_prime, drop_ratio=drop_ratio, lr=lr,
+        wd=wd, batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed)
+    animator = _ranking_plot(plot, figure_path, s['num_epochs'], fast)
+    data = implicit.read_rank_data(data_dir)
+    implicit.check_windows(data.users, data.items, s['L'])   # before the slow SeqDataset
+    if fast:
+        windows = implicit.seq_windows(data.users, data.items, s['L'], data.num_users)
+        _check_ranking_sizes('caser', s, len(windows), data, devices)
+        net, history = fast_ranking.fit_caser(s, data, windows, devices, animator=animator,
+                                              progress=progress)
+    else:
+        num_users, num_items, train_iter, test_iter, test_seq_iter, candidates, data, \
+            windows = load_caser_data(L=s['L'], batch_size=s['batch_size'],
+                                      data_dir=data_dir)
+        _check_ranking_sizes('caser', s, len(windows), data, devices)
+        net = Caser(s['num_factors'], num_users, num_items, s['L'], s['d'], s['d_prime'],
+                    s['drop_ratio'])
+        net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
+        trainer = gluon.Trainer(net.collect_params(), 'adam',
+                                {"learning_rate": s['lr'], 'wd': s['wd']})
+        history = train_ranking(net, train_iter, test_iter, _ranking_loss(s['loss']), trainer,
+                                test_seq_iter, num_users, num_items, s['num_epochs'],
+                                devices, evaluate_ranking, candidates, eval_step=1,
+                                exact=True, plot=animator, progress=progress)
+    _say_exact(history)
+    if figure_path is not None:
+        history['figure'] = animator.save(figure_path)
+    info = rank_runs.ranking_run_info('caser', s, data, framework='mxnet', seed=seed,
+                                      fast=fast)
+    info['test_seq'] = implicit.last_items(windows)
+    return net, history, info
+
+
+def _ranking_plot(plot, figure_path, num_epochs, fast):
+    # As for MF: the fast path skips the plot where nobody sees or saves it.
+    if fast and plot is None and figure_path is None and not in_notebook():
+        return None
+    return rank_runs.ranking_animator(plot, num_epochs)

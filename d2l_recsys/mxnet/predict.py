@@ -8,12 +8,14 @@ import os
 
 import mxnet as mx
 import numpy as onp
-from mxnet import np, npx
+from mxnet import autograd, np, npx
 
 from ..store import FORMAT, load_model_folder, model_from_meta, model_meta, save_model_folder
 from ..topk import autorec_cell, check_index, rank_unseen
 from .autorec import AutoRec
 from .mf import MF
+from .neumf import NeuMF
+from .seqrec import Caser
 
 npx.set_np()
 
@@ -63,10 +65,30 @@ def predict_rating(net, user_index, item_index, *, inter_mat=None, user_based=Fa
     return float(scores[0])
 
 
+def _ranking_scores(net, user_index, num_items, seq, ctx):
+    """A NeuMF's or a Caser's scores of every item for one user (Caser: after the user's row
+    of ``seq``, or of ``net.last_items``, which :func:`load_model` sets)."""
+    check_index('user', user_index, net.P.weight.shape[0])
+    users = np.full((num_items,), user_index, dtype='int', ctx=ctx)
+    items = np.arange(num_items, dtype='int', ctx=ctx)
+    with autograd.predict_mode():
+        if not hasattr(net, 'conv_v'):
+            return net(users, items).asnumpy().reshape(-1)
+        seq = getattr(net, 'last_items', None) if seq is None else seq
+        if seq is None:
+            raise ValueError("Caser scores after each user's last training items: pass seq= "
+                             '(a model loaded with load_model has them)')
+        window = onp.repeat(onp.asarray(seq)[int(user_index)][None, :], num_items, axis=0)
+        return net(users, np.array(window, ctx=ctx), items).asnumpy().reshape(-1)
+
+
 def score_items(net, user_index, num_items=None, *, inter_mat=None, user_based=False,
-                ctx=None):
-    """Predicted ratings of user ``user_index`` for every item, as a host NumPy array."""
+                ctx=None, seq=None):
+    """Predicted ratings (NeuMF, Caser: ranking scores) of user ``user_index`` for every item,
+    as a host NumPy array. ``seq``: Caser's users' last items (default ``net.last_items``)."""
     ctx = _ctx(net, ctx)
+    if hasattr(net, 'prediction_layer') or hasattr(net, 'conv_v'):   # NeuMF, Caser
+        return _ranking_scores(net, user_index, num_items or net.Q.weight.shape[0], seq, ctx)
     if isinstance(net, AutoRec):
         if inter_mat is None:
             raise ValueError('AutoRec scores from the training interaction matrix: pass '
@@ -85,7 +107,7 @@ def score_items(net, user_index, num_items=None, *, inter_mat=None, user_based=F
 
 
 def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=False,
-          seen=None, titles=None, ctx=None):
+          seen=None, titles=None, ctx=None, seq=None):
     """The ``k`` highest-scored items user ``user_index`` has not rated, best first.
 
     ``seen``: item indices to skip (default: the user's non-zero entries of ``inter_mat`` when
@@ -95,7 +117,7 @@ def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=F
     if int(k) < 1:
         raise ValueError(f'k must be at least 1, got {k}')
     scores = score_items(net, user_index, num_items, inter_mat=inter_mat,
-                         user_based=user_based, ctx=ctx)
+                         user_based=user_based, ctx=ctx, seq=seq)
     if seen is None and inter_mat is not None:
         row = inter_mat[user_index] if user_based else inter_mat[:, user_index]
         seen = onp.flatnonzero(row.asnumpy())
@@ -103,17 +125,21 @@ def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=F
 
 
 def save_model(net, directory, *, model, hparams, num_users, num_items, user_based=False,
-               train_interactions=None, extra=None, history=None, files=None):
+               train_interactions=None, extra=None, history=None, files=None,
+               last_items=None):
     """Write the model folder ``directory`` whole (:func:`d2l_recsys.store.save_model_folder`):
     ``model.params`` (``save_parameters``), ``model.json`` (what rebuilds the model, with the
     size and SHA-256 of every file), ``train_interactions.npz`` when given, ``history.json``
-    when ``history`` is given and any ``files`` (``{name: write(path)}``). An older model in
-    ``directory`` is replaced whole or not at all; nothing half-written is ever left.
+    when ``history`` is given, any ``files`` (``{name: write(path)}``) and, for Caser,
+    ``last_items`` (each user's last ``L`` training items, ``info['test_seq']`` of
+    ``train_caser``), which :func:`load_model` checks and sets as ``net.last_items``. An older
+    model in ``directory`` is replaced whole or not at all; nothing half-written is ever left.
     """
     meta = model_meta('mxnet', PARAMS, model=model, hparams=hparams, num_users=num_users,
                       num_items=num_items, user_based=user_based, extra=extra)
     save_model_folder(directory, meta=meta, write_params=net.save_parameters,
-                      interactions=train_interactions, history=history, files=files)
+                      interactions=train_interactions, history=history, files=files,
+                      last_items=last_items)
     return directory
 
 
@@ -121,7 +147,7 @@ def build_model(meta):
     """An uninitialised model as ``model.json`` describes it (one that names no framework is
     an MXNet one); :func:`d2l_recsys.store.model_from_meta` with this tab's classes."""
     return model_from_meta(meta, framework='mxnet', tab='MXNet', mf=MF, autorec=AutoRec,
-                           default_framework='mxnet')
+                           default_framework='mxnet', neumf=NeuMF, caser=Caser)
 
 
 def _load_arrays(path):
@@ -181,4 +207,6 @@ def load_model(directory, ctx=None):
         if not onp.isfinite(param.data(ctx).asnumpy()).all():
             raise ValueError(f'{folder.params_path}: {name} holds NaN or infinite values; '
                              'the model is unusable (train it again)')
+    if folder.last_items is not None:   # Caser: each user's last training items, checked
+        net.last_items = folder.last_items
     return net, folder.meta, folder.interactions

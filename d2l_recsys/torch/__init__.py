@@ -5,14 +5,18 @@ a display: the MovieLens functions (NumPy arrays; ``split_and_load_ml100k`` with
 ``DataLoader``s), ``try_gpu``, ``try_all_gpus`` (falling back to the CPU),
 ``get_dataloader_workers``, ``Timer``, ``Accumulator``, ``Animator`` and ``plt``. So are the
 models (``MF``, ``AutoRec`` as ``nn.Module``s), the evaluators, ``train_recsys_rating``, the
-experiments and saving/loading, under the MXNet tab's names; data parallelism across processes
-is :mod:`d2l_recsys.torch.distributed`. Importing this never imports MXNet, ``d2l`` or
-torchvision.
+experiments and saving/loading, under the MXNet tab's names, and the ranking half's
+(``BPRLoss``, ``HingeLossbRec``, ``NeuMF``, ``PRDataset``, ``hit_and_auc``,
+``evaluate_ranking``, ``train_ranking``, ``Caser``, ``SeqDataset``, ``train_neumf``,
+``train_caser``); data parallelism across processes is :mod:`d2l_recsys.torch.distributed`.
+Importing this never imports MXNet, ``d2l`` or torchvision.
 
 The modules are the MXNet tab's: one per section of the chapter, named after its page of the
 book (:mod:`~d2l_recsys.torch.movielens`, :mod:`~d2l_recsys.torch.mf`,
-:mod:`~d2l_recsys.torch.autorec`), and the shared :mod:`~d2l_recsys.torch.devices`,
-:mod:`~d2l_recsys.torch.experiments`, :mod:`~d2l_recsys.torch.fast`,
+:mod:`~d2l_recsys.torch.autorec`, :mod:`~d2l_recsys.torch.ranking`,
+:mod:`~d2l_recsys.torch.neumf`, :mod:`~d2l_recsys.torch.seqrec`), and the shared
+:mod:`~d2l_recsys.torch.devices`, :mod:`~d2l_recsys.torch.experiments`,
+:mod:`~d2l_recsys.torch.fast`, :mod:`~d2l_recsys.torch.fast_ranking`,
 :mod:`~d2l_recsys.torch.predict` and :mod:`~d2l_recsys.torch.distributed`.
 """
 from ..plotting import Animator, set_axes
@@ -24,7 +28,12 @@ from .mf import L2Loss, MF, evaluator, rmse_exact, train_recsys_rating
 from .autorec import (ACTIVATIONS, AutoRec, autorec_evaluator, autorec_rmse_exact,
                       user_based_autorec, user_based_matrix)
 from .devices import get_dataloader_workers, parse_devices, try_all_gpus, try_gpu
-from .experiments import load_autorec_data, load_mf_data, set_seed, train_autorec, train_mf
+from .experiments import (load_autorec_data, load_mf_data, set_seed, train_autorec,
+                          train_caser, train_mf, train_neumf)
+from .ranking import BPRLoss, HingeLossbRec
+from .neumf import (NeuMF, PRDataset, evaluate_ranking, hit_and_auc, score_matrix,
+                    train_ranking)
+from .seqrec import Caser, SeqDataset
 from .predict import interaction_matrix, load_model, predict_rating, save_model, top_k
 
 FRAMEWORK = 'torch'

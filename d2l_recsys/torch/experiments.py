@@ -24,18 +24,25 @@ import torch
 from torch import nn
 
 from .. import experiments as runs
+from .. import rank_data as implicit
+from .. import rank_metrics, rank_runs
 from ..defaults import BOOK
 from . import fast as fast_path
+from . import fast_ranking
 from .autorec import AutoRec, autorec_evaluator, autorec_rmse_exact
 from .devices import parse_devices
 from .mf import L2Loss, MF, evaluator, rmse_exact, train_recsys_rating
 from .movielens import rating_dataset
+from .neumf import NeuMF, PRDataset, evaluate_ranking, train_ranking
+from .ranking import BPRLoss, HingeLossbRec
+from .seqrec import Caser, SeqDataset
 
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
-           'user_bias']
+           'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
+NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
 
 
 def set_seed(seed):
@@ -308,3 +315,130 @@ def predict(net, users, items, *, devices=None):
 def user_bias(net):
     """An MF's learned user biases :math:`b_u` as a NumPy vector (0-based users)."""
     return net.user_bias.weight.detach().cpu().numpy().reshape(-1)
+
+
+# ------------------------------------------------------------------------ the ranking half
+# The MXNet tab's train_neumf / train_caser (the book's NeuMF and Caser cells), the same
+# arguments and return values; the modules of d2l_recsys.torch.neumf and .seqrec.
+
+def load_neumf_data(*, batch_size=NEUMF_BOOK['batch_size'], data_dir=None, num_workers=0):
+    """The data part of the NeuMF cell: ``(num_users, num_items, train_iter, test_iter,
+    candidates, rank_data)``; ``train_iter`` a shuffled ``DataLoader`` of ``PRDataset`` (its
+    last batch may be short: Gluon's ``last_batch='rollover'`` has no PyTorch counterpart).
+    ``num_workers=0`` (the book's is ``d2l.get_dataloader_workers()``): the negatives are then
+    drawn in this process, from the ``random`` that :func:`set_seed` seeds."""
+    data = implicit.read_rank_data(data_dir)
+    train_iter = torch.utils.data.DataLoader(
+        PRDataset(data.users, data.items, data.candidates, data.num_items), batch_size,
+        shuffle=True, num_workers=num_workers)
+    return data.num_users, data.num_items, train_iter, data.test_items, data.candidates, data
+
+
+def load_caser_data(*, L=CASER_BOOK['L'], batch_size=CASER_BOOK['batch_size'], data_dir=None,
+                    num_workers=0):
+    """The data part of the Caser cell: ``(num_users, num_items, train_iter, test_iter,
+    test_seq_iter, candidates, rank_data, windows)`` as the MXNet tab's
+    ``load_caser_data``."""
+    data = implicit.read_rank_data(data_dir)
+    windows = implicit.seq_windows(data.users, data.items, L, data.num_users)
+    train_seq_data = SeqDataset(data.users, data.items, L, data.num_users, data.num_items,
+                                data.candidates)
+    train_iter = torch.utils.data.DataLoader(train_seq_data, batch_size, shuffle=True,
+                                             num_workers=num_workers)
+    return (data.num_users, data.num_items, train_iter, data.test_items,
+            train_seq_data.test_seq, data.candidates, data, windows)
+
+
+def _ranking_loss(name):
+    return BPRLoss() if name == 'bpr' else HingeLossbRec()
+
+
+def _check_ranking(model, s, examples, data, devices):
+    # Before the model is built: a batch no loader can fill, a model the memory cannot hold.
+    runs.check_batch_size(s['batch_size'], examples, 'training examples')
+    if all(d.type == 'cpu' for d in devices):
+        runs.check_model_memory(model, s, data.num_users, data.num_items)
+
+
+def _ranking_trainer(net, s, fast):
+    return torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'],
+                            **({'fused': True} if fast else {}))
+
+
+def _say_exact(history):
+    if history['exact']:
+        print(rank_metrics.format_exact(history['exact'][-1]))
+
+
+def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
+                nums_hiddens=NEUMF_BOOK['nums_hiddens'], lr=NEUMF_BOOK['lr'],
+                wd=NEUMF_BOOK['wd'], batch_size=NEUMF_BOOK['batch_size'],
+                num_epochs=NEUMF_BOOK['num_epochs'], loss=NEUMF_BOOK['loss'], devices=None,
+                seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
+                progress=None):
+    """The book's NeuMF experiment in PyTorch (10 factors, an MLP of 10, 10, 10 units, BPR
+    loss, Adam with lr 0.01 and weight decay 1e-5, batch 1024, 10 epochs, seq-aware split),
+    with the arguments, printed lines and return value of the MXNet tab's ``train_neumf``.
+    ``fast=True`` trains on :mod:`d2l_recsys.torch.fast_ranking` (one device)."""
+    s, devices = _prepare('neumf', dict(
+        num_factors=num_factors, nums_hiddens=nums_hiddens, lr=lr, wd=wd,
+        batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed, fast)
+    num_users, num_items, train_iter, test_iter, candidates, data = load_neumf_data(
+        batch_size=s['batch_size'], data_dir=data_dir)
+    _check_ranking('neumf', s, len(data.users), data, devices)
+    net = NeuMF(s['num_factors'], num_users, num_items, nums_hiddens=list(s['nums_hiddens']))
+    trainer = _ranking_trainer(net, s, fast)
+    if fast:
+        history = fast_ranking.fit_neumf(net, _ranking_loss(s['loss']), trainer, data, s,
+                                         devices, plot=plot, progress=progress,
+                                         figure_path=figure_path)
+    else:
+        history = train_ranking(net, train_iter, test_iter, _ranking_loss(s['loss']), trainer,
+                                None, num_users, num_items, s['num_epochs'], devices,
+                                evaluate_ranking, candidates, exact=True, plot=plot,
+                                progress=progress, figure_path=figure_path)
+    _say_exact(history)
+    info = rank_runs.ranking_run_info('neumf', s, data, framework='torch', seed=seed,
+                                      fast=fast)
+    return net, history, info
+
+
+def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=CASER_BOOK['d'],
+                d_prime=CASER_BOOK['d_prime'], drop_ratio=CASER_BOOK['drop_ratio'],
+                lr=CASER_BOOK['lr'], wd=CASER_BOOK['wd'], batch_size=CASER_BOOK['batch_size'],
+                num_epochs=CASER_BOOK['num_epochs'], loss=CASER_BOOK['loss'], devices=None,
+                seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
+                progress=None):
+    """The book's Caser experiment in PyTorch, its training call run (L = 5, 16 horizontal
+    and 4 vertical filters, dropout 0.05, BPR loss, Adam with lr 0.04 and weight decay 1e-5,
+    batch 4096, 8 epochs), with the arguments, printed lines and return value (including
+    ``info['test_seq']``) of the MXNet tab's ``train_caser``."""
+    s, devices = _prepare('caser', dict(
+        num_factors=num_factors, L=L, d=d, d_prime=d_prime, drop_ratio=drop_ratio, lr=lr,
+        wd=wd, batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed, fast)
+    data = implicit.read_rank_data(data_dir)
+    implicit.check_windows(data.users, data.items, s['L'])
+    windows = implicit.seq_windows(data.users, data.items, s['L'], data.num_users)
+    _check_ranking('caser', s, len(windows), data, devices)
+    net = Caser(s['num_factors'], data.num_users, data.num_items, s['L'], s['d'],
+                s['d_prime'], s['drop_ratio'])
+    trainer = _ranking_trainer(net, s, fast)
+    if fast:
+        history = fast_ranking.fit_caser(net, _ranking_loss(s['loss']), trainer, data,
+                                         windows, s, devices, plot=plot, progress=progress,
+                                         figure_path=figure_path)
+    else:
+        train_seq_data = SeqDataset(data.users, data.items, s['L'], data.num_users,
+                                    data.num_items, data.candidates)
+        train_iter = torch.utils.data.DataLoader(train_seq_data, s['batch_size'],
+                                                 shuffle=True)
+        history = train_ranking(net, train_iter, data.test_items, _ranking_loss(s['loss']),
+                                trainer, train_seq_data.test_seq, data.num_users,
+                                data.num_items, s['num_epochs'], devices, evaluate_ranking,
+                                data.candidates, eval_step=1, exact=True, plot=plot,
+                                progress=progress, figure_path=figure_path)
+    _say_exact(history)
+    info = rank_runs.ranking_run_info('caser', s, data, framework='torch', seed=seed,
+                                      fast=fast)
+    info['test_seq'] = implicit.last_items(windows)
+    return net, history, info

@@ -17,6 +17,8 @@ from ..store import load_model_folder, model_from_meta, model_meta, save_model_f
 from ..topk import autorec_cell, check_index, rank_unseen
 from .autorec import AutoRec
 from .mf import MF
+from .neumf import NeuMF
+from .seqrec import Caser
 
 __all__ = ['predict_rating', 'score_items', 'top_k', 'interaction_matrix', 'save_model',
            'load_model', 'build_model', 'load_state_checked', 'FRAMEWORK']
@@ -65,12 +67,33 @@ def predict_rating(net, user_index, item_index, *, inter_mat=None, user_based=Fa
         return float(scores[0])
 
 
+def _ranking_scores(net, user_index, num_items, seq, device):
+    """A NeuMF's or a Caser's scores of every item for one user (Caser: after the user's row
+    of ``seq``, or of ``net.last_items``, which :func:`load_model` sets)."""
+    check_index('user', user_index, net.P.num_embeddings)
+    users = torch.full((num_items,), int(user_index), dtype=torch.int64, device=device)
+    items = torch.arange(num_items, device=device)
+    if not hasattr(net, 'conv_v'):
+        return net(users, items).reshape(-1).cpu().numpy()
+    seq = getattr(net, 'last_items', None) if seq is None else seq
+    if seq is None:
+        raise ValueError("Caser scores after each user's last training items: pass seq= "
+                         '(a model loaded with load_model has them)')
+    window = torch.as_tensor(onp.asarray(seq)[int(user_index)], dtype=torch.int64,
+                             device=device).repeat(num_items, 1)
+    return net(users, window, items).reshape(-1).cpu().numpy()
+
+
 def score_items(net, user_index, num_items=None, *, inter_mat=None, user_based=False,
-                device=None):
-    """Predicted ratings of user ``user_index`` for every item, as a host NumPy array."""
+                device=None, seq=None):
+    """Predicted ratings (NeuMF, Caser: ranking scores) of user ``user_index`` for every item,
+    as a host NumPy array. ``seq``: Caser's users' last items (default ``net.last_items``)."""
     device = _device(net, device)
     net.eval()
     with torch.no_grad():
+        if isinstance(net, (NeuMF, Caser)):
+            return _ranking_scores(net, user_index, num_items or net.Q.num_embeddings, seq,
+                                   device)
         if isinstance(net, AutoRec):
             if inter_mat is None:
                 raise ValueError('AutoRec scores from the training interaction matrix: pass '
@@ -89,7 +112,7 @@ def score_items(net, user_index, num_items=None, *, inter_mat=None, user_based=F
 
 
 def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=False,
-          seen=None, titles=None, device=None):
+          seen=None, titles=None, device=None, seq=None):
     """The ``k`` highest-scored items user ``user_index`` has not rated, best first.
 
     ``seen``: item indices to skip (default: the user's non-zero entries of ``inter_mat``);
@@ -99,7 +122,7 @@ def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=F
     if int(k) < 1:
         raise ValueError(f'k must be at least 1, got {k}')
     scores = score_items(net, user_index, num_items, inter_mat=inter_mat,
-                         user_based=user_based, device=device)
+                         user_based=user_based, device=device, seq=seq)
     if seen is None and inter_mat is not None:
         row = inter_mat[user_index] if user_based else inter_mat[:, user_index]
         seen = onp.flatnonzero(row.cpu().numpy())
@@ -107,25 +130,30 @@ def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=F
 
 
 def save_model(net, directory, *, model, hparams, num_users, num_items, user_based=False,
-               train_interactions=None, extra=None, history=None, files=None):
+               train_interactions=None, extra=None, history=None, files=None,
+               last_items=None):
     """Write the model folder ``directory`` whole (:func:`d2l_recsys.store.save_model_folder`):
     ``model.pt`` (the ``state_dict``, on the CPU), ``model.json`` (``framework: 'torch'`` and
     what rebuilds the model), ``train_interactions.npz`` when given, ``history.json`` when
-    ``history`` is given and any ``files`` (``{name: write(path)}``). An older model there is
-    replaced whole or not at all, as with the MXNet tab's ``save_model``.
+    ``history`` is given, any ``files`` (``{name: write(path)}``) and, for Caser,
+    ``last_items`` (each user's last ``L`` training items, ``info['test_seq']`` of
+    ``train_caser``), which :func:`load_model` checks and sets as ``net.last_items``. An
+    older model there is replaced whole or not at all, as with the MXNet tab's ``save_model``.
     """
     meta = model_meta(FRAMEWORK, PARAMS, model=model, hparams=hparams, num_users=num_users,
                       num_items=num_items, user_based=user_based, extra=extra)
     state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     save_model_folder(directory, meta=meta, write_params=lambda path: torch.save(state, path),
-                      interactions=train_interactions, history=history, files=files)
+                      interactions=train_interactions, history=history, files=files,
+                      last_items=last_items)
     return directory
 
 
 def build_model(meta):
     """A model (PyTorch's default initialisation) as ``model.json`` describes it;
     :func:`d2l_recsys.store.model_from_meta` with this tab's classes."""
-    return model_from_meta(meta, framework=FRAMEWORK, tab='PyTorch', mf=MF, autorec=AutoRec)
+    return model_from_meta(meta, framework=FRAMEWORK, tab='PyTorch', mf=MF, autorec=AutoRec,
+                           neumf=NeuMF, caser=Caser)
 
 
 def load_state_checked(net, path, device=None):
@@ -174,5 +202,7 @@ def load_model(directory, device=None):
         if not torch.isfinite(value).all():
             raise ValueError(f'{folder.params_path}: {name} holds NaN or infinite values; '
                              'the model is unusable (train it again)')
+    if folder.last_items is not None:   # Caser: each user's last training items, checked
+        net.last_items = folder.last_items
     net.eval()
     return net, folder.meta, folder.interactions
