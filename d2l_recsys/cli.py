@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from .defaults import BOOK
+from .defaults import BOOK, CLICK_DATASET, CLICK_DATASETS, CLICK_MODELS
 
 PROG = 'd2l-recsys'
 EXAMPLES = '''examples:
@@ -28,7 +28,10 @@ EXAMPLES = '''examples:
   python -m d2l_recsys train autorec --devices cpu:0,cpu:1 --out runs/ar
   python -m d2l_recsys train autorec --framework torch --out runs/ar-torch
   python -m d2l_recsys train autorec --preset tuned  the tuned preset, early stopping
-  python -m d2l_recsys recommend --model results/mf --user 20 -k 10'''
+  python -m d2l_recsys recommend --model results/mf --user 20 -k 10
+  python -m d2l_recsys train fm --fast             FM on MovieLens as click data -> results/fm
+  python -m d2l_recsys train deepfm --dataset ctr --data ctr.zip   the book's ad data
+  python -m d2l_recsys recommend --model results/fm --user 20'''
 
 
 class UsageError(Exception):
@@ -106,8 +109,9 @@ def build_parser():
                    help='a folder with u.data or an ml-100k.zip (default: $D2L_RECSYS_DATA, '
                         'the cache, then the network)')
 
-    t = sub.add_parser('train', help="train MF or AutoRec with the book's settings")
-    t.add_argument('model', choices=['mf', 'autorec'])
+    t = sub.add_parser('train', help="train MF, AutoRec, FM or DeepFM with the book's "
+                                     'settings')
+    t.add_argument('model', choices=['mf', 'autorec', *CLICK_MODELS])
     t.add_argument('--framework', choices=['mxnet', 'torch'], default='mxnet',
                    help="mxnet (the book's tab, default) or torch (the PyTorch tab)")
     mf, ar = BOOK['mf'], BOOK['autorec']
@@ -140,6 +144,18 @@ def build_parser():
     t.add_argument('--fast', action='store_true',
                    help='use the faster training path (same model, batches and RMSE; '
                         'PyTorch: one device)')
+    fm, dfm = BOOK['fm'], BOOK['deepfm']
+    t.add_argument('--dataset', choices=list(CLICK_DATASETS), default=None,
+                   help=f'FM/DeepFM: {CLICK_DATASET} (default: MovieLens 100K as click data, '
+                        "built from --data or the cache's ML-100K) or ctr (the book's "
+                        'advertising data: from the book\'s server, or --data ctr.zip / a '
+                        'folder with train.csv and test.csv)')
+    t.add_argument('--mlp-dims', default=None, metavar='N,N,...',
+                   help=f'DeepFM hidden layers ({",".join(map(str, dfm["mlp_dims"]))}); '
+                        f'--factors is FM\'s {fm["num_factors"]} and DeepFM\'s '
+                        f'{dfm["num_factors"]} embedding size')
+    t.add_argument('--drop-rate', type=_finite_float, default=None,
+                   help=f'DeepFM dropout ({dfm["drop_rate"]})')
 
     # ---- tuning: search on a validation set, presets (see d2l_recsys.tuning)
     t.add_argument('--preset', choices=['book', 'tuned'], default='book',
@@ -237,7 +253,31 @@ def _jsonable(obj):
     return json_default(obj, fallback=str)
 
 
+def _check_click_flags(args):
+    """One line for a flag that FM/DeepFM do not take, or that only they take."""
+    if args.model in CLICK_MODELS:
+        given = [flag for flag, value in (
+            ('--wd', args.wd), ('--hidden', args.hidden), ('--split', args.split),
+            ('--test-ratio', args.test_ratio)) if value is not None]
+        given += ['--user-based'] if args.user_based else []
+        given += ['--preset tuned'] if args.preset == 'tuned' else []
+        if args.model == 'fm':
+            given += [flag for flag, value in (('--mlp-dims', args.mlp_dims),
+                                               ('--drop-rate', args.drop_rate))
+                      if value is not None]
+        if given:
+            raise UsageError(f'{given[0]} is not an option of {args.model} (the book trains it '
+                             'with Adam without weight decay, on the data set\'s own split)')
+        return
+    given = [flag for flag, value in (('--dataset', args.dataset),
+                                      ('--mlp-dims', args.mlp_dims),
+                                      ('--drop-rate', args.drop_rate)) if value is not None]
+    if given:
+        raise UsageError(f'{given[0]} is an FM/DeepFM option')
+
+
 def cmd_train(args):
+    _check_click_flags(args)
     if args.model == 'mf' and (args.hidden is not None or args.user_based):
         raise UsageError('--hidden and --user-based are AutoRec options; MF uses --factors')
     if args.model == 'autorec' and args.factors is not None:
@@ -249,7 +289,58 @@ def cmd_train(args):
         return _train_and_save(args, out, os.path.join(scratch, 'curve'))
 
 
+def _train_click_and_save(args, out, curve):
+    """``train fm|deepfm``: the section's cells (``train_fm``/``train_deepfm``), then the model
+    folder with what scoring needs: ``features.json`` (the feature mapper) and, for MovieLens,
+    ``catalog.json`` (every user's and film's fields, titles) and the training lines."""
+    from .experiments import check_mlp_dims
+    tab = _tab(args.framework)
+    common = dict(devices=tab.parse_devices(args.devices), seed=args.seed,
+                  dataset=args.dataset or CLICK_DATASET, data_dir=args.data, fast=args.fast,
+                  plot=False, figure_path=curve, progress=True)
+    for key, value in (('num_epochs', args.epochs), ('batch_size', args.batch_size),
+                       ('lr', args.lr), ('num_factors', args.factors),
+                       ('drop_rate', args.drop_rate)):
+        if value is not None:
+            common[key] = value
+    if args.mlp_dims is not None:
+        try:
+            common['mlp_dims'] = check_mlp_dims(args.mlp_dims)
+        except ValueError as e:
+            raise UsageError(f'--{e}') from None
+    tic = time.time()
+    train = tab.train_fm if args.model == 'fm' else tab.train_deepfm
+    net, history, info = train(**common)
+    seconds = time.time() - tic
+    info = dict(info)
+    interactions = info.pop('train_interactions', None)
+    features = info.pop('features')
+    history = dict(history, total_seconds=seconds)
+    figures = {os.path.basename(p): p for p in history.get('figure', [])}
+    history['figure'] = [os.path.join(out, name) for name in figures]
+    record = json.loads(json.dumps({'history': history, 'info': info, 'command': sys.argv},
+                                   default=_jsonable))
+    files = {name: (lambda dst, src=src: _copy(src, dst)) for name, src in figures.items()}
+    text = json.dumps(features, ensure_ascii=False)
+    files['features.json'] = lambda dst: open(dst, 'w', encoding='utf-8').write(text)
+    catalog = os.path.join(info['data_dir'], 'catalog.json')
+    if info['dataset'] == 'ml100k-ctr' and os.path.isfile(catalog):
+        files['catalog.json'] = lambda dst: _copy(catalog, dst)
+    tab.save_model(net, out, model=args.model, hparams=info['hparams'],
+                   num_users=info.get('num_users'), num_items=info.get('num_items'),
+                   train_interactions=interactions,
+                   extra={'info': record['info'], 'test_exact': history.get('test_exact')},
+                   history=record, files=files)
+    params = 'model.pt' if args.framework == 'torch' else 'model.params'
+    print(f'wrote {out}: history.json, curve.png, curve.svg, {params}, model.json, '
+          f'features.json{", catalog.json" if "catalog.json" in files else ""} '
+          f'({seconds:.1f} s)')
+    return 0
+
+
 def _train_and_save(args, out, curve):
+    if args.model in CLICK_MODELS:
+        return _train_click_and_save(args, out, curve)
     tab = _tab(args.framework)
     devices = tab.parse_devices(args.devices)
     common = dict(devices=devices, seed=args.seed, data_dir=args.data, fast=args.fast,
@@ -368,9 +459,53 @@ def _framework(folder):
     return framework
 
 
+def _recommend_clicks(args, tab, net, meta, interactions):
+    """``recommend`` for FM/DeepFM: the model's probability that the user likes each film
+    they did not rate in training, from the user's own fields and each film's (the model
+    folder's ``catalog.json``), mapped as the training file was (``features.json``)."""
+    from . import ctr_runs
+    from .ranking import rank_unseen
+    features, catalog = ctr_runs.read_click_model_files(args.model, meta)
+    if catalog is None:
+        raise ValueError(f'{args.model}: this {meta["model"]} model was trained on data '
+                         'without users and films (the book\'s advertising data: anonymous '
+                         'fields), so it has nothing to recommend; train it on ml100k-ctr')
+    item_ids, scores = ctr_runs.score_user(lambda x: tab.predict_clicks(net, x), features,
+                                           catalog, args.user)
+    full = _by_index(int(item_ids.max()), scores, item_ids)
+    seen = None
+    if interactions is not None:
+        seen = set(interactions['items'][interactions['users'] == args.user - 1].tolist())
+    missing = sorted(set(range(1, len(full) + 1)) - set(item_ids.tolist()))
+    titles = {int(k): t for k, t in catalog.get('titles', {}).items()}
+    rows = rank_unseen(full, args.k, seen=(seen or set()) | {i - 1 for i in missing},
+                       titles=titles)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f'top {len(rows)} unseen films for user {args.user} ({meta["model"]}: the '
+          f'probability of a rating of 4 or 5; {len(seen) if seen is not None else "?"} rated '
+          'in training):')
+    print(f'{"rank":>4}  {"item":>5}  {"score":>6}  title')
+    for row in rows:
+        print(f'{row["rank"]:>4}  {row["item_id"]:>5}  {row["score"]:>6.3f}  '
+              f'{row["title"]}'.rstrip())
+    return 0
+
+
+def _by_index(n, scores, item_ids):
+    """A score per item index 0..n-1 from scores of MovieLens ids (others: -inf)."""
+    import numpy
+    full = numpy.full(n, -numpy.inf)
+    full[item_ids - 1] = scores
+    return full
+
+
 def cmd_recommend(args):
     tab = _tab(_framework(args.model))
     net, meta, interactions = tab.load_model(args.model)
+    if meta['model'] in CLICK_MODELS:
+        return _recommend_clicks(args, tab, net, meta, interactions)
     num_users, num_items = meta['num_users'], meta['num_items']
     if not 1 <= args.user <= num_users:
         raise ValueError(f'unknown user id {args.user}: the model knows users 1..{num_users}')

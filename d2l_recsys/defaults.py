@@ -1,17 +1,25 @@
-"""The book's settings for its two experiments, in one table.
+"""The book's settings for its experiments, in one table.
 
 ``BOOK['mf']`` is the cell of :numref:`sec_mf`, ``BOOK['autorec']`` the cell of
-:numref:`sec_autorec`. Every entry point (both tabs' experiments, the command line's help,
+:numref:`sec_autorec`, ``BOOK['fm']`` and ``BOOK['deepfm']`` the cells of the FM and DeepFM
+sections. Every entry point (both tabs' experiments, the command line's help,
 ``make reproduce`` and ``make bench``) reads its defaults from here, so that changing the book's
 setting in one place changes it everywhere.
 """
 import types
 
 __all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'RATING_SCALE', 'MAX_EPOCHS',
-           'PATIENCE', 'MODELS', 'SPLITS', 'book', 'preset']
+           'PATIENCE', 'MODELS', 'SPLITS', 'book', 'preset', 'CLICK_MODELS', 'CLICK_DATASETS',
+           'CLICK_DATASET']
 
 MODELS = ('mf', 'autorec')
 SPLITS = ('random', 'seq-aware')
+# The feature-rich sections' click models, and their data sets with their numbers of fields
+# (CTRDataset's num_feat): MovieLens 100K as click data (the default: it runs everywhere) and
+# the book's advertising data, on the book's server only.
+CLICK_MODELS = ('fm', 'deepfm')
+CLICK_DATASETS = types.MappingProxyType({'ml100k-ctr': 8, 'ctr': 34})
+CLICK_DATASET = 'ml100k-ctr'
 
 # MappingProxyType: read-only, so that no caller changes the book's settings for the others.
 BOOK = types.MappingProxyType({
@@ -21,6 +29,12 @@ BOOK = types.MappingProxyType({
     'autorec': types.MappingProxyType(dict(
         num_hidden=500, dropout=0.05, lr=0.002, wd=1e-5, batch_size=256, num_epochs=25,
         split_mode='random', test_ratio=0.1)),
+    # The cells of the FM and DeepFM sections: Adam, Xavier initialisation, the book's
+    # SigmoidBinaryCrossEntropyLoss, batch 2048, 30 epochs.
+    'fm': types.MappingProxyType(dict(num_factors=20, lr=0.02, batch_size=2048,
+                                      num_epochs=30)),
+    'deepfm': types.MappingProxyType(dict(num_factors=10, mlp_dims=(30, 20, 10), drop_rate=0.1,
+                                          lr=0.01, batch_size=2048, num_epochs=30)),
 })
 
 

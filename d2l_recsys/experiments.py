@@ -27,11 +27,12 @@ import time
 import numpy
 
 from . import data, fetch
-from .defaults import BOOK, SPLITS
+from .defaults import BOOK, CLICK_MODELS, SPLITS
 
 __all__ = ['RUNNING_MEAN', 'EXACT', 'check', 'check_settings', 'check_seed', 'seed_host',
            'RunData', 'read_split_load', 'check_batch_size', 'check_model_memory',
-           'non_finite_error', 'new_history', 'record_epoch', 'finish_history', 'run_info']
+           'non_finite_error', 'new_history', 'record_epoch', 'finish_history', 'run_info',
+           'check_click_settings', 'check_mlp_dims']
 
 RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
                 '(not the test-set RMSE; see test_rmse_exact)')
@@ -67,8 +68,10 @@ def check_settings(model, **settings):
     """The book's settings for ``model`` with ``settings`` over them, checked.
 
     Returns the full dict (``BOOK[model]``'s keys). A bad value raises ValueError naming the
-    argument; an unknown key raises TypeError.
+    argument; an unknown key raises TypeError. FM and DeepFM: :func:`check_click_settings`.
     """
+    if model in CLICK_MODELS:
+        return check_click_settings(model, **settings)
     if model not in BOOK:
         raise ValueError(f"model must be 'mf' or 'autorec', got {model!r}")
     unknown = set(settings) - set(BOOK[model])
@@ -86,6 +89,48 @@ def check_settings(model, **settings):
     if 'dropout' in s:
         s['dropout'] = _finite('dropout', s['dropout'], lambda v: 0 <= v < 1,
                                'in [0, 1)')
+    return s
+
+
+def check_mlp_dims(value):
+    """DeepFM's hidden layer widths as a tuple of positive ints (a sequence, or a string such
+    as ``'30,20,10'``); ValueError otherwise."""
+    items = value.split(',') if isinstance(value, str) else value
+    dims = []
+    try:
+        for d in items:
+            if isinstance(d, str):
+                d = int(d.strip())
+            elif isinstance(d, float) and d.is_integer():
+                d = int(d)
+            if isinstance(d, bool) or not isinstance(d, (int, numpy.integer)):
+                raise TypeError
+            dims.append(int(d))
+    except (TypeError, ValueError):
+        dims = []
+    check('mlp_dims', value, bool(dims) and min(dims) >= 1,
+          "one or more positive integers (e.g. (30, 20, 10) or '30,20,10')")
+    return tuple(dims)
+
+
+def check_click_settings(model, **settings):
+    """The book's settings for FM or DeepFM with ``settings`` over them, checked: positive
+    integers ``num_factors``, ``batch_size``, ``num_epochs``, a finite positive ``lr``, and
+    DeepFM's ``mlp_dims`` (:func:`check_mlp_dims`) and ``drop_rate`` in [0, 1). ValueError
+    naming the argument; TypeError for an unknown key."""
+    if model not in CLICK_MODELS:
+        raise ValueError(f"model must be one of {', '.join(CLICK_MODELS)}, got {model!r}")
+    unknown = set(settings) - set(BOOK[model])
+    if unknown:
+        raise TypeError(f'{model} has no setting {", ".join(sorted(unknown))}')
+    s = {**BOOK[model], **{k: v for k, v in settings.items() if v is not None}}
+    for key in ('num_factors', 'batch_size', 'num_epochs'):
+        s[key] = _positive_int(key, s[key])
+    s['lr'] = _finite('lr', s['lr'], lambda v: v > 0, 'a finite positive number')
+    if model == 'deepfm':
+        s['mlp_dims'] = check_mlp_dims(s['mlp_dims'])
+        s['drop_rate'] = _finite('drop_rate', s['drop_rate'], lambda v: 0 <= v < 1,
+                                 'in [0, 1)')
     return s
 
 

@@ -24,7 +24,7 @@ from .atomic import file_digest, umask_mode
 
 __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
            'ModelFolderError', 'json_default', 'model_meta', 'model_from_meta', 'FORMAT',
-           'META', 'INTERACTIONS', 'HISTORY', 'AUTOREC_EXTRAS']
+           'META', 'INTERACTIONS', 'HISTORY', 'AUTOREC_EXTRAS', 'CLICK_MODELS']
 
 FORMAT = 'd2l-recsys-model/1'
 META, INTERACTIONS, HISTORY = 'model.json', 'train_interactions.npz', 'history.json'
@@ -33,8 +33,12 @@ REQUIRED = ('framework', 'model', 'hparams', 'num_users', 'num_items', 'user_bas
 # ``clip``), passed on when present.
 AUTOREC_EXTRAS = ('hidden_layers', 'encoder_activation', 'decoder_activation',
                   'hidden_activation', 'clip')
+# The click models of the feature-rich sections: ``hparams`` holds their ``field_dims``; a model
+# of the book's advertising data has no users or items (``num_users``/``num_items`` null).
+CLICK_MODELS = ('fm', 'deepfm')
 # Names an older model folder may hold; a folder with anything else is not replaced.
-KNOWN = {META, INTERACTIONS, HISTORY, 'model.params', 'model.pt', 'curve.png', 'curve.svg'}
+KNOWN = {META, INTERACTIONS, HISTORY, 'model.params', 'model.pt', 'curve.png', 'curve.svg',
+         'features.json', 'catalog.json'}
 MAX_META_BYTES = 1 << 20
 MAX_SIZE = 10 ** 8            # users or items: far above any MovieLens release
 _PLAIN = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z')
@@ -83,6 +87,8 @@ def _check_meta(meta, where):
                                f'{meta["hparams"]!r}'[:200])
     for key in ('num_users', 'num_items'):
         value = meta[key]
+        if value is None and meta['model'] in CLICK_MODELS:
+            continue
         if not _is_int(value) or not 1 <= value <= MAX_SIZE:
             raise ModelFolderError(f'{where}: {key!r} must be an integer in 1..{MAX_SIZE:,}, '
                                    f'got {value!r}'[:200])
@@ -96,21 +102,44 @@ def model_meta(framework, params, *, model, hparams, num_users, num_items, user_
                extra=None):
     """What ``model.json`` says of a model, the same for every tab: ``framework``, the model,
     its ``hparams``, sizes, ``user_based``, the parameter file's name ``params`` and any
-    ``extra``. ValueError for a model other than MF and AutoRec, before anything is written."""
-    if model not in ('mf', 'autorec'):
-        raise ValueError(f"model must be 'mf' or 'autorec', got {model!r}")
+    ``extra``. ValueError for a model other than MF, AutoRec, FM and DeepFM, before anything is
+    written (a click model's sizes may be None: the book's advertising data has no users)."""
+    if model not in ('mf', 'autorec') + CLICK_MODELS:
+        raise ValueError(f"model must be one of mf, autorec, {', '.join(CLICK_MODELS)}, got "
+                         f'{model!r}')
+
+    def size(n):
+        return None if n is None and model in CLICK_MODELS else int(n)
     meta = {'format': FORMAT, 'framework': framework, 'model': model, 'hparams': dict(hparams),
-            'num_users': int(num_users), 'num_items': int(num_items),
+            'num_users': size(num_users), 'num_items': size(num_items),
             'user_based': bool(user_based), 'params': params}
     if extra:
         meta['extra'] = extra
     return meta
 
 
-def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None):
+def _click_hparams(kind, hp):
+    """FM's or DeepFM's hyper-parameters of a description, checked: ``field_dims`` (positive
+    integers, at most MAX_SIZE rows in all), ``num_factors``, DeepFM's ``mlp_dims`` and
+    ``drop_rate``."""
+    from .experiments import check_click_settings
+    dims = hp['field_dims']
+    if not isinstance(dims, list) or not dims or not all(
+            _is_int(d) and d >= 1 for d in dims) or sum(dims) > MAX_SIZE:
+        raise ValueError(f'field_dims must be a list of positive integers (at most '
+                         f'{MAX_SIZE:,} rows in all), got {str(dims)[:80]}')
+    given = {k: hp[k] for k in ('num_factors', 'mlp_dims', 'drop_rate') if k in hp}
+    if kind == 'deepfm' and not {'mlp_dims', 'drop_rate'} <= set(given):
+        raise KeyError('mlp_dims' if 'mlp_dims' not in given else 'drop_rate')
+    return dims, check_click_settings(kind, **given)
+
+
+def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None, fm=None,
+                    deepfm=None):
     """The model ``meta`` (``model.json``) describes, built with a tab's classes:
-    ``mf(num_factors, num_users, num_items)`` or ``autorec(num_hidden, num_users (num_items
-    when user-based), dropout, **extras)``.
+    ``mf(num_factors, num_users, num_items)``, ``autorec(num_hidden, num_users (num_items
+    when user-based), dropout, **extras)``, ``fm(field_dims, num_factors)`` or
+    ``deepfm(field_dims, num_factors, mlp_dims, drop_rate)``.
 
     One-line ValueError for a model of another framework than ``framework`` (``tab`` names
     this one; a description without one is ``default_framework``'s), missing or unusable
@@ -132,12 +161,17 @@ def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None
                 raise ValueError(f'model description: autorec hparams "clip" must be true or '
                                  f'false, got {extras["clip"]!r}'[:200])
             return autorec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
+        if kind in CLICK_MODELS and (fm if kind == 'fm' else deepfm) is not None:
+            dims, s = _click_hparams(kind, hp)
+            if kind == 'fm':
+                return fm(dims, s['num_factors'])
+            return deepfm(dims, s['num_factors'], list(s['mlp_dims']), s['drop_rate'])
     except KeyError as e:
         raise ValueError(f'model description lacks {e.args[0]!r}') from None
     except (TypeError, ValueError) as e:   # int('x'), int([1]), a size, dropout or activation
         raise ValueError(f'model description: {kind} hparams {hp!r} are not usable '
                          f'({e})'[:300]) from None
-    raise ValueError(f"unknown model {kind!r} (expected 'mf' or 'autorec')")
+    raise ValueError(f"unknown model {kind!r} (expected mf, autorec, fm or deepfm)")
 
 
 def check_interactions(interactions, num_users, num_items, where):

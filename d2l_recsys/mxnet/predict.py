@@ -12,6 +12,8 @@ from mxnet import np, npx
 
 from ..ranking import autorec_cell, check_index, rank_unseen
 from ..store import FORMAT, load_model_folder, model_from_meta, model_meta, save_model_folder
+from .deepfm import DeepFM
+from .fm import FM
 from .models import AutoRec, MF
 
 npx.set_np()
@@ -120,7 +122,7 @@ def build_model(meta):
     """An uninitialised model as ``model.json`` describes it (one that names no framework is
     an MXNet one); :func:`d2l_recsys.store.model_from_meta` with this tab's classes."""
     return model_from_meta(meta, framework='mxnet', tab='MXNet', mf=MF, autorec=AutoRec,
-                           default_framework='mxnet')
+                           default_framework='mxnet', fm=FM, deepfm=DeepFM)
 
 
 def _load_arrays(path):

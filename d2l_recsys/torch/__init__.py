@@ -6,15 +6,23 @@ a display: the MovieLens functions (NumPy arrays; ``split_and_load_ml100k`` with
 ``get_dataloader_workers``, ``Timer``, ``Accumulator``, ``Animator`` and ``plt``. So are the
 models (``MF``, ``AutoRec`` as ``nn.Module``s), the evaluators, ``train_recsys_rating``, the
 experiments and saving/loading, under the MXNet tab's names; data parallelism across processes
-is :mod:`d2l_recsys.torch.distributed`. Importing this never imports MXNet, ``d2l`` or
-torchvision.
+is :mod:`d2l_recsys.torch.distributed`. The feature-rich sections' ``DATA_HUB``,
+``download_extract``, ``CTRDataset``, ``FM``, ``DeepFM`` (``xavier_init``: the book's Xavier
+initialisation) and ``train_ch13`` with its helpers have the MXNet tab's names. Importing this
+never imports MXNet, ``d2l`` or torchvision.
 """
 from ..plotting import Animator, set_axes
 from ..utils import Accumulator, Timer
+from .classification import (accuracy, evaluate_accuracy_gpu, evaluate_accuracy_gpus,
+                             predict_clicks, train_batch_ch13, train_ch13, train_ch13_fast)
+from .ctr import CTRDataset, CTRDatasetFast, DATA_HUB, DATA_URL, download_extract
 from .data import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k, read_item_titles,
                    split_and_load_ml100k, split_data_ml100k, split_data_ml100k_fast)
 from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
-from .experiments import load_autorec_data, load_mf_data, set_seed, train_autorec, train_mf
+from .deepfm import DeepFM
+from .experiments import (load_autorec_data, load_ctr_data, load_mf_data, set_seed,
+                          train_autorec, train_deepfm, train_fm, train_mf)
+from .fm import FM, xavier_init
 from .models import (ACTIVATIONS, AutoRec, L2Loss, MF, user_based_autorec,
                      user_based_matrix)
 from .predict import interaction_matrix, load_model, predict_rating, save_model, top_k

@@ -15,6 +15,8 @@ import torch
 
 from ..ranking import autorec_cell, check_index, rank_unseen
 from ..store import load_model_folder, model_from_meta, model_meta, save_model_folder
+from .deepfm import DeepFM
+from .fm import FM
 from .models import AutoRec, MF
 
 __all__ = ['predict_rating', 'score_items', 'top_k', 'interaction_matrix', 'save_model',
@@ -124,7 +126,8 @@ def save_model(net, directory, *, model, hparams, num_users, num_items, user_bas
 def build_model(meta):
     """A model (PyTorch's default initialisation) as ``model.json`` describes it;
     :func:`d2l_recsys.store.model_from_meta` with this tab's classes."""
-    return model_from_meta(meta, framework=FRAMEWORK, tab='PyTorch', mf=MF, autorec=AutoRec)
+    return model_from_meta(meta, framework=FRAMEWORK, tab='PyTorch', mf=MF, autorec=AutoRec,
+                           fm=FM, deepfm=DeepFM)
 
 
 def load_state_checked(net, path, device=None):
