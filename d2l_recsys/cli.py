@@ -104,7 +104,8 @@ def build_parser():
                            parser_class=_Parser)
     sub.required = True
 
-    d = sub.add_parser('data', help='fetch and validate MovieLens 100K; print its folder')
+    d = sub.add_parser('data', help='fetch and validate MovieLens 100K (with u.user, which the '
+                                    'click data reads); print its folder')
     d.add_argument('--path', default=None,
                    help='a folder with u.data or an ml-100k.zip (default: $D2L_RECSYS_DATA, '
                         'the cache, then the network)')
@@ -228,6 +229,10 @@ def _log(message):
 def cmd_data(args):
     from . import fetch
     folder = fetch.ml100k_dir(args.path, log=_log)
+    try:   # the click data's u.user; MF and AutoRec run without it
+        fetch.u_user_path(folder, log=_log)
+    except (fetch.DataError, fetch.FetchError) as e:
+        _log(f'{PROG}: note: {e}')
     print(folder)
     return 0
 

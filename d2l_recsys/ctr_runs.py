@@ -168,13 +168,15 @@ def new_click_history():
 
 
 def record_click_epoch(history, epoch, num_epochs, train_loss, train_acc, test_acc, tic,
-                       train_seconds, progress, exact=None, lr=None):
+                       train_seconds, progress, on_epoch=None, lr=None):
     """Record epoch ``epoch`` (from 0): the book's ``train_loss``, ``train_acc`` and
-    ``test_acc``, the wall clock since ``tic``, the training seconds, and ``exact``'s numbers
-    (``test_auc``, ... lists); with ``progress``, one line on stderr. FloatingPointError when
-    the loss is not finite (the learning rate ``lr`` is named)."""
+    ``test_acc``, the wall clock since ``tic``, the training seconds, and the numbers of the
+    dict ``on_epoch(epoch)`` returns (``test_auc``, ... lists); with ``progress``, one line on
+    stderr. FloatingPointError when the loss is not finite (the learning rate ``lr`` is
+    named), before ``on_epoch`` is called."""
     if not numpy.isfinite(train_loss):
         raise non_finite_error('loss', train_loss, epoch, lr)
+    exact = on_epoch(epoch) if on_epoch is not None else None
     history['epoch'].append(epoch + 1)
     history['train_loss'].append(float(train_loss))
     history['train_acc'].append(float(train_acc))

@@ -107,9 +107,10 @@ def train_batch_ch13(net, features, labels, loss, trainer, devices,
 
 def click_animator(plot, num_epochs):
     """``train_ch13``'s plot: train loss, train acc and test acc over epochs in [0, 1].
-    ``plot``: an :class:`~d2l_recsys.plotting.Animator` (returned as it is) or its ``live``
+    ``plot``: an :class:`~d2l_recsys.plotting.Animator` (or any object with its ``add``),
+    returned as it is, or its ``live``
     argument (None: live in Jupyter only)."""
-    if isinstance(plot, Animator):
+    if hasattr(plot, 'add'):   # an Animator, or anything that records points as it does
         return plot
     return Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0, 1],
                     legend=['train loss', 'train acc', 'test acc'], live=plot)
@@ -158,7 +159,7 @@ def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs,
         animator.add(epoch + 1, (None, None, test_acc))
         record_click_epoch(history, epoch, num_epochs, metric[0] / metric[2],
                            metric[1] / metric[3], test_acc, tic, timer.sum() - train_before,
-                           progress, on_epoch(epoch) if on_epoch else None,
+                           progress, on_epoch,
                            trainer.learning_rate)
     return finish_click_history(history, metric[0] / metric[2], metric[1] / metric[3],
                                 test_acc, metric[2] * num_epochs / timer.sum(), devices,
@@ -325,7 +326,7 @@ def train_ch13_fast(net, train_data, test_data, loss, trainer, num_epochs, devic
         animator.add(epoch + 1, (None, None, test_acc))
         record_click_epoch(history, epoch, num_epochs, metric[0] / metric[2],
                            metric[1] / metric[3], test_acc, tic, seconds, progress,
-                           on_epoch(epoch) if on_epoch else None, trainer.learning_rate)
+                           on_epoch, trainer.learning_rate)
     return finish_click_history(history, metric[0] / metric[2], metric[1] / metric[3],
                                 test_acc, metric[2] * num_epochs / train_seconds, devices,
                                 animator=animator, figure_path=figure_path, verbose=verbose)

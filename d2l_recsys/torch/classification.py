@@ -99,7 +99,7 @@ def train_batch_ch13(net, X, y, loss, trainer, devices):
 
 def click_animator(plot, num_epochs):
     """``train_ch13``'s plot (train loss, train acc, test acc); see the MXNet tab's."""
-    if isinstance(plot, Animator):
+    if hasattr(plot, 'add'):   # an Animator, or anything that records points as it does
         return plot
     return Animator(xlabel='epoch', xlim=[1, num_epochs], ylim=[0, 1],
                     legend=['train loss', 'train acc', 'test acc'], live=plot)
@@ -142,7 +142,7 @@ def train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs,
         animator.add(epoch + 1, (None, None, test_acc))
         record_click_epoch(history, epoch, num_epochs, metric[0] / metric[2],
                            metric[1] / metric[3], test_acc, tic, timer.sum() - train_before,
-                           progress, on_epoch(epoch) if on_epoch else None,
+                           progress, on_epoch,
                            trainer.param_groups[0]['lr'])
     return finish_click_history(history, metric[0] / metric[2], metric[1] / metric[3],
                                 test_acc, metric[2] * num_epochs / timer.sum(), devices,
@@ -232,7 +232,7 @@ def train_ch13_fast(net, train_data, test_data, loss, trainer, num_epochs, devic
             animator.add(epoch + 1, (None, None, test_acc))
             record_click_epoch(history, epoch, num_epochs, metric[0] / metric[2],
                                metric[1] / metric[3], test_acc, tic, seconds, progress,
-                               on_epoch(epoch) if on_epoch else None,
+                               on_epoch,
                                trainer.param_groups[0]['lr'])
     return finish_click_history(history, metric[0] / metric[2], metric[1] / metric[3],
                                 test_acc, metric[2] * num_epochs / train_seconds, devices,
