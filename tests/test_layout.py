@@ -115,7 +115,9 @@ def loaded_after(statement):
                                     'd2l_recsys.experiments', 'd2l_recsys.metrics',
                                     'd2l_recsys.plotting', 'd2l_recsys.cli',
                                     'd2l_recsys.store', 'd2l_recsys.records',
-                                    'd2l_recsys.reproduce'])
+                                    'd2l_recsys.reproduce', 'd2l_recsys.ctr',
+                                    'd2l_recsys.ml100k_ctr', 'd2l_recsys.hub',
+                                    'd2l_recsys.ctr_runs'])
 def test_framework_free_modules(module):
     loaded = loaded_after(f'import {module}')
     assert not loaded & {'mxnet', 'torch', 'd2l'}
