@@ -154,7 +154,8 @@ def check_click_sizes(settings, data, num_devices=1):
         if batch_size > rows:
             raise ValueError(f'batch_size {batch_size} is larger than the {rows:,} {what} '
                              "lines; the book's loaders keep only full batches (last_batch="
-                             f"'rollover'): use at most {min(data.train.count, data.test.count):,}")
+                             f"'rollover'): use at most "
+                             f'{min(data.train.count, data.test.count):,}')
     if batch_size % num_devices:
         raise ValueError(f'batch_size {batch_size} must be a multiple of the number of devices '
                          f'({num_devices})')
