@@ -485,6 +485,11 @@ def _recommend_clicks(args, tab, net, meta, interactions):
     titles = {int(k): t for k, t in catalog.get('titles', {}).items()}
     rows = rank_unseen(full, args.k, seen=(seen or set()) | {i - 1 for i in missing},
                        titles=titles)
+    ties = sum(row['score'] == rows[0]['score'] for row in rows) if rows else 0
+    if ties > 1:
+        _log(f'{PROG}: note: {ties} of these films tie at {rows[0]["score"]:.6g}, listed in id '
+             "order: the book's model saturates its probability (its loss applies a second "
+             'sigmoid, see docs/ctr.md)')
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

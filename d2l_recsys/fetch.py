@@ -194,16 +194,20 @@ _ZIP = re.compile(r'[A-Za-z0-9]{1,10}\Z')
 USER_COLUMNS = ['user_id', 'age', 'gender', 'occupation', 'zip_code']
 
 
-def _text_lines(path, what):
-    """The lines of a GroupLens text file (UTF-8, else latin-1, as GroupLens writes them),
-    trailing empty lines dropped; ValueError for an empty file."""
+def _read_text(path):
+    """A GroupLens text file's text: UTF-8 (our conversions), else latin-1 (GroupLens')."""
     with open(path, 'rb') as f:
         raw = f.read()
     try:
-        text = raw.decode('utf-8')
+        return raw.decode('utf-8')
     except UnicodeDecodeError:
-        text = raw.decode('latin-1')
-    lines = text.split('\n')
+        return raw.decode('latin-1')
+
+
+def _text_lines(path, what):
+    """The lines of a GroupLens text file (:func:`_read_text`), trailing empty lines dropped;
+    ValueError for an empty file."""
+    lines = _read_text(path).split('\n')
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
@@ -897,12 +901,7 @@ def read_item_titles(data_dir=None):
     path = os.path.join(data_dir, 'u.item')
     if not os.path.isfile(path):
         return {}
-    with open(path, 'rb') as f:
-        raw = f.read()
-    try:
-        text = raw.decode('utf-8')
-    except UnicodeDecodeError:
-        text = raw.decode('latin-1')
+    text = _read_text(path)
     titles = {}
     for n, line in enumerate(text.split('\n'), 1):
         if not line.strip():

@@ -1,13 +1,9 @@
 """The click data, framework-free: the book's ctr format read as arrays, the exact metrics,
 MovieLens 100K as click data (fields, label, split, cache), u.user from every source, and the
 data hub (the book's ad data from a user's copy or its server, one-line errors)."""
-import functools
 import hashlib
-import http.server
-import io
 import json
 import os
-import threading
 import zipfile
 
 import numpy as onp
@@ -16,7 +12,6 @@ import pytest
 
 import ctr_files
 import synthetic
-from conftest import write_u_data
 from d2l_recsys import ctr, ctr_runs, fetch, hub, ml100k_ctr
 
 
@@ -486,20 +481,6 @@ def test_a_copy_with_wrong_fields_or_labels_is_refused(tmp_path):
         zf.writestr('../train.csv', 'x')
     with pytest.raises(fetch.DataError, match='unsafe member'):
         hub.ctr_dir(str(zip_path), log=None)
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / 'www'
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f'http://127.0.0.1:{httpd.server_address[1]}'
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def test_download_checks_sha1_and_caches(ctr_folder, server, monkeypatch):

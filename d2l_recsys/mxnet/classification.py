@@ -36,7 +36,7 @@ from mxnet.gluon import nn
 from ..ctr_runs import finish_click_history, new_click_history, record_click_epoch
 from ..plotting import Animator, in_notebook
 from ..utils import Accumulator, Timer
-from .fast import RolloverBatches
+from .fast import RolloverBatches, sync_losses
 from .training import batch_hint, try_all_gpus
 
 npx.set_np()
@@ -238,6 +238,12 @@ class _Resident:
         return list(zip(*per_device))
 
 
+def _batch_sums(values):
+    """Per batch, the devices' float32 scalars added on the host in device order (from 0.), as
+    the book's ``sum([float(l.sum()) for l in ls])`` adds them: one host float per batch."""
+    return sync_losses(values).tolist()
+
+
 class _TestRollover:
     """The batches of the book's ``DataLoader(test_data, shuffle=False, last_batch=
     'rollover')``: the rows left from the last pass first, then all rows in order, cut into
@@ -251,15 +257,6 @@ class _TestRollover:
         k = len(seq) // self.batch_size
         self._prev = seq[k * self.batch_size:]
         return seq[:k * self.batch_size].reshape(k, self.batch_size)
-
-
-def _host_sums(values):
-    """Per batch, the devices' float32 scalars as host floats summed in device order, as the
-    book's ``sum([float(l.sum()) for l in ls])`` sums them."""
-    if not values:
-        return []
-    by_device = [np.stack(list(v)).asnumpy() for v in zip(*values)]
-    return [sum(float(col[b]) for col in by_device) for b in range(len(values))]
 
 
 def train_ch13_fast(net, train_data, test_data, loss, trainer, num_epochs, devices=None, *,
@@ -313,14 +310,14 @@ def train_ch13_fast(net, train_data, test_data, loss, trainer, num_epochs, devic
             accs.append([o[1] for o in outs])
         # The book's Accumulator(4), batch by batch, in its order.
         metric = Accumulator(4)
-        for i, (l, acc) in enumerate(zip(_host_sums(losses), _host_sums(accs))):
+        for i, (l, acc) in enumerate(zip(_batch_sums(losses), _batch_sums(accs))):
             metric.add(l, acc, batch_size, batch_size)
             if (i + 1) % max(num_batches // 5, 1) == 0 or i == num_batches - 1:
                 animator.add(epoch + (i + 1) / num_batches,
                              (metric[0] / metric[2], metric[1] / metric[3], None))
         seconds = time.time() - tic
         train_seconds += seconds
-        correct = _host_sums([[net_acc for _, net_acc in (step(x, y) for x, y in shards)]
+        correct = _batch_sums([[net_acc for _, net_acc in (step(x, y) for x, y in shards)]
                               for shards in test.shards(test_sampler.epoch())])
         test_acc = sum(correct) / (len(correct) * batch_size) if correct else math.nan
         animator.add(epoch + 1, (None, None, test_acc))
