@@ -85,15 +85,15 @@ def _book_mxnet(model, seed, epochs):
 
 
 def d2l_ctr():
-    from d2l_recsys import ctr
-    return ctr
+    from d2l_recsys import clicks
+    return clicks
 
 
 def _arrays(data_dir):
     """The test file as the book's CTRDataset maps it in this process (the same set order)."""
-    from d2l_recsys import ctr
-    train = ctr.read_ctr_arrays(os.path.join(data_dir, 'train.csv'), num_feat=NUM_FEAT)
-    return ctr.read_ctr_arrays(os.path.join(data_dir, 'test.csv'), train.feat_mapper,
+    from d2l_recsys import clicks
+    train = clicks.read_ctr_arrays(os.path.join(data_dir, 'train.csv'), num_feat=NUM_FEAT)
+    return clicks.read_ctr_arrays(os.path.join(data_dir, 'test.csv'), train.feat_mapper,
                                train.defaults, num_feat=NUM_FEAT)
 
 

@@ -50,3 +50,21 @@ def atomic_write_text(path, text):
         with open(tmp, 'w', encoding='utf-8', newline='') as f:
             f.write(text)
     return atomic_write(path, write)
+
+
+def rewrite_between(path, start, end, body):
+    """Replace the lines between the line ``start`` and the line ``end`` of text file ``path``
+    with ``body`` (the two marker lines stay), atomically. Returns True when the file changed,
+    False when it already held ``body``; raises ValueError, naming the file, when the markers
+    are not there once each in that order."""
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().split('\n')
+    if lines.count(start) != 1 or lines.count(end) != 1 or lines.index(start) > lines.index(end):
+        raise ValueError(f'{path}: expected the lines {start!r} and {end!r}, once each, in '
+                         'that order')
+    i, j = lines.index(start), lines.index(end)
+    new = lines[:i + 1] + body.rstrip('\n').split('\n') + lines[j:]
+    if new == lines:
+        return False
+    atomic_write_text(path, '\n'.join(new))
+    return True

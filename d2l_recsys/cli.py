@@ -469,7 +469,7 @@ def _recommend_clicks(args, tab, net, meta, interactions):
     they did not rate in training, from the user's own fields and each film's (the model
     folder's ``catalog.json``), mapped as the training file was (``features.json``)."""
     from . import ctr_runs
-    from .ranking import rank_unseen
+    from .topk import rank_unseen
     features, catalog = ctr_runs.read_click_model_files(args.model, meta)
     if catalog is None:
         raise ValueError(f'{args.model}: this {meta["model"]} model was trained on data '

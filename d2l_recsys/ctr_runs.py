@@ -15,7 +15,7 @@ and end with :func:`click_run_info`, the record saved beside a model. A run retu
   and ``test_acc`` (the share of probabilities *equal* to the 0/1 label: only saturated
   predictions count, see :data:`BOOK_ACCURACY`); beside them the exact ones on the whole test
   set from the model's own probability, ``test_auc``, ``test_log_loss``, ``test_accuracy``
-  (at 0.5) (:func:`d2l_recsys.ctr.click_metrics`); then ``test_exact`` (the last epoch's, with
+  (at 0.5) (:func:`d2l_recsys.clicks.click_metrics`); then ``test_exact`` (the last epoch's, with
   the test set's size and click rate), ``examples_per_sec``, ``devices`` and ``kinds`` (what
   each number is).
 * ``info``: framework, model, hyper-parameters (``field_dims`` included), the data set, its
@@ -30,7 +30,7 @@ import time
 
 import numpy
 
-from . import ctr, fetch
+from . import clicks, fetch
 from .defaults import CLICK_DATASETS
 from .experiments import check, non_finite_error
 from .hub import ctr_dir
@@ -61,7 +61,7 @@ def _log(message):
 @dataclasses.dataclass
 class ClickData:
     """One run's click data: the data set's name and folder, its number of fields, the two
-    files as :class:`d2l_recsys.ctr.CTRArrays` (the test file mapped with the training file's
+    files as :class:`d2l_recsys.clicks.CTRArrays` (the test file mapped with the training file's
     mapper) and, for MovieLens, its catalog (every user's and film's field values, titles)."""
     dataset: str
     folder: str
@@ -86,7 +86,7 @@ class ClickData:
         advertising data)."""
         if not self.catalog:
             return None
-        labels, values, _ = ctr.read_ctr_lines(os.path.join(self.folder, 'train.csv'),
+        labels, values, _ = clicks.read_ctr_lines(os.path.join(self.folder, 'train.csv'),
                                                self.num_feat)
         fields = self.catalog['fields']
         users = values[:, fields.index('user_id')].astype(numpy.int64) - 1
@@ -103,7 +103,7 @@ class ClickData:
 
 
 def read_click_data(dataset='ml100k-ctr', data_dir=None, num_feat=None, *, order='stable',
-                    min_threshold=ctr.MIN_THRESHOLD):
+                    min_threshold=clicks.MIN_THRESHOLD):
     """The data set ``dataset`` (``'ml100k-ctr'`` or ``'ctr'``) read as the book's two
     ``CTRDataset``s would read it, as arrays (:class:`ClickData`).
 
@@ -131,12 +131,12 @@ def read_click_data(dataset='ml100k-ctr', data_dir=None, num_feat=None, *, order
     else:
         folder = ctr_dir(data_dir, num_feat=num_feat, log=_log)
     path = os.path.join(folder, 'train.csv')
-    train = ctr.read_ctr_arrays(path, num_feat=num_feat, order=order,
+    train = clicks.read_ctr_arrays(path, num_feat=num_feat, order=order,
                                 min_threshold=min_threshold)
     if train.count == 0:
         raise ValueError(f'{path}: no line of a label and {num_feat} tab-separated fields '
                          f'(num_feat={num_feat})')
-    test = ctr.read_ctr_arrays(os.path.join(folder, 'test.csv'), train.feat_mapper,
+    test = clicks.read_ctr_arrays(os.path.join(folder, 'test.csv'), train.feat_mapper,
                                train.defaults, num_feat=num_feat)
     if test.count == 0:
         raise ValueError(f'{os.path.join(folder, "test.csv")}: no line of a label and '
@@ -214,8 +214,8 @@ def finish_click_history(history, train_loss, train_acc, test_acc, examples_per_
 
 def exact_metrics(probs, labels):
     """The exact numbers of one evaluation, as the history's keys: ``test_auc``,
-    ``test_log_loss``, ``test_accuracy`` (:func:`d2l_recsys.ctr.click_metrics`)."""
-    m = ctr.click_metrics(probs, labels)
+    ``test_log_loss``, ``test_accuracy`` (:func:`d2l_recsys.clicks.click_metrics`)."""
+    m = clicks.click_metrics(probs, labels)
     return {'test_auc': m['auc'], 'test_log_loss': m['log_loss'],
             'test_accuracy': m['accuracy']}
 
@@ -262,10 +262,10 @@ def click_features(features, catalog, user_id, item_ids):
     training file was (``features``: :meth:`ClickData.features`, checked)."""
     from .ml100k_ctr import catalog_features
     values = catalog_features(catalog, user_id, item_ids)
-    mapper, defaults = ctr.check_feat_mapper(features['feat_mapper'], features['defaults'],
+    mapper, defaults = clicks.check_feat_mapper(features['feat_mapper'], features['defaults'],
                                              features['field_dims'])
-    _, offsets = ctr.field_dims_and_offsets(mapper, features['num_feat'])
-    return ctr.map_features(values, mapper, defaults) + offsets
+    _, offsets = clicks.field_dims_and_offsets(mapper, features['num_feat'])
+    return clicks.map_features(values, mapper, defaults) + offsets
 
 
 def read_click_model_files(directory, meta):
@@ -293,7 +293,7 @@ def read_click_model_files(directory, meta):
     if features['num_feat'] != len(features['field_dims']):
         raise ValueError(f'{path}: num_feat {features["num_feat"]!r} is not the number of '
                          f'fields ({len(features["field_dims"])})')
-    ctr.check_feat_mapper(features['feat_mapper'], features['defaults'],
+    clicks.check_feat_mapper(features['feat_mapper'], features['defaults'],
                           features['field_dims'], where=path)
     catalog = None
     if CATALOG in listed:

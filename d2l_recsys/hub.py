@@ -26,7 +26,7 @@ import zipfile
 
 from . import fetch
 from .atomic import file_digest
-from .ctr import check_ctr_file, NUM_FEAT
+from .clicks import check_ctr_file, NUM_FEAT
 from .ml100k_ctr import ml100k_ctr_dir
 
 __all__ = ['DATA_URL', 'DATA_HUB', 'download_extract', 'ctr_dir', 'ENV_CTR', 'NAMES']

@@ -12,7 +12,7 @@ import pytest
 
 import ctr_files
 import synthetic
-from d2l_recsys import ctr, ctr_runs, fetch, hub, ml100k_ctr
+from d2l_recsys import clicks, ctr_runs, fetch, hub, ml100k_ctr
 
 
 @pytest.fixture(autouse=True)
@@ -38,15 +38,15 @@ def log_lines():
 def test_lines_with_another_number_of_fields_are_skipped_as_the_book_does(tmp_path):
     path = tmp_path / 'x.csv'
     path.write_text('1\ta\tb\n0\ta\n1\ta\tb\tc\n0\tc\td\r\n\n1\te\tf')
-    labels, values, skipped = ctr.read_ctr_lines(str(path), num_feat=2)
+    labels, values, skipped = clicks.read_ctr_lines(str(path), num_feat=2)
     assert labels.tolist() == ['1', '0', '1'] and skipped == 3
     assert values.tolist() == [['a', 'b'], ['c', 'd'], ['e', 'f']]   # \r\n read as a newline
 
 
 def test_book_and_framework_free_readers_agree(tmp_path):
     path = ctr_files.write_ctr(tmp_path / 'train.csv', 500, num_feat=6, seed=3)
-    book = ctr.read_ctr_book(path, num_feat=6)
-    fast = ctr.read_ctr_arrays(path, num_feat=6)
+    book = clicks.read_ctr_book(path, num_feat=6)
+    fast = clicks.read_ctr_arrays(path, num_feat=6)
     assert book.count == fast.count == 500 and fast.skipped == 2
     assert book.feat_mapper == fast.feat_mapper and book.defaults == fast.defaults
     assert [list(m) for m in book.feat_mapper.values()] == \
@@ -63,7 +63,7 @@ def test_rare_values_share_the_default_and_offsets_separate_fields(tmp_path):
     path = tmp_path / 'x.csv'
     rows = ['1\ta\tx'] * 4 + ['0\tb\tx'] * 3 + ['1\tc\ty']
     path.write_text('\n'.join(rows) + '\n')
-    a = ctr.read_ctr_arrays(str(path), num_feat=2)
+    a = clicks.read_ctr_arrays(str(path), num_feat=2)
     assert a.feat_mapper == {1: {'a': 0}, 2: {'x': 0}} and a.defaults == {1: 1, 2: 1}
     assert a.field_dims.tolist() == [2, 2] and a.offsets.tolist() == [0, 2]
     assert a.features.tolist() == [[0, 2]] * 4 + [[1, 2]] * 3 + [[1, 3]]
@@ -71,18 +71,18 @@ def test_rare_values_share_the_default_and_offsets_separate_fields(tmp_path):
 
 def test_stable_order_is_first_appearance(tmp_path):
     path = ctr_files.write_ctr(tmp_path / 'x.csv', 300, num_feat=3, seed=1)
-    a = ctr.read_ctr_arrays(path, num_feat=3, order='stable')
-    _, values, _ = ctr.read_ctr_lines(path, 3)
+    a = clicks.read_ctr_arrays(path, num_feat=3, order='stable')
+    _, values, _ = clicks.read_ctr_lines(path, 3)
     for j in range(3):
         seen = list(dict.fromkeys(values[:, j]))
         kept = [v for v in seen if (values[:, j] == v).sum() >= 4]
         assert list(a.feat_mapper[j + 1]) == kept
         assert list(a.feat_mapper[j + 1].values()) == list(range(len(kept)))
-    book = ctr.read_ctr_arrays(path, num_feat=3)
+    book = clicks.read_ctr_arrays(path, num_feat=3)
     assert {i: set(m) for i, m in book.feat_mapper.items()} == \
         {i: set(m) for i, m in a.feat_mapper.items()}
     with pytest.raises(ValueError, match="order must be 'book' or 'stable'"):
-        ctr.read_ctr_arrays(path, num_feat=3, order='sorted')
+        clicks.read_ctr_arrays(path, num_feat=3, order='sorted')
 
 
 @pytest.mark.parametrize('label', ['2', 'x', '1.0'])
@@ -90,34 +90,34 @@ def test_a_label_the_book_cannot_read_is_named(tmp_path, label):
     path = tmp_path / 'x.csv'
     path.write_text(f'1\ta\n{label}\tb\n')
     with pytest.raises(ValueError, match=rf"label '{label}' of the 2nd kept line is not 0 or 1"):
-        ctr.read_ctr_arrays(str(path), num_feat=1)
+        clicks.read_ctr_arrays(str(path), num_feat=1)
 
 
 def test_check_ctr_file(tmp_path):
     good = ctr_files.write_ctr(tmp_path / 'good.csv', 20, num_feat=34)
-    assert ctr.check_ctr_file(good) == (20, 2)
+    assert clicks.check_ctr_file(good) == (20, 2)
     (tmp_path / 'empty.csv').write_text('')
     with pytest.raises(ValueError, match=r'empty.csv: no line of 35 tab-separated fields'):
-        ctr.check_ctr_file(str(tmp_path / 'empty.csv'))
+        clicks.check_ctr_file(str(tmp_path / 'empty.csv'))
     (tmp_path / 'bad.csv').write_text('1\ta\n-1\tb\n')
     with pytest.raises(ValueError, match=r"2nd line with 2 fields has label '-1'"):
-        ctr.check_ctr_file(str(tmp_path / 'bad.csv'), num_feat=1)
+        clicks.check_ctr_file(str(tmp_path / 'bad.csv'), num_feat=1)
     (tmp_path / 'bin.csv').write_bytes(b'\xff\xfe\x00\x01')
     with pytest.raises(ValueError, match='not a text file'):
-        ctr.check_ctr_file(str(tmp_path / 'bin.csv'))
+        clicks.check_ctr_file(str(tmp_path / 'bin.csv'))
 
 
 def test_feat_mapper_checks():
     mapper, defaults = {'1': {'a': 0, 'b': 1}}, {'1': 2}
-    assert ctr.check_feat_mapper(mapper, defaults, [3]) == ({1: {'a': 0, 'b': 1}}, {1: 2})
+    assert clicks.check_feat_mapper(mapper, defaults, [3]) == ({1: {'a': 0, 'b': 1}}, {1: 2})
     for bad, words in (({'1': {'a': 0, 'b': 0}}, 'once each'), ({'2': {'a': 0}}, '1..F'),
                        ({'1': {'a': True}}, 'once each')):
         with pytest.raises(ValueError, match=words):
-            ctr.check_feat_mapper(bad, {k: len(v) for k, v in bad.items()})
+            clicks.check_feat_mapper(bad, {k: len(v) for k, v in bad.items()})
     with pytest.raises(ValueError, match='default must be 2'):
-        ctr.check_feat_mapper(mapper, {'1': 5})
+        clicks.check_feat_mapper(mapper, {'1': 5})
     with pytest.raises(ValueError, match='do not fit'):
-        ctr.check_feat_mapper(mapper, defaults, [4])
+        clicks.check_feat_mapper(mapper, defaults, [4])
 
 
 # --- the exact metrics -----------------------------------------------------------------------
@@ -128,22 +128,22 @@ def test_auc_is_the_share_of_correctly_ordered_pairs():
     s = onp.round(rng.uniform(size=300) + 0.3 * y, 1)   # many ties
     pos, neg = s[y == 1], s[y == 0]
     pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
-    assert ctr.roc_auc(s, y) == pytest.approx(pairs, abs=1e-12)
-    assert ctr.roc_auc([0.1, 0.9], [0, 1]) == 1.0 and ctr.roc_auc([0.9, 0.1], [0, 1]) == 0.0
-    assert onp.isnan(ctr.roc_auc([0.3, 0.4], [1, 1]))
+    assert clicks.roc_auc(s, y) == pytest.approx(pairs, abs=1e-12)
+    assert clicks.roc_auc([0.1, 0.9], [0, 1]) == 1.0 and clicks.roc_auc([0.9, 0.1], [0, 1]) == 0.0
+    assert onp.isnan(clicks.roc_auc([0.3, 0.4], [1, 1]))
 
 
 def test_log_loss_accuracy_and_click_metrics():
     p, y = onp.array([0.9, 0.2, 1.0, 0.0], onp.float32), onp.array([1, 0, 0, 0])
     expect = -(onp.log(0.9) + onp.log(0.8) + onp.log(1e-7) + onp.log1p(-1e-7)) / 4
-    assert ctr.log_loss(p, y) == pytest.approx(expect, rel=1e-6)
-    assert ctr.accuracy_at(p, y) == 0.75 and ctr.accuracy_at([0.5], [1]) == 0.0
-    m = ctr.click_metrics(p.reshape(-1, 1), y.reshape(-1, 1))
+    assert clicks.log_loss(p, y) == pytest.approx(expect, rel=1e-6)
+    assert clicks.accuracy_at(p, y) == 0.75 and clicks.accuracy_at([0.5], [1]) == 0.0
+    m = clicks.click_metrics(p.reshape(-1, 1), y.reshape(-1, 1))
     assert m['count'] == 4 and m['click_rate'] == 0.25 and m['accuracy'] == 0.75
     with pytest.raises(ValueError, match='NaN'):
-        ctr.click_metrics([onp.nan], [1])
+        clicks.click_metrics([onp.nan], [1])
     with pytest.raises(ValueError, match='2 probabilities for 1 labels'):
-        ctr.click_metrics([0.1, 0.2], [1])
+        clicks.click_metrics([0.1, 0.2], [1])
 
 
 # --- MovieLens 100K as click data --------------------------------------------------------------
@@ -551,7 +551,7 @@ def test_read_click_data_checks_its_arguments(movielens, ctr_folder):
 
 def test_click_features_map_a_users_films_as_the_training_file(movielens):
     data = ctr_runs.read_click_data('ml100k-ctr', movielens)
-    _, values, _ = ctr.read_ctr_lines(os.path.join(data.folder, 'train.csv'), 8)
+    _, values, _ = clicks.read_ctr_lines(os.path.join(data.folder, 'train.csv'), 8)
     user, item = int(values[0, 0]), int(values[0, 1])
     x = ctr_runs.click_features(data.features(), data.catalog, user, [item])
     assert (x[0] == data.train.features[0]).all()

@@ -14,7 +14,7 @@ torch = pytest.importorskip('torch')
 
 import ctr_files  # noqa: E402
 import synthetic  # noqa: E402
-from d2l_recsys import ctr, fetch, hub  # noqa: E402
+from d2l_recsys import clicks, fetch, hub  # noqa: E402
 from d2l_recsys import torch as tt  # noqa: E402
 from d2l_recsys.torch import classification  # noqa: E402
 
@@ -35,7 +35,7 @@ def files(tmp_path_factory):
 
 @pytest.mark.parametrize('cls', [tt.CTRDataset, tt.CTRDatasetFast])
 def test_ctr_dataset_items_are_the_books(files, cls):
-    book = ctr.read_ctr_book(files[0])
+    book = clicks.read_ctr_book(files[0])
     data = cls(files[0])
     assert data.feat_mapper == book.feat_mapper and data.defaults == book.defaults
     assert (data.field_dims == book.field_dims).all() and (data.offsets == book.offsets).all()
@@ -217,8 +217,7 @@ def movielens(tmp_path_factory):
 def _run(model, fast, movielens, epochs=3, **kwargs):
     train = tt.train_fm if model == 'fm' else tt.train_deepfm
     out = io.StringIO()
-    # One thread on both paths: PyTorch then sums the MLP's products in one order on both.
-    with classification.threads(1), contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out):
         net, history, info = train(seed=5, fast=fast, data_dir=movielens, num_epochs=epochs,
                                    batch_size=64, plot=False, progress=False, **kwargs)
     return net, history, info, out.getvalue().splitlines()

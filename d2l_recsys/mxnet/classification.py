@@ -37,7 +37,8 @@ from ..ctr_runs import finish_click_history, new_click_history, record_click_epo
 from ..plotting import Animator, in_notebook
 from ..utils import Accumulator, Timer
 from .fast import RolloverBatches, sync_losses
-from .training import batch_hint, try_all_gpus
+from .devices import try_all_gpus
+from .mf import batch_hint
 
 npx.set_np()
 

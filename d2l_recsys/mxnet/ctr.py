@@ -1,4 +1,4 @@
-"""Feature-rich recommender systems (MXNet): the advertising data set and ``CTRDataset``.
+"""Feature-Rich Recommender Systems (MXNet): the advertising data set and ``CTRDataset``.
 
 Book: https://d2l.ai/chapter_recommender-systems/ctr.html. ``DATA_HUB['ctr']`` is the book's
 entry, and ``download_extract`` (:func:`d2l_recsys.hub.download_extract`) fetches it with its
@@ -9,10 +9,10 @@ as click data in the same format, 8 fields (:mod:`d2l_recsys.ml100k_ctr`).
 :class:`CTRDataset` is the book's class as printed: it reads the file line by line and looks
 every field of an item up in a dictionary when the item is asked for. :class:`CTRDatasetFast`
 gives the same ``field_dims``, ``offsets``, ``feat_mapper``, ``defaults`` and items, element for
-element, from arrays (:func:`d2l_recsys.ctr.read_ctr_arrays`), and holds all items at once in
+element, from arrays (:func:`d2l_recsys.clicks.read_ctr_arrays`), and holds all items at once in
 ``features`` and ``labels`` for the fast trainer. Both number a field's values as the book
 does, in the order of a Python set of strings, which changes from process to process; give
-``feat_mapper``/``defaults`` from :func:`d2l_recsys.ctr.stable_feat_mapper` for numbers that
+``feat_mapper``/``defaults`` from :func:`d2l_recsys.clicks.stable_feat_mapper` for numbers that
 do not (the experiment functions do).
 """
 from collections import defaultdict
@@ -20,7 +20,7 @@ from collections import defaultdict
 import numpy as onp
 from mxnet import gluon, np
 
-from .. import ctr as clicks
+from .. import clicks
 from ..hub import DATA_HUB, DATA_URL, download_extract
 
 __all__ = ['CTRDataset', 'CTRDatasetFast', 'DATA_HUB', 'DATA_URL', 'download_extract']
@@ -79,7 +79,7 @@ class CTRDatasetFast(gluon.data.Dataset):
     stacks into the same batch as the book's items (one MXNet array a batch, not one an
     item). Beside them: ``features`` (count, num_feat) float32 host
     array with the offsets added, every item's first part, and ``labels`` (count, 1) float32,
-    read in one pass (:func:`d2l_recsys.ctr.read_ctr_arrays`); ``order='stable'`` numbers the
+    read in one pass (:func:`d2l_recsys.clicks.read_ctr_arrays`); ``order='stable'`` numbers the
     values in order of first appearance, the same in every process.
     """
     def __init__(self, data_path, feat_mapper=None, defaults=None, min_threshold=4,
@@ -89,7 +89,7 @@ class CTRDatasetFast(gluon.data.Dataset):
 
     @classmethod
     def from_arrays(cls, arrays):
-        """The data set of :func:`d2l_recsys.ctr.read_ctr_arrays`'s result (no file read)."""
+        """The data set of :func:`d2l_recsys.clicks.read_ctr_arrays`'s result (no file read)."""
         data = cls.__new__(cls)
         data._hold(arrays)
         return data

@@ -1,4 +1,4 @@
-r"""Deep factorization machines (MXNet): the book's ``DeepFM`` and its hybridized twin.
+r"""Deep Factorization Machines (MXNet): the book's ``DeepFM`` and its hybridized twin.
 
 Book: https://d2l.ai/chapter_recommender-systems/deepfm.html. DeepFM adds to the FM of
 :mod:`d2l_recsys.mxnet.fm` an MLP on the concatenated field embeddings, sharing them:

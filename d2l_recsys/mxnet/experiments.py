@@ -17,13 +17,13 @@ from .. import experiments as runs
 from ..defaults import BOOK, CLICK_DATASET
 from ..plotting import in_notebook, training_animator
 from . import fast as fast_path
+from .autorec import AutoRec, autorec_evaluator, autorec_rmse_exact
+from .devices import parse_devices
+from .mf import MF, evaluator, rmse_exact, train_recsys_rating
 from .classification import predict_clicks, train_ch13, train_ch13_fast
 from .ctr import CTRDatasetFast
 from .deepfm import DeepFM, HybridDeepFM
-from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
 from .fm import FM, HybridFM
-from .models import AutoRec, MF
-from .training import parse_devices, train_recsys_rating
 
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',

@@ -1,4 +1,4 @@
-r"""Factorization machines (MXNet): the book's ``FM`` and its hybridized twin.
+r"""Factorization Machines (MXNet): the book's ``FM`` and its hybridized twin.
 
 Book: https://d2l.ai/chapter_recommender-systems/fm.html. A 2-way factorization machine over
 one-hot categorical fields (:math:`x_i \in \{0, 1\}`, one active feature per field):
@@ -16,7 +16,7 @@ The model ends with a sigmoid and the book trains it with
 ``gluon.loss.SigmoidBinaryCrossEntropyLoss()``, whose ``from_sigmoid=False`` applies a sigmoid
 again: the loss sees :math:`\sigma(\hat{y})`, between 0.5 and 0.73, as a logit. That is the
 book's model and loss, kept here; the experiment functions report the log loss and AUC of the
-model's own probability beside it (:func:`d2l_recsys.ctr.click_metrics`).
+model's own probability beside it (:func:`d2l_recsys.clicks.click_metrics`).
 
 :class:`HybridFM` is the same model as a ``HybridBlock`` (same children, so the same parameter
 names and files), which the fast path hybridizes.

@@ -10,11 +10,12 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np, npx
 
-from ..ranking import autorec_cell, check_index, rank_unseen
 from ..store import FORMAT, load_model_folder, model_from_meta, model_meta, save_model_folder
+from ..topk import autorec_cell, check_index, rank_unseen
+from .autorec import AutoRec
 from .deepfm import DeepFM
 from .fm import FM
-from .models import AutoRec, MF
+from .mf import MF
 
 npx.set_np()
 

@@ -30,7 +30,7 @@ from ..ctr_runs import finish_click_history, new_click_history, record_click_epo
 from ..plotting import Animator, in_notebook
 from ..utils import Accumulator, Timer
 from .fast import ShuffledBatches, loader_draw, threads
-from .training import parse_devices
+from .devices import parse_devices
 
 __all__ = ['accuracy', 'evaluate_accuracy_gpu', 'evaluate_accuracy_gpus', 'train_batch_ch13',
            'train_ch13', 'train_ch13_fast', 'predict_clicks', 'click_animator', 'THREADS']

@@ -1,10 +1,10 @@
-"""Feature-rich recommender systems (PyTorch): the advertising data set and ``CTRDataset``.
+"""Feature-Rich Recommender Systems (PyTorch): the advertising data set and ``CTRDataset``.
 
 The MXNet tab's :mod:`~d2l_recsys.mxnet.ctr` in PyTorch, the same names: ``DATA_HUB``,
 ``download_extract`` (:func:`d2l_recsys.hub.download_extract`), :class:`CTRDataset` (the book's
-reading loop and its per-item dictionary lookups, :func:`d2l_recsys.ctr.read_ctr_book`, as a
+reading loop and its per-item dictionary lookups, :func:`d2l_recsys.clicks.read_ctr_book`, as a
 ``torch.utils.data.Dataset``) and :class:`CTRDatasetFast` (the same attributes and items from
-arrays, :func:`d2l_recsys.ctr.read_ctr_arrays`). ``field_dims`` and ``offsets`` are int64
+arrays, :func:`d2l_recsys.clicks.read_ctr_arrays`). ``field_dims`` and ``offsets`` are int64
 NumPy arrays; an item is ``(features + offsets, label)``: an int64 tensor of ``num_feat``
 indices (what ``nn.Embedding`` takes) and a float32 tensor holding the label, so that a
 ``DataLoader`` batches them as ``(batch, num_feat)`` and ``(batch, 1)``, the MXNet tab's
@@ -13,7 +13,7 @@ shapes. Book: https://d2l.ai/chapter_recommender-systems/ctr.html
 import numpy as onp
 import torch
 
-from .. import ctr as clicks
+from .. import clicks
 from ..hub import DATA_HUB, DATA_URL, download_extract
 
 __all__ = ['CTRDataset', 'CTRDatasetFast', 'DATA_HUB', 'DATA_URL', 'download_extract']
@@ -25,7 +25,7 @@ DATA_HUB['ctr'] = (DATA_URL + 'ctr.zip',
 class CTRDataset(torch.utils.data.Dataset):
     """The book's ``CTRDataset``: the file read line by line as the book's loop reads it, each
     item's fields looked up in ``feat_mapper`` when it is asked for. The same arguments;
-    ``feat_mapper``/``defaults`` as the book builds them (see :mod:`d2l_recsys.ctr`)."""
+    ``feat_mapper``/``defaults`` as the book builds them (see :mod:`d2l_recsys.clicks`)."""
     def __init__(self, data_path, feat_mapper=None, defaults=None,
                  min_threshold=4, num_feat=34):
         book = clicks.read_ctr_book(data_path, feat_mapper, defaults, min_threshold, num_feat)
@@ -55,7 +55,7 @@ class CTRDatasetFast(torch.utils.data.Dataset):
 
     @classmethod
     def from_arrays(cls, arrays):
-        """The data set of :func:`d2l_recsys.ctr.read_ctr_arrays`'s result (no file read)."""
+        """The data set of :func:`d2l_recsys.clicks.read_ctr_arrays`'s result (no file read)."""
         data = cls.__new__(cls)
         data._hold(arrays)
         return data

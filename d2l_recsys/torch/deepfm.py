@@ -1,4 +1,6 @@
-r"""Deep factorization machines (PyTorch): the book's ``DeepFM`` as an ``nn.Module``.
+r"""Deep Factorization Machines (PyTorch): the book's ``DeepFM`` as an ``nn.Module``.
+
+Book: https://d2l.ai/chapter_recommender-systems/deepfm.html.
 
 The MXNet tab's :class:`d2l_recsys.mxnet.deepfm.DeepFM` translated with the same children and
 parameter names: ``mlp`` is a ``Sequential`` of :class:`Dense` layers (a ``Linear`` with

@@ -4,9 +4,9 @@
 :mod:`d2l_recsys.torch.experiments` check, seed, read the data and build the model as the
 faithful path does, then train here with :func:`fit_mf` / :func:`fit_autorec`.
 
-What stays the same: the modules (:class:`~d2l_recsys.torch.models.MF`,
-:class:`~d2l_recsys.torch.models.AutoRec`, initialised by the same calls), the loss and its
-gradient (MF: :class:`~d2l_recsys.torch.models.L2Loss` summed over the batch and divided by
+What stays the same: the modules (:class:`~d2l_recsys.torch.mf.MF`,
+:class:`~d2l_recsys.torch.autorec.AutoRec`, initialised by the same calls), the loss and its
+gradient (MF: :class:`~d2l_recsys.torch.mf.L2Loss` summed over the batch and divided by
 its size; AutoRec: the deck's ``MSELoss(reduction='sum')``), ``torch.optim.Adam`` with the
 same arguments (its ``fused=True`` kernel: the same update, one call for all parameters
 instead of a dozen small operators per parameter), and the batches and dropout masks: :class:`ShuffledBatches` replays the draws
@@ -46,7 +46,7 @@ __all__ = ['ShuffledBatches', 'loader_draw', 'fit_mf', 'fit_autorec', 'THREADS',
 # waiting for each other at every operator made MF about 10x slower (measured here: 2 cores,
 # load average near 6). AutoRec's dense products gain from every free core (1.2-1.4x sooner
 # with 2 threads at load 1.4), though under heavy load one thread was faster there too:
-# set THREADS['autorec'] = 1 on a crowded machine. The README's Speed section has the runs.
+# set THREADS['autorec'] = 1 on a crowded machine. docs/speed.md has the runs.
 THREADS = {'mf': 1, 'autorec': None}
 
 
@@ -119,7 +119,7 @@ def _train_epochs(net, step, trainer, batches, tensors, num_epochs, evaluate, ex
     ``after_epoch(epoch, history)`` (when given), which returns True to stop early. ``plot``,
     ``progress``, ``figure_path`` as in ``train_recsys_rating``; ``verbose=False`` drops the
     book's two closing lines.
-    Returns the history of :func:`~d2l_recsys.torch.training.train_recsys_rating`.
+    Returns the history of :func:`~d2l_recsys.torch.mf.train_recsys_rating`.
     """
     if progress is None:
         progress = not in_notebook()

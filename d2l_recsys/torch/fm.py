@@ -1,4 +1,6 @@
-r"""Factorization machines (PyTorch): the book's ``FM`` as an ``nn.Module``.
+r"""Factorization Machines (PyTorch): the book's ``FM`` as an ``nn.Module``.
+
+Book: https://d2l.ai/chapter_recommender-systems/fm.html.
 
 The MXNet tab's :class:`d2l_recsys.mxnet.fm.FM` translated: the same children (``embedding``
 :math:`V`, ``fc`` the linear weights, ``linear_layer`` a ``Linear(1, 1)`` whose bias is
