@@ -138,7 +138,8 @@ def build_parser():
                    help='MXNet: cpu, cpu:0,cpu:1, gpu, gpu:0,gpu:1; PyTorch: cpu, cuda, '
                         'cuda:0,cuda:1; or auto (default: all GPUs, else the CPU)')
     t.add_argument('--data', default=None, metavar='DIR',
-                   help='folder with u.data (default: as `data` finds it)')
+                   help='folder with u.data (default: as `data` finds it); FM/DeepFM on '
+                        '--dataset ctr: ctr.zip or a folder with train.csv and test.csv')
     t.add_argument('--out', default=None, metavar='DIR',
                    help='where to write history.json, curve.png/.svg and the model '
                         '(default results/MODEL)')
@@ -327,7 +328,11 @@ def _train_click_and_save(args, out, curve):
                                    default=_jsonable))
     files = {name: (lambda dst, src=src: _copy(src, dst)) for name, src in figures.items()}
     text = json.dumps(features, ensure_ascii=False)
-    files['features.json'] = lambda dst: open(dst, 'w', encoding='utf-8').write(text)
+
+    def write_features(dst):
+        with open(dst, 'w', encoding='utf-8') as f:
+            f.write(text)
+    files['features.json'] = write_features
     catalog = os.path.join(info['data_dir'], 'catalog.json')
     if info['dataset'] == 'ml100k-ctr' and os.path.isfile(catalog):
         files['catalog.json'] = lambda dst: _copy(catalog, dst)
