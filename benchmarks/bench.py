@@ -41,6 +41,9 @@ sooner, while the book's 4-worker DataLoader oversubscribes the cores and slows 
 PyTorch child uses PyTorch's own thread count (reported per run).
 
     python benchmarks/bench.py [--repeats 3] [--quick] [--models mf,autorec]
+
+FM and DeepFM get rows of their own after these (``--ctr-models``, :mod:`bench_ctr`): the
+book's code against the fast path, 30 epochs on MovieLens 100K as click data.
 """
 import argparse
 import json
@@ -562,6 +565,11 @@ def main(argv=None):
                              "environment's), 'cores' (all cores) or a number. MXNet 1.9 on "
                              "x86 uses half the cores when it is unset (it assumes "
                              "hyper-threading), i.e. one core of a 2-core machine")
+    parser.add_argument('--ctr-models', default='fm,deepfm',
+                        help="the click models' rows (benchmarks/bench_ctr.py; '' for none)")
+    parser.add_argument('--ctr-paths', default='book,fast,faithful,torch,torch-fast')
+    parser.add_argument('--ctr-bounded-epochs', type=int, default=3,
+                        help="epochs the click models' slow paths are timed on, projected to 30")
     parser.add_argument('--child', nargs=3, metavar=('MODEL', 'PATH', 'SEED'),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -639,6 +647,15 @@ def main(argv=None):
     text = markdown(report)
     if report.get('ranking'):
         text = text.rstrip('\n') + '\n\n' + report['ranking']['markdown']
+    ctr_models = [m for m in args.ctr_models.split(',') if m]
+    if ctr_models:   # FM and DeepFM: their own children and table (benchmarks/bench_ctr.py)
+        sys.path.insert(0, HERE)
+        import bench_ctr
+        report['ctr'] = bench_ctr.run(
+            ctr_models, [p for p in args.ctr_paths.split(',') if p], 1,
+            1 if args.quick else args.ctr_bounded_epochs, env, log,
+            fast_epochs=QUICK_EPOCHS['mf'] if args.quick else None)
+        text += '\n' + bench_ctr.markdown(report['ctr'])
     os.makedirs(args.out, exist_ok=True)
     atomic_write_text(os.path.join(args.out, 'bench.json'), json.dumps(report, indent=2) + '\n')
     atomic_write_text(os.path.join(args.out, 'bench.md'), text)

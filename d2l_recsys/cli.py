@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 
-from .defaults import BOOK, RANKING_LOSSES, RANKING_MODELS
+from .defaults import (BOOK, CLICK_DATASET, CLICK_DATASETS, CLICK_MODELS, RANKING_LOSSES,
+                       RANKING_MODELS)
 
 PROG = 'd2l-recsys'
 EXAMPLES = '''examples:
@@ -32,6 +33,8 @@ EXAMPLES = '''examples:
   python -m d2l_recsys train autorec --preset tuned  the tuned preset, early stopping
   python -m d2l_recsys train neumf --fast          the book's NeuMF run -> results/neumf
   python -m d2l_recsys train caser --fast --framework torch
+  python -m d2l_recsys train fm --fast             FM on MovieLens as click data -> results/fm
+  python -m d2l_recsys train deepfm --dataset ctr --data ctr.zip   the book's ad data
   python -m d2l_recsys recommend --model results/mf --user 20 -k 10'''
 
 
@@ -97,15 +100,11 @@ def _dropout(text):
 
 
 def _int_list(text):
-    parts = [p.strip() for p in text.split(',') if p.strip()]
+    from .experiments import check_int_list   # imported here: NumPy only when given
     try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a list of integers like 10,10,10') \
-            from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f'every layer needs at least one unit, got {text}')
-    return values
+        return list(check_int_list('the layers', text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).replace('the layers must be ', 'must be '))
 
 
 def _ratio(text):
@@ -124,14 +123,15 @@ def build_parser():
                            parser_class=_Parser)
     sub.required = True
 
-    d = sub.add_parser('data', help='fetch and validate MovieLens 100K; print its folder')
+    d = sub.add_parser('data', help='fetch and validate MovieLens 100K (with u.user, which the '
+                                    'click data reads); print its folder')
     d.add_argument('--path', default=None,
                    help='a folder with u.data or an ml-100k.zip (default: $D2L_RECSYS_DATA, '
                         'the cache, then the network)')
 
-    t = sub.add_parser('train', help="train MF, AutoRec, NeuMF or Caser with the book's "
-                                     'settings')
-    t.add_argument('model', choices=['mf', 'autorec', *RANKING_MODELS])
+    t = sub.add_parser('train', help="train MF, AutoRec, NeuMF, Caser, FM or DeepFM with the "
+                                     "book's settings")
+    t.add_argument('model', choices=['mf', 'autorec', *RANKING_MODELS, *CLICK_MODELS])
     t.add_argument('--framework', choices=['mxnet', 'torch'], default='mxnet',
                    help="mxnet (the book's tab, default) or torch (the PyTorch tab)")
     mf, ar, nm, cs = BOOK['mf'], BOOK['autorec'], BOOK['neumf'], BOOK['caser']
@@ -139,15 +139,20 @@ def build_parser():
     def both(key):
         return f"MF {mf[key]}, AutoRec {ar[key]}" if mf[key] != ar[key] else f'{mf[key]}'
 
-    def every(key):
-        return f'{both(key)}, NeuMF {nm[key]}, Caser {cs[key]}'
+    fm, dfm = BOOK['fm'], BOOK['deepfm']
+
+    def every(key, click=True):
+        more = f', FM {fm[key]}, DeepFM {dfm[key]}' if click else ''
+        return f'{both(key)}, NeuMF {nm[key]}, Caser {cs[key]}{more}'
     t.add_argument('--epochs', type=_positive_int, help=every('num_epochs'))
     t.add_argument('--lr', type=_positive_float, help=f'Adam learning rate ({every("lr")})')
-    t.add_argument('--wd', type=_nonneg_float, help=f'weight decay ({every("wd")})')
+    t.add_argument('--wd', type=_nonneg_float,
+                   help=f'weight decay ({every("wd", click=False)})')
     t.add_argument('--batch-size', type=_positive_int, help=every('batch_size'))
     t.add_argument('--factors', type=_positive_int,
                    help=f'latent factors (MF {mf["num_factors"]}, NeuMF {nm["num_factors"]}, '
-                        f'Caser {cs["num_factors"]})')
+                        f'Caser {cs["num_factors"]}; the embedding size of FM '
+                        f'{fm["num_factors"]} and DeepFM {dfm["num_factors"]})')
     t.add_argument('--hidden', type=_positive_int,
                    help=f'AutoRec hidden units ({ar["num_hidden"]})')
     t.add_argument('--split', choices=['random', 'seq-aware'], help=both('split_mode'))
@@ -155,8 +160,9 @@ def build_parser():
     t.add_argument('--user-based', action='store_true',
                    help="AutoRec: the paper's user-based variant (rows are users)")
     t.add_argument('--mlp', type=_int_list, metavar='N,N,...',
-                   help='NeuMF: the units of the MLP\'s layers '
-                        f'({",".join(map(str, nm["nums_hiddens"]))})')
+                   help='NeuMF, DeepFM: the units of the MLP\'s layers (NeuMF '
+                        f'{",".join(map(str, nm["nums_hiddens"]))}, DeepFM '
+                        f'{",".join(map(str, BOOK["deepfm"]["mlp_dims"]))})')
     t.add_argument('--L', type=_positive_int, dest='L',
                    help=f'Caser: the items of a window ({cs["L"]})')
     t.add_argument('--d', type=_positive_int, dest='d',
@@ -174,13 +180,21 @@ def build_parser():
                    help='MXNet: cpu, cpu:0,cpu:1, gpu, gpu:0,gpu:1; PyTorch: cpu, cuda, '
                         'cuda:0,cuda:1; or auto (default: all GPUs, else the CPU)')
     t.add_argument('--data', default=None, metavar='DIR',
-                   help='folder with u.data (default: as `data` finds it)')
+                   help='folder with u.data (default: as `data` finds it); FM/DeepFM on '
+                        '--dataset ctr: ctr.zip or a folder with train.csv and test.csv')
     t.add_argument('--out', default=None, metavar='DIR',
                    help='where to write history.json, curve.png/.svg and the model '
                         '(default results/MODEL)')
     t.add_argument('--fast', action='store_true',
                    help='use the faster training path (same model, batches and RMSE; '
                         'PyTorch: one device)')
+    t.add_argument('--dataset', choices=list(CLICK_DATASETS), default=None,
+                   help=f'FM/DeepFM: {CLICK_DATASET} (default: MovieLens 100K as click data, '
+                        "built from --data or the cache's ML-100K) or ctr (the book's "
+                        'advertising data: from the book\'s server, or --data ctr.zip / a '
+                        'folder with train.csv and test.csv)')
+    t.add_argument('--drop-rate', type=_dropout, default=None,
+                   help=f'DeepFM dropout ({dfm["drop_rate"]})')
 
     # ---- tuning: search on a validation set, presets (see d2l_recsys.tuning)
     t.add_argument('--preset', choices=['book', 'tuned'], default='book',
@@ -255,6 +269,10 @@ def _log(message):
 def cmd_data(args):
     from . import fetch
     folder = fetch.ml100k_dir(args.path, log=_log)
+    try:   # the click data's u.user; MF and AutoRec run without it
+        fetch.u_user_path(folder, log=_log)
+    except (fetch.DataError, fetch.FetchError) as e:
+        _log(f'{PROG}: note: {e}')
     print(folder)
     return 0
 
@@ -283,15 +301,23 @@ def _jsonable(obj):
 # The options of one model or a few, and the models they belong to (checked before training).
 MODEL_OPTIONS = (('--hidden', 'hidden', ('autorec',)),
                  ('--user-based', 'user_based', ('autorec',)),
-                 ('--factors', 'factors', ('mf', *RANKING_MODELS)),
+                 ('--factors', 'factors', ('mf', *RANKING_MODELS, *CLICK_MODELS)),
+                 ('--wd', 'wd', ('mf', 'autorec', *RANKING_MODELS)),
                  ('--split', 'split', ('mf', 'autorec')),
                  ('--test-ratio', 'test_ratio', ('mf', 'autorec')),
-                 ('--mlp', 'mlp', ('neumf',)),
+                 ('--mlp', 'mlp', ('neumf', 'deepfm')),
                  ('--L', 'L', ('caser',)), ('--d', 'd', ('caser',)),
                  ('--d-prime', 'd_prime', ('caser',)),
                  ('--drop-ratio', 'drop_ratio', ('caser',)),
-                 ('--loss', 'loss', RANKING_MODELS))
-NAMES = {'mf': 'MF', 'autorec': 'AutoRec', 'neumf': 'NeuMF', 'caser': 'Caser'}
+                 ('--loss', 'loss', RANKING_MODELS),
+                 ('--dataset', 'dataset', CLICK_MODELS),
+                 ('--drop-rate', 'drop_rate', ('deepfm',)))
+NAMES = {'mf': 'MF', 'autorec': 'AutoRec', 'neumf': 'NeuMF', 'caser': 'Caser', 'fm': 'FM',
+         'deepfm': 'DeepFM'}
+# Why an option is not a model's, where the reason is the book's.
+WHY = {'split': " (the ranking half uses the seq-aware split, each user's latest rating held "
+                'out; the click data sets have their own split)',
+       'wd': ' (the book trains FM and DeepFM with Adam without weight decay)'}
 
 
 def _check_model_options(args):
@@ -303,12 +329,12 @@ def _check_model_options(args):
     for flag, attr, models in MODEL_OPTIONS:
         value = getattr(args, attr)
         if value not in (None, False) and args.model not in models:
-            owners = ' and '.join(NAMES[m] for m in models)
-            why = (' (the ranking half uses the seq-aware split, each user\'s latest rating '
-                   'held out)' if attr in ('split', 'test_ratio') else '')
-            raise UsageError(f'{flag} is {"an" if owners[0] in "AM" else "a"} {owners} option, '
+            owners = ', '.join(NAMES[m] for m in models[:-1]) + (
+                ' and ' if len(models) > 1 else '') + NAMES[models[-1]]
+            why = WHY.get('split' if attr == 'test_ratio' else attr, '')
+            raise UsageError(f'{flag} is {"an" if owners[0] in "AEFIMO" else "a"} {owners} option, '
                              f'not {NAMES[args.model]}\'s{why}')
-    if args.model in RANKING_MODELS and args.preset != 'book':
+    if args.model in RANKING_MODELS + CLICK_MODELS and args.preset != 'book':
         raise UsageError(f'--preset {args.preset}: {NAMES[args.model]} has only the book\'s '
                          'settings (--preset book)')
 
@@ -322,7 +348,58 @@ def cmd_train(args):
         return _train_and_save(args, out, os.path.join(scratch, 'curve'))
 
 
+def _train_click_and_save(args, out, curve):
+    """``train fm|deepfm``: the section's cells (``train_fm``/``train_deepfm``), then the model
+    folder with what scoring needs: ``features.json`` (the feature mapper) and, for MovieLens,
+    ``catalog.json`` (every user's and film's fields, titles) and the training lines."""
+    tab = _tab(args.framework)
+    common = dict(devices=tab.parse_devices(args.devices), seed=args.seed,
+                  dataset=args.dataset or CLICK_DATASET, data_dir=args.data, fast=args.fast,
+                  plot=False, figure_path=curve, progress=True)
+    for key, value in (('num_epochs', args.epochs), ('batch_size', args.batch_size),
+                       ('lr', args.lr), ('num_factors', args.factors),
+                       ('drop_rate', args.drop_rate)):
+        if value is not None:
+            common[key] = value
+    if args.mlp is not None:
+        common['mlp_dims'] = tuple(args.mlp)
+    tic = time.time()
+    train = tab.train_fm if args.model == 'fm' else tab.train_deepfm
+    net, history, info = train(**common)
+    seconds = time.time() - tic
+    info = dict(info)
+    interactions = info.pop('train_interactions', None)
+    features = info.pop('features')
+    history = dict(history, total_seconds=seconds)
+    figures = {os.path.basename(p): p for p in history.get('figure', [])}
+    history['figure'] = [os.path.join(out, name) for name in figures]
+    record = json.loads(json.dumps({'history': history, 'info': info, 'command': sys.argv},
+                                   default=_jsonable))
+    files = {name: (lambda dst, src=src: _copy(src, dst)) for name, src in figures.items()}
+    text = json.dumps(features, ensure_ascii=False)
+
+    def write_features(dst):
+        with open(dst, 'w', encoding='utf-8') as f:
+            f.write(text)
+    files['features.json'] = write_features
+    catalog = os.path.join(info['data_dir'], 'catalog.json')
+    if info['dataset'] == 'ml100k-ctr' and os.path.isfile(catalog):
+        files['catalog.json'] = lambda dst: _copy(catalog, dst)
+    tab.save_model(net, out, model=args.model, hparams=info['hparams'],
+                   num_users=info.get('num_users'), num_items=info.get('num_items'),
+                   train_interactions=interactions,
+                   extra={'info': record['info'], 'test_exact': history.get('test_exact')},
+                   history=record, files=files)
+    params = 'model.pt' if args.framework == 'torch' else 'model.params'
+    print(f'wrote {out}: history.json, curve.png, curve.svg, {params}, model.json, '
+          f'features.json{", catalog.json" if "catalog.json" in files else ""} '
+          f'({seconds:.1f} s)')
+    return 0
+
+
 def _train_and_save(args, out, curve):
+    if args.model in CLICK_MODELS:
+        return _train_click_and_save(args, out, curve)
     tab = _tab(args.framework)
     devices = tab.parse_devices(args.devices)
     common = dict(devices=devices, seed=args.seed, data_dir=args.data, fast=args.fast,
@@ -463,9 +540,58 @@ def _framework(folder):
     return framework
 
 
+def _recommend_clicks(args, tab, net, meta, interactions):
+    """``recommend`` for FM/DeepFM: the model's probability that the user likes each film
+    they did not rate in training, from the user's own fields and each film's (the model
+    folder's ``catalog.json``), mapped as the training file was (``features.json``)."""
+    from . import ctr_runs
+    from .topk import rank_unseen
+    features, catalog = ctr_runs.read_click_model_files(args.model, meta)
+    if catalog is None:
+        raise ValueError(f'{args.model}: this {meta["model"]} model was trained on data '
+                         'without users and films (the book\'s advertising data: anonymous '
+                         'fields), so it has nothing to recommend; train it on ml100k-ctr')
+    item_ids, scores = ctr_runs.score_user(lambda x: tab.predict_clicks(net, x), features,
+                                           catalog, args.user)
+    full = _by_index(int(item_ids.max()), scores, item_ids)
+    seen = None
+    if interactions is not None:
+        seen = set(interactions['items'][interactions['users'] == args.user - 1].tolist())
+    missing = sorted(set(range(1, len(full) + 1)) - set(item_ids.tolist()))
+    titles = {int(k): t for k, t in catalog.get('titles', {}).items()}
+    rows = rank_unseen(full, args.k, seen=(seen or set()) | {i - 1 for i in missing},
+                       titles=titles)
+    ties = sum(row['score'] == rows[0]['score'] for row in rows) if rows else 0
+    if ties > 1:
+        _log(f'{PROG}: note: {ties} of these films tie at {rows[0]["score"]:.6g}, listed in id '
+             "order: the book's model saturates its probability (its loss applies a second "
+             'sigmoid, see docs/ctr.md)')
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f'top {len(rows)} unseen films for user {args.user} ({meta["model"]}: the '
+          f'probability of a rating of 4 or 5; {len(seen) if seen is not None else "?"} rated '
+          'in training):')
+    print(f'{"rank":>4}  {"item":>5}  {"score":>6}  title')
+    for row in rows:
+        print(f'{row["rank"]:>4}  {row["item_id"]:>5}  {row["score"]:>6.3f}  '
+              f'{row["title"]}'.rstrip())
+    return 0
+
+
+def _by_index(n, scores, item_ids):
+    """A score per item index 0..n-1 from scores of MovieLens ids (others: -inf)."""
+    import numpy
+    full = numpy.full(n, -numpy.inf)
+    full[item_ids - 1] = scores
+    return full
+
+
 def cmd_recommend(args):
     tab = _tab(_framework(args.model))
     net, meta, interactions = tab.load_model(args.model)
+    if meta['model'] in CLICK_MODELS:
+        return _recommend_clicks(args, tab, net, meta, interactions)
     num_users, num_items = meta['num_users'], meta['num_items']
     if not 1 <= args.user <= num_users:
         raise ValueError(f'unknown user id {args.user}: the model knows users 1..{num_users}')

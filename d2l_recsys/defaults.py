@@ -5,7 +5,8 @@
 sections "Neural Collaborative Filtering for Personalized Ranking" and "Sequence-Aware
 Recommender Systems" (both on the seq-aware split with implicit feedback; ``loss`` names the
 pairwise loss of "Personalized Ranking for Recommender Systems": ``'bpr'``, the book's, or
-``'hinge'``). Every entry point (both tabs' experiments, the command line's help,
+``'hinge'``), ``BOOK['fm']`` and ``BOOK['deepfm']`` the cells of the FM and DeepFM sections.
+Every entry point (both tabs' experiments, the command line's help,
 ``make reproduce`` and ``make bench``) reads its defaults from here, so that changing the book's
 setting in one place changes it everywhere.
 """
@@ -13,13 +14,19 @@ import types
 
 __all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'RATING_SCALE', 'MAX_EPOCHS',
            'PATIENCE', 'MODELS', 'RANKING_MODELS', 'RANKING_LOSSES', 'SPLITS', 'book',
-           'preset']
+           'preset', 'CLICK_MODELS', 'CLICK_DATASETS', 'CLICK_DATASET']
 
 MODELS = ('mf', 'autorec')
 # The ranking half: implicit feedback, the seq-aware split, a pairwise loss.
 RANKING_MODELS = ('neumf', 'caser')
 RANKING_LOSSES = ('bpr', 'hinge')
 SPLITS = ('random', 'seq-aware')
+# The feature-rich sections' click models, and their data sets with their numbers of fields
+# (CTRDataset's num_feat): MovieLens 100K as click data (the default: it runs everywhere) and
+# the book's advertising data, on the book's server only.
+CLICK_MODELS = ('fm', 'deepfm')
+CLICK_DATASETS = types.MappingProxyType({'ml100k-ctr': 8, 'ctr': 34})
+CLICK_DATASET = 'ml100k-ctr'
 
 # MappingProxyType: read-only, so that no caller changes the book's settings for the others.
 BOOK = types.MappingProxyType({
@@ -35,6 +42,12 @@ BOOK = types.MappingProxyType({
     'caser': types.MappingProxyType(dict(
         num_factors=10, L=5, d=16, d_prime=4, drop_ratio=0.05, lr=0.04, wd=1e-5,
         batch_size=4096, num_epochs=8, loss='bpr')),
+    # The cells of the FM and DeepFM sections: Adam, Xavier initialisation, the book's
+    # SigmoidBinaryCrossEntropyLoss, batch 2048, 30 epochs.
+    'fm': types.MappingProxyType(dict(num_factors=20, lr=0.02, batch_size=2048,
+                                      num_epochs=30)),
+    'deepfm': types.MappingProxyType(dict(num_factors=10, mlp_dims=(30, 20, 10), drop_rate=0.1,
+                                          lr=0.01, batch_size=2048, num_epochs=30)),
 })
 
 

@@ -27,11 +27,12 @@ import time
 import numpy
 
 from . import data, fetch
-from .defaults import BOOK, RANKING_LOSSES, RANKING_MODELS, SPLITS
+from .defaults import BOOK, CLICK_MODELS, RANKING_LOSSES, RANKING_MODELS, SPLITS
 
 __all__ = ['RUNNING_MEAN', 'EXACT', 'check', 'check_settings', 'check_seed', 'seed_host',
            'RunData', 'read_split_load', 'check_batch_size', 'check_model_memory',
-           'non_finite_error', 'new_history', 'record_epoch', 'finish_history', 'run_info']
+           'non_finite_error', 'new_history', 'record_epoch', 'finish_history', 'run_info',
+           'check_click_settings', 'check_int_list', 'check_mlp_dims']
 
 RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
                 '(not the test-set RMSE; see test_rmse_exact)')
@@ -70,8 +71,11 @@ def check_settings(model, **settings):
     Returns the full dict (``BOOK[model]``'s keys). A bad value raises ValueError naming the
     argument; an unknown key raises TypeError. ``model``: a key of
     :data:`~d2l_recsys.defaults.BOOK` (the ranking models' own settings, ``nums_hiddens``,
-    ``L``, ``d``, ``d_prime``, ``drop_ratio`` and ``loss``, are checked here too).
+    ``L``, ``d``, ``d_prime``, ``drop_ratio`` and ``loss``, are checked here too); FM and
+    DeepFM: :func:`check_click_settings`.
     """
+    if model in CLICK_MODELS:
+        return check_click_settings(model, **settings)
     if model not in BOOK:
         raise ValueError(f"model must be one of {', '.join(BOOK)}, got {model!r}")
     unknown = set(settings) - set(BOOK[model])
@@ -103,15 +107,7 @@ def _check_ranking(s):
     check('loss', s['loss'], s['loss'] in RANKING_LOSSES,
           ' or '.join(repr(x) for x in RANKING_LOSSES))
     if 'nums_hiddens' in s:
-        hidden = s['nums_hiddens']
-        if isinstance(hidden, str):
-            hidden = [h for h in hidden.replace(' ', '').split(',') if h]
-        try:
-            hidden = tuple(hidden)
-        except TypeError:
-            raise ValueError(f'nums_hiddens must be a list of positive integers, got '
-                             f'{s["nums_hiddens"]!r}') from None
-        s['nums_hiddens'] = tuple(_positive_int('nums_hiddens', _number(h)) for h in hidden)
+        s['nums_hiddens'] = check_int_list('nums_hiddens', s['nums_hiddens'])
     for key in ('L', 'd', 'd_prime'):
         if key in s:
             # The book's Caser concatenates both convolutions' outputs: neither may be empty.
@@ -121,14 +117,52 @@ def _check_ranking(s):
                                   'in [0, 1)')
 
 
-def _number(text):
-    # '10' from a comma-separated list becomes 10; anything else is checked as given.
-    if isinstance(text, str):
-        try:
-            return float(text) if '.' in text or 'e' in text.lower() else int(text)
-        except ValueError:
-            raise ValueError(f'nums_hiddens must be positive integers, got {text!r}') from None
-    return text
+def check_int_list(name, value):
+    """Layer widths (NeuMF's ``nums_hiddens``, DeepFM's ``mlp_dims``) as a tuple of positive
+    ints, from a sequence or a string such as ``'30,20,10'``; ValueError naming ``name``
+    otherwise."""
+    items = value.split(',') if isinstance(value, str) else value
+    dims = []
+    try:
+        for d in items:
+            if isinstance(d, str):
+                d = int(d.strip())
+            elif isinstance(d, float) and d.is_integer():
+                d = int(d)
+            if isinstance(d, bool) or not isinstance(d, (int, numpy.integer)):
+                raise TypeError
+            dims.append(int(d))
+    except (TypeError, ValueError):
+        dims = []
+    check(name, value, bool(dims) and min(dims) >= 1,
+          "one or more positive integers (e.g. (30, 20, 10) or '30,20,10')")
+    return tuple(dims)
+
+
+def check_mlp_dims(value):
+    """DeepFM's hidden layer widths: :func:`check_int_list` named ``mlp_dims``."""
+    return check_int_list('mlp_dims', value)
+
+
+def check_click_settings(model, **settings):
+    """The book's settings for FM or DeepFM with ``settings`` over them, checked: positive
+    integers ``num_factors``, ``batch_size``, ``num_epochs``, a finite positive ``lr``, and
+    DeepFM's ``mlp_dims`` (:func:`check_mlp_dims`) and ``drop_rate`` in [0, 1). ValueError
+    naming the argument; TypeError for an unknown key."""
+    if model not in CLICK_MODELS:
+        raise ValueError(f"model must be one of {', '.join(CLICK_MODELS)}, got {model!r}")
+    unknown = set(settings) - set(BOOK[model])
+    if unknown:
+        raise TypeError(f'{model} has no setting {", ".join(sorted(unknown))}')
+    s = {**BOOK[model], **{k: v for k, v in settings.items() if v is not None}}
+    for key in ('num_factors', 'batch_size', 'num_epochs'):
+        s[key] = _positive_int(key, s[key])
+    s['lr'] = _finite('lr', s['lr'], lambda v: v > 0, 'a finite positive number')
+    if model == 'deepfm':
+        s['mlp_dims'] = check_mlp_dims(s['mlp_dims'])
+        s['drop_rate'] = _finite('drop_rate', s['drop_rate'], lambda v: 0 <= v < 1,
+                                 'in [0, 1)')
+    return s
 
 
 def check_seed(seed):

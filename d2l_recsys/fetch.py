@@ -5,10 +5,13 @@ https://d2l.ai/chapter_recommender-systems/movielens.html reads ``u.data`` throu
 per step: a path the user gives (argument or ``$D2L_RECSYS_DATA``: a folder with ``u.data`` or
 an ``ml-100k.zip``), the cache (``$D2L_RECSYS_CACHE`` or ``~/.cache/d2l-recsys``, folder
 ``ml-100k/``), GroupLens (the book's ``d2l.DATA_HUB['ml-100k']``) with its SHA-1, and the copy of
-ML-100K inside the ``recbole==1.2.1`` wheel on PyPI, converted to the ``u.data``/``u.item``
-layout. Whatever the source, the data are checked (100,000 ratings 1..5 by 943 users on 1,682
-items, no user-item pair twice) before use. The cache folder is only ever replaced whole, by
-a rename, so an interrupted run leaves no half-written data in it.
+ML-100K inside the ``recbole==1.2.1`` wheel on PyPI, converted to the ``u.data``/``u.item``/
+``u.user`` layout. Whatever the source, the data are checked (100,000 ratings 1..5 by 943 users on
+1,682 items, no user-item pair twice; ``u.user``, when there, 943 users with their age, gender,
+occupation and zip code) before use. The cache folder is only ever replaced whole, by a rename,
+so an interrupted run leaves no half-written data in it. ``u.user`` is read only by the
+MovieLens click data (:mod:`d2l_recsys.ml100k_ctr`): :func:`u_user_path` adds it to a cache made
+before it was fetched, from the same sources, without touching the other files.
 """
 import contextlib
 import hashlib
@@ -27,7 +30,9 @@ import pandas as pd
 from .atomic import atomic_write, file_digest, umask_mode
 
 __all__ = ['ml100k_dir', 'read_u_data', 'read_item_titles', 'cache_root', 'check_ml100k',
-           'DataError', 'FetchError', 'ML100K']
+           'DataError', 'FetchError', 'ML100K', 'read_u_user', 'read_u_item', 'u_user_path',
+           'staging', 'publish', 'OCCUPATIONS', 'GENRES', 'member_parts', 'download_checked',
+           'print_once', 'check_cache_writable']
 
 ENV_DATA = 'D2L_RECSYS_DATA'
 ENV_CACHE = 'D2L_RECSYS_CACHE'
@@ -41,7 +46,13 @@ RECBOLE_DIR = 'recbole/dataset_example/ml-100k/'
 RECBOLE_SHA256 = {
     'ml-100k.inter': '4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff',
     'ml-100k.item': '51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532',
+    'ml-100k.user': '4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972',
 }
+# GroupLens u.occupation: the occupations u.user may name.
+OCCUPATIONS = ('administrator', 'artist', 'doctor', 'educator', 'engineer', 'entertainment',
+               'executive', 'healthcare', 'homemaker', 'lawyer', 'librarian', 'marketing',
+               'none', 'other', 'programmer', 'retired', 'salesman', 'scientist', 'student',
+               'technician', 'writer')
 # GroupLens u.item genre flags, in its column order (recbole keeps them as words).
 GENRES = ['unknown', 'Action', 'Adventure', 'Animation', "Children's", 'Comedy', 'Crime',
           'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery',
@@ -170,15 +181,131 @@ def _check_folder(folder, source, *, allow_subset=False, log=None):
     except OSError as e:
         raise DataError(f'{source}: cannot read {path} ({e.strerror or e})') from None
     check_ml100k(data, f'{source} ({path})', allow_subset=allow_subset, log=log)
+    user_path = os.path.join(folder, 'u.user')
+    if os.path.isfile(user_path):
+        _read_checked_users(user_path, source, data.user_id.to_numpy(), allow_subset)
     return folder
+
+
+# --- u.user and u.item, which the click data reads -----------------------------------------
+
+_ID = re.compile(r'[0-9]{1,9}\Z')
+_ZIP = re.compile(r'[A-Za-z0-9]{1,10}\Z')
+USER_COLUMNS = ['user_id', 'age', 'gender', 'occupation', 'zip_code']
+
+
+def _read_text(path):
+    """A GroupLens text file's text: UTF-8 (our conversions), else latin-1 (GroupLens')."""
+    with open(path, 'rb') as f:
+        raw = f.read()
+    try:
+        return raw.decode('utf-8')
+    except UnicodeDecodeError:
+        return raw.decode('latin-1')
+
+
+def _text_lines(path, what):
+    """The lines of a GroupLens text file (:func:`_read_text`), trailing empty lines dropped;
+    ValueError for an empty file."""
+    lines = _read_text(path).split('\n')
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise ValueError(f'{path}: empty file; expected rows of {what}')
+    return [line.rstrip('\r') for line in lines]
+
+
+def read_u_user(path):
+    """Read GroupLens' ``u.user`` (``user id|age|gender|occupation|zip code``) strictly.
+
+    Returns a DataFrame (``user_id``, ``age`` int64; ``gender``, ``occupation``, ``zip_code``
+    strings) in file order. A bad row raises ValueError naming the file and the line: ids are
+    positive integers, each once; ages whole years in 1..120; gender M or F; the occupation
+    one of GroupLens' 21 (:data:`OCCUPATIONS`); the zip code 1 to 10 letters or digits (a few
+    users have Canadian postal codes).
+    """
+    rows, seen = [], {}
+    for n, line in enumerate(_text_lines(path, 'user id|age|gender|occupation|zip code'), 1):
+        fields = line.split('|')
+        if len(fields) != 5:
+            raise _fail(path, n, f'expected 5 |-separated fields (user id, age, gender, '
+                                 f'occupation, zip code), found {len(fields)}: {line[:80]!r}')
+        uid, age, gender, occupation, zip_code = fields
+        if not _ID.match(uid) or int(uid) < 1:
+            raise _fail(path, n, f'user id {uid[:40]!r} is not a positive integer')
+        if int(uid) in seen:
+            raise _fail(path, n, f'user {int(uid)} again (first on line {seen[int(uid)]})')
+        seen[int(uid)] = n
+        if not _ID.match(age) or not 1 <= int(age) <= 120:
+            raise _fail(path, n, f'age {age[:40]!r} is not a whole number of years in 1..120')
+        if gender not in ('M', 'F'):
+            raise _fail(path, n, f'gender {gender[:40]!r} is not M or F')
+        if occupation not in OCCUPATIONS:
+            raise _fail(path, n, f"occupation {occupation[:40]!r} is not one of GroupLens' "
+                                 f"{len(OCCUPATIONS)} ({', '.join(OCCUPATIONS[:3])}, ...)")
+        if not _ZIP.match(zip_code):
+            raise _fail(path, n, f'zip code {zip_code[:40]!r} is not 1 to 10 letters or digits')
+        rows.append((int(uid), int(age), gender, occupation, zip_code))
+    users = pd.DataFrame(rows, columns=USER_COLUMNS)
+    return users.astype({'user_id': onp.int64, 'age': onp.int64})
+
+
+def _read_checked_users(path, source, rating_users, allow_subset):
+    """``u.user`` read and checked against the ratings: the full ML-100K's 943 users, ids
+    1..943 (or, for other data, every user who rated); DataError naming ``source``."""
+    try:
+        users = read_u_user(path)
+    except ValueError as e:
+        raise DataError(f'{source}: {e}') from None
+    except OSError as e:
+        raise DataError(f'{source}: cannot read {path} ({e.strerror or e})') from None
+    ids = users.user_id.to_numpy()
+    if not allow_subset and (len(ids) != NUM_USERS or ids.min() != 1 or ids.max() != NUM_USERS):
+        raise DataError(f'{source} ({path}): not the users of MovieLens 100K: {len(ids):,} '
+                        f'users, ids {ids.min()}..{ids.max()} (expected {NUM_USERS:,}, ids '
+                        f'1..{NUM_USERS})')
+    missing = onp.setdiff1d(onp.unique(rating_users), ids)
+    if len(missing):
+        raise DataError(f'{source} ({path}): user {int(missing[0])} rated items in u.data but '
+                        f'has no row here ({len(missing)} such users)')
+    return users
+
+
+def read_u_item(path):
+    """Read ``u.item`` strictly (``item id|title|release date|video release date|URL|`` and 19
+    genre flags, :data:`GENRES` in order): a DataFrame ``item_id`` (int64), ``title``,
+    ``release_date`` and one 0/1 column per genre, in file order. GroupLens' latin-1 file and
+    the one converted from recbole read alike; a bad row raises ValueError naming the line."""
+    rows, seen = [], {}
+    width = 5 + len(GENRES)
+    for n, line in enumerate(_text_lines(path, 'item id|title|...|19 genre flags'), 1):
+        fields = line.split('|')
+        if len(fields) != width:
+            raise _fail(path, n, f'expected {width} |-separated fields (id, title, release date, '
+                                 f'video date, URL, {len(GENRES)} genre flags), found '
+                                 f'{len(fields)}: {line[:80]!r}')
+        if not _ID.match(fields[0]) or int(fields[0]) < 1:
+            raise _fail(path, n, f'item id {fields[0][:40]!r} is not a positive integer')
+        if int(fields[0]) in seen:
+            raise _fail(path, n, f'item {int(fields[0])} again (first on line '
+                                 f'{seen[int(fields[0])]})')
+        seen[int(fields[0])] = n
+        flags = fields[5:]
+        if any(f not in ('0', '1') for f in flags):
+            raise _fail(path, n, f'genre flags must be 0 or 1, found {"|".join(flags)[:80]!r}')
+        rows.append([int(fields[0]), fields[1], fields[2]] + [int(f) for f in flags])
+    items = pd.DataFrame(rows, columns=['item_id', 'title', 'release_date'] + list(GENRES))
+    return items.astype({'item_id': onp.int64})
 
 
 # --- writing into the cache: stage in a temp folder next to the target, then rename -------
 
 @contextlib.contextmanager
-def _staging(cache):
+def staging(cache, name='ml-100k'):
+    """A temporary folder in ``cache`` (a ``.tmp-`` name that :func:`_remove_stale` clears when
+    a killed run leaves it), removed on leaving unless :func:`publish` moved it away."""
     os.makedirs(cache, exist_ok=True)
-    stage = tempfile.mkdtemp(prefix='.tmp-ml-100k-', dir=cache)
+    stage = tempfile.mkdtemp(prefix=f'.tmp-{name}-', dir=cache)
     try:
         yield stage
     finally:
@@ -186,25 +313,29 @@ def _staging(cache):
 
 
 
-def _publish(folder, cache, name='ml-100k'):
-    """Move a checked folder to ``cache/name``, replacing any old one by renames only."""
+def publish(folder, cache, name='ml-100k', marker='u.data'):
+    """Move a checked folder to ``cache/name``, replacing any old one by renames only
+    (``marker``: the file that shows a published copy is complete)."""
     os.chmod(folder, umask_mode(0o777))
     target = os.path.join(cache, name)
     os.makedirs(os.path.dirname(target), exist_ok=True)
     old = None
     if os.path.lexists(target):
         old = tempfile.mkdtemp(prefix='.tmp-old-', dir=cache)
-        os.replace(target, os.path.join(old, 'ml-100k'))
+        os.replace(target, os.path.join(old, 'old'))
     try:
         os.replace(folder, target)
     except OSError:
         # Another process published its (equally checked) copy between our two renames.
-        if os.path.isfile(os.path.join(target, 'u.data')):
+        if os.path.isfile(os.path.join(target, marker)):
             return target
         raise
     if old:
         shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+_publish = publish
 
 
 def _remove_stale(cache):
@@ -230,7 +361,7 @@ def _write_atomic(path, data):
     atomic_write(path, write, prefix='.tmp-')
 
 
-def _member_parts(name):
+def member_parts(name):
     """Path parts of a zip member, or None when it is absolute or climbs out with '..'."""
     norm = name.replace('\\', '/')
     if norm.startswith('/') or re.match(r'[A-Za-z]:', norm):
@@ -239,14 +370,16 @@ def _member_parts(name):
     return None if '..' in parts else parts
 
 
-NEEDED = ('u.data', 'u.item')   # what the book reads; other members are not extracted
+# What the book reads, and u.user for the click data; other members are not extracted.
+NEEDED = ('u.data', 'u.item', 'u.user')
 
 
 def _wanted_members(infos):
-    """The u.data member nearest the top (at most one folder deep) and u.item beside it."""
+    """The u.data member nearest the top (at most one folder deep), u.item and u.user beside
+    it."""
     found = {}
     for info in infos:
-        parts = _member_parts(info.filename)
+        parts = member_parts(info.filename)
         if not parts or parts[0] == '__MACOSX' or info.is_dir() or len(parts) > 2 \
                 or parts[-1] not in NEEDED:
             continue
@@ -256,12 +389,12 @@ def _wanted_members(infos):
 
 
 def _extract_zip(zip_path, stage, source):
-    """Extract u.data (and u.item) of a zip into ``stage``, which is returned."""
+    """Extract u.data (and u.item, u.user) of a zip into ``stage``, which is returned."""
     try:
         with zipfile.ZipFile(zip_path) as zf:
             infos = zf.infolist()
             for info in infos:
-                if _member_parts(info.filename) is None:
+                if member_parts(info.filename) is None:
                     raise DataError(f'{source} {zip_path}: unsafe member {info.filename!r} '
                                     f'(absolute path or ..); nothing extracted')
             wanted = _wanted_members(infos)
@@ -287,23 +420,26 @@ def _extract_zip(zip_path, stage, source):
 
 
 def _install_zip(zip_path, cache, source, *, name='ml-100k', allow_subset=False, log=None):
-    with _staging(cache) as stage:
+    with staging(cache) as stage:
         folder = _extract_zip(zip_path, stage, source)
         _check_folder(folder, f'{source} {zip_path}', allow_subset=allow_subset, log=log)
-        return _publish(folder, cache, name)
+        return publish(folder, cache, name)
 
 
 
 def _user_zip(zip_path, origin, cache, log, allow_subset):
-    """A user's zip, extracted (u.data, u.item only) into a folder of its own in the cache,
-    ``user-data/<SHA-256 prefix>``: a user's data never replaces the cache's ML-100K."""
+    """A user's zip, extracted (u.data, u.item, u.user only) into a folder of its own in the
+    cache, ``user-data/<SHA-256 prefix>``: a user's data never replaces the cache's ML-100K.
+    A folder extracted before u.user was (the zip has one, the folder not) is extracted again."""
     try:
         digest = file_digest(zip_path)[:16]
     except OSError as e:
         raise DataError(f'{origin} {zip_path}: cannot read it ({e.strerror or e})') from None
     name = os.path.join('user-data', digest)
     target = os.path.join(cache, name)
-    if os.path.isfile(os.path.join(target, 'u.data')):
+    if os.path.isfile(os.path.join(target, 'u.data')) and (
+            os.path.isfile(os.path.join(target, 'u.user')) or
+            not _zip_member(zip_path, 'u.user', f'{origin} {zip_path}')):
         _check_folder(target, f'{origin} {zip_path}', allow_subset=allow_subset, log=log)
         log(f'ml-100k: {origin} {zip_path}: checked, extracted before into {target}')
         return target
@@ -313,6 +449,27 @@ def _user_zip(zip_path, origin, cache, log, allow_subset):
     log(f'ml-100k: {origin} {zip_path}: checked, extracted into {target}')
     return target
 
+
+
+def _zip_member(zip_path, name, source, stage=None):
+    """Whether the zip holds ``name`` beside its u.data (:func:`_wanted_members`); with
+    ``stage``, that member is also extracted there. DataError for a damaged zip."""
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            info = _wanted_members(zf.infolist()).get(name)
+            if info is None or stage is None:
+                return info is not None
+            if info.file_size > MAX_ZIP_BYTES:
+                raise DataError(f'{source}: {name} unpacks to more than '
+                                f'{MAX_ZIP_BYTES >> 20} MB')
+            with zf.open(info) as src, open(os.path.join(stage, name), 'wb') as dst:
+                shutil.copyfileobj(src, dst)
+            return True
+    except DataError:
+        raise
+    except Exception as e:   # BadZipFile, zlib.error, a truncated member
+        raise DataError(f'{source}: corrupt or truncated zip archive '
+                        f'({type(e).__name__}: {e})') from None
 
 
 # --- the sources, in order -----------------------------------------------------------------
@@ -339,8 +496,9 @@ def _from_user(path, origin, cache, log, allow_subset=False):
     raise DataError(f'{source}: neither u.data nor ml-100k.zip in this folder')
 
 
-def _check_cache_writable(cache):
-    """FetchError (one line) when nothing can be written into the cache folder."""
+def check_cache_writable(cache, what='MovieLens 100K', env=ENV_DATA, copy='ml-100k.zip'):
+    """FetchError (one line) when nothing can be written into the cache folder: could not
+    get ``what``; ``env`` may instead name a downloaded ``copy``."""
     ancestor = cache
     while not os.path.lexists(ancestor):
         ancestor = os.path.dirname(ancestor)
@@ -356,9 +514,12 @@ def _check_cache_writable(cache):
         except OSError as e:
             problem = f'is not writable ({e.strerror or e})'
     if problem:
-        raise FetchError(f'could not get MovieLens 100K: the cache folder {cache} {problem}; '
-                         f'set {ENV_CACHE} to a writable folder, or {ENV_DATA} to a '
-                         'downloaded ml-100k.zip')
+        raise FetchError(f'could not get {what}: the cache folder {cache} {problem}; '
+                         f'set {ENV_CACHE} to a writable folder, or {env} to a '
+                         f'downloaded {copy}')
+
+
+_check_cache_writable = check_cache_writable
 
 
 def _from_cache(cache, log):
@@ -379,8 +540,10 @@ def _from_cache(cache, log):
 
 
 
-def _download(url, path, sha1, source):
-    """Download ``url`` to ``path`` if its SHA-1 is ``sha1``; nothing is left otherwise."""
+def download_checked(url, path, sha1, source):
+    """Download ``url`` to ``path`` if its SHA-1 is ``sha1``; nothing is left otherwise.
+    DataError for a SHA-1 mismatch or a file over :data:`MAX_ZIP_BYTES`; ``requests``'
+    errors for the network's failures."""
     import requests
 
     def write(tmp):
@@ -397,6 +560,9 @@ def _download(url, path, sha1, source):
             raise DataError(f'{source}: SHA-1 mismatch: got {h.hexdigest()} for {size:,} bytes, '
                             f'expected {sha1}; file discarded')
     atomic_write(path, write, prefix='.tmp-')
+
+
+_download = download_checked
 
 
 def _from_grouplens(cache, log):
@@ -476,15 +642,21 @@ def _recbole_table(raw, name, source, columns):
         yield n, [fields[p] for p in pos]
 
 
-def convert_recbole(inter, item, folder, source=f'PyPI {RECBOLE}'):
-    """Write ``u.data`` (and ``u.item`` when ``item`` is given) from recbole's ML-100K files.
+def convert_recbole(inter, item, folder, source=f'PyPI {RECBOLE}', *, user=None):
+    """Write ``u.data`` (and ``u.item``, ``u.user`` when given) from recbole's ML-100K files.
 
-    ``inter``/``item``: bytes of ``ml-100k.inter`` (user_id, item_id, rating, timestamp,
-    in u.data's order) and ``ml-100k.item`` (item_id, movie_title, release_year, class).
+    ``inter``/``item``/``user``: bytes of ``ml-100k.inter`` (user_id, item_id, rating,
+    timestamp, in u.data's order), ``ml-100k.item`` (item_id, movie_title, release_year,
+    class) and ``ml-100k.user`` (user_id, age, gender, occupation, zip_code).
     u.item follows GroupLens' ``|`` layout (id|title|release date|video date|URL|19 genre
     flags); titles get their year back, "Toy Story (1995)", as GroupLens writes them; the
-    dates and URL, which recbole does not keep, stay empty.
+    dates and URL, which recbole does not keep, stay empty. u.user is GroupLens' layout
+    (user id|age|gender|occupation|zip code), the same values.
     """
+    if user is not None:
+        convert_recbole_users(user, folder, source)
+    if inter is None:
+        return
     out = []
     for n, (u, i, r, t) in _recbole_table(inter, 'ml-100k.inter', source,
                                           ['user_id', 'item_id', 'rating', 'timestamp']):
@@ -521,15 +693,31 @@ def convert_recbole(inter, item, folder, source=f'PyPI {RECBOLE}'):
     _write_atomic(os.path.join(folder, 'u.item'), encoded)
 
 
-def _convert_wheel(wheel, folder, source):
+def convert_recbole_users(user, folder, source=f'PyPI {RECBOLE}'):
+    """Write ``u.user`` (GroupLens' ``|`` layout) from the bytes of recbole's ``ml-100k.user``."""
+    rows = []
+    for n, values in _recbole_table(user, 'ml-100k.user', source,
+                                    ['user_id', 'age', 'gender', 'occupation', 'zip_code']):
+        if any('|' in v for v in values):
+            raise DataError(f'{source}: ml-100k.user line {n}: a field holds "|"')
+        rows.append('|'.join(values) + '\n')
+    _write_atomic(os.path.join(folder, 'u.user'), ''.join(rows).encode('utf-8'))
+
+
+RECBOLE_MEMBERS = ('ml-100k.inter', 'ml-100k.item', 'ml-100k.user')
+
+
+def _read_wheel(wheel, source, names=RECBOLE_MEMBERS, required=('ml-100k.inter',)):
+    """``{name: bytes or None}`` of recbole's ML-100K members, each checked against its pinned
+    SHA-256 (:data:`RECBOLE_SHA256`)."""
     try:
         with zipfile.ZipFile(wheel) as zf:
             raw = {}
-            for name in ('ml-100k.inter', 'ml-100k.item'):
+            for name in names:
                 try:
                     raw[name] = zf.read(RECBOLE_DIR + name)
                 except KeyError:
-                    if name == 'ml-100k.inter':
+                    if name in required:
                         raise DataError(f'{source}: {os.path.basename(wheel)} has no '
                                         f'{RECBOLE_DIR}{name}') from None
                     raw[name] = None
@@ -541,22 +729,30 @@ def _convert_wheel(wheel, folder, source):
         if data is not None and want and hashlib.sha256(data).hexdigest() != want:
             raise DataError(f'{source}: {name} SHA-256 mismatch: got '
                             f'{hashlib.sha256(data).hexdigest()}, expected {want}')
-    convert_recbole(raw['ml-100k.inter'], raw['ml-100k.item'], folder, source)
+    return raw
+
+
+def _convert_wheel(wheel, folder, source):
+    raw = _read_wheel(wheel, source)
+    convert_recbole(raw['ml-100k.inter'], raw['ml-100k.item'], folder, source,
+                    user=raw['ml-100k.user'])
+    members = [n for n in RECBOLE_MEMBERS if raw[n] is not None]
+    listed = ', '.join(members[:-1]) + ' and ' + members[-1] if len(members) > 1 else members[0]
     _write_atomic(os.path.join(folder, 'SOURCE'),
                   f'Converted from {RECBOLE} ({os.path.basename(wheel)}), '
-                  f'{RECBOLE_DIR}ml-100k.inter and ml-100k.item.\n'.encode())
+                  f'{RECBOLE_DIR}{listed}.\n'.encode())
 
 
 def _from_pypi(cache, log):
     source = f'PyPI {RECBOLE}'
     # The download goes under the cache's temporary names, which _remove_stale clears up
     # if a killed run leaves it behind.
-    with _staging(cache) as tmp:
+    with staging(cache) as tmp:
         wheel = _pip_download(tmp)
-        with _staging(cache) as stage:
+        with staging(cache) as stage:
             _convert_wheel(wheel, stage, source)
             _check_folder(stage, source)
-            target = _publish(stage, cache)
+            target = publish(stage, cache)
     log(f'ml-100k: {source}: converted {os.path.basename(wheel)} into {target} (checked)')
     return target
 
@@ -613,6 +809,87 @@ def ml100k_dir(path=None, *, log=print_once, allow_subset=False):
                      f'. Download ml-100k.zip from GroupLens and set {ENV_DATA} to it.')
 
 
+def _user_from_cache_zip(cache, stage, log):
+    zip_path = os.path.join(cache, 'ml-100k.zip')
+    if not (os.path.isfile(zip_path) and file_digest(zip_path, 'sha1') == ML100K[1]):
+        return None
+    _zip_member(zip_path, 'u.user', f'cache {zip_path}', stage)
+    return f'cache {zip_path} (SHA-1 ok)'
+
+
+def _user_from_grouplens(cache, stage, log):
+    import requests
+    url, sha1 = ML100K
+    zip_path = os.path.join(cache, 'ml-100k.zip')
+    try:
+        _download(url, zip_path, sha1, f'GroupLens {url}')
+    except requests.RequestException as e:
+        raise DataError(f'GroupLens {url}: download failed ({type(e).__name__})') from None
+    _zip_member(zip_path, 'u.user', f'GroupLens {url}', stage)
+    return f'GroupLens {url} (SHA-1 ok)'
+
+
+def _user_from_pypi(cache, stage, log):
+    source = f'PyPI {RECBOLE}'
+    with staging(cache, 'wheel') as tmp:
+        raw = _read_wheel(_pip_download(tmp), source, names=('ml-100k.user',),
+                          required=('ml-100k.user',))
+    convert_recbole_users(raw['ml-100k.user'], stage, source)
+    return f'{source} (SHA-256 ok, converted)'
+
+
+def u_user_path(folder, *, log=print_once):
+    """The path of ``u.user`` in ``folder``, a MovieLens 100K folder :func:`ml100k_dir` gave.
+
+    A cache made before ``u.user`` was fetched (``ml-100k/`` with ``u.data`` and ``u.item``
+    only) gains it here, from the sources :func:`ml100k_dir` knows, in its order, one log line
+    per step: the cache's GroupLens zip (SHA-1 checked), GroupLens, the recbole wheel on PyPI
+    (``ml-100k.user``, SHA-256 pinned, converted to GroupLens' layout). The file is checked
+    (943 users, ids 1..943, ages, genders, occupations, zip codes) and then renamed into the
+    folder: nothing else there changes. Any other folder without ``u.user`` (one the user
+    gave) raises DataError naming it: the click data needs each user's age, gender,
+    occupation and zip code, which GroupLens' ``ml-100k.zip`` holds.
+    """
+    log = log or (lambda *args, **kwargs: None)
+    path = os.path.join(folder, 'u.user')
+    if os.path.isfile(path):
+        return path
+    cache = cache_root()
+    if os.path.realpath(folder) != os.path.realpath(os.path.join(cache, 'ml-100k')):
+        raise DataError(f'{folder}: no u.user here; the MovieLens click data needs it (each '
+                        "user's age, gender, occupation and zip code): give the folder or the "
+                        "ml-100k.zip of GroupLens' MovieLens 100K, which has it")
+    _check_cache_writable(cache)
+    rating_users = read_u_data(os.path.join(folder, 'u.data')).user_id.to_numpy()
+    failures = []
+    for name, step in (('cache', _user_from_cache_zip), ('GroupLens', _user_from_grouplens),
+                       ('PyPI', _user_from_pypi)):
+        try:
+            with staging(cache, 'u-user') as stage:
+                source = step(cache, stage, log)
+                if source is None:
+                    continue
+                staged = os.path.join(stage, 'u.user')
+                if not os.path.isfile(staged):
+                    raise DataError(f'{source}: no u.user in it')
+                _read_checked_users(staged, source, rating_users, allow_subset=False)
+                os.chmod(staged, umask_mode(0o666))
+                os.replace(staged, path)
+        except Exception as e:   # reported, then the next source is tried
+            message = str(e) if isinstance(e, DataError) else f'{name}: {type(e).__name__}: {e}'
+            log(f'ml-100k: u.user: {message}' + ('; trying the next source'
+                                                  if name != 'PyPI' else ''))
+            failures.append(message)
+            continue
+        note = os.path.join(folder, 'SOURCE')
+        before = open(note, 'rb').read() if os.path.isfile(note) else b''
+        _write_atomic(note, before + f'u.user added from {source}.\n'.encode())
+        log(f'ml-100k: u.user from {source}: checked, added to {folder}')
+        return path
+    raise FetchError("could not get MovieLens 100K's u.user: " + '; '.join(failures) +
+                     f". Download ml-100k.zip from GroupLens and set {ENV_DATA} to it.")
+
+
 def read_item_titles(data_dir=None):
     """``{item_id: title}`` from ``u.item`` in ``data_dir`` ({} when there is none).
 
@@ -624,12 +901,7 @@ def read_item_titles(data_dir=None):
     path = os.path.join(data_dir, 'u.item')
     if not os.path.isfile(path):
         return {}
-    with open(path, 'rb') as f:
-        raw = f.read()
-    try:
-        text = raw.decode('utf-8')
-    except UnicodeDecodeError:
-        text = raw.decode('latin-1')
+    text = _read_text(path)
     titles = {}
     for n, line in enumerate(text.split('\n'), 1):
         if not line.strip():

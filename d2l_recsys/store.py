@@ -28,21 +28,24 @@ from .rank_data import seq_windows
 __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
            'ModelFolderError', 'json_default', 'model_meta', 'model_from_meta',
            'check_last_items', 'FORMAT', 'META', 'INTERACTIONS', 'HISTORY', 'LAST_ITEMS',
-           'AUTOREC_EXTRAS', 'MODELS']
+           'AUTOREC_EXTRAS', 'MODELS', 'CLICK_MODELS']
 
 FORMAT = 'd2l-recsys-model/1'
 META, INTERACTIONS, HISTORY = 'model.json', 'train_interactions.npz', 'history.json'
 LAST_ITEMS = 'last_items.npz'
-# The models a folder may hold: the rating models and the ranking half's.
-MODELS = ('mf', 'autorec', 'neumf', 'caser')
 REQUIRED = ('framework', 'model', 'hparams', 'num_users', 'num_items', 'user_based')
 # AutoRec's hyper-parameters beyond the book's (the exercises' and the tuned presets'
 # ``clip``), passed on when present.
 AUTOREC_EXTRAS = ('hidden_layers', 'encoder_activation', 'decoder_activation',
                   'hidden_activation', 'clip')
+# The click models of the feature-rich sections: ``hparams`` holds their ``field_dims``; a model
+# of the book's advertising data has no users or items (``num_users``/``num_items`` null).
+CLICK_MODELS = ('fm', 'deepfm')
+# The models a folder may hold: the rating models, the ranking half's and the click models.
+MODELS = ('mf', 'autorec', 'neumf', 'caser') + CLICK_MODELS
 # Names an older model folder may hold; a folder with anything else is not replaced.
 KNOWN = {META, INTERACTIONS, HISTORY, LAST_ITEMS, 'model.params', 'model.pt', 'curve.png',
-         'curve.svg'}
+         'curve.svg', 'features.json', 'catalog.json'}
 MAX_META_BYTES = 1 << 20
 MAX_SIZE = 10 ** 8            # users or items: far above any MovieLens release
 _PLAIN = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z')
@@ -93,6 +96,8 @@ def _check_meta(meta, where):
                                f'{meta["hparams"]!r}'[:200])
     for key in ('num_users', 'num_items'):
         value = meta[key]
+        if value is None and meta['model'] in CLICK_MODELS:
+            continue
         if not _is_int(value) or not 1 <= value <= MAX_SIZE:
             raise ModelFolderError(f'{where}: {key!r} must be an integer in 1..{MAX_SIZE:,}, '
                                    f'got {value!r}'[:200])
@@ -106,24 +111,45 @@ def model_meta(framework, params, *, model, hparams, num_users, num_items, user_
                extra=None):
     """What ``model.json`` says of a model, the same for every tab: ``framework``, the model,
     its ``hparams``, sizes, ``user_based``, the parameter file's name ``params`` and any
-    ``extra``. ValueError for a model not in :data:`MODELS`, before anything is written."""
+    ``extra``. ValueError for a model not in :data:`MODELS`, before anything is written (a
+    click model's sizes may be None: the book's advertising data has no users)."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+
+    def size(n):
+        return None if n is None and model in CLICK_MODELS else int(n)
     meta = {'format': FORMAT, 'framework': framework, 'model': model, 'hparams': dict(hparams),
-            'num_users': int(num_users), 'num_items': int(num_items),
+            'num_users': size(num_users), 'num_items': size(num_items),
             'user_based': bool(user_based), 'params': params}
     if extra:
         meta['extra'] = extra
     return meta
 
 
+def _click_hparams(kind, hp):
+    """FM's or DeepFM's hyper-parameters of a description, checked: ``field_dims`` (positive
+    integers, at most MAX_SIZE rows in all), ``num_factors``, DeepFM's ``mlp_dims`` and
+    ``drop_rate``."""
+    from .experiments import check_click_settings
+    dims = hp['field_dims']
+    if not isinstance(dims, list) or not dims or not all(
+            _is_int(d) and d >= 1 for d in dims) or sum(dims) > MAX_SIZE:
+        raise ValueError(f'field_dims must be a list of positive integers (at most '
+                         f'{MAX_SIZE:,} rows in all), got {str(dims)[:80]}')
+    given = {k: hp[k] for k in ('num_factors', 'mlp_dims', 'drop_rate') if k in hp}
+    if kind == 'deepfm' and not {'mlp_dims', 'drop_rate'} <= set(given):
+        raise KeyError('mlp_dims' if 'mlp_dims' not in given else 'drop_rate')
+    return dims, check_click_settings(kind, **given)
+
+
 def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None,
-                    neumf=None, caser=None):
+                    neumf=None, caser=None, fm=None, deepfm=None):
     """The model ``meta`` (``model.json``) describes, built with a tab's classes:
     ``mf(num_factors, num_users, num_items)``, ``autorec(num_hidden, num_users (num_items
     when user-based), dropout, **extras)``, ``neumf(num_factors, num_users, num_items,
-    nums_hiddens)`` or ``caser(num_factors, num_users, num_items, L, d, d_prime,
-    drop_ratio)``.
+    nums_hiddens)``, ``caser(num_factors, num_users, num_items, L, d, d_prime,
+    drop_ratio)``, ``fm(field_dims, num_factors)`` or ``deepfm(field_dims, num_factors,
+    mlp_dims, drop_rate)``.
 
     One-line ValueError for a model of another framework than ``framework`` (``tab`` names
     this one; a description without one is ``default_framework``'s), missing or unusable
@@ -158,6 +184,11 @@ def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None
                 raise ValueError(f'drop_ratio must be in [0, 1), got {ratio!r}')
             return caser(_size(hp['num_factors']), meta['num_users'], meta['num_items'],
                          _size(hp['L']), _size(hp['d']), _size(hp['d_prime']), ratio)
+        if kind in CLICK_MODELS and (fm if kind == 'fm' else deepfm) is not None:
+            dims, s = _click_hparams(kind, hp)
+            if kind == 'fm':
+                return fm(dims, s['num_factors'])
+            return deepfm(dims, s['num_factors'], list(s['mlp_dims']), s['drop_rate'])
     except KeyError as e:
         raise ValueError(f'model description lacks {e.args[0]!r}') from None
     except (TypeError, ValueError) as e:   # int('x'), int([1]), a size, dropout or activation

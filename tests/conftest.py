@@ -5,8 +5,11 @@
 timestamps distinct. ``real_data_dir``: the checked real ML-100K folder (``$D2L_RECSYS_DATA``
 or the cache that ``make data`` fills); tests using it skip when it is absent.
 """
+import functools
+import http.server
 import importlib.util
 import os
+import threading
 
 import numpy as onp
 import pandas as pd
@@ -127,3 +130,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if 'browser' in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A local HTTP server of ``tmp_path/www``: ``(folder, base URL)`` (the network sources'
+    stand-in)."""
+    root = tmp_path / 'www'
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield root, f'http://127.0.0.1:{httpd.server_address[1]}'
+    httpd.shutdown()
+    httpd.server_close()

@@ -1,12 +1,9 @@
 """d2l_recsys.fetch: source order, env vars, zip safety, atomic writes, the recbole mirror's
 conversion and the checks, all offline on small synthetic data (the full-size checks are
 shrunk to the synthetic set's size where a test needs a "valid" data set)."""
-import functools
 import hashlib
-import http.server
 import io
 import os
-import threading
 import time
 import zipfile
 
@@ -314,20 +311,6 @@ def test_grouplens_entry_is_d2ls():
     url, sha1 = fetch.ML100K
     assert (url, sha1) == d2l.DATA_HUB['ml-100k']
     assert url.endswith('ml-100k.zip') and len(sha1) == 40
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / 'www'
-    root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield root, f'http://127.0.0.1:{httpd.server_address[1]}'
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.fixture

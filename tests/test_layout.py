@@ -132,7 +132,9 @@ def loaded_after(statement):
                                     'd2l_recsys.topk',
                                     'd2l_recsys.plotting', 'd2l_recsys.cli',
                                     'd2l_recsys.store', 'd2l_recsys.records',
-                                    'd2l_recsys.reporting', 'd2l_recsys.reproduce'])
+                                    'd2l_recsys.reporting', 'd2l_recsys.reproduce',
+                                    'd2l_recsys.clicks', 'd2l_recsys.ml100k_ctr', 'd2l_recsys.hub',
+                                    'd2l_recsys.ctr_runs'])
 def test_framework_free_modules(module):
     loaded = loaded_after(f'import {module}')
     assert not loaded & {'mxnet', 'torch', 'd2l'}
@@ -192,9 +194,15 @@ COMMON_NAMES = {
     'user_based_matrix',
     # the ranking half: ranking, neumf, seqrec, and their experiments
     'BPRLoss', 'HingeLossbRec', 'NeuMF', 'PRDataset', 'hit_and_auc', 'evaluate_ranking',
-    'train_ranking', 'score_matrix', 'Caser', 'SeqDataset', 'train_neumf', 'train_caser'}
-PUBLIC_NAMES = {'mxnet': COMMON_NAMES | {'check_gpu', 'read_u_data'},
-                'torch': COMMON_NAMES | {'L2Loss', 'try_gpu'}}
+    'train_ranking', 'score_matrix', 'Caser', 'SeqDataset', 'train_neumf', 'train_caser',
+    # the feature-rich sections (ctr, fm, deepfm) and the trainer they call
+    'CTRDataset', 'CTRDatasetFast', 'DATA_HUB', 'DATA_URL', 'DeepFM', 'FM', 'accuracy',
+    'download_extract', 'evaluate_accuracy_gpus', 'load_ctr_data', 'predict_clicks',
+    'train_batch_ch13', 'train_ch13', 'train_ch13_fast', 'train_deepfm', 'train_fm'}
+PUBLIC_NAMES = {'mxnet': COMMON_NAMES | {'check_gpu', 'read_u_data', 'HybridDeepFM', 'HybridFM',
+                                         'split_batch'},
+                'torch': COMMON_NAMES | {'L2Loss', 'try_gpu', 'evaluate_accuracy_gpu',
+                                         'xavier_init'}}
 
 
 def public_names(namespace):

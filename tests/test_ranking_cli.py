@@ -128,11 +128,12 @@ def test_store_checks_the_last_items_it_is_given(tmp_path):
 
 @pytest.mark.parametrize('args, words', [
     (['train', 'neumf', '--hidden', '5'], '--hidden is an AutoRec option, not NeuMF\'s'),
-    (['train', 'caser', '--mlp', '4,4'], '--mlp is a NeuMF option, not Caser\'s'),
+    (['train', 'caser', '--mlp', '4,4'], '--mlp is a NeuMF and DeepFM option, not Caser\'s'),
     (['train', 'neumf', '--split', 'random'], 'the ranking half uses the seq-aware split'),
     (['train', 'mf', '--loss', 'hinge'], '--loss is a NeuMF and Caser option, not MF\'s'),
     (['train', 'autorec', '--L', '3'], '--L is a Caser option, not AutoRec\'s'),
-    (['train', 'neumf', '--mlp', '4,x'], "'4,x' is not a list of integers"),
+    (['train', 'neumf', '--mlp', '4,x'], 'argument --mlp: must be one or more positive integers'),
+    (['train', 'neumf', '--mlp', ','], 'argument --mlp: must be one or more positive integers'),
     (['train', 'caser', '--drop-ratio', '1'], 'argument --drop-ratio: must be in [0, 1)'),
     (['train', 'caser', '--preset', 'tuned'], "Caser has only the book's settings"),
 ])

@@ -299,8 +299,8 @@ def test_fast_caser_trains_on_the_books_numbers_to_rounding(monkeypatch, rank_di
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(nums_hiddens=[10, 0]), 'nums_hiddens must be a positive integer'),
-    (dict(nums_hiddens='10,x'), 'nums_hiddens must be positive integers'),
+    (dict(nums_hiddens=[10, 0]), 'nums_hiddens must be one or more positive integers'),
+    (dict(nums_hiddens='10,x'), 'nums_hiddens must be one or more positive integers'),
     (dict(loss='square'), "loss must be 'bpr' or 'hinge'"),
     (dict(lr=float('nan')), 'lr must be a finite positive number'),
     (dict(batch_size=10 ** 7), r'batch_size 10000000 is larger than the [\d,]+ training rows'),

@@ -194,7 +194,7 @@ def test_fast_paths_give_the_faithful_numbers(rank_dir, capsys):
 
 
 def test_ranking_settings_are_checked_in_the_torch_tab_too(rank_dir):
-    with pytest.raises(ValueError, match='nums_hiddens must be a positive integer'):
+    with pytest.raises(ValueError, match='nums_hiddens must be one or more positive integers'):
         experiments.train_neumf(data_dir=rank_dir, devices='cpu', nums_hiddens=[0])
     with pytest.raises(ValueError, match=r'user \d+ has \d+ training items.*L = 150'):
         experiments.train_caser(data_dir=rank_dir, devices='cpu', L=150)

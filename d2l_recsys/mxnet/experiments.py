@@ -2,19 +2,23 @@
 
 :func:`train_mf` is the book's cell of :numref:`sec_mf`, :func:`train_autorec` the one of
 :numref:`sec_autorec`, :func:`train_neumf` and :func:`train_caser` the training cells of the
-sections on NeuMF and Caser, with the data path, the seed and the devices as arguments. All
-return ``(net, history, info)`` (see :mod:`d2l_recsys.experiments` and, for the ranking
-models, :mod:`d2l_recsys.rank_runs`). ``fast=True`` trains the same
-model on the same batches with :mod:`d2l_recsys.mxnet.fast`; the checks, the seed, the data
-and the record are the same code on both paths (here and in :mod:`d2l_recsys.experiments`).
+sections on NeuMF and Caser, :func:`train_fm` and :func:`train_deepfm` those of the FM and
+DeepFM sections, with the data, the seed and the devices as arguments. All return
+``(net, history, info)`` (see :mod:`d2l_recsys.experiments` and, for the ranking models,
+:mod:`d2l_recsys.rank_runs`, for the click models :mod:`d2l_recsys.ctr_runs`). ``fast=True``
+trains the same model on the same batches with :mod:`d2l_recsys.mxnet.fast` (NeuMF and Caser:
+:mod:`d2l_recsys.mxnet.fast_ranking`; FM and DeepFM:
+:func:`~d2l_recsys.mxnet.classification.train_ch13_fast`); the checks, the seed, the data and
+the record are the same code on both paths (here and in :mod:`d2l_recsys.experiments`).
 """
 import mxnet as mx
-from mxnet import gluon, np
+from mxnet import gluon, init, np
 
+from .. import ctr_runs
 from .. import experiments as runs
 from .. import rank_data as implicit
 from .. import rank_metrics, rank_runs
-from ..defaults import BOOK
+from ..defaults import BOOK, CLICK_DATASET
 from ..plotting import in_notebook, training_animator
 from . import fast as fast_path
 from . import fast_ranking
@@ -24,10 +28,15 @@ from .mf import MF, evaluator, rmse_exact, train_recsys_rating
 from .neumf import NeuMF, PRDataset, evaluate_ranking, train_ranking
 from .ranking import BPRLoss, HingeLossbRec
 from .seqrec import Caser, SeqDataset
+from .classification import predict_clicks, train_ch13, train_ch13_fast
+from .ctr import CTRDatasetFast
+from .deepfm import DeepFM, HybridDeepFM
+from .fm import FM, HybridFM
 
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
-           'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data']
+           'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data',
+           'train_fm', 'train_deepfm', 'load_ctr_data']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
@@ -453,3 +462,123 @@ def _ranking_plot(plot, figure_path, num_epochs, fast):
     if fast and plot is None and figure_path is None and not in_notebook():
         return None
     return rank_runs.ranking_animator(plot, num_epochs)
+
+
+# --------------------------------------------------------------- FM and DeepFM (click models)
+# The cells of the FM and DeepFM sections as functions. The checks, the seed, the data and the
+# record are the same code on both paths (here and in d2l_recsys.ctr_runs).
+
+FM_BOOK, DEEPFM_BOOK = BOOK['fm'], BOOK['deepfm']
+
+
+def load_ctr_data(*, dataset=CLICK_DATASET, data_dir=None, num_feat=None,
+                  batch_size=FM_BOOK['batch_size'], order='stable', num_workers=0):
+    """The data cell of the FM and DeepFM sections: the two ``CTRDataset``s (the vectorised
+    :class:`~d2l_recsys.mxnet.ctr.CTRDatasetFast`: the same items) and their loaders.
+
+    Returns ``(train_data, test_data, train_iter, test_iter, click_data)``
+    (:class:`d2l_recsys.ctr_runs.ClickData`). ``dataset``: ``'ml100k-ctr'`` (default) or the
+    book's ``'ctr'``; ``data_dir``: a copy to use (see
+    :func:`~d2l_recsys.ctr_runs.read_click_data`); ``num_feat``: the data set's by default;
+    ``order='stable'``: the training file's values numbered in order of first appearance (the
+    same in every process; ``'book'``: the book's set order). ``num_workers=0`` instead of the
+    book's ``d2l.get_dataloader_workers()``: the same batches in the same order (the sampler
+    runs in the main process), without forking worker processes.
+    """
+    data = ctr_runs.read_click_data(dataset, data_dir, num_feat, order=order)
+    train_data = CTRDatasetFast.from_arrays(data.train)
+    test_data = CTRDatasetFast.from_arrays(data.test)
+    train_iter = gluon.data.DataLoader(
+        train_data, shuffle=True, last_batch='rollover', batch_size=batch_size,
+        num_workers=num_workers)
+    test_iter = gluon.data.DataLoader(
+        test_data, shuffle=False, last_batch='rollover', batch_size=batch_size,
+        num_workers=num_workers)
+    return train_data, test_data, train_iter, test_iter, data
+
+
+def _click_net(model, settings, field_dims, fast):
+    """The section's model, the book's ``Block`` or (``fast``) its ``HybridBlock`` twin."""
+    if model == 'fm':
+        return (HybridFM if fast else FM)(field_dims, num_factors=settings['num_factors'])
+    return (HybridDeepFM if fast else DeepFM)(field_dims, num_factors=settings['num_factors'],
+                                              mlp_dims=list(settings['mlp_dims']),
+                                              drop_rate=settings['drop_rate'])
+
+
+def _train_click(model, settings, *, dataset, data_dir, num_feat, devices, seed, fast, plot,
+                 figure_path, progress, order):
+    s = runs.check_settings(model, **settings)
+    devices = parse_devices(devices)
+    if seed is not None:
+        set_seed(seed)
+    data = ctr_runs.read_click_data(dataset, data_dir, num_feat, order=order)
+    ctr_runs.check_click_sizes(s, data, len(devices))
+    net = _click_net(model, s, data.train.field_dims, fast)
+    net.initialize(init.Xavier(), ctx=devices)
+    trainer = gluon.Trainer(net.collect_params(), 'adam',
+                            {'learning_rate': s['lr']})
+    loss = gluon.loss.SigmoidBinaryCrossEntropyLoss()
+
+    def exact(epoch):   # the whole test set, the model's own probability
+        probs = predict_clicks(net, data.test.features, devices, s['batch_size'])
+        return ctr_runs.exact_metrics(probs, data.test.labels)
+
+    options = dict(plot=plot, progress=progress, figure_path=figure_path, on_epoch=exact)
+    if fast:
+        train_data = CTRDatasetFast.from_arrays(data.train)
+        test_data = CTRDatasetFast.from_arrays(data.test)
+        history = train_ch13_fast(net, train_data, test_data, loss, trainer, s['num_epochs'],
+                                  devices, batch_size=s['batch_size'], **options)
+    else:
+        train_data = CTRDatasetFast.from_arrays(data.train)
+        test_data = CTRDatasetFast.from_arrays(data.test)
+        train_iter = gluon.data.DataLoader(
+            train_data, shuffle=True, last_batch='rollover', batch_size=s['batch_size'])
+        test_iter = gluon.data.DataLoader(
+            test_data, shuffle=False, last_batch='rollover', batch_size=s['batch_size'])
+        history = train_ch13(net, train_iter, test_iter, loss, trainer, s['num_epochs'],
+                             devices, **options)
+    print(ctr_runs.exact_line(history, data.test.labels))
+    info = ctr_runs.click_run_info(model, s, data, framework='mxnet', seed=seed, fast=fast)
+    return net, history, info
+
+
+def train_fm(*, num_factors=FM_BOOK['num_factors'], lr=FM_BOOK['lr'],
+             batch_size=FM_BOOK['batch_size'], num_epochs=FM_BOOK['num_epochs'],
+             dataset=CLICK_DATASET, data_dir=None, num_feat=None, devices=None, seed=None,
+             fast=False, plot=None, figure_path=None, progress=None, order='stable'):
+    """The book's FM experiment (the FM section's cells): 20 factors, Xavier initialisation,
+    Adam with lr 0.02, the book's ``SigmoidBinaryCrossEntropyLoss``, batch 2048, 30 epochs,
+    ``train_ch13``; on MovieLens 100K as click data unless ``dataset='ctr'``.
+
+    Prints the book's two lines, then the exact test numbers (AUC, log loss, accuracy at 0.5)
+    beside them. ``data_dir``, ``num_feat``, ``order``: as
+    :func:`~d2l_recsys.ctr_runs.read_click_data`. ``devices``, ``seed``, ``plot``,
+    ``figure_path``, ``progress``: as :func:`train_mf`. ``fast=True`` trains the same model
+    (:class:`~d2l_recsys.mxnet.fm.HybridFM`) on the same batches with
+    :func:`~d2l_recsys.mxnet.classification.train_ch13_fast` (the same numbers, sooner).
+    Returns ``(net, history, info)`` (:mod:`d2l_recsys.ctr_runs`).
+    """
+    return _train_click('fm', dict(num_factors=num_factors, lr=lr, batch_size=batch_size,
+                                   num_epochs=num_epochs),
+                        dataset=dataset, data_dir=data_dir, num_feat=num_feat, devices=devices,
+                        seed=seed, fast=fast, plot=plot, figure_path=figure_path,
+                        progress=progress, order=order)
+
+
+def train_deepfm(*, num_factors=DEEPFM_BOOK['num_factors'], mlp_dims=DEEPFM_BOOK['mlp_dims'],
+                 drop_rate=DEEPFM_BOOK['drop_rate'], lr=DEEPFM_BOOK['lr'],
+                 batch_size=DEEPFM_BOOK['batch_size'], num_epochs=DEEPFM_BOOK['num_epochs'],
+                 dataset=CLICK_DATASET, data_dir=None, num_feat=None, devices=None, seed=None,
+                 fast=False, plot=None, figure_path=None, progress=None, order='stable'):
+    """The book's DeepFM experiment (the DeepFM section's cell): 10 factors, an MLP of
+    30-20-10 ReLU units with dropout 0.1, Xavier initialisation, Adam with lr 0.01, the book's
+    loss, batch 2048, 30 epochs. Other arguments and the result as :func:`train_fm`
+    (``fast=True``: :class:`~d2l_recsys.mxnet.deepfm.HybridDeepFM`)."""
+    return _train_click('deepfm', dict(num_factors=num_factors, mlp_dims=mlp_dims,
+                                       drop_rate=drop_rate, lr=lr, batch_size=batch_size,
+                                       num_epochs=num_epochs),
+                        dataset=dataset, data_dir=data_dir, num_feat=num_feat, devices=devices,
+                        seed=seed, fast=fast, plot=plot, figure_path=figure_path,
+                        progress=progress, order=order)

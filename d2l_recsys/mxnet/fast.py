@@ -37,6 +37,7 @@ from .autorec import check_activation
 npx.set_np()
 
 __all__ = ['MF', 'AutoRec', 'RolloverBatches', 'EarlyStopping', 'fit_mf', 'fit_autorec',
+           'sync_losses',
            'mf_test_rmse', 'autorec_test_rmse', 'autorec_rmse_exact']
 
 HYBRID_FLAGS = dict(static_alloc=True, static_shape=True)
@@ -259,8 +260,9 @@ class _DeviceBatches:
         return list(zip(*per_device))
 
 
-def _sync_losses(losses):
-    """Per-batch summed losses (device scalars) to one host float64 array, one copy a device."""
+def sync_losses(losses):
+    """Per-batch summed losses (device scalars, a list per batch of one per device) to one host
+    float64 array, one copy a device; each batch's values are added in device order."""
     if not losses:
         return onp.zeros(0)
     by_device = list(zip(*losses))
@@ -302,7 +304,7 @@ def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, 
             losses.append(ls)
         # The book adds sum over devices of the per-example losses, .mean(), / len(devices)
         # for every batch: that is the batch's summed loss over batch_size.
-        batch_means = _sync_losses(losses) / batch_size
+        batch_means = sync_losses(losses) / batch_size
         if not onp.isfinite(batch_means).all():
             bad = batch_means[~onp.isfinite(batch_means)][0]
             raise non_finite_error('loss', bad, epoch, trainer.learning_rate)

@@ -13,6 +13,8 @@ from mxnet import autograd, np, npx
 from ..store import FORMAT, load_model_folder, model_from_meta, model_meta, save_model_folder
 from ..topk import autorec_cell, check_index, rank_unseen
 from .autorec import AutoRec
+from .deepfm import DeepFM
+from .fm import FM
 from .mf import MF
 from .neumf import NeuMF
 from .seqrec import Caser
@@ -147,7 +149,8 @@ def build_model(meta):
     """An uninitialised model as ``model.json`` describes it (one that names no framework is
     an MXNet one); :func:`d2l_recsys.store.model_from_meta` with this tab's classes."""
     return model_from_meta(meta, framework='mxnet', tab='MXNet', mf=MF, autorec=AutoRec,
-                           default_framework='mxnet', neumf=NeuMF, caser=Caser)
+                           default_framework='mxnet', neumf=NeuMF, caser=Caser, fm=FM,
+                           deepfm=DeepFM)
 
 
 def _load_arrays(path):

@@ -1,7 +1,8 @@
-"""The chapters' two experiments in PyTorch, with the book's settings as defaults.
+"""The chapters' experiments in PyTorch, with the book's settings as defaults.
 
 The same functions, keyword arguments and return values as the MXNet tab's
-``experiments.train_mf`` / ``train_autorec``: ``(net, history, info)``, ``history`` from
+``experiments.train_mf`` / ``train_autorec`` (and ``train_fm`` / ``train_deepfm``, at the end of
+this module): ``(net, history, info)``, ``history`` from
 :func:`~d2l_recsys.torch.mf.train_recsys_rating` plus ``test_rmse_exact`` and
 ``test_rmse_kind``, ``info`` the run's record (:func:`d2l_recsys.experiments.run_info`,
 ``framework: 'torch'``). The checks, the host seeds, the data and the record are the shared
@@ -23,10 +24,11 @@ import numpy as onp
 import torch
 from torch import nn
 
+from .. import ctr_runs
 from .. import experiments as runs
 from .. import rank_data as implicit
 from .. import rank_metrics, rank_runs
-from ..defaults import BOOK
+from ..defaults import BOOK, CLICK_DATASET
 from . import fast as fast_path
 from . import fast_ranking
 from .autorec import AutoRec, autorec_evaluator, autorec_rmse_exact
@@ -36,10 +38,16 @@ from .movielens import rating_dataset
 from .neumf import NeuMF, PRDataset, evaluate_ranking, train_ranking
 from .ranking import BPRLoss, HingeLossbRec
 from .seqrec import Caser, SeqDataset
+from .classification import THREADS as CLICK_THREADS
+from .classification import predict_clicks, train_ch13, train_ch13_fast
+from .ctr import CTRDatasetFast
+from .deepfm import DeepFM
+from .fm import FM, xavier_init
 
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
-           'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data']
+           'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data',
+           'train_fm', 'train_deepfm', 'load_ctr_data']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
@@ -442,3 +450,105 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
                                       fast=fast)
     info['test_seq'] = implicit.last_items(windows)
     return net, history, info
+
+
+# --------------------------------------------------------------- FM and DeepFM (click models)
+# The MXNet tab's train_fm / train_deepfm in PyTorch: the same arguments, checks, data, record
+# and printed lines (d2l_recsys.ctr_runs). The loss is the book's, translated:
+# nn.BCEWithLogitsLoss(reduction='none') on the model's probability is Gluon's
+# SigmoidBinaryCrossEntropyLoss() (a second sigmoid); Xavier initialisation as Gluon's
+# (xavier_init); torch.optim.Adam with the book's learning rate.
+
+FM_BOOK, DEEPFM_BOOK = BOOK['fm'], BOOK['deepfm']
+
+
+def load_ctr_data(*, dataset=CLICK_DATASET, data_dir=None, num_feat=None,
+                  batch_size=FM_BOOK['batch_size'], order='stable', num_workers=0):
+    """The data cell of the FM and DeepFM sections in PyTorch: the two ``CTRDataset``s (the
+    vectorised :class:`~d2l_recsys.torch.ctr.CTRDatasetFast`: the same items) and their
+    ``DataLoader``s (training shuffled, the last short batch kept as PyTorch does; Gluon's
+    ``last_batch='rollover'`` has no PyTorch counterpart). Returns ``(train_data, test_data,
+    train_iter, test_iter, click_data)``; arguments as the MXNet tab's ``load_ctr_data``."""
+    data = ctr_runs.read_click_data(dataset, data_dir, num_feat, order=order)
+    train_data = CTRDatasetFast.from_arrays(data.train)
+    test_data = CTRDatasetFast.from_arrays(data.test)
+    train_iter = torch.utils.data.DataLoader(
+        train_data, shuffle=True, batch_size=batch_size, num_workers=num_workers)
+    test_iter = torch.utils.data.DataLoader(
+        test_data, shuffle=False, batch_size=batch_size, num_workers=num_workers)
+    return train_data, test_data, train_iter, test_iter, data
+
+
+def _click_net(model, settings, field_dims):
+    """The section's model, initialised as the book's ``net.initialize(init.Xavier())``."""
+    if model == 'fm':
+        net = FM(field_dims, num_factors=settings['num_factors'])
+    else:
+        net = DeepFM(field_dims, num_factors=settings['num_factors'],
+                     mlp_dims=list(settings['mlp_dims']), drop_rate=settings['drop_rate'])
+    net.apply(xavier_init)
+    return net
+
+
+def _train_click(model, settings, *, dataset, data_dir, num_feat, devices, seed, fast, plot,
+                 figure_path, progress, order):
+    s, devices = _prepare(model, settings, devices, seed, fast)
+    data = ctr_runs.read_click_data(dataset, data_dir, num_feat, order=order)
+    ctr_runs.check_click_sizes(s, data)
+    net = _click_net(model, s, data.train.field_dims).to(devices[0])
+    trainer = torch.optim.Adam(net.parameters(), lr=s['lr'])
+    loss = nn.BCEWithLogitsLoss(reduction='none')
+
+    def exact(epoch):   # the whole test set, the model's own probability
+        probs = predict_clicks(net, data.test.features, devices, s['batch_size'])
+        return ctr_runs.exact_metrics(probs, data.test.labels)
+
+    options = dict(plot=plot, progress=progress, figure_path=figure_path, on_epoch=exact)
+    train_data = CTRDatasetFast.from_arrays(data.train)
+    test_data = CTRDatasetFast.from_arrays(data.test)
+    # Both paths on the fast path's intra-op threads on a CPU: PyTorch sums DeepFM's products
+    # in an order that depends on the thread count, so the two paths then give one run.
+    with fast_path.threads(CLICK_THREADS if devices[0].type == 'cpu' else None):
+        if fast:
+            history = train_ch13_fast(net, train_data, test_data, loss, trainer,
+                                      s['num_epochs'], devices, batch_size=s['batch_size'],
+                                      **options)
+        else:
+            train_iter = torch.utils.data.DataLoader(
+                train_data, shuffle=True, batch_size=s['batch_size'])
+            test_iter = torch.utils.data.DataLoader(
+                test_data, shuffle=False, batch_size=s['batch_size'])
+            history = train_ch13(net, train_iter, test_iter, loss, trainer, s['num_epochs'],
+                                 devices, **options)
+    print(ctr_runs.exact_line(history, data.test.labels))
+    info = ctr_runs.click_run_info(model, s, data, framework='torch', seed=seed, fast=fast)
+    return net, history, info
+
+
+def train_fm(*, num_factors=FM_BOOK['num_factors'], lr=FM_BOOK['lr'],
+             batch_size=FM_BOOK['batch_size'], num_epochs=FM_BOOK['num_epochs'],
+             dataset=CLICK_DATASET, data_dir=None, num_feat=None, devices=None, seed=None,
+             fast=False, plot=None, figure_path=None, progress=None, order='stable'):
+    """The book's FM experiment in PyTorch (the MXNet tab's ``train_fm``: the same arguments,
+    settings, printed lines and result). ``fast=True``:
+    :func:`~d2l_recsys.torch.classification.train_ch13_fast` (the same batches and numbers,
+    sooner; one device)."""
+    return _train_click('fm', dict(num_factors=num_factors, lr=lr, batch_size=batch_size,
+                                   num_epochs=num_epochs),
+                        dataset=dataset, data_dir=data_dir, num_feat=num_feat, devices=devices,
+                        seed=seed, fast=fast, plot=plot, figure_path=figure_path,
+                        progress=progress, order=order)
+
+
+def train_deepfm(*, num_factors=DEEPFM_BOOK['num_factors'], mlp_dims=DEEPFM_BOOK['mlp_dims'],
+                 drop_rate=DEEPFM_BOOK['drop_rate'], lr=DEEPFM_BOOK['lr'],
+                 batch_size=DEEPFM_BOOK['batch_size'], num_epochs=DEEPFM_BOOK['num_epochs'],
+                 dataset=CLICK_DATASET, data_dir=None, num_feat=None, devices=None, seed=None,
+                 fast=False, plot=None, figure_path=None, progress=None, order='stable'):
+    """The book's DeepFM experiment in PyTorch (the MXNet tab's ``train_deepfm``)."""
+    return _train_click('deepfm', dict(num_factors=num_factors, mlp_dims=mlp_dims,
+                                       drop_rate=drop_rate, lr=lr, batch_size=batch_size,
+                                       num_epochs=num_epochs),
+                        dataset=dataset, data_dir=data_dir, num_feat=num_feat, devices=devices,
+                        seed=seed, fast=fast, plot=plot, figure_path=figure_path,
+                        progress=progress, order=order)

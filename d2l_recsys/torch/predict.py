@@ -16,6 +16,8 @@ import torch
 from ..store import load_model_folder, model_from_meta, model_meta, save_model_folder
 from ..topk import autorec_cell, check_index, rank_unseen
 from .autorec import AutoRec
+from .deepfm import DeepFM
+from .fm import FM
 from .mf import MF
 from .neumf import NeuMF
 from .seqrec import Caser
@@ -153,7 +155,7 @@ def build_model(meta):
     """A model (PyTorch's default initialisation) as ``model.json`` describes it;
     :func:`d2l_recsys.store.model_from_meta` with this tab's classes."""
     return model_from_meta(meta, framework=FRAMEWORK, tab='PyTorch', mf=MF, autorec=AutoRec,
-                           neumf=NeuMF, caser=Caser)
+                           neumf=NeuMF, caser=Caser, fm=FM, deepfm=DeepFM)
 
 
 def load_state_checked(net, path, device=None):
