@@ -26,8 +26,10 @@ import time
 
 import numpy
 
-from . import data, fetch
+from . import checks, data, fetch
+from .checks import check, check_seed
 from .defaults import BOOK, SPLITS
+from .store import parameter_count
 
 __all__ = ['RUNNING_MEAN', 'EXACT', 'check', 'check_settings', 'check_seed', 'seed_host',
            'RunData', 'read_split_load', 'check_batch_size', 'check_model_memory',
@@ -39,28 +41,6 @@ EXACT = 'book evaluator: RMSE over all observed test ratings (exact)'
 
 # What a size-like setting must be, and what the model calls it.
 _SIZES = {'mf': 'num_factors', 'autorec': 'num_hidden'}
-
-
-def check(name, value, ok, what):
-    """Raise ``ValueError('<name> must be <what>, got <value>')`` unless ``ok``."""
-    if not ok:
-        raise ValueError(f'{name} must be {what}, got {value!r}')
-
-
-def _positive_int(name, value):
-    ok = isinstance(value, (int, numpy.integer)) or (
-        isinstance(value, float) and value.is_integer())
-    check(name, value, ok and value >= 1, 'a positive integer')
-    return int(value)
-
-
-def _finite(name, value, ok, what):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f'{name} must be a number, got {value!r}') from None
-    check(name, value, math.isfinite(number) and ok(number), what)
-    return number
 
 
 def check_settings(model, **settings):
@@ -75,28 +55,17 @@ def check_settings(model, **settings):
     if unknown:
         raise TypeError(f'{model} has no setting {", ".join(sorted(unknown))}')
     s = {**BOOK[model], **{k: v for k, v in settings.items() if v is not None}}
-    s[_SIZES[model]] = _positive_int(_SIZES[model], s[_SIZES[model]])
-    s['lr'] = _finite('lr', s['lr'], lambda v: v > 0, 'a finite positive number')
-    s['wd'] = _finite('wd', s['wd'], lambda v: v >= 0, 'a finite number, zero or positive')
-    s['batch_size'] = _positive_int('batch_size', s['batch_size'])
-    s['num_epochs'] = _positive_int('num_epochs', s['num_epochs'])
+    s[_SIZES[model]] = checks.positive_int(_SIZES[model], s[_SIZES[model]])
+    s['lr'] = checks.number('lr', s['lr'], lambda v: v > 0, 'a finite positive number')
+    s['wd'] = checks.number('wd', s['wd'], lambda v: v >= 0, 'a finite number, zero or positive')
+    s['batch_size'] = checks.positive_int('batch_size', s['batch_size'])
+    s['num_epochs'] = checks.positive_int('num_epochs', s['num_epochs'])
     check('split_mode', s['split_mode'], s['split_mode'] in SPLITS, "'random' or 'seq-aware'")
-    s['test_ratio'] = _finite('test_ratio', s['test_ratio'], lambda v: 0 < v < 1,
-                              'between 0 and 1')
+    s['test_ratio'] = checks.number('test_ratio', s['test_ratio'], lambda v: 0 < v < 1,
+                                    'between 0 and 1')
     if 'dropout' in s:
-        s['dropout'] = _finite('dropout', s['dropout'], lambda v: 0 <= v < 1,
-                               'in [0, 1)')
+        s['dropout'] = checks.fraction('dropout', s['dropout'])
     return s
-
-
-def check_seed(seed):
-    """``seed`` as an int in [0, 2**32), or ValueError."""
-    try:
-        value = int(seed)
-    except (TypeError, ValueError):
-        raise ValueError(f'seed must be an integer, got {seed!r}') from None
-    check('seed', seed, value == seed and 0 <= value < 2 ** 32, 'an integer in [0, 2**32)')
-    return value
 
 
 def seed_host(seed):
@@ -172,22 +141,13 @@ def check_batch_size(batch_size, rows, what):
 def check_model_memory(model, settings, num_users, num_items, user_based=False):
     """ValueError when the model's weights, gradients and Adam's two moments (4 float32 copies)
     would not fit in this machine's memory: say so before allocating, not after MXNet or the
-    kernel gives up. Only meaningful for training on the CPU."""
+    kernel gives up. Only meaningful for training on the CPU. The count is the one a saved
+    model's description is checked with (:func:`d2l_recsys.store.parameter_count`)."""
+    count = parameter_count({'model': model, 'hparams': settings, 'num_users': num_users,
+                             'num_items': num_items, 'user_based': user_based})
     size = settings[_SIZES[model]]
-    if model == 'mf':
-        count = (num_users + num_items) * (size + 1)
-    else:
-        width = num_items if user_based else num_users
-        count = 2 * width * size + width + size
-    need = 16 * count
-    try:
-        have = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
-    except (AttributeError, ValueError, OSError):
-        return
-    if need > have:
-        raise ValueError(f'{_SIZES[model]} {size:,} needs about {need / 2 ** 30:,.0f} GiB for '
-                         f'the weights, gradients and Adam state; this machine has '
-                         f'{have / 2 ** 30:,.0f} GiB')
+    checks.check_memory(count, f'{_SIZES[model]} {size:,}', bytes_per=4, copies=4,
+                        detail=' for the weights, gradients and Adam state')
 
 
 def non_finite_error(what, value, epoch, lr=None):

@@ -1,0 +1,285 @@
+"""The checks every way in shares, framework-free: one ValueError naming the argument, file or
+environment variable, before any work that the value would spoil.
+
+The command line and the distributed entry (their argparse types, ``--start`` points, seed
+lists), both tabs' models and prediction functions (sizes, dropout, flags, ids, the items to
+skip), the model folder's training ratings and parameters, and the notebooks' environment
+variables all call these functions, so that a new tab or a new model gets the same checks
+and the same messages by calling them too. Imports no framework (NumPy only).
+"""
+import argparse
+import math
+import numbers
+import os
+
+import numpy
+
+from .defaults import RATING_SCALE
+
+__all__ = ['UsageError', 'OneLineParser', 'check', 'integer', 'positive_int', 'number',
+           'fraction', 'flag', 'choice', 'check_sizes', 'check_seed', 'parse_seeds', 'index',
+           'indices', 'check_ratings', 'check_finite', 'check_memory', 'check_point',
+           'env_flag', 'env_int', 'arg_positive_int', 'arg_nonneg_int', 'arg_seed',
+           'arg_finite', 'arg_positive_float', 'arg_nonneg_float', 'arg_ratio', 'arg_fraction',
+           'SEED_LIMIT', 'TRUE', 'FALSE']
+
+SEED_LIMIT = 2 ** 32          # NumPy's legacy generator takes seeds in [0, 2**32)
+TRUE, FALSE = ('1', 'yes', 'true', 'on'), ('0', 'no', 'false', 'off')
+
+
+class UsageError(Exception):
+    """A bad argument or environment variable: one line, exit status 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """``argparse`` whose errors are :class:`UsageError` (one line), not the whole usage
+    block and ``SystemExit``."""
+    def error(self, message):
+        raise UsageError(message)
+
+
+def check(name, value, ok, what):
+    """Raise ``ValueError('<name> must be <what>, got <value>')`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f'{name} must be {what}, got {value!r}'[:300])
+
+
+def _is_integer(value):
+    if isinstance(value, (bool, numpy.bool_)):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return isinstance(value, numbers.Real) and math.isfinite(value) and \
+        float(value).is_integer()
+
+
+def integer(name, value, low=None, high=None, what=None):
+    """``value`` as an int: an integer (or a float with an integer value, not a bool) in
+    ``[low, high]`` (either end open when None); else a ValueError naming ``name``."""
+    ok = _is_integer(value) and (low is None or value >= low) and \
+        (high is None or value <= high)
+    if what is None:
+        what = ('an integer' if low is None and high is None else
+                f'an integer of at least {low}' if high is None else
+                f'an integer in [{low}, {high}]')
+    check(name, value, ok, what)
+    return int(value)
+
+
+def positive_int(name, value):
+    """``value`` as an int of at least 1, or a ValueError naming ``name``."""
+    return integer(name, value, 1, what='a positive integer')
+
+
+def number(name, value, ok=None, what='a finite number'):
+    """``value`` as a finite float (a real number, not a bool or a string) for which
+    ``ok(value)`` holds; else a ValueError naming ``name`` and saying ``what`` it must be."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, numpy.bool_))
+    check(name, value, real and math.isfinite(value) and (ok is None or ok(float(value))),
+          what)
+    return float(value)
+
+
+def fraction(name, value):
+    """A dropout rate: a number in [0, 1)."""
+    return number(name, value, lambda v: 0 <= v < 1, 'a number in [0, 1)')
+
+
+def flag(name, value):
+    """``value`` if it is True or False (``'yes'`` and 1 are not)."""
+    check(name, value, isinstance(value, (bool, numpy.bool_)), 'True or False')
+    return bool(value)
+
+
+def choice(name, value, choices):
+    """``value`` if it is one of ``choices`` (compared by type too: 1 is not True)."""
+    ok = any(value is c or (type(value) is type(c) and value == c) for c in choices)
+    check(name, value, ok, 'one of ' + ', '.join(map(repr, choices)))
+    return value
+
+
+def check_sizes(**sizes):
+    """Each of ``sizes`` as a positive int, or a ValueError naming the first that is not:
+    embedding and dense layers accept 0 or 2.5 and fail later, if at all."""
+    return {name: positive_int(name, value) for name, value in sizes.items()}
+
+
+def check_seed(seed, name='seed'):
+    """``seed`` as an int in [0, 2**32), or a ValueError naming ``name``."""
+    return integer(name, seed, 0, SEED_LIMIT - 1, 'an integer in [0, 2**32)')
+
+
+def parse_seeds(text, name):
+    """Seeds from ``'0,1,2'`` (``''``: none): each in [0, 2**32), none twice; a ValueError
+    naming ``name`` (e.g. ``'--eval-seeds'``) otherwise."""
+    seeds = []
+    for part in str(text).split(','):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise ValueError(f'{name} must be integers separated by commas, got '
+                             f'{text!r}') from None
+        seeds.append(check_seed(value, f'{name}: each seed'))
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ValueError(f'{name} names seed {twice[0]} twice')
+    return seeds
+
+
+def index(name, value, n):
+    """``value`` as an int if it is a 0-based index below ``n`` (an integer: 2.7 is not
+    user 2); else a one-line error."""
+    if not _is_integer(value):
+        raise ValueError(f'{name} must be an integer index, got {value!r}'[:200])
+    if not 0 <= value < n:
+        raise ValueError(f'{name} {value} is out of range: the model knows 0..{n - 1} '
+                         f'(0-based indices, MovieLens ids 1..{n} minus one)')
+    return int(value)
+
+
+def indices(name, values, n):
+    """``values`` (any iterable of 0-based indices below ``n``) as an int64 array; a negative
+    index is not the last item, a float is not an index."""
+    a = numpy.asarray(list(values) if not isinstance(values, numpy.ndarray) else values)
+    if a.size == 0:
+        return numpy.zeros(0, dtype=numpy.int64)
+    if a.ndim != 1 or a.dtype.kind not in 'iu' and not (
+            a.dtype.kind == 'f' and numpy.isfinite(a).all() and (a == numpy.round(a)).all()):
+        raise ValueError(f'{name} must be 0-based integer indices, got '
+                         f'{a.tolist()[:5]!r}'[:200])
+    bad = a[(a < 0) | (a >= n)]
+    if bad.size:
+        raise ValueError(f'{name}: index {bad[0]:g} is out of range: the model knows '
+                         f'0..{n - 1}')
+    return a.astype(numpy.int64)
+
+
+def check_ratings(ratings, where, scale=RATING_SCALE, *, zero=False):
+    """Raise ValueError unless every rating is finite and within ``scale`` (1 to 5 stars;
+    with ``zero=True`` 0 also passes: the unknown entries of an interaction matrix)."""
+    a = numpy.asarray(ratings)
+    if a.dtype.kind not in 'iuf':
+        raise ValueError(f'{where}: ratings are {a.dtype}, not numbers')
+    if not a.size:
+        return a
+    if a.dtype.kind == 'f' and not numpy.isfinite(a).all():
+        raise ValueError(f'{where}: ratings hold non-finite values')
+    low, high = scale
+    bad = (a < low) | (a > high)
+    if zero:
+        bad &= a != 0
+    if bad.any():
+        raise ValueError(f'{where}: rating {a[bad].flat[0]:g} is outside the rating scale, '
+                         f'{low:g} to {high:g}' + (' (0: unknown)' if zero else ''))
+    return a
+
+
+def check_finite(named, where):
+    """Raise ValueError naming the first of ``named`` (``(name, host array)`` pairs) that
+    holds NaN or infinite values: a model like that predicts nothing."""
+    for name, value in named:
+        if not numpy.isfinite(numpy.asarray(value, dtype=numpy.float64)).all():
+            raise ValueError(f'{where}: {name} holds NaN or infinite values; the model is '
+                             'unusable (train it again)')
+
+
+def _gib(size):
+    gib = size / 2 ** 30
+    return f'{gib:,.0f}' if gib >= 10 else f'{gib:.1f}'
+
+
+def check_memory(count, what, bytes_per=4, copies=1, detail=''):
+    """ValueError when ``copies`` of ``count`` numbers of ``bytes_per`` bytes would not fit in
+    this machine's memory, before anything is allocated (``what`` names the request,
+    ``detail`` what the copies are)."""
+    need = count * bytes_per * copies
+    try:
+        have = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (AttributeError, ValueError, OSError):
+        return
+    if need > have:
+        raise ValueError(f'{what} needs about {_gib(need)} GiB{detail}; this machine has '
+                         f'{_gib(have)} GiB')
+
+
+def check_point(space, point, where):
+    """Raise ValueError unless ``point`` (``{name: value}``) lies in ``space`` (a search space
+    as :data:`d2l_recsys.defaults.SPACES` writes one: ``(kind, low, high)`` or a tuple of
+    choices), naming ``where`` (e.g. ``'--start'``) and the value."""
+    for name, value in point.items():
+        spec = space[name]
+        label = f'{where}: {name}'
+        if spec[0] in ('log', 'float'):
+            number(label, value, lambda v: spec[1] <= v <= spec[2],
+                   f'a number in [{spec[1]:g}, {spec[2]:g}] (the search space)')
+        elif spec[0] == 'int-log':
+            integer(label, value, spec[1], spec[2],
+                    f'an integer in [{spec[1]}, {spec[2]}] (the search space)')
+        else:
+            choice(label, value, spec)
+    return point
+
+
+def env_flag(name, default=False, environ=None):
+    """An on/off environment variable: 1, yes, true, on or 0, no, false, off (any case;
+    unset or empty: ``default``); anything else is a ValueError naming the variable."""
+    text = (os.environ if environ is None else environ).get(name, '').strip().lower()
+    if not text:
+        return default
+    if text in TRUE or text in FALSE:
+        return text in TRUE
+    raise ValueError(f'{name} must be one of {", ".join(TRUE)} (on) or {", ".join(FALSE)} '
+                     f'(off), got {text!r}')
+
+
+def env_int(name, default, low=None, high=None, environ=None):
+    """An integer environment variable in ``[low, high]`` (unset or empty: ``default``);
+    anything else is a ValueError naming the variable."""
+    text = (os.environ if environ is None else environ).get(name, '').strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f'{name} must be an integer, got {text!r}') from None
+    return integer(name, value, low, high)
+
+
+# --- argparse types: the same checks as one-line usage errors ---------------------------------
+def _argument(convert, check_value):
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            noun = 'an integer' if convert is int else 'a number'
+            raise argparse.ArgumentTypeError(f'{text!r} is not {noun}') from None
+        why = check_value(value, text)
+        if why:
+            raise argparse.ArgumentTypeError(why)
+        return value
+    return parse
+
+
+def _finite_then(ok, what):
+    def check_value(value, text):
+        if not math.isfinite(value):
+            return f'must be a finite number, got {text}'
+        return None if ok(value) else f'must be {what}, got {text}'
+    return check_value
+
+
+arg_positive_int = _argument(
+    int, lambda v, t: None if v >= 1 else f'must be a positive integer, got {v}')
+arg_nonneg_int = _argument(
+    int, lambda v, t: None if v >= 0 else f'must be zero or positive, got {v}')
+arg_seed = _argument(
+    int, lambda v, t: None if 0 <= v < SEED_LIMIT else f'must be an integer in [0, 2**32), '
+                                                       f'got {v}')
+arg_finite = _argument(float, _finite_then(lambda v: True, 'finite'))
+arg_positive_float = _argument(float, _finite_then(lambda v: v > 0, 'positive'))
+arg_nonneg_float = _argument(float, _finite_then(lambda v: v >= 0, 'zero or positive'))
+arg_ratio = _argument(float, _finite_then(lambda v: 0 < v < 1, 'between 0 and 1'))
+arg_fraction = _argument(float, _finite_then(lambda v: 0 <= v < 1, 'in [0, 1)'))
