@@ -11,6 +11,8 @@ range, and one-line errors naming the file and what is wrong. Imports no framewo
 """
 import contextlib
 import dataclasses
+import hashlib
+import io
 import json
 import os
 import re
@@ -20,11 +22,14 @@ import zipfile
 
 import numpy as onp
 
-from .atomic import file_digest, umask_mode
+from . import checks, scratch
+from .atomic import (file_digest, open_regular, read_regular, umask_mode,
+                     writable_ancestor)
 
 __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
            'ModelFolderError', 'json_default', 'model_meta', 'model_from_meta', 'FORMAT',
-           'META', 'INTERACTIONS', 'HISTORY', 'AUTOREC_EXTRAS']
+           'META', 'INTERACTIONS', 'HISTORY', 'AUTOREC_EXTRAS', 'PARAMETER_COUNTS',
+           'parameter_count', 'read_listed']
 
 FORMAT = 'd2l-recsys-model/1'
 META, INTERACTIONS, HISTORY = 'model.json', 'train_interactions.npz', 'history.json'
@@ -124,14 +129,16 @@ def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None
         raise ValueError(f'model description: "hparams" must be an object, got {hp!r}'[:200])
     try:
         if kind == 'mf':
-            return mf(int(hp['num_factors']), meta['num_users'], meta['num_items'])
+            return mf(checks.positive_int('num_factors', hp['num_factors']),
+                      meta['num_users'], meta['num_items'])
         if kind == 'autorec':
             size = meta['num_items'] if meta.get('user_based') else meta['num_users']
             extras = {k: hp[k] for k in AUTOREC_EXTRAS if k in hp}
             if not isinstance(extras.get('clip', False), bool):
                 raise ValueError(f'model description: autorec hparams "clip" must be true or '
                                  f'false, got {extras["clip"]!r}'[:200])
-            return autorec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
+            return autorec(checks.positive_int('num_hidden', hp['num_hidden']), size,
+                           checks.fraction('dropout', hp.get('dropout', 0.05)), **extras)
     except KeyError as e:
         raise ValueError(f'model description lacks {e.args[0]!r}') from None
     except (TypeError, ValueError) as e:   # int('x'), int([1]), a size, dropout or activation
@@ -171,8 +178,10 @@ def check_interactions(interactions, num_users, num_items, where):
                                    f'the model knows 0..{n - 1}')
         out[key] = a.astype(onp.int64)
     out['ratings'] = out['ratings'].astype(onp.float32)
-    if not onp.isfinite(out['ratings']).all():
-        raise ModelFolderError(f'{where}: ratings hold non-finite values')
+    try:   # MovieLens ratings are 1 to 5 stars; AutoRec would serve a 99 as it is
+        checks.check_ratings(out['ratings'], where)
+    except ValueError as e:
+        raise ModelFolderError(str(e)) from None
     return out
 
 
@@ -188,8 +197,12 @@ def _pid_alive(pid):
 
 
 def _remove_dead_staging(parent, base):
-    """Remove ``.BASE.tmp-PID-*`` siblings whose process is gone (a killed save's)."""
+    """Remove ``.BASE.tmp-PID-*`` siblings whose process is gone (a killed save's), unless
+    ``BASE`` itself is missing: a save killed halfway through a swap without an atomic
+    exchange leaves the models only there."""
     prefix = f'.{base}.tmp-'
+    if not os.path.isdir(os.path.join(parent, base)):
+        return
     with contextlib.suppress(OSError):
         for name in os.listdir(parent):
             if not name.startswith(prefix):
@@ -208,9 +221,9 @@ def _replaceable(directory):
         return (f'{directory} is a folder that holds no model ({", ".join(sorted(names)[:3])}'
                 f'{", ..." if len(names) > 3 else ""}); give a new or empty folder')
     known = set(KNOWN)
-    with contextlib.suppress(Exception):
-        with open(os.path.join(directory, META), encoding='utf-8') as f:
-            old = json.load(f)
+    with contextlib.suppress(Exception):   # a FIFO, deep nesting, ...: only the known names
+        with open_regular(os.path.join(directory, META), limit=MAX_META_BYTES) as f:
+            old = json.loads(f.read().decode('utf-8'))
         known.update(n for n in list(old.get('files', {})) + [old.get('params')]
                      if isinstance(n, str))
     stray = [n for n in names if n not in known and not
@@ -236,17 +249,10 @@ def check_output_folder(directory):
         why = _replaceable(directory)
         if why:
             raise ModelFolderError(why)
-    ancestor = os.path.dirname(directory)
-    while not os.path.exists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        raise ModelFolderError(f'{directory}: cannot be created under {ancestor}, which is a '
-                               'file')
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix='.d2l-recsys-probe-', dir=ancestor))
-    except OSError as e:
-        raise ModelFolderError(f'{directory}: cannot write in {ancestor} '
-                               f'({e.strerror or e})') from None
+    try:   # the staging folder is made beside it
+        writable_ancestor(directory)
+    except ValueError as e:
+        raise ModelFolderError(str(e)) from None
     return directory
 
 
@@ -322,6 +328,8 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
     os.makedirs(parent, exist_ok=True)
     _remove_dead_staging(parent, base)
     stage = tempfile.mkdtemp(prefix=f'.{base}.tmp-{os.getpid()}-', dir=parent)
+    # Registered, so that the next run of any command removes it if this one is killed.
+    marker = scratch.register(stage)
     try:
         write_params(os.path.join(stage, params))
         if interactions is not None:
@@ -351,7 +359,10 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
         os.chmod(stage, umask_mode(0o777))
         if os.path.isdir(directory):
             if not _rename_exchange(stage, directory):
-                # No atomic swap here: move the old model aside, then the new one in.
+                # No atomic swap here: move the old model aside, then the new one in. A kill
+                # between the two renames leaves both models in staging folders and none at
+                # ``directory``: they are kept for the user, not swept.
+                scratch.unregister(marker)
                 old = tempfile.mkdtemp(prefix=f'.{base}.tmp-{os.getpid()}-old-', dir=parent)
                 os.replace(directory, os.path.join(old, base))
                 try:
@@ -366,6 +377,7 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
     finally:
         # After a swap ``stage`` holds the old model; on an error, the unfinished new one.
         shutil.rmtree(stage, ignore_errors=True)
+        scratch.unregister(marker)
     return directory
 
 
@@ -379,22 +391,40 @@ def _inside(directory, name, where):
     return path
 
 
+def _not_a_file(path):
+    """Why the existing ``path`` cannot be read as a file, or None."""
+    try:
+        with open_regular(path):
+            return None
+    except ValueError as e:
+        return str(e)
+    except OSError as e:
+        return f'{path}: {e.strerror or e}'
+
+
 def _read_meta(directory):
     path = os.path.join(directory, META)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise FileNotFoundError(f'{directory}: no {META} here (not a model folder written by '
                                 '`python -m d2l_recsys train`)')
     _inside(directory, META, path)
-    if os.path.getsize(path) > MAX_META_BYTES:
-        raise ModelFolderError(f'{path}: larger than {MAX_META_BYTES >> 20} MB; not a model '
-                               'description')
     try:
-        with open(path, encoding='utf-8') as f:
-            meta = json.load(f)
+        with open_regular(path, limit=MAX_META_BYTES) as f:
+            raw = f.read()
+    except ValueError as e:   # a FIFO, a folder, a device: never a read that blocks
+        why = str(e)
+        if 'larger than' in why:
+            why = f'{path}: larger than {MAX_META_BYTES >> 20} MB; not a model description'
+        raise ModelFolderError(why) from None
+    try:
+        meta = json.loads(raw.decode('utf-8'))
     except json.JSONDecodeError as e:
         raise ModelFolderError(f'{path} line {e.lineno}: not valid JSON ({e.msg})') from None
     except UnicodeDecodeError:
         raise ModelFolderError(f'{path}: not UTF-8 text') from None
+    except RecursionError:
+        raise ModelFolderError(f'{path}: nested too deeply to be a model description') \
+            from None
     if not isinstance(meta, dict):
         raise ModelFolderError(f'{path}: expected a JSON object, found '
                                f'{type(meta).__name__}')
@@ -406,6 +436,25 @@ def _read_meta(directory):
     return _check_meta(meta, path), path
 
 
+def _check_entry(directory, name, entry, meta_path):
+    """The checked path of a file ``model.json`` lists: inside the folder, a regular file,
+    the size and SHA-256 it records."""
+    path = _inside(directory, name, f'{meta_path} "files"')
+    if not (isinstance(entry, dict) and _is_int(entry.get('bytes'))
+            and isinstance(entry.get('sha256'), str) and _SHA256.match(entry['sha256'])):
+        raise ModelFolderError(f'{meta_path}: "files" entry for {name} needs "bytes" and '
+                               '"sha256"')
+    if not os.path.lexists(path):
+        raise ModelFolderError(f'{path}: missing (listed in {META})')
+    why = _not_a_file(path)
+    if why:
+        raise ModelFolderError(f'{why} (listed in {META})')
+    if os.path.getsize(path) != entry['bytes'] or file_digest(path) != entry['sha256']:
+        raise ModelFolderError(f'{path}: does not match the size and SHA-256 that {META} '
+                               'records (changed, or from another run)')
+    return path
+
+
 def _check_files(directory, meta, meta_path):
     listed = meta.get('files')
     if listed is None:
@@ -413,28 +462,46 @@ def _check_files(directory, meta, meta_path):
     if not isinstance(listed, dict):
         raise ModelFolderError(f'{meta_path}: "files" must be an object')
     for name, entry in listed.items():
-        path = _inside(directory, name, f'{meta_path} "files"')
-        if not (isinstance(entry, dict) and _is_int(entry.get('bytes'))
-                and isinstance(entry.get('sha256'), str) and _SHA256.match(entry['sha256'])):
-            raise ModelFolderError(f'{meta_path}: "files" entry for {name} needs "bytes" and '
-                                   '"sha256"')
-        if not os.path.isfile(path):
-            raise ModelFolderError(f'{path}: missing (listed in {META})')
-        if os.path.getsize(path) != entry['bytes'] or file_digest(path) != entry['sha256']:
-            raise ModelFolderError(f'{path}: does not match the size and SHA-256 that {META} '
-                                   'records (changed, or from another run)')
+        _check_entry(directory, name, entry, meta_path)
     return listed
+
+
+def read_listed(directory, name, meta):
+    """The bytes of ``name`` in a checked model folder, only if ``model.json`` (``meta``)
+    lists it: read without following a link, and checked again against the size and SHA-256
+    it records. Else ModelFolderError saying why; nothing outside the folder is opened."""
+    listed = meta.get('files') or {}
+    if name not in listed:
+        raise ModelFolderError(f'{os.path.join(directory, name)}: not listed in {META} '
+                               '(not written by `python -m d2l_recsys train`)')
+    path = _check_entry(directory, name, listed[name], os.path.join(directory, META))
+    try:
+        raw = read_regular(path, follow_links=False)
+    except ValueError as e:
+        raise ModelFolderError(str(e)) from None
+    if len(raw) != listed[name]['bytes'] or \
+            hashlib.sha256(raw).hexdigest() != listed[name]['sha256']:
+        raise ModelFolderError(f'{path}: changed while it was read')
+    return raw
 
 
 def _load_interactions(path, meta):
     limit = 16 * meta['num_users'] * meta['num_items'] + (1 << 16)
+    why = _not_a_file(path)
+    if why:
+        raise ModelFolderError(why)
     try:
-        with zipfile.ZipFile(path) as zf:
+        raw = read_regular(path, limit=3 * limit)
+    except ValueError:
+        raise ModelFolderError(f'{path}: larger than the model\'s {meta["num_users"]} x '
+                               f'{meta["num_items"]} ratings could take') from None
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
             if sum(i.file_size for i in zf.infolist()) > 3 * limit:
                 raise ModelFolderError(f'{path}: unpacks to more than the model\'s '
                                        f'{meta["num_users"]} x {meta["num_items"]} ratings could '
                                        'take')
-        with onp.load(path, allow_pickle=False) as z:
+        with onp.load(io.BytesIO(raw), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except ModelFolderError:
         raise
@@ -442,6 +509,64 @@ def _load_interactions(path, meta):
         raise ModelFolderError(f'{path}: not a readable .npz of the training ratings '
                                f'({type(e).__name__}: {str(e)[:120]})') from None
     return check_interactions(arrays, meta['num_users'], meta['num_items'], path)
+
+
+def _mf_count(hp, num_users, num_items, user_based):
+    k = checks.positive_int('num_factors', hp['num_factors'])
+    return (num_users + num_items) * (k + 1)   # P, Q and the two biases
+
+
+def _autorec_count(hp, num_users, num_items, user_based):
+    width = num_items if user_based else num_users
+    layers = hp.get('hidden_layers') or ()
+    if not isinstance(layers, (list, tuple)):
+        raise ValueError(f'hidden_layers must be a list of sizes, got {layers!r}')
+    sizes = [checks.positive_int('num_hidden', hp['num_hidden'])] + \
+        [checks.positive_int('hidden_layers', h) for h in layers]
+    count = width * sizes[0] + sizes[0] + sizes[-1] * width + width   # encoder, decoder
+    return count + sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+# How many numbers each model's parameters hold, from model.json alone: what a parameter file
+# must have room for (4 bytes each) before any framework allocates them. A new model adds its
+# function here.
+PARAMETER_COUNTS = {'mf': _mf_count, 'autorec': _autorec_count}
+
+
+def parameter_count(meta, where='model description'):
+    """The number of parameters ``meta`` (``model.json``) describes (None for a model without
+    an entry in :data:`PARAMETER_COUNTS`), or ModelFolderError for sizes that are not
+    positive integers."""
+    count = PARAMETER_COUNTS.get(meta.get('model'))
+    if count is None:
+        return None
+    hp = meta['hparams']
+    try:
+        return count(hp, meta['num_users'], meta['num_items'], bool(meta['user_based']))
+    except KeyError as e:
+        raise ModelFolderError(f'{where}: model description lacks {e.args[0]!r}') from None
+    except (TypeError, ValueError) as e:
+        raise ModelFolderError(f'{where}: {meta["model"]} hparams {hp!r} are not usable '
+                               f'({e})'[:300]) from None
+
+
+def _check_parameter_size(meta, params_path, meta_path):
+    """The parameter file must be large enough for what ``model.json`` describes (float32,
+    stored uncompressed by both frameworks), and the model must fit in memory: both before a
+    framework allocates anything."""
+    count = parameter_count(meta, meta_path)
+    if count is None:
+        return
+    have = os.path.getsize(params_path)
+    if 4 * count > have:
+        raise ModelFolderError(
+            f'{meta_path}: describes {count:,} parameters ({4 * count / 2 ** 20:,.1f} MiB as '
+            f'float32), but {os.path.basename(params_path)} holds {have:,} bytes: the sizes '
+            'in it are not the model\'s')
+    try:
+        checks.check_memory(count, f'{meta_path}: the model it describes')
+    except ValueError as e:
+        raise ModelFolderError(str(e)) from None
 
 
 def load_model_folder(directory):
@@ -459,8 +584,12 @@ def load_model_folder(directory):
     listed = _check_files(directory, meta, meta_path)
     params_path = _inside(directory, meta.get('params', 'model.params'),
                           f'{meta_path} "params"')
-    if not os.path.isfile(params_path):
+    if not os.path.lexists(params_path):
         raise FileNotFoundError(f'{params_path}: no such parameter file')
+    why = _not_a_file(params_path)
+    if why:
+        raise ModelFolderError(why)
+    _check_parameter_size(meta, params_path, meta_path)
     interactions = None
     inter_path = os.path.join(directory, INTERACTIONS)
     if INTERACTIONS in listed or os.path.lexists(inter_path):

@@ -166,7 +166,11 @@ def test_load_model_errors_are_clear(tmp_path):
                                                      'user_based': False}))
     with pytest.raises(FileNotFoundError, match='no such parameter file'):
         load_model(tmp_path)
-    (tmp_path / 'model.params').write_bytes(b'not parameters')
+    (tmp_path / 'model.params').write_bytes(b'not parameters')   # 14 bytes: too small
+    with pytest.raises(ValueError, match=r'describes 21 parameters .* model.params holds 14 '
+                                         'bytes'):
+        load_model(tmp_path)
+    (tmp_path / 'model.params').write_bytes(b'not parameters' * 10)   # room for 21 floats
     with pytest.raises(ValueError, match='not a parameter file'):
         load_model(tmp_path)
 
