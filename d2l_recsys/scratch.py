@@ -31,11 +31,15 @@ def cache_root():
 
 
 def host_name():
-    """This machine's name as the registry's markers carry it."""
-    # A name safe in a file name; a cache shared between machines (an NFS home) keeps each
-    # host's markers apart, since a process id means something on its own host only.
-    return ''.join(c if c.isalnum() or c in '.-' else '_' for c in socket.gethostname())[:64] \
-        or 'host'
+    """This machine (and PID namespace) as the registry's markers name it: a process id means
+    something on its own host only, so a cache shared between machines (an NFS home) or
+    containers keeps each one's markers apart."""
+    name = ''.join(c if c.isalnum() or c in '.-' else '_' for c in socket.gethostname())[:64]
+    try:   # containers on one host may share a host name, never a PID namespace
+        space = ''.join(c for c in os.readlink('/proc/self/ns/pid') if c.isdigit())
+    except OSError:
+        space = ''
+    return (name or 'host') + (f'-{space}' if space else '')
 
 
 def _ours(path):
