@@ -39,7 +39,8 @@ REQUIRED = ('framework', 'model', 'hparams', 'num_users', 'num_items', 'user_bas
 AUTOREC_EXTRAS = ('hidden_layers', 'encoder_activation', 'decoder_activation',
                   'hidden_activation', 'clip')
 # Names an older model folder may hold; a folder with anything else is not replaced.
-KNOWN = {META, INTERACTIONS, HISTORY, 'model.params', 'model.pt', 'curve.png', 'curve.svg'}
+KNOWN = {META, INTERACTIONS, HISTORY, 'model.params', 'model.pt', 'curve.png', 'curve.svg',
+         'u.item'}
 MAX_META_BYTES = 1 << 20
 MAX_SIZE = 10 ** 8            # users or items: far above any MovieLens release
 _PLAIN = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z')

@@ -100,7 +100,9 @@ def test_an_unlisted_fifo_of_training_ratings_is_named(tmp_path):
 
 
 def test_a_folder_whose_model_json_is_a_fifo_can_be_replaced(tmp_path):
-    folder = save(tmp_path / 'm')
+    # (train's own files, u.item included, are known without the unreadable model.json)
+    folder = save(tmp_path / 'm', files={'u.item': lambda p: open(p, 'w').write('1|A|\n'),
+                                         'curve.png': lambda p: open(p, 'w').write('png')})
     os.remove(os.path.join(folder, 'model.json'))
     os.mkfifo(os.path.join(folder, 'model.json'))
     assert store.check_output_folder(folder) == str(folder)   # returns: no blocking read
