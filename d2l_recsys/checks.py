@@ -14,14 +14,14 @@ import os
 
 import numpy
 
-from .defaults import RATING_SCALE
+from .defaults import ACTIVATIONS, RATING_SCALE
 
 __all__ = ['UsageError', 'OneLineParser', 'check', 'integer', 'positive_int', 'number',
-           'fraction', 'flag', 'choice', 'check_sizes', 'check_seed', 'parse_seeds', 'index',
-           'indices', 'check_ratings', 'check_finite', 'check_memory', 'check_point',
-           'env_flag', 'env_int', 'arg_positive_int', 'arg_nonneg_int', 'arg_seed',
-           'arg_finite', 'arg_positive_float', 'arg_nonneg_float', 'arg_ratio', 'arg_fraction',
-           'SEED_LIMIT', 'TRUE', 'FALSE']
+           'fraction', 'flag', 'choice', 'activation', 'brief', 'check_sizes', 'check_seed',
+           'parse_seeds', 'index', 'indices', 'check_ratings', 'check_finite', 'check_memory',
+           'check_point', 'env_flag', 'env_int', 'arg_positive_int', 'arg_nonneg_int',
+           'arg_seed', 'arg_finite', 'arg_positive_float', 'arg_nonneg_float', 'arg_ratio',
+           'arg_fraction', 'SEED_LIMIT', 'TRUE', 'FALSE']
 
 SEED_LIMIT = 2 ** 32          # NumPy's legacy generator takes seeds in [0, 2**32)
 TRUE, FALSE = ('1', 'yes', 'true', 'on'), ('0', 'no', 'false', 'off')
@@ -96,6 +96,28 @@ def choice(name, value, choices):
     ok = any(value is c or (type(value) is type(c) and value == c) for c in choices)
     check(name, value, ok, 'one of ' + ', '.join(map(repr, choices)))
     return value
+
+
+def activation(name, value):
+    """``value`` if it names an activation both tabs know (:data:`~d2l_recsys.defaults.
+    ACTIVATIONS`) or is None (the identity); else a ValueError naming the argument."""
+    if value is None or (isinstance(value, str) and value in ACTIVATIONS):
+        return value
+    raise ValueError(f'{name}={value!r} is not an activation; use one of '
+                     f'{", ".join(ACTIVATIONS)} or None'[:300])
+
+
+def brief(text, limit=160):
+    """The first line of ``text``, whole when it fits in ``limit`` characters, else cut after
+    its last full sentence or word that fits, with '...': never mid-word."""
+    line = (str(text).strip().splitlines() or [''])[0].strip()
+    if len(line) <= limit:
+        return line
+    head = line[:limit - 3]
+    end = head.rfind('. ')
+    if end > 0:
+        return head[:end + 1]
+    return (head[:head.rfind(' ')] if ' ' in head else head).rstrip(' ,;:') + '...'
 
 
 def check_sizes(**sizes):

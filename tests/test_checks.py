@@ -322,3 +322,24 @@ def test_an_unwritable_cache_only_skips_the_registry(tmp_path, monkeypatch):
     target = tmp_path / 'out.txt'
     atomic.atomic_write_text(target, 'ok')   # writing still works
     assert target.read_text() == 'ok'
+
+
+def test_activation_names_are_the_shared_list():
+    from d2l_recsys.defaults import ACTIVATIONS
+    for name in ACTIVATIONS + (None,):
+        assert checks.activation('decoder_activation', name) == name
+    for bad in ('foo', 'Sigmoid', 1, ''):
+        with pytest.raises(ValueError, match=r"^decoder_activation=.* is not an activation; "
+                                             r"use one of sigmoid, relu, tanh"):
+            checks.activation('decoder_activation', bad)
+
+
+@pytest.mark.parametrize('text, want', [
+    ('short', 'short'),
+    ('first line\nsecond', 'first line'),
+    ('A sentence that ends here. ' + 'x' * 200, 'A sentence that ends here.'),
+    ('word ' * 60, ('word ' * 31).strip() + '...'),
+])
+def test_brief_never_cuts_mid_word(text, want):
+    got = checks.brief(text, 160)
+    assert got == want and len(got) <= 160
