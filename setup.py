@@ -49,7 +49,7 @@ setup(
         "torch": ["torch>=2.0"],
         "dev": ["pytest>=8.2", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6",
                 "jupyterlab>=4",     # make lab, and the browser test that starts it
-                "jupytext>=1.16",    # notebooks/*.md -> *.ipynb (make notebooks)
+                "jupytext>=1.16",    # notebooks/src/*.md -> notebooks/*.ipynb (make notebooks)
                 "optuna>=3.6,<6"],   # `tune` searches with Optuna; the tests exercise it
         # make browser-test: drives Debian's Chromium (not Playwright's own download).
         "browser": ["playwright>=1.40"],

@@ -78,19 +78,19 @@ def _book_mf(seed, devices, data_dir, num_epochs):
     from d2l_recsys import compat  # noqa: F401  (before mxnet: it readies NumPy)
     import mxnet as mx
     from mxnet import gluon
-    from d2l_recsys.mxnet import data, evaluation, experiments, models, training
+    from d2l_recsys.mxnet import experiments, mf, movielens
     experiments.set_seed(seed)
-    num_users, num_items, train_iter, test_iter = data.split_and_load_ml100k(
+    num_users, num_items, train_iter, test_iter = movielens.split_and_load_ml100k(
         test_ratio=0.1, batch_size=512, data_dir=data_dir, fast=False)
-    net = models.MF(30, num_users, num_items)
+    net = mf.MF(30, num_users, num_items)
     net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
     lr, wd, optimizer = 0.002, 1e-5, 'adam'
     loss = gluon.loss.L2Loss()
     trainer = gluon.Trainer(net.collect_params(), optimizer, {"learning_rate": lr, 'wd': wd})
-    history = training.train_recsys_rating(net, train_iter, test_iter, loss, trainer,
-                                           num_epochs, devices, evaluation.evaluator,
-                                           plot=False, progress=False)
-    history['test_rmse_exact'] = evaluation.rmse_exact(net, test_iter, devices)
+    history = mf.train_recsys_rating(net, train_iter, test_iter, loss, trainer,
+                                     num_epochs, devices, mf.evaluator,
+                                     plot=False, progress=False)
+    history['test_rmse_exact'] = mf.rmse_exact(net, test_iter, devices)
     return history
 
 
@@ -100,29 +100,29 @@ def _book_autorec(seed, devices, data_dir, num_epochs):
     import mxnet as mx
     from d2l_recsys import mxnet as d2l
     from mxnet import gluon, np
-    from d2l_recsys.mxnet import data, evaluation, experiments, models, training
+    from d2l_recsys.mxnet import autorec, experiments, mf, movielens
     experiments.set_seed(seed)
-    df, num_users, num_items = data.read_data_ml100k(data_dir)
-    train_data, test_data = data.split_data_ml100k(df, num_users, num_items)
-    _, _, _, train_inter_mat = data.load_data_ml100k(train_data, num_users, num_items)
-    _, _, _, test_inter_mat = data.load_data_ml100k(test_data, num_users, num_items)
+    df, num_users, num_items = movielens.read_data_ml100k(data_dir)
+    train_data, test_data = movielens.split_data_ml100k(df, num_users, num_items)
+    _, _, _, train_inter_mat = movielens.load_data_ml100k(train_data, num_users, num_items)
+    _, _, _, test_inter_mat = movielens.load_data_ml100k(test_data, num_users, num_items)
     train_iter = gluon.data.DataLoader(train_inter_mat, shuffle=True,
                                        last_batch="rollover", batch_size=256,
                                        num_workers=d2l.get_dataloader_workers())
     test_iter = gluon.data.DataLoader(np.array(train_inter_mat), shuffle=False,
                                       last_batch="keep", batch_size=1024,
                                       num_workers=d2l.get_dataloader_workers())
-    net = models.AutoRec(500, num_users)
+    net = autorec.AutoRec(500, num_users)
     net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
     lr, wd, optimizer = 0.002, 1e-5, 'adam'
     loss = gluon.loss.L2Loss()
     trainer = gluon.Trainer(net.collect_params(), optimizer, {"learning_rate": lr, 'wd': wd})
-    history = training.train_recsys_rating(net, train_iter, test_iter, loss, trainer,
-                                           num_epochs, devices, evaluation.autorec_evaluator,
-                                           inter_mat=test_inter_mat, plot=False,
-                                           progress=False)
-    history['test_rmse_exact'] = evaluation.autorec_rmse_exact(net, test_iter, test_inter_mat,
-                                                               devices)
+    history = mf.train_recsys_rating(net, train_iter, test_iter, loss, trainer,
+                                     num_epochs, devices, autorec.autorec_evaluator,
+                                     inter_mat=test_inter_mat, plot=False,
+                                     progress=False)
+    history['test_rmse_exact'] = autorec.autorec_rmse_exact(net, test_iter, test_inter_mat,
+                                                            devices)
     return history
 
 
@@ -142,9 +142,10 @@ def _torch_child(model, seed, devices_spec, data_dir, num_epochs, fast=False):
     start_import = time.perf_counter()
     import torch
     import torch._dynamo  # noqa: F401 (torch.optim imports it when the first optimizer is made)
-    from d2l_recsys.torch import experiments, training
+    from d2l_recsys.torch import experiments
+    from d2l_recsys.torch.devices import parse_devices
     import_s = time.perf_counter() - start_import
-    devices = training.parse_devices(torch_devices(devices_spec))
+    devices = parse_devices(torch_devices(devices_spec))
     train = experiments.train_mf if model == 'mf' else experiments.train_autorec
     tic = time.perf_counter()
     threads = torch.get_num_threads()
@@ -176,10 +177,11 @@ def child(model, path, seed, devices_spec, data_dir, num_epochs):
         start_import = time.perf_counter()
         from d2l_recsys import compat  # noqa: F401  (before mxnet: it readies NumPy)
         import mxnet as mx
-        from d2l_recsys.mxnet import experiments, fast, training  # noqa: F401 (import cost)
+        from d2l_recsys.mxnet import experiments, fast  # noqa: F401 (import cost)
+        from d2l_recsys.mxnet.devices import parse_devices
         import_s = time.perf_counter() - start_import
         threads = None
-        devices = training.parse_devices(devices_spec)
+        devices = parse_devices(devices_spec)
         tic = time.perf_counter()
         with contextlib.redirect_stdout(out):
             if path == 'book':

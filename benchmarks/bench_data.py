@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from d2l_recsys.mxnet import data as D  # noqa: E402  (the MXNet tab first: it readies NumPy)
+from d2l_recsys.mxnet import movielens as D  # noqa: E402  (the MXNet tab first: it readies NumPy)
 import mxnet as mx  # noqa: E402
 from d2l_recsys.fetch import ml100k_dir  # noqa: E402
 

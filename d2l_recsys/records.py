@@ -84,8 +84,9 @@ def read_record(folder, name, *, required=(), writer=None):
     """The values of the record ``name`` in ``folder``.
 
     ``required``: keys the record must hold. ``writer``: what should have written it (for
-    example ``'notebooks/mf.ipynb'``), named in the errors. Raises :class:`RecordError` with
-    one line saying which record is missing, unreadable, or lacks which values.
+    example ``'notebooks/03-mf-mxnet.ipynb'``), named in the errors. Raises
+    :class:`RecordError` with one line saying which record is missing, unreadable, or lacks
+    which values.
     """
     path = record_path(folder, name)
     who = writer or f'the record {name!r}'

@@ -6,8 +6,9 @@ figure and RMSE table, compared with the published numbers.
 
 Four phases, one function each:
 
-1. :func:`run_notebooks` executes ``notebooks/{movielens,mf,autorec}.ipynb`` (nbclient, seed 0,
-   the book's settings; executed copies in ``notebooks/executed/``). Each notebook's last cell
+1. :func:`run_notebooks` executes the MXNet tab's ``notebooks/02-movielens-mxnet.ipynb``,
+   ``03-mf-mxnet.ipynb`` and ``04-autorec-mxnet.ipynb`` (nbclient, seed 0, the book's
+   settings; executed copies, under the same names, in ``notebooks/executed/``). Each notebook's last cell
    writes its own results record (:func:`d2l_recsys.records.write_record`); a notebook that
    wrote none, or one without a value the tables need, stops the run with one line saying so.
    The MF and AutoRec notebooks' runs of the book's cells are seed 0 of the MXNet rows.
@@ -49,11 +50,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Each notebook, the record its last cell writes, and what the tables read from it.
 NOTEBOOKS = {
-    'movielens.ipynb': ('movielens', ('num_users', 'num_items', 'num_ratings', 'sparsity',
-                                      'rating_counts')),
-    'mf.ipynb': ('mf', ('history', 'test_rmse_exact', 'prediction_user20_item30')),
-    'autorec.ipynb': ('autorec', ('history', 'test_rmse_exact', 'user_history',
-                                  'user_test_rmse_exact', 'test_size')),
+    '02-movielens-mxnet.ipynb': ('movielens', ('num_users', 'num_items', 'num_ratings',
+                                               'sparsity', 'rating_counts')),
+    '03-mf-mxnet.ipynb': ('mf', ('history', 'test_rmse_exact', 'prediction_user20_item30')),
+    '04-autorec-mxnet.ipynb': ('autorec', ('history', 'test_rmse_exact', 'user_history',
+                                           'user_test_rmse_exact', 'test_size')),
 }
 
 MODELS = {   # key -> (label, the book's experiment in defaults.BOOK, extra keyword arguments)
@@ -282,19 +283,19 @@ def run_notebooks(executed_dir, *, short, data_dir, names=tuple(NOTEBOOKS)):
 def notebook_runs(records):
     """Seed 0 of the MXNet rows, from the MF and AutoRec notebooks' records:
     ``{(framework, model key, split): [run record]}``."""
-    mf, ar = records['mf.ipynb'], records['autorec.ipynb']
+    mf, ar = records['03-mf-mxnet.ipynb'], records['04-autorec-mxnet.ipynb']
     path = 'notebook (book cells, {})'
     return {
         ('mxnet', 'mf', 'seq-aware'): [run_record(
             mf['history'], framework='mxnet', model='mf', split='seq-aware', seed=0,
-            path=path.format('mf.ipynb'), kind='notebook', exact=mf['test_rmse_exact'])],
+            path=path.format('03-mf-mxnet.ipynb'), kind='notebook', exact=mf['test_rmse_exact'])],
         ('mxnet', 'autorec', 'random'): [run_record(
             ar['history'], framework='mxnet', model='autorec', split='random', seed=0,
-            path=path.format('autorec.ipynb'), kind='notebook', exact=ar['test_rmse_exact'],
-            sizes={'test_size': ar['test_size']})],
+            path=path.format('04-autorec-mxnet.ipynb'), kind='notebook',
+            exact=ar['test_rmse_exact'], sizes={'test_size': ar['test_size']})],
         ('mxnet', 'autorec-user', 'random'): [run_record(
             ar['user_history'], framework='mxnet', model='autorec-user', split='random',
-            seed=0, path=path.format('autorec.ipynb'), kind='notebook',
+            seed=0, path=path.format('04-autorec-mxnet.ipynb'), kind='notebook',
             exact=ar['user_test_rmse_exact'], sizes={'test_size': ar['test_size']})],
     }
 
@@ -697,7 +698,7 @@ def main(argv=None):
     phases['extra seeds and apples-to-apples runs'] = time.time() - tic
     # 3. tables, 4. figures and files
     book_table, apples_table, failures = make_tables(runs, cfg['n_seeds'], cfg['n_apples'])
-    ml = records['movielens.ipynb']
+    ml = records['02-movielens-mxnet.ipynb']
     figures = make_figures(ml, book_table, apples_table, cfg['out_dir'], cfg['epochs'])
     report = {
         'quick': args.quick, 'date': time.strftime('%Y-%m-%d %H:%M:%S %Z'),
@@ -705,8 +706,8 @@ def main(argv=None):
         'versions': versions(), 'machine': machine(), 'devices': devices,
         'data_dir': data_dir, 'frameworks': list(tabs), 'torch_note': torch_note,
         'fast_path': cfg['fast'],
-        'movielens': {k: ml[k] for k in NOTEBOOKS['movielens.ipynb'][1]},
-        'mf_prediction_user20_item30': records['mf.ipynb']['prediction_user20_item30'],
+        'movielens': {k: ml[k] for k in NOTEBOOKS['02-movielens-mxnet.ipynb'][1]},
+        'mf_prediction_user20_item30': records['03-mf-mxnet.ipynb']['prediction_user20_item30'],
         'book_table': book_table, 'apples_table': apples_table,
         'tuned': tuned_presets(),
         'tolerances': {f'{k[0]}/{k[1]}': v for k, v in TOLERANCES.items()},

@@ -134,8 +134,8 @@ def markdown(report):
         'throughput; for AutoRec the book counts matrix entries (rows x users), not ratings.',
         '',
         'Which code produced each number (listed per seed below): **notebook** = the book\'s '
-        'cells as `notebooks/mf.ipynb` and `autorec.ipynb` run them (seed 0 of the MXNet '
-        'rows); **book code** = `d2l_recsys.mxnet.train_mf/train_autorec`, the same cells as '
+        'cells as `notebooks/03-mf-mxnet.ipynb` and `04-autorec-mxnet.ipynb` run them (seed 0 '
+        'of the MXNet rows); **book code** = `d2l_recsys.mxnet.train_mf/train_autorec`, the same cells as '
         'functions; **fast path** = the same with `fast=True` (hybridized blocks, '
         'device-resident batches), which the tests show gives the book code\'s RMSE seed for '
         'seed; **PyTorch tab** = `d2l_recsys.torch.experiments.train_mf/train_autorec` (the '

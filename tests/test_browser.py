@@ -1,10 +1,10 @@
 """The MF notebooks as a student meets them: `make lab`, a real browser, Run All Cells.
 
-For each tab's MF notebook that exists (``mf.ipynb``, and ``mf_torch.ipynb`` where PyTorch is
-installed): starts JupyterLab exactly as the README says (``make lab``, from the repository
-root), bound to 127.0.0.1 on a free port with a token; opens the notebook in Chromium (Debian's, driven by
-Playwright's Python package); runs all cells from the Run menu; waits until every code cell has
-run and the kernel is idle; then checks what the page shows:
+For each tab's MF notebook that exists (``03-mf-mxnet.ipynb``, and ``03-mf-pytorch.ipynb`` where
+PyTorch is installed): starts JupyterLab exactly as the README says (``make lab``, from the
+repository root), bound to 127.0.0.1 on a free port with a token; opens the notebook in Chromium
+(Debian's, driven by Playwright's Python package); runs all cells from the Run menu; waits until
+every code cell has run and the kernel is idle; then checks what the page shows:
 
 * no output is an error or a warning (Jupyter renders both as stderr output);
 * the training cell's output holds a figure (an ``img`` or ``svg``), the live training curve;
@@ -44,7 +44,7 @@ CHROMIUM_ARGS = ['--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-sync']
 # Each tab's MF notebook and its training cell (the one that builds the trainer and calls the
 # training loop).
-NOTEBOOKS = {'mf.ipynb': 'gluon.Trainer(', 'mf_torch.ipynb': 'torch.optim.Adam('}
+NOTEBOOKS = {'03-mf-mxnet.ipynb': 'gluon.Trainer(', '03-mf-pytorch.ipynb': 'torch.optim.Adam('}
 START_TIMEOUT, RUN_TIMEOUT = 90, 150   # seconds
 
 # JupyterLab settings for the run: every cell stays in the page (no windowing), nothing is
@@ -175,7 +175,7 @@ def run_all_cells(page):
 
 @pytest.mark.parametrize('notebook', sorted(NOTEBOOKS))
 def test_mf_notebook_runs_in_jupyterlab_with_its_figure(notebook, tmp_path, real_data_dir):
-    if notebook == 'mf_torch.ipynb':
+    if notebook == '03-mf-pytorch.ipynb':
         pytest.importorskip('torch')
     training_cell, shots = NOTEBOOKS[notebook], os.path.join(SHOTS, notebook[:-len('.ipynb')])
     try:   # asked for with --browser: a missing piece is a failure, not a skip

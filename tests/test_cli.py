@@ -326,7 +326,7 @@ def test_recommend_checks_the_model_folder(mf_model, tmp_path, how, words):
 def test_recommend_refuses_a_nan_model(tmp_path):
     import mxnet as mx
     import numpy as onp
-    from d2l_recsys.mxnet.models import MF
+    from d2l_recsys.mxnet.mf import MF
     from d2l_recsys.mxnet.predict import save_model
     net = MF(2, 5, 6)
     net.initialize(init=mx.init.Normal(0.1))
@@ -340,7 +340,7 @@ def test_recommend_refuses_a_nan_model(tmp_path):
 @needs_mxnet
 def test_recommend_says_why_titles_are_missing(tmp_path):
     import mxnet as mx
-    from d2l_recsys.mxnet.models import MF
+    from d2l_recsys.mxnet.mf import MF
     from d2l_recsys.mxnet.predict import save_model
     data = tmp_path / 'data'
     synthetic.write_ml100k(data, titles=False, num_users=5, num_items=6)
@@ -361,7 +361,7 @@ def test_recommend_reads_titles_only_from_the_model_folder_or_data(tmp_path, mf_
     # A data folder recorded in model.json is not followed: the titles come from the
     # u.item train copied into the model folder (checked by its SHA-256), or from --data.
     import mxnet as mx
-    from d2l_recsys.mxnet.models import MF
+    from d2l_recsys.mxnet.mf import MF
     from d2l_recsys.mxnet.predict import save_model
     out, _ = mf_model
     assert os.path.isfile(os.path.join(out, 'u.item'))

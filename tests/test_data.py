@@ -16,7 +16,7 @@ pytest.importorskip('d2l_recsys.mxnet', exc_type=ImportError)
 import mxnet as mx  # noqa: E402
 
 from d2l_recsys import data as movielens  # noqa: E402
-from d2l_recsys.mxnet import data as D  # noqa: E402
+from d2l_recsys.mxnet import movielens as D  # noqa: E402
 from conftest import NO_D2L, book_d2l, make_ratings, needs_d2l, write_u_data  # noqa: E402
 
 d2l = book_d2l()   # the oracle: the book's own functions, or None where d2l is absent

@@ -10,7 +10,7 @@ pytest.importorskip('d2l_recsys.mxnet', exc_type=ImportError)
 import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon, np, npx
 
-from d2l_recsys.mxnet import evaluation, experiments, fast, models
+from d2l_recsys.mxnet import autorec, experiments, fast, mf
 
 import synthetic
 
@@ -52,7 +52,7 @@ def _same_keys(a, b):
 
 @pytest.mark.parametrize('hybridize', [True, False])
 def test_mf_same_outputs_and_gradients(tmp_path, hybridize):
-    book = models.MF(4, 9, 7)
+    book = mf.MF(4, 9, 7)
     book.initialize(init=mx.init.Normal(0.3))
     mine = fast.MF(4, 9, 7)
     assert _same_keys(book, mine)
@@ -84,7 +84,7 @@ def test_autorec_same_outputs_and_gradients_with_masking_and_dropout(tmp_path, h
     x = onp.where(rng.rand(16, 11) < 0.3, rng.randint(1, 6, (16, 11)), 0).astype('float32')
     x[0] = 0  # an item nobody rated
     X = np.array(x)
-    book = models.AutoRec(6, 11, dropout=0.3)
+    book = autorec.AutoRec(6, 11, dropout=0.3)
     book.initialize(init=mx.init.Normal(0.3))
     book(X)  # deferred shapes
     mine = fast.AutoRec(6, 11, dropout=0.3)
@@ -117,7 +117,7 @@ def test_autorec_same_outputs_and_gradients_with_masking_and_dropout(tmp_path, h
 
 
 def test_parameter_files_interchange_both_ways(tmp_path):
-    book = models.AutoRec(5, 8)
+    book = autorec.AutoRec(5, 8)
     book.initialize(init=mx.init.Normal(0.1))
     book(np.ones((2, 8)))
     mine = fast.AutoRec(5, 8, in_units=8)
@@ -125,7 +125,7 @@ def test_parameter_files_interchange_both_ways(tmp_path):
     _copy_params(mine, book, tmp_path)
     x = np.array(onp.random.RandomState(0).randint(0, 6, (3, 8)).astype('float32'))
     onp.testing.assert_allclose(book(x).asnumpy(), mine(x).asnumpy(), rtol=1e-6)
-    mf_book, mf_mine = models.MF(3, 5, 4), fast.MF(3, 5, 4)
+    mf_book, mf_mine = mf.MF(3, 5, 4), fast.MF(3, 5, 4)
     mf_mine.initialize(init=mx.init.Normal(0.1))
     _copy_params(mf_mine, mf_book, tmp_path)
     u, i = np.array([0., 4.]), np.array([3., 1.])
@@ -136,7 +136,7 @@ def test_parameter_files_interchange_both_ways(tmp_path):
                                       'hidden_activation'])
 def test_autorec_rejects_an_unknown_activation_as_the_faithful_class(argument):
     errors = []
-    for cls in (models.AutoRec, fast.AutoRec):
+    for cls in (autorec.AutoRec, fast.AutoRec):
         with pytest.raises(ValueError) as e:
             cls(5, 8, hidden_layers=(4,), **{argument: 'gelu'})
         errors.append(str(e.value))
@@ -162,18 +162,18 @@ def test_rollover_batches_are_the_dataloaders(n, batch_size):
 @pytest.mark.parametrize('n,batch_size', [(23, 8), (16, 8), (5, 512)])
 def test_book_running_rmse_is_the_books_evaluator(devices, n, batch_size):
     rng = onp.random.RandomState(n)
-    net = models.MF(3, 6, 5)
+    net = mf.MF(3, 6, 5)
     net.initialize(ctx=devices, init=mx.init.Normal(0.5))
     u = rng.randint(0, 6, n)
     i = rng.randint(0, 5, n)
     r = rng.randint(1, 6, n).astype('float32')
     loader = gluon.data.DataLoader(gluon.data.ArrayDataset(
         np.array(u), np.array(i), np.array(r)), batch_size=batch_size)
-    book = evaluation.evaluator(net, loader, devices)
+    book = mf.evaluator(net, loader, devices)
     mine, exact = fast.mf_test_rmse(net, u, i, r, devices, batch_size=batch_size,
                                     eval_batch_size=7)
     assert mine == pytest.approx(book, rel=1e-6)
-    assert exact == pytest.approx(evaluation.rmse_exact(net, loader, devices), rel=1e-6)
+    assert exact == pytest.approx(mf.rmse_exact(net, loader, devices), rel=1e-6)
 
 
 @pytest.mark.parametrize('devices', [[mx.cpu()], TWO_CPUS])
@@ -182,11 +182,11 @@ def test_autorec_test_rmse_is_the_books_evaluator(devices):
     train = onp.where(rng.rand(37, 9) < 0.4, rng.randint(1, 6, (37, 9)), 0).astype('float32')
     test = onp.where((rng.rand(37, 9) < 0.2) & (train == 0), 3, 0).astype('float32')
     test[[0, 5, 36]] = 0  # rows without test entries (the fast evaluator skips them)
-    net = models.AutoRec(4, 9)
+    net = autorec.AutoRec(4, 9)
     net.initialize(ctx=devices, init=mx.init.Normal(0.3))
     loader = gluon.data.DataLoader(np.array(train), shuffle=False, last_batch='keep',
                                    batch_size=10)
-    book = evaluation.autorec_evaluator(net, loader, np.array(test), devices)
+    book = autorec.autorec_evaluator(net, loader, np.array(test), devices)
     assert fast.autorec_test_rmse(net, train, test, devices, eval_batch_size=8) == \
         pytest.approx(book, rel=1e-5)
     with pytest.raises(ValueError, match='shape'):
@@ -247,7 +247,7 @@ def test_autorec_fast_learns(tiny_autorec, devices, capsys):
     experiments.set_seed(2)
     _, _, _, test_iter, test_inter_mat, _ = experiments.load_autorec_data(
         batch_size=16, data_dir=tiny_autorec)
-    book = evaluation.autorec_evaluator(net, test_iter, test_inter_mat, devices)
+    book = autorec.autorec_evaluator(net, test_iter, test_inter_mat, devices)
     assert hist['test_rmse'][-1] == pytest.approx(book, rel=1e-5)
 
 

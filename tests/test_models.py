@@ -10,9 +10,9 @@ import mxnet as mx  # noqa: E402
 from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
 
-from d2l_recsys.mxnet.evaluation import (autorec_evaluator, autorec_rmse_exact, evaluator,
-                                   rmse_exact)
-from d2l_recsys.mxnet.models import MF, AutoRec, user_based_autorec, user_based_matrix
+from d2l_recsys.mxnet.autorec import (AutoRec, autorec_evaluator, autorec_rmse_exact,
+                                      user_based_autorec, user_based_matrix)
+from d2l_recsys.mxnet.mf import MF, evaluator, rmse_exact
 
 npx.set_np()
 

@@ -4,9 +4,12 @@
   must be tagged with the package object it shows and have the same AST as that object's
   source (the def/class name may differ where the package renames it: the AutoRec evaluator is
   ``autorec_evaluator`` in the package and ``evaluator`` in the book).
-* Sources: the Markdown files (``notebooks/*.md``, jupytext) are what a person edits; each
+* Names: one notebook per section of the chapter and tab, ``NN-section-tab.ipynb``, so that
+  the folder lists them in the book's order.
+* Sources: the Markdown files (``notebooks/src/*.md``, jupytext) are what a person edits; each
   ``.ipynb`` must be exactly what ``tools/notebooks.py`` (``make notebooks``) makes of its
-  Markdown, so the two cannot drift. The identity check reads both.
+  Markdown, so the two cannot drift, and is paired with it, so that saving the notebook in
+  JupyterLab with jupytext writes its source. The identity check reads both.
 * Clean: committed without outputs.
 * They run: each notebook executes top to bottom with nbclient on the real ML-100K in short
   mode (``D2L_RECSYS_SHORT=1``: 2 epochs); skipped when the data are not cached (``make data``),
@@ -35,62 +38,77 @@ from d2l_recsys import reproduce
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NB_DIR = os.path.join(ROOT, 'notebooks')
+SRC_DIR = os.path.join(NB_DIR, 'src')
 META_KEY = 'd2l_recsys'
 
 # The book's code each notebook must show: name in the notebook -> package object.
 EXPECTED = {
-    'movielens.ipynb': {
+    '02-movielens-mxnet.ipynb': {
         'read_data_ml100k': 'd2l_recsys.data:read_data_ml100k',
         'split_data_ml100k': 'd2l_recsys.data:split_data_ml100k',
         'load_data_ml100k': 'd2l_recsys.data:load_data_ml100k',
-        'split_and_load_ml100k': 'd2l_recsys.mxnet.data:split_and_load_ml100k',
+        'split_and_load_ml100k': 'd2l_recsys.mxnet.movielens:split_and_load_ml100k',
     },
-    'mf.ipynb': {
-        'MF': 'd2l_recsys.mxnet.models:MF',
-        'evaluator': 'd2l_recsys.mxnet.evaluation:evaluator',
-        'train_recsys_rating': 'd2l_recsys.mxnet.training:train_recsys_rating',
+    '02-movielens-pytorch.ipynb': {
+        'read_data_ml100k': 'd2l_recsys.data:read_data_ml100k',
+        'split_data_ml100k': 'd2l_recsys.data:split_data_ml100k',
+        'load_data_ml100k': 'd2l_recsys.data:load_data_ml100k',
+        'split_and_load_ml100k': 'd2l_recsys.torch.movielens:split_and_load_ml100k',
     },
-    'autorec.ipynb': {
-        'AutoRec': 'd2l_recsys.mxnet.models:AutoRec',
-        'evaluator': 'd2l_recsys.mxnet.evaluation:autorec_evaluator',
+    '03-mf-mxnet.ipynb': {
+        'MF': 'd2l_recsys.mxnet.mf:MF',
+        'evaluator': 'd2l_recsys.mxnet.mf:evaluator',
+        'train_recsys_rating': 'd2l_recsys.mxnet.mf:train_recsys_rating',
     },
-    'mf_torch.ipynb': {
-        'MF': 'd2l_recsys.torch.models:MF',
-        'L2Loss': 'd2l_recsys.torch.models:L2Loss',
-        'evaluator': 'd2l_recsys.torch.evaluation:evaluator',
-        'train_recsys_rating': 'd2l_recsys.torch.training:train_recsys_rating',
+    '04-autorec-mxnet.ipynb': {
+        'AutoRec': 'd2l_recsys.mxnet.autorec:AutoRec',
+        'evaluator': 'd2l_recsys.mxnet.autorec:autorec_evaluator',
+    },
+    '03-mf-pytorch.ipynb': {
+        'MF': 'd2l_recsys.torch.mf:MF',
+        'L2Loss': 'd2l_recsys.torch.mf:L2Loss',
+        'evaluator': 'd2l_recsys.torch.mf:evaluator',
+        'train_recsys_rating': 'd2l_recsys.torch.mf:train_recsys_rating',
     },
     # The deck's own AutoRec and evaluator, not the package's (see DECK_NOTEBOOK).
-    'autorec_torch.ipynb': {},
+    '04-autorec-pytorch.ipynb': {},
 }
-TORCH_NOTEBOOKS = {'mf_torch.ipynb', 'autorec_torch.ipynb'}
-DECK_NOTEBOOK = 'autorec_torch.ipynb'
+TORCH_NOTEBOOKS = {'02-movielens-pytorch.ipynb', '03-mf-pytorch.ipynb',
+                   '04-autorec-pytorch.ipynb'}
+DECK_NOTEBOOK = '04-autorec-pytorch.ipynb'
 # Every book object the notebooks may define; a cell defining one of these must be tagged.
 BOOK_NAMES = {name for shown in EXPECTED.values() for name in shown} | {
     'autorec_evaluator', 'load_data_ml100k_fast', 'split_data_ml100k_fast', 'rmse_exact'}
 # Something each notebook prints when it ran through (short mode).
 RAN_MARKERS = {
-    'movielens.ipynb': ['number of users: 943, number of items: 1682',
-                        'identical seq-aware split: True'],
-    'mf.ipynb': ['test RMSE', 'exact test RMSE', 'is predicted to rate',
-                 "short mode: 2 epochs instead of the book's 20"],
-    'autorec.ipynb': ['test RMSE', 'predicted rating of item 30 by user 20',
-                      "short mode: 2 epochs instead of the book's 25"],
-    'mf_torch.ipynb': ['test RMSE', 'exact test RMSE', 'is predicted to rate',
-                       'same test RMSE per epoch: True',
-                       "short mode: 2 epochs instead of the book's 20"],
-    'autorec_torch.ipynb': ['train loss', 'test RMSE', 'predicted rating of item 30 by user 20',
-                            "the deck's test RMSE in every epoch: True",
-                            "short mode: 2 epochs instead of the deck's 25"],
+    '02-movielens-mxnet.ipynb': ['number of users: 943, number of items: 1682',
+                                 'identical seq-aware split: True'],
+    '02-movielens-pytorch.ipynb': ['number of users: 943, number of items: 1682',
+                                   'identical seq-aware split: True',
+                                   'a batch holds 512 (user, item, rating) triples, e.g. tensor('],
+    '03-mf-mxnet.ipynb': ['test RMSE', 'exact test RMSE', 'is predicted to rate',
+                          "short mode: 2 epochs instead of the book's 20"],
+    '04-autorec-mxnet.ipynb': ['test RMSE', 'predicted rating of item 30 by user 20',
+                               "short mode: 2 epochs instead of the book's 25"],
+    '03-mf-pytorch.ipynb': ['test RMSE', 'exact test RMSE', 'is predicted to rate',
+                            'same test RMSE per epoch: True',
+                            "short mode: 2 epochs instead of the book's 20"],
+    '04-autorec-pytorch.ipynb': ['train loss', 'test RMSE',
+                                 'predicted rating of item 30 by user 20',
+                                 "the deck's test RMSE in every epoch: True",
+                                 "short mode: 2 epochs instead of the deck's 25"],
 }
 # The record each notebook's last cell writes, and what it must hold: make reproduce's for
 # the MXNet notebooks; the PyTorch notebooks' records are named after them.
 RECORDS = {
     **reproduce.NOTEBOOKS,
-    'mf_torch.ipynb': ('mf_torch', ('history', 'test_rmse_exact', 'prediction_user20_item30')),
-    'autorec_torch.ipynb': ('autorec_torch', ('train_loss', 'test_rmse', 'train_loss_curve',
-                                              'test_rmse_curve', 'test_rmse_exact',
-                                              'fast_test_rmse')),
+    '02-movielens-pytorch.ipynb': ('movielens_torch',
+                                   reproduce.NOTEBOOKS['02-movielens-mxnet.ipynb'][1]),
+    '03-mf-pytorch.ipynb': ('mf_torch', ('history', 'test_rmse_exact',
+                                         'prediction_user20_item30')),
+    '04-autorec-pytorch.ipynb': ('autorec_torch', ('train_loss', 'test_rmse',
+                                                   'train_loss_curve', 'test_rmse_curve',
+                                                   'test_rmse_exact', 'fast_test_rmse')),
 }
 
 
@@ -103,7 +121,7 @@ def load_source(nb_name):
     """The notebook as its Markdown source reads (jupytext), as a plain dict."""
     jupytext = pytest.importorskip('jupytext')
     stem = os.path.splitext(nb_name)[0]
-    return json.loads(jupytext.writes(jupytext.read(os.path.join(NB_DIR, stem + '.md')),
+    return json.loads(jupytext.writes(jupytext.read(os.path.join(SRC_DIR, stem + '.md')),
                                       fmt='ipynb'))
 
 
@@ -233,7 +251,7 @@ def test_deck_check_catches_an_edited_cell():
 
 @needs_mxnet
 def test_identity_check_catches_changes():
-    nb = load_source('mf.ipynb')
+    nb = load_source('03-mf-mxnet.ipynb')
     assert identity_problems(nb)[0] == []
     index = next(i for i, c in enumerate(nb['cells'])
                  if c.get('metadata', {}).get(META_KEY, {}).get('as') == 'MF')
@@ -263,13 +281,13 @@ def test_identity_check_catches_changes():
 
 @needs_mxnet
 def test_renamed_evaluator_compares_with_the_package_one():
-    # autorec.ipynb shows autorec_evaluator under the book's name `evaluator`.
-    nb = load('autorec.ipynb')
+    # 04-autorec-mxnet.ipynb shows autorec_evaluator under the book's name `evaluator`.
+    nb = load('04-autorec-mxnet.ipynb')
     cells = [c for c in nb['cells'] if c.get('metadata', {}).get(META_KEY, {}).get('as')
              == 'evaluator']
     assert len(cells) == 1
-    assert cells[0]['metadata'][META_KEY]['source'] == 'd2l_recsys.mxnet.evaluation:autorec_evaluator'
-    assert mismatch(cell_text(cells[0]), 'd2l_recsys.mxnet.evaluation:evaluator', 'evaluator')
+    assert cells[0]['metadata'][META_KEY]['source'] == 'd2l_recsys.mxnet.autorec:autorec_evaluator'
+    assert mismatch(cell_text(cells[0]), 'd2l_recsys.mxnet.mf:evaluator', 'evaluator')
 
 
 @pytest.mark.parametrize('nb_name', sorted(EXPECTED))
@@ -310,7 +328,7 @@ def test_shown_code_finds_the_package_objects(nb_name):
 
 @needs_mxnet
 def test_binding_check_catches_a_missing_or_other_object():
-    nb = load_source('mf.ipynb')
+    nb = load_source('03-mf-mxnet.ipynb')
     first = next(c for c in nb['cells'] if c['cell_type'] == 'code')
     text = cell_text(first)
     assert 'in_notebook, training_animator' in text
@@ -320,7 +338,7 @@ def test_binding_check_catches_a_missing_or_other_object():
     first['source'] = text + '\nTimer = object\n'
     assert binding_problems(nb) == [
         "train_recsys_rating reads 'Timer', bound in the notebook to another object than in "
-        "d2l_recsys.mxnet.training"]
+        "d2l_recsys.mxnet.mf"]
 
 
 def binding_problems(nb):
@@ -370,33 +388,87 @@ def check_notebooks(folder):
 
 
 def test_notebooks_match_their_markdown_sources():
-    assert sorted(f for f in os.listdir(NB_DIR) if f.endswith('.md')) == sorted(
+    assert sorted(f for f in os.listdir(SRC_DIR) if f.endswith('.md')) == sorted(
         n.replace('.ipynb', '.md') for n in EXPECTED)
+    assert sorted(f for f in os.listdir(NB_DIR) if f.endswith(('.md', '.ipynb'))) == sorted(
+        EXPECTED), 'notebooks/ holds the notebooks only, their sources are in notebooks/src/'
     out = check_notebooks(NB_DIR)
     assert out.returncode == 0, out.stderr + out.stdout
 
 
+def copy_notebooks(tmp_path):
+    """notebooks/ and its sources copied into ``tmp_path``."""
+    os.makedirs(tmp_path / 'src')
+    for name in EXPECTED:
+        stem = os.path.splitext(name)[0]
+        shutil.copy(os.path.join(NB_DIR, name), tmp_path / name)
+        shutil.copy(os.path.join(SRC_DIR, stem + '.md'), tmp_path / 'src' / (stem + '.md'))
+
+
+# The chapter's sections in the book's order (https://d2l.ai/chapter_recommender-systems/),
+# numbered from 01; a notebook is NN-section-tab.ipynb.
+BOOK_SECTIONS = ('recsys-intro', 'movielens', 'mf', 'autorec', 'ranking', 'neumf', 'seqrec',
+                 'ctr', 'fm', 'deepfm')
+NOTEBOOK_NAME = re.compile(r'(\d\d)-([a-z-]+)-(mxnet|pytorch)\.ipynb')
+
+
+def test_notebooks_are_named_after_the_books_sections():
+    tabs = {}
+    for name in EXPECTED:
+        match = NOTEBOOK_NAME.fullmatch(name)
+        assert match, f'{name}: not NN-section-tab.ipynb (tab mxnet or pytorch)'
+        number, section, tab = match.groups()
+        assert section in BOOK_SECTIONS, f'{name}: {section!r} is not a section of the chapter'
+        assert int(number) == BOOK_SECTIONS.index(section) + 1, (
+            f'{name}: {section} is section {BOOK_SECTIONS.index(section) + 1:02d} of the book')
+        tabs.setdefault(tab, set()).add(section)
+        assert (name in TORCH_NOTEBOOKS) == (tab == 'pytorch'), name
+    assert tabs['mxnet'] == tabs['pytorch'], 'a section has a notebook in one tab only'
+    assert not NOTEBOOK_NAME.fullmatch('mf_torch.ipynb')   # it looked
+
+
+def test_saving_a_notebook_in_jupyterlab_writes_its_source(tmp_path):
+    """Each notebook is paired with its source in src/ (jupytext ``ipynb,src//md``): saved
+    through jupytext's contents manager, as JupyterLab saves it, the edit lands in
+    ``src/NAME.md`` and no second Markdown file appears beside the notebook."""
+    jupytext = pytest.importorskip('jupytext')
+    copy_notebooks(tmp_path)
+    for name in EXPECTED:
+        assert load(name)['metadata']['jupytext']['formats'] == 'ipynb,src//md', name
+        assert load_source(name)['metadata']['jupytext']['formats'] == 'ipynb,src//md', name
+    manager = jupytext.TextFileContentsManager(root_dir=str(tmp_path))
+    nb = manager.get('03-mf-mxnet.ipynb')['content']
+    title = next(c for c in nb.cells if c.cell_type == 'markdown')
+    title.source = title.source.replace('# Matrix factorization', '# Matrix factorisation', 1)
+    manager.save({'type': 'notebook', 'content': nb}, '03-mf-mxnet.ipynb')
+    before = open(os.path.join(SRC_DIR, '03-mf-mxnet.md'), encoding='utf-8').read()
+    after = (tmp_path / 'src' / '03-mf-mxnet.md').read_text(encoding='utf-8')
+    assert after == before.replace('# Matrix factorization', '# Matrix factorisation', 1)
+    assert after != before
+    assert sorted(os.listdir(tmp_path / 'src')) == sorted(
+        n.replace('.ipynb', '.md') for n in EXPECTED)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith('.md')]
+
+
 def test_notebook_check_catches_an_edited_source(tmp_path):
-    for name in os.listdir(NB_DIR):
-        if name.endswith(('.md', '.ipynb')):
-            shutil.copy(os.path.join(NB_DIR, name), tmp_path / name)
+    copy_notebooks(tmp_path)
     assert check_notebooks(tmp_path).returncode == 0
-    source = tmp_path / 'mf.md'
+    source = tmp_path / 'src' / '03-mf-mxnet.md'
     text = source.read_text(encoding='utf-8')
     source.write_text(text.replace('# Matrix factorization', '# Matrix factorisation', 1),
                       encoding='utf-8')
     out = check_notebooks(tmp_path)
-    assert out.returncode == 1 and 'mf.ipynb' in out.stderr and 'autorec' not in out.stderr
+    assert out.returncode == 1 and '03-mf-mxnet.ipynb' in out.stderr
+    assert 'autorec' not in out.stderr and '03-mf-pytorch' not in out.stderr
     out = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'notebooks.py'),
                           '--dir', str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and check_notebooks(tmp_path).returncode == 0
-    assert 'Matrix factorisation' in (tmp_path / 'mf.ipynb').read_text(encoding='utf-8')
+    assert 'Matrix factorisation' in (tmp_path / '03-mf-mxnet.ipynb').read_text(encoding='utf-8')
 
 
 @pytest.mark.parametrize('nb_name', [
-    pytest.param(name, marks=needs_mxnet) for name in ('movielens.ipynb', 'mf.ipynb',
-                                                       'autorec.ipynb')] + [
-    'mf_torch.ipynb', 'autorec_torch.ipynb'])
+    pytest.param(name, marks=needs_mxnet) if name not in TORCH_NOTEBOOKS else name
+    for name in sorted(EXPECTED)])
 def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_path):
     if nb_name in TORCH_NOTEBOOKS:
         pytest.importorskip('torch')
@@ -409,7 +481,10 @@ def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_pa
     # The last cell writes the results record make reproduce reads: here, into tmp_path.
     monkeypatch.setenv('D2L_RECSYS_RECORDS', str(tmp_path / 'records'))
     nb = nbformat.read(os.path.join(NB_DIR, nb_name), as_version=4)
+    # The kernel flushes stdout on a timer, so one print can arrive in two stream outputs
+    # (cut mid-line when the machine is busy); coalesce_streams joins each cell's back up.
     client = nbclient.NotebookClient(nb, timeout=900, kernel_name='python3',
+                                     coalesce_streams=True,
                                      resources={'metadata': {'path': str(tmp_path)}})
     client.execute()   # raises CellExecutionError naming the failing cell
     printed = '\n'.join(

@@ -12,7 +12,8 @@ from mxnet import np, npx
 
 from d2l_recsys.mxnet import predict
 from d2l_recsys.atomic import atomic_write
-from d2l_recsys.mxnet.models import MF, AutoRec
+from d2l_recsys.mxnet.mf import MF
+from d2l_recsys.mxnet.autorec import AutoRec
 from d2l_recsys.mxnet.predict import (interaction_matrix, load_model, load_parameters_checked,
                                 predict_rating, save_model, score_items, top_k)
 
@@ -408,7 +409,7 @@ def test_predict_rating_checks_the_indices(user, item, words):
 
 
 def test_autorec_cell_is_the_item_row_and_user_column_unless_user_based():
-    from d2l_recsys.ranking import autorec_cell
+    from d2l_recsys.topk import autorec_cell
     shape = (50, 40)     # the book's item-based matrix: 50 items, 40 users
     assert autorec_cell(3, 7, shape) == (7, 3)
     assert autorec_cell(3, 7, (40, 50), user_based=True) == (3, 7)

@@ -56,8 +56,9 @@ def test_write_record_refuses_what_json_cannot_hold_before_writing(tmp_path, mon
 
 def test_read_record_says_which_notebook_wrote_nothing_or_too_little(tmp_path, monkeypatch):
     with pytest.raises(records.RecordError) as e:
-        records.read_record(tmp_path, 'mf', required=('history',), writer='notebooks/mf.ipynb')
-    assert str(e.value).startswith('notebooks/mf.ipynb ran but wrote no results record')
+        records.read_record(tmp_path, 'mf', required=('history',),
+                            writer='notebooks/03-mf-mxnet.ipynb')
+    assert str(e.value).startswith('notebooks/03-mf-mxnet.ipynb ran but wrote no results record')
     assert "write_record('mf', ...) with history" in str(e.value)
     assert '\n' not in str(e.value)
     monkeypatch.setenv(records.RECORDS_ENV, str(tmp_path))
@@ -93,14 +94,14 @@ def test_run_notebooks_stops_with_one_line_when_a_notebook_wrote_no_record(tmp_p
                                                                           monkeypatch):
     def fake_run(name, executed_dir, records_dir, **kwargs):
         record, required = reproduce.NOTEBOOKS[name]
-        if name != 'mf.ipynb':   # the MF notebook "renamed a variable" and wrote nothing
+        if name != '03-mf-mxnet.ipynb':   # the MF notebook "renamed a variable" and wrote nothing
             monkeypatch.setenv(records.RECORDS_ENV, records_dir)
             records.write_record(record, **{k: 1 for k in required})
         return 1.0
     monkeypatch.setattr(reproduce, 'run_notebook', fake_run)
     with pytest.raises(records.RecordError) as e:
         reproduce.run_notebooks(str(tmp_path), short=True, data_dir=str(tmp_path))
-    assert str(e.value).startswith('notebooks/mf.ipynb ran but wrote no results record')
+    assert str(e.value).startswith('notebooks/03-mf-mxnet.ipynb ran but wrote no results record')
 
 
 # ---------------------------------------------------------------- made-up runs
@@ -240,15 +241,15 @@ def test_bad_arguments_exit_2_naming_them(capsys):
 # ---------------------------------------------------------------- main, end to end, no training
 def _fake_records():
     hist = _history(1.05)
-    return {'movielens.ipynb': {'num_users': 943, 'num_items': 1682, 'num_ratings': 100000,
-                                'sparsity': 0.936953,
-                                'rating_counts': {'1': 6110, '2': 11370, '3': 27145,
-                                                  '4': 34174, '5': 21201}},
-            'mf.ipynb': {'history': hist, 'test_rmse_exact': 1.04,
-                         'prediction_user20_item30': 3.2},
-            'autorec.ipynb': {'history': _history(0.9), 'test_rmse_exact': 0.9,
-                              'user_history': _history(1.0), 'user_test_rmse_exact': 1.0,
-                              'test_size': 9900}}
+    return {'02-movielens-mxnet.ipynb': {'num_users': 943, 'num_items': 1682,
+                                         'num_ratings': 100000, 'sparsity': 0.936953,
+                                         'rating_counts': {'1': 6110, '2': 11370, '3': 27145,
+                                                           '4': 34174, '5': 21201}},
+            '03-mf-mxnet.ipynb': {'history': hist, 'test_rmse_exact': 1.04,
+                                  'prediction_user20_item30': 3.2},
+            '04-autorec-mxnet.ipynb': {'history': _history(0.9), 'test_rmse_exact': 0.9,
+                                       'user_history': _history(1.0),
+                                       'user_test_rmse_exact': 1.0, 'test_size': 9900}}
 
 
 class StandInTab(types.ModuleType):

@@ -28,7 +28,8 @@ mx = pytest.importorskip('mxnet')
 from mxnet import autograd, gluon  # noqa: E402
 
 from d2l_recsys import torch as tt  # noqa: E402
-from d2l_recsys.mxnet.models import MF as MxMF, AutoRec as MxAutoRec  # noqa: E402
+from d2l_recsys.mxnet.mf import MF as MxMF
+from d2l_recsys.mxnet.autorec import AutoRec as MxAutoRec  # noqa: E402
 
 LR, WD, TINY_EPS = 0.002, 1e-5, 1e-30
 NUM_USERS, NUM_ITEMS, FACTORS = 20, 15, 4

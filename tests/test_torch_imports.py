@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip('torch')
 
-MODULES = ['d2l_recsys.torch', 'd2l_recsys.torch.data', 'd2l_recsys.torch.models',
-           'd2l_recsys.torch.evaluation', 'd2l_recsys.torch.training',
+MODULES = ['d2l_recsys.torch', 'd2l_recsys.torch.movielens', 'd2l_recsys.torch.mf',
+           'd2l_recsys.torch.autorec', 'd2l_recsys.torch.devices',
            'd2l_recsys.torch.experiments', 'd2l_recsys.torch.predict',
            'd2l_recsys.torch.distributed']
 

@@ -112,7 +112,7 @@ def _mf_case(seed=0, n=203, users=25, items=18):
 
 def _both_mf(weights, ctx=None):
     mx = pytest.importorskip('mxnet')
-    from d2l_recsys.mxnet.models import MF as MxMF
+    from d2l_recsys.mxnet.mf import MF as MxMF
     users, items = weights['P'].shape[0], weights['Q'].shape[0]
     mxnet_net = MxMF(4, users, items)
     mxnet_net.initialize(ctx=ctx)
@@ -139,7 +139,7 @@ def _loaders(u, i, r, batch_size, shuffle=False):
 @pytest.mark.parametrize('num_devices', [1, 2, 3])
 def test_mf_evaluators_match_the_books(num_devices):
     mx = pytest.importorskip('mxnet')
-    from d2l_recsys.mxnet import evaluation as book
+    from d2l_recsys.mxnet import mf as book
     u, i, r, weights = _mf_case()
     mx_devices = [mx.cpu(k) for k in range(num_devices)]
     mxnet_net, torch_net = _both_mf(weights, mx_devices)
@@ -159,7 +159,7 @@ def test_train_recsys_rating_is_the_books_loop(capsys):
     the PyTorch loop reports what the book's MXNet loop reports, epoch by epoch."""
     mx = pytest.importorskip('mxnet')
     from mxnet import gluon
-    from d2l_recsys.mxnet import evaluation as book_eval, training as book_train
+    from d2l_recsys.mxnet import mf as book_mf
     u, i, r, weights = _mf_case(n=300)
     test = _mf_case(seed=1, n=120)
     mxnet_net, torch_net = _both_mf(weights)
@@ -167,9 +167,9 @@ def test_train_recsys_rating_is_the_books_loop(capsys):
     mx_test, t_test = _loaders(*test[:3], batch_size=64)
     trainer = gluon.Trainer(mxnet_net.collect_params(), 'adam',
                             {'learning_rate': 0.01, 'wd': 1e-5, 'epsilon': 1e-30})
-    book = book_train.train_recsys_rating(mxnet_net, mx_train, mx_test, gluon.loss.L2Loss(),
-                                          trainer, 3, [mx.cpu()], book_eval.evaluator,
-                                          plot=False, progress=False)
+    book = book_mf.train_recsys_rating(mxnet_net, mx_train, mx_test, gluon.loss.L2Loss(),
+                                       trainer, 3, [mx.cpu()], book_mf.evaluator,
+                                       plot=False, progress=False)
     book_lines = capsys.readouterr().out.splitlines()
     optimizer = torch.optim.Adam(torch_net.parameters(), lr=0.01, weight_decay=1e-5, eps=1e-30)
     ours = tt.train_recsys_rating(torch_net, t_train, t_test, tt.L2Loss(), optimizer, 3,

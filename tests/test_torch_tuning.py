@@ -81,7 +81,7 @@ def test_the_snapshot_is_a_copy():
 
 
 def test_mf_penalty_is_on_the_rows_each_rating_touches():
-    from d2l_recsys.torch.models import MF
+    from d2l_recsys.torch.mf import MF
     net = MF(3, 5, 4)
     u, i = torch.tensor([0, 0, 4]), torch.tensor([1, 3, 1])
     P, Q = net.P.weight.detach().numpy(), net.Q.weight.detach().numpy()
@@ -96,7 +96,7 @@ def test_mf_loss_with_reg_is_the_mxnet_tabs_on_the_same_parameters():
     import mxnet as mx
     from mxnet import gluon
     from d2l_recsys.mxnet import fast as mx_fast
-    from d2l_recsys.torch.models import L2Loss, MF
+    from d2l_recsys.torch.mf import L2Loss, MF
     mx_net = mx_fast.MF(3, 5, 4)
     mx_net.initialize(init=mx.init.Normal(0.5))
     net = MF(3, 5, 4)
@@ -269,7 +269,7 @@ def test_quick_exercises_in_the_pytorch_tab(synthetic_dir, tmp_path, capsys):
 
 def test_autorec_input_dropout_hides_observed_inputs_while_training_only():
     import itertools
-    from d2l_recsys.torch.models import AutoRec
+    from d2l_recsys.torch.autorec import AutoRec
     x = torch.tensor([[4., 0., 2., 0., 5.]])
     p = 0.5
     net = AutoRec(3, 5, 0.0, input_dropout=p)
@@ -322,7 +322,7 @@ def test_every_option_a_preset_or_search_may_set_is_the_tabs(holdout, model):
 
 def test_autorec_clip_keeps_predictions_on_the_rating_scale_and_leaves_training_alone():
     from d2l_recsys.defaults import RATING_SCALE
-    from d2l_recsys.torch.models import AutoRec
+    from d2l_recsys.torch.autorec import AutoRec
     torch.manual_seed(0)
     net = AutoRec(3, 5, 0.0, clip=True)
     ref = AutoRec(3, 5, 0.0)

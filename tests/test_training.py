@@ -18,12 +18,11 @@ from mxnet import gluon, np, npx  # noqa: E402
 import synthetic  # noqa: E402
 from conftest import book_d2l, needs_d2l  # noqa: E402
 from d2l_recsys.defaults import BOOK
-from d2l_recsys.mxnet import experiments, training
-from d2l_recsys.mxnet.evaluation import autorec_evaluator, evaluator, rmse_exact
-from d2l_recsys.mxnet.models import MF, AutoRec
+from d2l_recsys.mxnet import devices as mx_devices, experiments
+from d2l_recsys.mxnet.autorec import AutoRec, autorec_evaluator
+from d2l_recsys.mxnet.devices import check_gpu, parse_devices, try_all_gpus
+from d2l_recsys.mxnet.mf import MF, evaluator, rmse_exact, train_recsys_rating
 from d2l_recsys.plotting import Animator
-from d2l_recsys.mxnet.training import (check_gpu, parse_devices, train_recsys_rating,
-                                 try_all_gpus)
 
 d2l = book_d2l()   # the oracle: the book's own functions, or None where d2l is absent
 npx.set_np()
@@ -329,8 +328,8 @@ def test_unusable_gpu_gets_a_plain_error(monkeypatch):
         raise mx.base.MXNetError('[08:00:00] src/operator/x.cu:42: Check failed: '
                                  'err == cudaSuccess (209 vs. 0) : no kernel image is '
                                  'available for execution on the device\nStack trace: ...')
-    monkeypatch.setattr(training, '_probe', no_kernels)
-    monkeypatch.setattr(training, '_compute_capability', lambda i: 'NVIDIA H100, 9.0')
+    monkeypatch.setattr(mx_devices, '_probe', no_kernels)
+    monkeypatch.setattr(mx_devices, '_compute_capability', lambda i: 'NVIDIA H100, 9.0')
     monkeypatch.setattr(mx.context, 'num_gpus', lambda: 1)
     with pytest.raises(RuntimeError) as e:
         try_all_gpus()
@@ -338,7 +337,7 @@ def test_unusable_gpu_gets_a_plain_error(monkeypatch):
     assert '\n' not in text and 'gpu(0)' in text and 'H100, 9.0' in text
     assert '5.0, 6.0, 7.0, 8.0 and 8.6' in text and 'Hopper' in text
     assert 'no kernel image' in text and '--devices cpu' in text
-    monkeypatch.setattr(training, '_probe', lambda ctx: 8.0)
+    monkeypatch.setattr(mx_devices, '_probe', lambda ctx: 8.0)
     assert check_gpu(mx.gpu(0)) == mx.gpu(0)
 
 
@@ -437,7 +436,7 @@ def _book_namespace(monkeypatch, data_dir):
 
 
 def test_book_mf_cell_runs_against_the_package(monkeypatch, tiny, capsys):
-    from d2l_recsys.mxnet.models import MF as PackageMF
+    from d2l_recsys.mxnet.mf import MF as PackageMF
     ns = _book_namespace(monkeypatch, tiny)
     ns.update(MF=PackageMF, evaluator=evaluator, train_recsys_rating=train_recsys_rating)
     mx.random.seed(0)

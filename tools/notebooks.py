@@ -1,9 +1,13 @@
-"""Write the chapter notebooks (notebooks/*.ipynb) from their Markdown sources (notebooks/*.md).
+"""Write the chapter notebooks (notebooks/*.ipynb) from their Markdown sources (notebooks/src/).
 
-The Markdown files are what a person edits: jupytext's Markdown format, prose as Markdown,
-code cells as ```python fences. The .ipynb files are generated from them without outputs (they
-are what Jupyter and Colab open), with cell ids numbered per notebook so that regenerating an
-unchanged source changes nothing.
+One notebook per section of the chapter and tab, named ``NN-section-tab`` (``03-mf-mxnet``,
+``03-mf-pytorch``, ...) so that a folder listing reads as the chapter's table of contents. The
+Markdown files are what a person edits: jupytext's Markdown format, prose as Markdown, code
+cells as ```python fences, kept in a folder of their own so that JupyterLab lists each notebook
+once. The .ipynb files are generated from them without outputs (they are what students open
+in Jupyter and Colab), with cell ids numbered per notebook so that regenerating an unchanged
+source changes nothing. Each notebook is paired with its source (jupytext ``formats:
+ipynb,src//md``): saved in JupyterLab with jupytext, it updates ``src/NAME.md`` too.
 
     python tools/notebooks.py            # (re)write notebooks/*.ipynb   (make notebooks)
     python tools/notebooks.py --check    # exit 1 naming each .ipynb that differs from its .md
@@ -20,6 +24,7 @@ from d2l_recsys.atomic import atomic_write_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOK_DIR = os.path.join(ROOT, 'notebooks')
+SOURCE_DIR = 'src'   # the Markdown sources, inside the notebooks' folder
 
 
 def build(md_path):
@@ -37,18 +42,26 @@ def build(md_path):
 
 
 def sources(folder=NOTEBOOK_DIR):
-    return sorted(glob.glob(os.path.join(folder, '*.md')))
+    """The Markdown sources of the notebooks of ``folder`` (in its ``src/``), sorted."""
+    return sorted(glob.glob(os.path.join(folder, SOURCE_DIR, '*.md')))
+
+
+def notebook_path(md_path):
+    """``notebooks/NAME.ipynb`` of the source ``notebooks/src/NAME.md``."""
+    stem = os.path.splitext(os.path.basename(md_path))[0]
+    return os.path.join(os.path.dirname(os.path.dirname(md_path)), stem + '.ipynb')
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--check', action='store_true',
                         help='write nothing; exit 1 if a notebook differs from its source')
-    parser.add_argument('--dir', default=NOTEBOOK_DIR, help='folder (default: notebooks/)')
+    parser.add_argument('--dir', default=NOTEBOOK_DIR,
+                        help='the notebooks\' folder, sources in its src/ (default: notebooks/)')
     args = parser.parse_args(argv)
     stale = []
     for md_path in sources(args.dir):
-        ipynb = os.path.splitext(md_path)[0] + '.ipynb'
+        ipynb = notebook_path(md_path)
         text = build(md_path)
         if args.check:
             try:

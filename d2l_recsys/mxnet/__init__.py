@@ -6,6 +6,12 @@ import line changed: the MovieLens functions, ``train_recsys_rating``, ``try_all
 this project's fixes (the data comes from a checked cache or mirror, ``try_all_gpus`` falls
 back to the CPU, the Animator works headless and in Jupyter). So are the models, evaluators
 and experiments of the two sections, and the fast path (:mod:`d2l_recsys.mxnet.fast`).
+
+Each section of the chapter is a module named after its page of the book, holding what the
+section defines in the book's order: :mod:`~d2l_recsys.mxnet.movielens`,
+:mod:`~d2l_recsys.mxnet.mf`, :mod:`~d2l_recsys.mxnet.autorec`. Beside them, what several
+sections share: :mod:`~d2l_recsys.mxnet.devices`, :mod:`~d2l_recsys.mxnet.experiments`,
+:mod:`~d2l_recsys.mxnet.fast` and :mod:`~d2l_recsys.mxnet.predict`.
 """
 # First, before anything here imports MXNet: NumPy 1.24+ needs one alias back for MXNet 1.9.1,
 # and where MXNet cannot run this stops with one line saying what to do.
@@ -13,14 +19,15 @@ from .. import compat  # noqa: F401  (isort: skip)
 from ..data import read_u_data
 from ..plotting import Animator, set_axes
 from ..utils import Accumulator, Timer
-from .data import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k, read_item_titles,
-                   split_and_load_ml100k, split_data_ml100k, split_data_ml100k_fast)
-from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
+from .movielens import (load_data_ml100k, load_data_ml100k_fast, read_data_ml100k,
+                        read_item_titles, split_and_load_ml100k, split_data_ml100k,
+                        split_data_ml100k_fast)
+from .mf import MF, evaluator, rmse_exact, train_recsys_rating
+from .autorec import (ACTIVATIONS, AutoRec, autorec_evaluator, autorec_rmse_exact,
+                      user_based_autorec, user_based_matrix)
+from .devices import check_gpu, get_dataloader_workers, parse_devices, try_all_gpus
 from .experiments import load_autorec_data, load_mf_data, set_seed, train_autorec, train_mf
-from .models import ACTIVATIONS, AutoRec, MF, user_based_autorec, user_based_matrix
 from .predict import interaction_matrix, load_model, predict_rating, save_model, top_k
-from .training import (check_gpu, get_dataloader_workers, parse_devices, train_recsys_rating,
-                       try_all_gpus)
 
 FRAMEWORK = 'mxnet'
 

@@ -13,9 +13,9 @@ from .. import experiments as runs
 from ..defaults import BOOK
 from ..plotting import in_notebook, training_animator
 from . import fast as fast_path
-from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
-from .models import AutoRec, MF
-from .training import parse_devices, train_recsys_rating
+from .autorec import AutoRec, autorec_evaluator, autorec_rmse_exact
+from .devices import parse_devices
+from .mf import MF, evaluator, rmse_exact, train_recsys_rating
 
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',

@@ -31,7 +31,7 @@ from .. import metrics, stopping
 from ..defaults import RATING_SCALE
 from ..experiments import finish_history, new_history, non_finite_error, record_epoch
 from ..plotting import in_notebook
-from .models import check_activation
+from .autorec import check_activation
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
@@ -48,7 +48,7 @@ class MF(nn.HybridBlock):
 
     :math:`\hat{R}_{ui} = \mathbf{p}_u \mathbf{q}_i^\top + b_u + b_i`, trained on the L2 loss
     with weight decay; children ``P``, ``Q``, ``user_bias``, ``item_bias`` as in
-    :class:`d2l_recsys.mxnet.models.MF`, so their parameter files interchange. Call
+    :class:`d2l_recsys.mxnet.mf.MF`, so their parameter files interchange. Call
     ``hybridize(static_alloc=True, static_shape=True)`` for speed.
     """
     def __init__(self, num_factors, num_users, num_items, **kwargs):
@@ -105,7 +105,7 @@ class AutoRec(_ModeCache, nn.HybridBlock):
     with :math:`g` the sigmoid, :math:`f` the identity and dropout after the encoder; while
     ``autograd.is_training()`` the output is multiplied by :math:`\operatorname{sign}
     (\mathbf{R}_{*i})`, so only observed ratings contribute to the loss and the gradients.
-    Children ``encoder``, ``decoder``, ``dropout`` as in :class:`d2l_recsys.mxnet.models.AutoRec`
+    Children ``encoder``, ``decoder``, ``dropout`` as in :class:`d2l_recsys.mxnet.autorec.AutoRec`
     (parameter files interchange). ``in_units`` (optional) lets the parameters be created at
     ``initialize`` instead of at the first call. ``hidden_layers``, ``encoder_activation``,
     ``decoder_activation``, ``hidden_activation``: the exercises' extras, as in the book-shaped
@@ -278,7 +278,7 @@ def _train_epochs(net, wrapped, trainer, rows, devices, batch_size, num_epochs, 
     ``trainer.step(batch_size)``. Per epoch: one host copy of the batch losses, then
     ``evaluate()``, then ``after_epoch(epoch, history)`` (when given), which returns True to
     stop early. ``verbose=False`` drops the book's two closing lines. Returns the history dict
-    of :func:`~d2l_recsys.mxnet.training.train_recsys_rating`.
+    of :func:`~d2l_recsys.mxnet.mf.train_recsys_rating`.
     """
     sampler = RolloverBatches(len(rows), batch_size)
     resident = _DeviceBatches(rows, devices, batch_size)

@@ -10,9 +10,10 @@ import mxnet as mx
 import numpy as onp
 from mxnet import np, npx
 
-from ..ranking import autorec_cell, check_index, rank_unseen
 from ..store import FORMAT, load_model_folder, model_from_meta, model_meta, save_model_folder
-from .models import AutoRec, MF
+from ..topk import autorec_cell, check_index, rank_unseen
+from .autorec import AutoRec
+from .mf import MF
 
 npx.set_np()
 

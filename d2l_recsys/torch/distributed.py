@@ -5,7 +5,7 @@ Each process (one per GPU, or several on a CPU) holds a replica of the model wra
 ``world_size`` equal shards by ``DistributedSampler``, each process computes the gradient of
 its shard, DDP averages the gradients over the processes (all-reduce) and every replica takes
 the same optimizer step. Losses are scaled so that the averaged gradient is the gradient of the
-whole global batch: a per-example loss (:class:`~d2l_recsys.torch.models.L2Loss`) is averaged
+whole global batch: a per-example loss (:class:`~d2l_recsys.torch.mf.L2Loss`) is averaged
 over the shard, a summed loss (the AutoRec deck's ``MSELoss(reduction='sum')``) is multiplied
 by ``world_size``. The parameters after each step are therefore those of one process training
 on the same global batches (up to float rounding), whenever the number of training examples is
@@ -245,11 +245,11 @@ def prepare(model, *, data_dir=None, split_mode=None, seed=0, dropout=None):
     MF is the book's (``L2Loss``), AutoRec the deck's (``MSELoss(reduction='sum')``, weights
     from N(0, 0.01^2)); the split is drawn with ``seed``, then the weights. ``evaluate_on``
     gives the exact test RMSE."""
-    from .data import rating_dataset
-    from .evaluation import autorec_rmse_exact, rmse_exact
     from ..experiments import read_split_load
+    from .autorec import AutoRec, autorec_rmse_exact
     from .experiments import set_seed
-    from .models import AutoRec, L2Loss, MF
+    from .mf import L2Loss, MF, rmse_exact
+    from .movielens import rating_dataset
     book = BOOK[model]
     split_mode = split_mode or book['split_mode']
     set_seed(seed)

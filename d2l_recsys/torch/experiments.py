@@ -2,7 +2,7 @@
 
 The same functions, keyword arguments and return values as the MXNet tab's
 ``experiments.train_mf`` / ``train_autorec``: ``(net, history, info)``, ``history`` from
-:func:`~d2l_recsys.torch.training.train_recsys_rating` plus ``test_rmse_exact`` and
+:func:`~d2l_recsys.torch.mf.train_recsys_rating` plus ``test_rmse_exact`` and
 ``test_rmse_kind``, ``info`` the run's record (:func:`d2l_recsys.experiments.run_info`,
 ``framework: 'torch'``). The checks, the host seeds, the data and the record are the shared
 code of :mod:`d2l_recsys.experiments`, as in the MXNet tab. ``fast=True`` builds the same model
@@ -26,10 +26,10 @@ from torch import nn
 from .. import experiments as runs
 from ..defaults import BOOK
 from . import fast as fast_path
-from .data import rating_dataset
-from .evaluation import autorec_evaluator, autorec_rmse_exact, evaluator, rmse_exact
-from .models import AutoRec, L2Loss, MF
-from .training import parse_devices, train_recsys_rating
+from .autorec import AutoRec, autorec_evaluator, autorec_rmse_exact
+from .devices import parse_devices
+from .mf import L2Loss, MF, evaluator, rmse_exact, train_recsys_rating
+from .movielens import rating_dataset
 
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
@@ -127,7 +127,7 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
     weight decay 1e-5, batch 512, 20 epochs, seq-aware split with 10% test.
 
     ``devices``: a list of ``torch.device`` or a string for
-    :func:`~d2l_recsys.torch.training.parse_devices` (None: every GPU, else the CPU);
+    :func:`~d2l_recsys.torch.devices.parse_devices` (None: every GPU, else the CPU);
     ``seed``: :func:`set_seed` first; ``plot``, ``figure_path``, ``progress`` as in
     ``train_recsys_rating``. ``fast=True`` trains on :mod:`~d2l_recsys.torch.fast` (same
     model, batches and numbers, sooner; one device). Returns ``(net, history, info)``.
@@ -160,7 +160,7 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
 def _autorec(settings, width, **layers):
     """The deck's AutoRec for rows of ``width`` ratings, initialised as the deck's cell does:
     the weights from N(0, 0.01^2), the biases as PyTorch initialises them. ``layers``: the
-    exercises' extras (:class:`~d2l_recsys.torch.models.AutoRec`); their hidden layers'
+    exercises' extras (:class:`~d2l_recsys.torch.autorec.AutoRec`); their hidden layers'
     weights start as the encoder's, after it and the decoder (so the deck's draws come first)."""
     net = AutoRec(settings['num_hidden'], width, settings['dropout'], **layers)
     nn.init.normal_(net.encoder.weight, std=0.01)
@@ -250,7 +250,7 @@ def fit(model, settings, run_data, *, devices=None, user_based=False, progress=F
     ``lr_decay``, ``decay_at`` (:func:`~d2l_recsys.torch.fast.fit_mf`), MF's ``reg``; the rest
     (``layers``) are AutoRec's extras (``hidden_layers``, ``encoder_activation``,
     ``decoder_activation``, ``hidden_activation``, ``input_dropout``, ``clip``:
-    :class:`~d2l_recsys.torch.models.AutoRec`'s keyword arguments, passed on as they are).
+    :class:`~d2l_recsys.torch.autorec.AutoRec`'s keyword arguments, passed on as they are).
     An option the MXNet tab's presets gain (:data:`d2l_recsys.tuning.OPTIONS`) comes here
     too: a layer's as a keyword argument of ``AutoRec`` (and of ``store.AUTOREC_EXTRAS``, to
     be saved with the model), a training one as a keyword argument here and of the fast

@@ -4,9 +4,9 @@
 :mod:`d2l_recsys.torch.experiments` check, seed, read the data and build the model as the
 faithful path does, then train here with :func:`fit_mf` / :func:`fit_autorec`.
 
-What stays the same: the modules (:class:`~d2l_recsys.torch.models.MF`,
-:class:`~d2l_recsys.torch.models.AutoRec`, initialised by the same calls), the loss and its
-gradient (MF: :class:`~d2l_recsys.torch.models.L2Loss` summed over the batch and divided by
+What stays the same: the modules (:class:`~d2l_recsys.torch.mf.MF`,
+:class:`~d2l_recsys.torch.autorec.AutoRec`, initialised by the same calls), the loss and its
+gradient (MF: :class:`~d2l_recsys.torch.mf.L2Loss` summed over the batch and divided by
 its size; AutoRec: the deck's ``MSELoss(reduction='sum')``), ``torch.optim.Adam`` with the
 same arguments (its ``fused=True`` kernel: the same update, one call for all parameters
 instead of a dozen small operators per parameter), and the batches and dropout masks: :class:`ShuffledBatches` replays the draws
@@ -119,7 +119,7 @@ def _train_epochs(net, step, trainer, batches, tensors, num_epochs, evaluate, ex
     ``after_epoch(epoch, history)`` (when given), which returns True to stop early. ``plot``,
     ``progress``, ``figure_path`` as in ``train_recsys_rating``; ``verbose=False`` drops the
     book's two closing lines.
-    Returns the history of :func:`~d2l_recsys.torch.training.train_recsys_rating`.
+    Returns the history of :func:`~d2l_recsys.torch.mf.train_recsys_rating`.
     """
     if progress is None:
         progress = not in_notebook()

@@ -13,9 +13,10 @@ import os
 import numpy as onp
 import torch
 
-from ..ranking import autorec_cell, check_index, rank_unseen
 from ..store import load_model_folder, model_from_meta, model_meta, save_model_folder
-from .models import AutoRec, MF
+from ..topk import autorec_cell, check_index, rank_unseen
+from .autorec import AutoRec
+from .mf import MF
 
 __all__ = ['predict_rating', 'score_items', 'top_k', 'interaction_matrix', 'save_model',
            'load_model', 'build_model', 'load_state_checked', 'FRAMEWORK']

@@ -1,76 +1,31 @@
-"""The chapters' two rating models as PyTorch modules: matrix factorization and AutoRec.
+"""AutoRec: Rating Prediction with Autoencoders, the chapter's fourth section, in the PyTorch tab.
 
-Book sections: "Matrix Factorization" (:numref:`sec_mf`) and "AutoRec: Rating Prediction with
-Autoencoders" (:numref:`sec_autorec`). ``MF`` translates the book's Gluon block; ``AutoRec`` is
-the PyTorch AutoRec deck's module, with the paper's user-based variant and the section's
-exercises (more hidden layers, other activations) as keyword arguments whose defaults give back
-the deck's model. Parameter names and shapes follow the MXNet tab's (``P``, ``Q``,
-``user_bias``, ``item_bias``; ``encoder``, ``decoder``, with ``nn.Linear``'s ``(out, in)``
-weights as Gluon's ``Dense``), so one set of weights fits both frameworks.
+Book: "AutoRec: Rating Prediction with Autoencoders" (:numref:`sec_autorec`),
+https://d2l.ai/chapter_recommender-systems/autorec.html, as the PyTorch AutoRec deck writes
+it. In the book's order: the model :class:`AutoRec` (with :data:`ACTIVATIONS`, the names its
+activations may take, as PyTorch modules) and the deck's evaluator, here
+:func:`autorec_evaluator` because the MF section's :func:`~d2l_recsys.torch.mf.evaluator` keeps
+the book's name; after the book's code, the exact test RMSE :func:`autorec_rmse_exact` and the
+paper's user-based variant (:func:`user_based_autorec`, :func:`user_based_matrix`). The
+section's exercises (more hidden layers, other activations) are keyword arguments whose
+defaults give back the deck's model; parameter names and shapes follow the MXNet tab's
+(``encoder``, ``decoder``, with ``nn.Linear``'s ``(out, in)`` weights as Gluon's ``Dense``).
+AutoRec trains with the MF section's ``train_recsys_rating``.
 """
+import numpy as onp
 import torch
 from torch import nn
 
+from .. import metrics
 from ..defaults import RATING_SCALE
 
-__all__ = ['MF', 'AutoRec', 'L2Loss', 'ACTIVATIONS', 'user_based_autorec',
-           'user_based_matrix']
+__all__ = ['AutoRec', 'ACTIVATIONS', 'autorec_evaluator', 'autorec_rmse_exact',
+           'user_based_autorec', 'user_based_matrix']
 
 # The names MXNet's Dense layer accepts (the MXNet tab's ACTIVATIONS), as PyTorch modules, so
 # a saved model's description means the same in both frameworks.
 ACTIVATIONS = {'sigmoid': nn.Sigmoid, 'relu': nn.ReLU, 'tanh': nn.Tanh,
                'softrelu': nn.Softplus, 'softsign': nn.Softsign}
-
-
-class MF(nn.Module):
-    r"""Matrix factorization with user and item biases (book: :numref:`sec_mf`).
-
-    The predicted rating of user :math:`u` for item :math:`i` is
-
-    .. math:: \hat{R}_{ui} = \mathbf{p}_u \mathbf{q}_i^\top + b_u + b_i,
-
-    with :math:`\mathbf{p}_u` row :math:`u` of the user factors ``P``, :math:`\mathbf{q}_i` row
-    :math:`i` of the item factors ``Q`` and the biases ``user_bias``, ``item_bias``. Trained on
-
-    .. math:: \min_{\mathbf{P}, \mathbf{Q}, b} \sum_{(u, i) \in \mathcal{K}}
-              \| R_{ui} - \hat{R}_{ui} \|^2 + \lambda (\| \mathbf{P} \|_F^2
-              + \| \mathbf{Q} \|_F^2 + b_u^2 + b_i^2)
-
-    (:class:`L2Loss`, :math:`\lambda` as Adam's ``weight_decay``). The four embeddings start
-    from :math:`\mathcal{N}(0, 0.01^2)`, the book's ``init=mx.init.Normal(0.01)`` (PyTorch's
-    own default would be :math:`\mathcal{N}(0, 1)`). ``forward`` takes 0-based user and item
-    indices (integer tensors) and returns one score per pair.
-    """
-    def __init__(self, num_factors, num_users, num_items, **kwargs):
-        super(MF, self).__init__(**kwargs)
-        self.P = nn.Embedding(num_embeddings=num_users, embedding_dim=num_factors)
-        self.Q = nn.Embedding(num_embeddings=num_items, embedding_dim=num_factors)
-        self.user_bias = nn.Embedding(num_users, 1)
-        self.item_bias = nn.Embedding(num_items, 1)
-        for param in self.parameters():
-            nn.init.normal_(param, mean=0, std=0.01)
-
-    def forward(self, user_id, item_id):
-        P_u = self.P(user_id)
-        Q_i = self.Q(item_id)
-        b_u = self.user_bias(user_id)
-        b_i = self.item_bias(item_id)
-        outputs = (P_u * Q_i).sum(axis=1) + torch.squeeze(b_u) + torch.squeeze(b_i)
-        return outputs.flatten()
-
-
-class L2Loss(nn.Module):
-    r"""Gluon's ``L2Loss``: :math:`\frac{1}{2}(\hat{y} - y)^2`, averaged over all axes but the
-    first, one value per example (no reduction over the batch).
-
-    The book's loop back-propagates the sum of these and calls ``trainer.step(batch_size)``,
-    which divides the gradient by the batch size; ``train_recsys_rating`` here does the same
-    by back-propagating their mean. For MF that is half the squared error averaged over the
-    batch; for AutoRec also averaged over the users of each row.
-    """
-    def forward(self, pred, label):
-        loss = 0.5 * torch.square(label.reshape(pred.shape) - pred)
-        return loss.mean(dim=tuple(range(1, loss.dim()))) if loss.dim() > 1 else loss
 
 
 def _activation(name, what):
@@ -154,6 +109,42 @@ class AutoRec(nn.Module):
             return pred * torch.sign(input)
         else:
             return torch.clamp(pred, *RATING_SCALE) if self.clip else pred
+
+
+def autorec_evaluator(network, inter_matrix, test_data, devices):
+    """The PyTorch AutoRec deck's evaluator (there named ``evaluator``).
+
+    ``inter_matrix`` iterates over the *training* interaction matrix in row order (the deck
+    passes a non-shuffled DataLoader as ``test_iter``); the network reconstructs every row and
+    the RMSE is taken over the observed entries of ``test_data`` (the test interaction matrix,
+    NumPy): already the exact test RMSE.
+    """
+    network.eval()
+    scores = []
+    with torch.no_grad():
+        for values in inter_matrix:
+            values = values.to(devices[0])
+            scores.append(network(values).cpu().numpy())
+    recons = onp.concatenate(scores, axis=0)
+    # Calculate the test RMSE
+    rmse = onp.sqrt(
+        onp.sum(onp.square(test_data - onp.sign(test_data) * recons))
+        / onp.sum(onp.sign(test_data)))
+    return float(rmse)
+
+
+def autorec_rmse_exact(network, inter_matrix, test_data, devices):
+    """Exact test RMSE of AutoRec, same inputs as :func:`autorec_evaluator` (which is already
+    exact): :func:`d2l_recsys.metrics.masked_rmse` of the reconstruction, float64.
+    ``inter_matrix`` may be a DataLoader of row batches or a whole matrix."""
+    if hasattr(inter_matrix, 'shape'):
+        inter_matrix = [torch.as_tensor(onp.asarray(inter_matrix), dtype=torch.float32)]
+    network.eval()
+    parts = []
+    with torch.no_grad():
+        for values in inter_matrix:
+            parts.append(network(values.to(devices[0])).cpu().numpy())
+    return metrics.masked_rmse(onp.concatenate(parts), test_data)
 
 
 def user_based_autorec(num_hidden, num_items, dropout=0.05, **extras):

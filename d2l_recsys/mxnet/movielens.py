@@ -1,9 +1,13 @@
-"""MovieLens 100K in the MXNet tab: the book's four functions, as the book's cells call them.
+"""The MovieLens Dataset, the chapter's second section, in the MXNet tab.
 
-The reading, splitting and loading are :mod:`d2l_recsys.data`'s (framework-free); here they
-draw from and build with MXNet's ``np``, as the book's code does, so that a split made after
-``mx.random.seed(s)`` is the one ``d2l`` makes. :func:`split_and_load_ml100k` returns Gluon
-``DataLoader``s. Book: https://d2l.ai/chapter_recommender-systems/movielens.html
+Book: "The MovieLens Dataset", https://d2l.ai/chapter_recommender-systems/movielens.html. The
+section's four functions, as the book's cells call them: ``read_data_ml100k``,
+:func:`split_data_ml100k`, :func:`load_data_ml100k` and :func:`split_and_load_ml100k` (with
+``read_item_titles`` and the vectorised twins :func:`split_data_ml100k_fast`,
+:func:`load_data_ml100k_fast`). The reading, splitting and loading are
+:mod:`d2l_recsys.data`'s (framework-free); here they draw from and build with MXNet's ``np``,
+as the book's code does, so that a split made after ``mx.random.seed(s)`` is the one ``d2l``
+makes. :func:`split_and_load_ml100k` returns Gluon ``DataLoader``s.
 """
 from mxnet import gluon, np
 

@@ -1,7 +1,11 @@
-"""MovieLens 100K for the PyTorch tab: the book's data functions and PyTorch DataLoaders.
+"""The MovieLens Dataset, the chapter's second section, in the PyTorch tab.
 
-Reading, splitting and loading are the framework-free functions of :mod:`d2l_recsys.data`
-with NumPy as the book's ``np``: the random split draws from NumPy's global generator (which
+Book: "The MovieLens Dataset", https://d2l.ai/chapter_recommender-systems/movielens.html. The
+section's four functions, ``read_data_ml100k``, ``split_data_ml100k``, ``load_data_ml100k`` and
+:func:`split_and_load_ml100k` (with ``read_item_titles``, the vectorised twins
+``split_data_ml100k_fast``, ``load_data_ml100k_fast``, and :func:`rating_dataset`). Reading,
+splitting and loading are the framework-free functions of :mod:`d2l_recsys.data` with NumPy as
+the book's ``np``: the random split draws from NumPy's global generator (which
 :func:`d2l_recsys.torch.experiments.set_seed` seeds) and ``load_data_ml100k`` returns its
 interaction matrix as a NumPy array, as the PyTorch AutoRec deck expects.
 ``split_and_load_ml100k`` is the book's function with PyTorch ``DataLoader``s.

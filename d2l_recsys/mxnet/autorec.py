@@ -1,69 +1,31 @@
-"""The two rating-prediction models of the chapters in MXNet Gluon: MF and AutoRec.
+"""AutoRec: Rating Prediction with Autoencoders, the chapter's fourth section, in the MXNet tab.
 
-Book sections: "Matrix Factorization" (:numref:`sec_mf`) and "AutoRec: Rating Prediction with
-Autoencoders" (:numref:`sec_autorec`). The classes below are the book's, so the book's cells run
-unchanged with ``from d2l_recsys.mxnet import MF, AutoRec``. The exercises of the AutoRec
-section (more hidden layers, other activations) and the user-based variant of the paper are
-keyword arguments / helpers whose defaults give back the book's model.
+Book: "AutoRec: Rating Prediction with Autoencoders" (:numref:`sec_autorec`),
+https://d2l.ai/chapter_recommender-systems/autorec.html. In the book's order: the model
+:class:`AutoRec` (with :data:`ACTIVATIONS`, the names its activations may take, checked by
+:func:`check_activation`) and the section's evaluator, here :func:`autorec_evaluator` because
+the MF section's :func:`~d2l_recsys.mxnet.mf.evaluator` keeps the book's name; after the
+book's code, the exact test RMSE :func:`autorec_rmse_exact` and the paper's user-based variant
+(:func:`user_based_autorec`, :func:`user_based_matrix`). The section's exercises (more hidden
+layers, other activations) are keyword arguments whose defaults give back the book's model.
+AutoRec trains with the MF section's ``train_recsys_rating``.
 """
-from mxnet import npx, autograd, np
+import numpy as onp
+from mxnet import npx, autograd, gluon, np
 from mxnet.gluon import nn
 
+from .. import metrics
 from ..defaults import RATING_SCALE
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
 
-__all__ = ['MF', 'AutoRec', 'ACTIVATIONS', 'check_sizes', 'check_activation',
-           'user_based_autorec', 'user_based_matrix']
+__all__ = ['AutoRec', 'ACTIVATIONS', 'check_activation', 'autorec_evaluator',
+           'autorec_rmse_exact', 'user_based_autorec', 'user_based_matrix']
 
 # What ``nn.Dense(activation=...)`` accepts in MXNet 1.9 (other names only fail later, at the
 # first forward pass, with a message about shape inference).
 ACTIVATIONS = ('sigmoid', 'relu', 'tanh', 'softrelu', 'softsign')
-
-
-class MF(nn.Block):
-    r"""Matrix factorization with user and item biases (book: :numref:`sec_mf`).
-
-    The predicted rating of user :math:`u` for item :math:`i` is
-
-    .. math:: \hat{R}_{ui} = \mathbf{p}_u \mathbf{q}_i^\top + b_u + b_i,
-
-    where :math:`\mathbf{p}_u` is row :math:`u` of the user factors
-    :math:`\mathbf{P} \in \mathbb{R}^{m \times k}` (child ``P``), :math:`\mathbf{q}_i` row
-    :math:`i` of the item factors :math:`\mathbf{Q} \in \mathbb{R}^{n \times k}` (child ``Q``)
-    and :math:`b_u, b_i` the biases (children ``user_bias``, ``item_bias``). Trained on
-
-    .. math:: \min_{\mathbf{P}, \mathbf{Q}, b} \sum_{(u, i) \in \mathcal{K}}
-              \| R_{ui} - \hat{R}_{ui} \|^2 + \lambda (\| \mathbf{P} \|_F^2
-              + \| \mathbf{Q} \|_F^2 + b_u^2 + b_i^2)
-
-    (L2 loss, :math:`\lambda` as the optimizer's weight decay). ``forward`` takes 0-based user
-    and item indices (MovieLens id minus one) and returns one score per pair.
-    """
-    def __init__(self, num_factors, num_users, num_items, **kwargs):
-        super(MF, self).__init__(**kwargs)
-        check_sizes(num_factors=num_factors, num_users=num_users, num_items=num_items)
-        self.P = nn.Embedding(input_dim=num_users, output_dim=num_factors)
-        self.Q = nn.Embedding(input_dim=num_items, output_dim=num_factors)
-        self.user_bias = nn.Embedding(num_users, 1)
-        self.item_bias = nn.Embedding(num_items, 1)
-
-    def forward(self, user_id, item_id):
-        P_u = self.P(user_id)
-        Q_i = self.Q(item_id)
-        b_u = self.user_bias(user_id)
-        b_i = self.item_bias(item_id)
-        outputs = (P_u * Q_i).sum(axis=1) + np.squeeze(b_u) + np.squeeze(b_i)
-        return outputs.flatten()
-
-
-def check_sizes(**sizes):
-    """A ValueError naming the first of ``sizes`` that is not a positive integer: ``Embedding``
-    accepts 0 and fails only at the first forward pass; this says so at construction."""
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not float(value).is_integer() or value < 1:
-            raise ValueError(f'{name} must be a positive integer, got {value!r}')
 
 
 def check_activation(name, what):
@@ -150,6 +112,38 @@ class AutoRec(nn.Block):
             return np.clip(pred, *RATING_SCALE)
         else:
             return pred
+
+
+def autorec_evaluator(network, inter_matrix, test_data, devices):
+    """The book's AutoRec evaluator (:numref:`sec_autorec`, there named ``evaluator``).
+
+    ``inter_matrix`` iterates over the *training* interaction matrix in order (the book passes a
+    non-shuffled DataLoader as ``test_iter``), the network reconstructs every row, and the RMSE
+    is taken over the observed entries of ``test_data`` (the test interaction matrix). This one
+    is already the exact test RMSE.
+    """
+    scores = []
+    for values in inter_matrix:
+        feat = gluon.utils.split_and_load(values, devices, even_split=False)
+        scores.extend([network(i).asnumpy() for i in feat])
+    recons = np.array([item for sublist in scores for item in sublist])
+    # Calculate the test RMSE
+    rmse = np.sqrt(np.sum(np.square(test_data - np.sign(test_data) * recons))
+                   / np.sum(np.sign(test_data)))
+    return float(rmse)
+
+
+def autorec_rmse_exact(network, inter_matrix, test_data, devices):
+    """Exact test RMSE of AutoRec (:func:`d2l_recsys.metrics.masked_rmse`), same inputs as
+    :func:`autorec_evaluator`; ``inter_matrix`` may also be a whole matrix instead of an
+    iterable of row batches."""
+    if hasattr(inter_matrix, 'shape'):
+        inter_matrix = [inter_matrix]
+    parts = []
+    for values in inter_matrix:
+        feat = gluon.utils.split_and_load(values, devices, even_split=False)
+        parts.extend(network(x).asnumpy() for x in feat)
+    return metrics.masked_rmse(onp.concatenate(parts), test_data)
 
 
 def user_based_autorec(num_hidden, num_items, dropout=0.05, **extras):
