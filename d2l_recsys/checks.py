@@ -11,15 +11,17 @@ import argparse
 import math
 import numbers
 import os
+import types
 
 import numpy
 
 from .defaults import ACTIVATIONS, RATING_SCALE
 
 __all__ = ['UsageError', 'OneLineParser', 'check', 'integer', 'positive_int', 'number',
-           'fraction', 'flag', 'choice', 'activation', 'brief', 'check_sizes', 'check_seed',
+           'fraction', 'flag', 'choice', 'activation', 'brief', 'check_sizes',
+           'autorec_arguments', 'check_seed',
            'parse_seeds', 'index', 'indices', 'check_ratings', 'check_finite', 'check_memory',
-           'check_point', 'env_flag', 'env_int', 'arg_positive_int', 'arg_nonneg_int',
+           'check_point', 'env_flag', 'env_int', 'env_seed', 'arg_positive_int', 'arg_nonneg_int',
            'arg_seed', 'arg_finite', 'arg_positive_float', 'arg_nonneg_float', 'arg_ratio',
            'arg_fraction', 'SEED_LIMIT', 'TRUE', 'FALSE']
 
@@ -124,6 +126,29 @@ def check_sizes(**sizes):
     """Each of ``sizes`` as a positive int, or a ValueError naming the first that is not:
     embedding and dense layers accept 0 or 2.5 and fail later, if at all."""
     return {name: positive_int(name, value) for name, value in sizes.items()}
+
+
+def autorec_arguments(num_hidden, num_users, dropout=0.05, *, hidden_layers=(),
+                      encoder_activation='sigmoid', decoder_activation=None,
+                      hidden_activation='encoder', input_dropout=0., clip=False):
+    """AutoRec's constructor arguments, checked as every tab's ``AutoRec`` (and the MXNet fast
+    path's block) takes them: sizes positive integers, the dropout rates in [0, 1), activations
+    among :data:`~d2l_recsys.defaults.ACTIVATIONS` or None (``hidden_activation='encoder'``:
+    the encoder's), ``clip`` True or False. Returns them as a namespace, normalised."""
+    check_sizes(num_hidden=num_hidden, num_users=num_users)
+    if isinstance(hidden_layers, (str, bytes)) or not hasattr(hidden_layers, '__iter__'):
+        raise ValueError(f'hidden_layers must be a sequence of sizes, got {hidden_layers!r}')
+    encoder = activation('encoder_activation', encoder_activation)
+    return types.SimpleNamespace(
+        num_hidden=int(num_hidden), num_users=int(num_users),
+        dropout=fraction('dropout', dropout),
+        hidden_layers=tuple(positive_int('hidden_layers', h) for h in hidden_layers),
+        encoder_activation=encoder,
+        decoder_activation=activation('decoder_activation', decoder_activation),
+        hidden_activation=(encoder if isinstance(hidden_activation, str) and
+                           hidden_activation == 'encoder' else
+                           activation('hidden_activation', hidden_activation)),
+        input_dropout=fraction('input_dropout', input_dropout), clip=flag('clip', clip))
 
 
 def check_seed(seed, name='seed'):
@@ -268,6 +293,11 @@ def env_int(name, default, low=None, high=None, environ=None):
     except ValueError:
         raise ValueError(f'{name} must be an integer, got {text!r}') from None
     return integer(name, value, low, high)
+
+
+def env_seed(name, default=0, environ=None):
+    """A seed from an environment variable: an integer in [0, 2**32) (:func:`env_int`)."""
+    return env_int(name, default, 0, SEED_LIMIT - 1, environ=environ)
 
 
 # --- argparse types: the same checks as one-line usage errors ---------------------------------

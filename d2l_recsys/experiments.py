@@ -33,6 +33,7 @@ from .store import parameter_count
 
 __all__ = ['RUNNING_MEAN', 'EXACT', 'check', 'check_settings', 'check_seed', 'seed_host',
            'RunData', 'read_split_load', 'check_batch_size', 'check_model_memory',
+           'check_run_sizes',
            'non_finite_error', 'new_history', 'record_epoch', 'finish_history', 'run_info']
 
 RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
@@ -136,6 +137,22 @@ def check_batch_size(batch_size, rows, what):
     if batch_size > rows:
         raise ValueError(f'batch_size {batch_size} is larger than the {rows:,} training rows '
                          f'({what}); no full batch can be formed: use at most {rows:,}')
+
+
+def check_run_sizes(model, settings, run_data, *, on_cpu, user_based=False):
+    """Before a model is built, in every tab and path (``train_mf``, ``train_autorec``,
+    ``fit``): a batch no loader can fill (:func:`check_batch_size`: MF's rows are ratings,
+    AutoRec's items, or users when ``user_based``) and, on the CPU (``on_cpu``), a model the
+    memory cannot hold (:func:`check_model_memory`)."""
+    if model == 'mf':
+        rows, what = len(run_data.train[0]), 'ratings'
+    else:
+        rows, what = ((run_data.num_users, 'users') if user_based else
+                      (run_data.num_items, 'items'))
+    check_batch_size(settings['batch_size'], rows, what)
+    if on_cpu:
+        check_model_memory(model, settings, run_data.num_users, run_data.num_items,
+                           user_based)
 
 
 def check_model_memory(model, settings, num_users, num_items, user_based=False):

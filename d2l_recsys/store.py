@@ -29,7 +29,7 @@ from .atomic import (file_digest, open_regular, read_regular, umask_mode,
 __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
            'ModelFolderError', 'json_default', 'model_meta', 'model_from_meta', 'FORMAT',
            'META', 'INTERACTIONS', 'HISTORY', 'AUTOREC_EXTRAS', 'PARAMETER_COUNTS',
-           'parameter_count', 'read_listed']
+           'parameter_count', 'read_listed', 'interaction_array', 'check_shapes']
 
 FORMAT = 'd2l-recsys-model/1'
 META, INTERACTIONS, HISTORY = 'model.json', 'train_interactions.npz', 'history.json'
@@ -185,6 +185,37 @@ def check_interactions(interactions, num_users, num_items, where):
         raise ModelFolderError(str(e)) from None
     return out
 
+
+
+def interaction_array(interactions, num_users, num_items, user_based=False):
+    """The book's ``(num_items, num_users)`` float32 rating matrix (``(num_users,
+    num_items)`` when ``user_based``) from 0-based ``users``, ``items``, ``ratings`` arrays,
+    checked first (:func:`check_interactions`: ids in range, ratings from 1 to 5), so that
+    AutoRec is never fed a 99 or a wrapped-around id. Both tabs' ``interaction_matrix``."""
+    checked = check_interactions(interactions, num_users, num_items, 'training ratings')
+    inter = onp.zeros((num_items, num_users), dtype=onp.float32)
+    inter[checked['items'], checked['users']] = checked['ratings']
+    return inter.T if user_based else inter
+
+
+def check_shapes(want, got, path, model):
+    """ValueError listing every difference between the parameters a model has (``want``:
+    ``{name: shape}``, a dimension of 0 or -1 not known yet) and those a parameter file holds
+    (``got``), before anything is loaded: both tabs' loaders, one message."""
+    problems = []
+    missing, unexpected = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing:
+        problems.append(f'missing in the file: {", ".join(missing)}')
+    if unexpected:
+        problems.append(f'not in the model: {", ".join(unexpected)}')
+    for name in sorted(set(want) & set(got)):
+        w, g = tuple(want[name]), tuple(got[name])
+        if not (len(w) == len(g) and all(a in (-1, 0) or a == b for a, b in zip(w, g))):
+            shown = '(' + ', '.join('?' if a in (-1, 0) else str(a) for a in w) + \
+                (',)' if len(w) == 1 else ')')
+            problems.append(f'{name} is {g} in the file but {shown} in the model')
+    if problems:
+        raise ValueError(f'{path} does not fit this {model}: ' + '; '.join(problems))
 
 
 def _pid_alive(pid):

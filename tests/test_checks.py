@@ -343,3 +343,41 @@ def test_activation_names_are_the_shared_list():
 def test_brief_never_cuts_mid_word(text, want):
     got = checks.brief(text, 160)
     assert got == want and len(got) <= 160
+
+
+NOTEBOOK_SOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                'notebooks', 'src')
+
+
+def _settings_lines(path):
+    """The lines of a notebook source that read its environment variables."""
+    lines = [line for line in open(path, encoding='utf-8').read().splitlines()
+             if line.startswith(('from d2l_recsys.checks import env', 'SHORT =', 'SEED ='))]
+    assert any(line.startswith('SEED =') for line in lines), path
+    return '\n'.join(lines)
+
+
+@pytest.mark.parametrize('name', sorted(n for n in os.listdir(NOTEBOOK_SOURCES)
+                                        if n.endswith('.md')))
+@pytest.mark.parametrize('variable, value, words', [
+    ('D2L_RECSYS_SEED', 'abc', "D2L_RECSYS_SEED must be an integer, got 'abc'"),
+    ('D2L_RECSYS_SEED', '-1', r'D2L_RECSYS_SEED must be an integer in \[0, 4294967295\]'),
+    ('D2L_RECSYS_SHORT', 'maybe', 'D2L_RECSYS_SHORT must be one of 1, yes, true, on'),
+])
+def test_the_notebooks_read_their_variables_through_the_checks(name, variable, value, words,
+                                                               monkeypatch):
+    path = os.path.join(NOTEBOOK_SOURCES, name)
+    text = open(path, encoding='utf-8').read()
+    assert "os.environ.get('D2L_RECSYS_" not in text
+    code = _settings_lines(path)
+    if variable == 'D2L_RECSYS_SHORT' and 'SHORT =' not in code:
+        pytest.skip(f'{name} has no short mode')
+    for good in ('yes', 'true', 'ON', '1'):   # what used to mean a full run
+        monkeypatch.setenv('D2L_RECSYS_SHORT', good)
+        monkeypatch.setenv('D2L_RECSYS_SEED', '7')
+        scope = {}
+        exec(code, scope)
+        assert scope['SEED'] == 7 and scope.get('SHORT', True) is True
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=f'^{words}'):
+        exec(code, {})
