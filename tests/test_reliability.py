@@ -228,3 +228,22 @@ def test_an_out_of_memory_error_is_one_line_without_mxnets_exit_traceback(tmp_pa
         proc.stderr
     assert lines[-1].startswith('d2l-recsys: error: ') and 'allocate' in lines[-1]
     assert not (tmp_path / 'ar').exists()
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason='PyTorch is not installed')
+def test_a_tuned_preset_on_data_too_small_for_its_batches_is_refused_in_the_pytorch_tab(tmp_path):
+    # The MXNet tab refuses a batch larger than the training rows; the PyTorch tab trained on
+    # partial batches (60 epochs, RMSE 2.8, exit 0). Now both say so before training.
+    data = synthetic.write_ml100k(tmp_path / 'data', num_users=30, num_items=40, density=0.5,
+                                  seed=1)
+    env = dict(os.environ, PYTHONPATH=ROOT, D2L_RECSYS_CACHE=str(tmp_path / 'cache'),
+               PYTHONWARNINGS='ignore')
+    proc = subprocess.run([sys.executable, '-m', 'd2l_recsys', 'train', 'autorec', '--preset',
+                           'tuned', '--framework', 'torch', '--devices', 'cpu', '--data', data,
+                           '--out', str(tmp_path / 'ar')],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        'd2l-recsys: error: batch_size 128 is larger than the 40 training rows (items); no '
+        'full batch can be formed: use at most 40')
+    assert 'epoch 1/' not in proc.stderr and not (tmp_path / 'ar').exists()

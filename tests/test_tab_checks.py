@@ -167,3 +167,85 @@ def test_fit_forms_only_full_batches_as_the_mxnet_tab(tab, synthetic_dir, model,
     s = check_settings(model, num_epochs=2, split_mode='random', **settings)
     with pytest.raises(ValueError, match=r'^batch_size \d+ is larger than ' + rows):
         experiments.fit(model, s, run, devices='cpu', verbose=False)
+
+
+# --- the PyTorch tab's parameter files: read and checked before any model is built ----------
+@pytest.fixture
+def torch_folder(tmp_path):
+    torch = pytest.importorskip('torch')
+    from d2l_recsys.torch import predict
+    net = predict.MF(4, 10, 12)
+    predict.save_model(net, tmp_path / 'm', model='mf', hparams={'num_factors': 4},
+                       num_users=10, num_items=12)
+    return torch, predict, net, tmp_path / 'm'
+
+
+def _rewrite_params(folder, state, torch):
+    """Replace model.pt and drop the manifest, as a folder written by hand would be."""
+    import json
+    torch.save(state, folder / 'model.pt')
+    meta = json.loads((folder / 'model.json').read_text())
+    meta.pop('files')
+    (folder / 'model.json').write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize('state, words', [
+    ({'P.weight': 5, 'Q.weight': [1.0]}, r"'P.weight' is of type int, not a tensor"),
+    ({'P.weight': 'x' * 1000}, r"'P.weight' is of type str, not a tensor"),
+    ({'x' * 1000: 1.5}, r"'x+' is of type float, not a tensor"),
+    ([1, 2, 3], r'not a state_dict \(of type list\)'),
+    ('weights', r'not a state_dict \(of type str\)'),
+])
+def test_a_parameter_file_of_other_things_than_tensors_is_one_line(torch_folder, state, words):
+    torch, predict, _, folder = torch_folder
+    _rewrite_params(folder, state, torch)
+    with pytest.raises(ValueError, match=f'model.pt: {words}'):
+        predict.load_model(folder)
+
+
+def test_integer_tensors_are_not_parameters(torch_folder):
+    torch, predict, net, folder = torch_folder
+    state = {k: v.to(torch.int64) for k, v in net.state_dict().items()}
+    _rewrite_params(folder, state, torch)
+    with pytest.raises(ValueError, match='P.weight holds torch.int64 values, not floating-point'):
+        predict.load_model(folder)
+
+
+def test_an_unreadable_parameter_file_is_named_in_whole_words(torch_folder):
+    torch, predict, _, folder = torch_folder
+    (folder / 'model.pt').write_bytes(b'not a file torch can read, ' * 20)
+    _rewrite_params(folder, {}, torch)
+    (folder / 'model.pt').write_bytes(b'not a file torch can read, ' * 20)
+    with pytest.raises(ValueError) as e:
+        predict.load_model(folder)
+    line = str(e.value)
+    assert 'model.pt: not a parameter file PyTorch can read (' in line and line.endswith(')')
+    reason = line.split('can read (', 1)[1][:-1]
+    assert reason.endswith(('.', '...')) or len(reason) < 120, reason   # never cut mid-word
+    assert '\n' not in line
+
+
+def test_shapes_are_compared_on_the_meta_device_before_the_model_is_built(torch_folder,
+                                                                          monkeypatch):
+    import json
+    torch, predict, _, folder = torch_folder
+    meta = json.loads((folder / 'model.json').read_text())
+    meta['hparams'] = {'num_factors': 5}   # the file holds 4 factors, and room for 5
+    meta.pop('files')
+    (folder / 'model.json').write_text(json.dumps(meta))
+    built_on = []
+    real = predict.build_model
+
+    def spy(meta):
+        built_on.append(torch.empty(0).device.type)
+        return real(meta)
+    monkeypatch.setattr(predict, 'build_model', spy)
+    with pytest.raises(ValueError, match=r'P.weight is \(10, 4\) in the file but \(10, 5\) in '
+                                         r'the model'):
+        predict.load_model(folder)
+    assert built_on == ['meta']   # never allocated for real
+    meta['hparams'] = {'num_factors': 4}
+    (folder / 'model.json').write_text(json.dumps(meta))
+    built_on.clear()
+    net, _, _ = predict.load_model(folder)
+    assert built_on == ['meta', 'cpu'] and net.P.weight.shape == (10, 4)

@@ -147,11 +147,11 @@ def read_state(path):
         raise ValueError(f'{path}: not a parameter file PyTorch can read ({type(e).__name__}: '
                          f'{brief(e, 120)})') from None
     if not isinstance(saved, dict):
-        raise ValueError(f'{path}: not a state_dict (a {type(saved).__name__})')
+        raise ValueError(f'{path}: not a state_dict (of type {type(saved).__name__})')
     for name, value in saved.items():
         if not isinstance(value, torch.Tensor):
-            raise ValueError(f'{path}: {name!r} is a {type(value).__name__}, not a tensor; '
-                             'not a state_dict of this package'[:300])
+            raise ValueError(f'{path}: {str(name)[:80]!r} is of type {type(value).__name__}, '
+                             'not a tensor: not a state_dict of this package')
         if not value.is_floating_point():
             raise ValueError(f'{path}: {name} holds {value.dtype} values, not floating-point '
                              'parameters')
