@@ -251,13 +251,15 @@ def fit(model, settings, run_data, *, devices=None, user_based=False, progress=F
     rows is refused, never trained on as a partial batch.
     """
     devices = parse_devices(devices)
+    if model == 'mf' and layers:
+        raise TypeError(f'MF has no option {", ".join(sorted(layers))}')
+    if model != 'mf' and reg:
+        raise TypeError('reg is an MF option; AutoRec has none')
     runs.check_run_sizes(model, settings, run_data, on_cpu=_on_cpu(devices),
                          user_based=user_based)
     options = dict(plot=False, progress=progress, patience=patience, on_epoch=on_epoch,
                    verbose=verbose, lr_decay=lr_decay, decay_at=decay_at)
     if model == 'mf':
-        if layers:
-            raise TypeError(f'MF has no option {", ".join(sorted(layers))}')
         net = MF(settings['num_factors'], run_data.num_users, run_data.num_items)
         trainer = fast_path.make_optimizer(optimizer, net.parameters(), settings['lr'],
                                            settings['wd'])
@@ -265,8 +267,6 @@ def fit(model, settings, run_data, *, devices=None, user_based=False, progress=F
             history = fast_path.fit_mf(net, L2Loss(), trainer, run_data, settings, devices,
                                        reg=reg, **options)
         return net, history
-    if reg:
-        raise TypeError('reg is an MF option; AutoRec has none')
     train_mat, test_mat = _matrices(run_data, user_based)
     net = _autorec(settings, train_mat.shape[1], **layers)
     trainer = fast_path.make_optimizer(optimizer, net.parameters(), settings['lr'],
