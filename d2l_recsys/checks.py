@@ -19,7 +19,7 @@ from .defaults import ACTIVATIONS, RATING_SCALE
 
 __all__ = ['UsageError', 'OneLineParser', 'check', 'integer', 'positive_int', 'number',
            'fraction', 'flag', 'choice', 'activation', 'brief', 'check_sizes',
-           'autorec_arguments', 'check_seed',
+           'autorec_arguments', 'gpu_index', 'check_seed',
            'parse_seeds', 'index', 'indices', 'check_ratings', 'check_finite', 'check_memory',
            'check_point', 'env_flag', 'env_int', 'env_seed', 'arg_positive_int', 'arg_nonneg_int',
            'arg_seed', 'arg_finite', 'arg_positive_float', 'arg_nonneg_float', 'arg_ratio',
@@ -149,6 +149,18 @@ def autorec_arguments(num_hidden, num_users, dropout=0.05, *, hidden_layers=(),
                            hidden_activation == 'encoder' else
                            activation('hidden_activation', hidden_activation)),
         input_dropout=fraction('input_dropout', input_dropout), clip=flag('clip', clip))
+
+
+def gpu_index(item, index, count, framework, why_none, kind='gpu'):
+    """``count`` (the GPUs ``framework`` sees) after checking that GPU ``index`` is one of
+    them; else a ValueError naming ``item``, what was asked for (``why_none``: why there is
+    none at all; ``kind``: the framework's name for a GPU, ``gpu`` or ``cuda``)."""
+    if count == 0:
+        raise ValueError(f'devices: {item!r} requested but {framework} sees no GPU: {why_none}')
+    if index >= count:
+        raise ValueError(f'devices: {item!r} requested but {framework} sees {count} GPU(s) '
+                         f'({kind}:0 to {kind}:{count - 1})')
+    return count
 
 
 def check_seed(seed, name='seed'):

@@ -12,6 +12,8 @@ import sys
 import mxnet as mx
 from mxnet import npx
 
+from ..checks import gpu_index
+
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
 
@@ -82,19 +84,11 @@ def try_all_gpus():
 
 
 def _check_gpu_index(item, index):
-    """The number of GPUs MXNet sees, after checking that GPU ``index`` is one of them; a
-    ValueError naming ``item`` (what was asked for) otherwise."""
+    """The number of GPUs MXNet sees, after checking that GPU ``index`` is one of them."""
     n = mx.context.num_gpus()
-    if n == 0:
-        has_cuda = mx.runtime.Features().is_enabled('CUDA')
-        why = ('no GPU is visible to it' if has_cuda else
-               'this MXNet build has no CUDA support (install the GPU build: '
-               'make install GPU=1)')
-        raise ValueError(f'devices: {item!r} requested but MXNet sees no GPU: {why}')
-    if index >= n:
-        raise ValueError(f'devices: {item!r} requested but MXNet sees {n} GPU(s) '
-                         f'(gpu:0 to gpu:{n - 1})')
-    return n
+    why = ('no GPU is visible to it' if n or mx.runtime.Features().is_enabled('CUDA') else
+           'this MXNet build has no CUDA support (install the GPU build: make install GPU=1)')
+    return gpu_index(item, index, n, 'MXNet', why)
 
 
 def parse_devices(spec):

@@ -9,6 +9,8 @@ import sys
 
 import torch
 
+from ..checks import gpu_index
+
 __all__ = ['try_gpu', 'try_all_gpus', 'parse_devices', 'get_dataloader_workers']
 
 def try_gpu(i=0):
@@ -85,17 +87,10 @@ def parse_devices(spec):
 
 
 def _check_gpu_index(item, index):
-    """The number of GPUs PyTorch sees, after checking that GPU ``index`` is one of them; a
-    ValueError naming ``item`` (what was asked for) otherwise."""
-    n = torch.cuda.device_count()
-    if n == 0:
-        why = ('no GPU is visible to it' if torch.version.cuda else
-               'this PyTorch build has no CUDA support (install a CUDA build of PyTorch)')
-        raise ValueError(f'devices: {item!r} requested but PyTorch sees no GPU: {why}')
-    if index >= n:
-        raise ValueError(f'devices: {item!r} requested but PyTorch sees {n} GPU(s) '
-                         f'(cuda:0 to cuda:{n - 1})')
-    return n
+    """The number of GPUs PyTorch sees, after checking that GPU ``index`` is one of them."""
+    why = ('no GPU is visible to it' if torch.version.cuda else
+           'this PyTorch build has no CUDA support (install a CUDA build of PyTorch)')
+    return gpu_index(item, index, torch.cuda.device_count(), 'PyTorch', why, 'cuda')
 
 
 def _distinct(devices, spec):
