@@ -15,7 +15,7 @@ STAMP   := $(VENV)/.installed-$(EXTRA)
 TORCH_INDEX ?= $(if $(CI)$(filter 1,$(GPU)),,$(if $(filter Linux,$(shell uname -s)),https://download.pytorch.org/whl/cpu))
 PIP     := $(BIN)/python -m pip install --quiet -c constraints.txt
 
-.PHONY: install data test bench reproduce exercises notebooks lab browser-test clean
+.PHONY: install data test bench reproduce exercises notebooks lab browser-test docs clean
 
 install: $(STAMP)
 
@@ -57,9 +57,20 @@ notebooks: install
 lab: install
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
+# The site: README.md, docs/ and the notebooks with the outputs of their last run (make
+# reproduce's copies in notebooks/executed/, else make test's short-mode runs), as static HTML
+# in build/docs/html (Sphinx with MyST-NB; no notebook is run, no network is needed).
+docs: $(VENV)/.installed-docs
+	$(BIN)/python tools/docs.py
+
+$(VENV)/.installed-docs: $(STAMP)
+	$(PIP) -e ".[$(EXTRA),dev,docs]"
+	touch $@
+
 # The MF notebook run in JupyterLab (started as `make lab` does) in Chromium, driven by
-# Playwright: needs /usr/bin/chromium (apt-get install chromium; .ci/browser does both).
-browser-test: install data $(VENV)/.installed-browser
+# Playwright, and the site's MF page: needs /usr/bin/chromium (apt-get install chromium;
+# .ci/browser does both).
+browser-test: install data docs $(VENV)/.installed-browser
 	$(BIN)/python -m pytest -q --browser tests/test_browser.py
 
 $(VENV)/.installed-browser: $(STAMP)
@@ -67,4 +78,4 @@ $(VENV)/.installed-browser: $(STAMP)
 	touch $@
 
 clean:
-	rm -rf $(VENV) results notebooks/executed build/browser-test
+	rm -rf $(VENV) results notebooks/executed build/browser-test build/docs build/notebooks

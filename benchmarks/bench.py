@@ -509,7 +509,7 @@ def markdown(report):
               'data twins and no DataLoader workers), so the fast path\'s ratio to it measures '
               'only the training loop: what the fast path still spends is MXNet\'s operator '
               'work that every path does (Adam over every weight every step, the dense GEMMs, one '
-              'operator dispatch per parameter), see the Speed section of the README.', '']
+              'operator dispatch per parameter), see docs/speed.md.', '']
     return '\n'.join(lines)
 
 

@@ -10,7 +10,8 @@ import tempfile
 from . import scratch
 
 __all__ = ['umask_mode', 'file_digest', 'open_regular', 'read_regular', 'atomic_write',
-           'atomic_write_text', 'writable_ancestor', 'check_output_file', 'check_output_dir']
+           'atomic_write_text', 'rewrite_between', 'writable_ancestor', 'check_output_file',
+           'check_output_dir']
 
 
 def umask_mode(mode):
@@ -155,3 +156,21 @@ def check_output_dir(path, what=None):
     else:
         writable_ancestor(real, what)
     return path
+
+
+def rewrite_between(path, start, end, body):
+    """Replace the lines between the line ``start`` and the line ``end`` of text file ``path``
+    with ``body`` (the two marker lines stay), atomically. Returns True when the file changed,
+    False when it already held ``body``; raises ValueError, naming the file, when the markers
+    are not there once each in that order."""
+    with open(path, encoding='utf-8') as f:
+        lines = f.read().split('\n')
+    if lines.count(start) != 1 or lines.count(end) != 1 or lines.index(start) > lines.index(end):
+        raise ValueError(f'{path}: expected the lines {start!r} and {end!r}, once each, in '
+                         'that order')
+    i, j = lines.index(start), lines.index(end)
+    new = lines[:i + 1] + body.rstrip('\n').split('\n') + lines[j:]
+    if new == lines:
+        return False
+    atomic_write_text(path, '\n'.join(new))
+    return True

@@ -3,9 +3,10 @@
 MXNet 1.9.1, the last MXNet release, reads ``numpy.bool`` when it is imported
 (``mxnet/numpy/utils.py`` has ``bool = onp.bool``) and when it builds boolean arrays. That name
 was an alias of the builtin ``bool``, which NumPy 1.24 removed, so ``import mxnet`` fails with
-NumPy 1.24 and later. NumPy 1.26 is the newest release MXNet can use and the oldest with
-wheels for Python 3.12: restoring this one alias, and nothing else, is what lets the MXNet tab
-run there. (On Python 3.12, MXNet's ``import distutils`` is served by setuptools, a dependency
+NumPy 1.24 and later. On Python 3.8-3.11 the ``cpu`` and ``gpu`` extras keep NumPy below 1.24,
+where this module changes nothing and ``import mxnet`` works in any order. NumPy 1.26 is the
+newest release MXNet can use and the oldest with wheels for Python 3.12: restoring this one
+alias, and nothing else, is what lets the MXNet tab run there. (On Python 3.12, MXNet's ``import distutils`` is served by setuptools, a dependency
 of the ``cpu`` and ``gpu`` extras there.)
 
 Where the MXNet tab cannot run at all, importing this module raises an ``ImportError`` whose
@@ -14,11 +15,13 @@ NumPy 2 removed, and pip's metadata for MXNet asks for NumPy < 2), Python 3.13 a
 NumPy < 2 wheels) and an environment without MXNet.
 
 If a notebook runs ``import mxnet`` before importing the MXNet tab, NumPy 1.24-1.26 make that
-import fail (``module 'numpy' has no attribute 'bool'``); importing the tab first, then
-``mxnet``, works, and so does importing the tab after the failure and ``mxnet`` again.
+import fail (``module 'numpy' has no attribute 'bool'``, with NumPy's advice to write ``bool``,
+which is no help there); importing the tab first, then ``mxnet``, works, and so does importing
+the tab after the failure and ``mxnet`` again: the tab then warns, in one line, with the order.
 """
 import importlib.util
 import sys
+import warnings
 
 import numpy
 
@@ -55,3 +58,9 @@ if _why is not None:
 if (1, 24) <= NUMPY_VERSION and 'bool' not in vars(numpy):
     # The alias NumPy 1.20 deprecated and 1.24 removed: the builtin, as MXNet expects.
     numpy.bool = bool
+    # A failed `import mxnet` leaves the submodules it had loaded, not `mxnet` itself.
+    if 'mxnet' not in sys.modules and any(m.startswith('mxnet.') for m in sys.modules):
+        warnings.warn(
+            f'`import mxnet` failed before the MXNet tab was imported: with NumPy '
+            f'{numpy.__version__}, import the tab first (`from d2l_recsys import mxnet as d2l`), '
+            f'then `import mxnet`, which works now.', UserWarning, stacklevel=2)

@@ -63,8 +63,8 @@ MAX_EPOCHS = {'mf': 60, 'autorec': 120}
 PATIENCE = {'mf': 5, 'autorec': 8}
 
 # Settings chosen by ``python -m d2l_recsys tune MODEL --split SPLIT`` on validation sets cut
-# from the training split (never the test split), over the searches the README's tuning
-# section names (MF seq-aware: seed 0's validation set; the others: the mean of two or three
+# from the training split (never the test split), over the searches docs/tuning.md
+# names (MF seq-aware: seed 0's validation set; the others: the mean of two or three
 # seeds'). ``reg`` is MF's penalty on the factor rows each rating touches; ``num_epochs`` is
 # the most a run trains, ``patience`` the early stopping on the validation RMSE that picks
 # the epoch, ``lr_decay`` the learning rate's factor when it stalls, ``input_dropout``

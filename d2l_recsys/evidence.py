@@ -4,7 +4,7 @@ Written by ``tools/tuned_presets.py`` from the records of ``python -m d2l_recsys
 project's 2-core CPU machine: the search (trials, seconds, best validation RMSE) and the
 chosen preset trained once per seed, each seed with its own split and validation set, early
 stopping on it, then the exact test RMSE (read once, after training). ``make reproduce`` and
-the README show ``test_rmse_mean`` +- ``test_rmse_std`` as the "tuned" column.
+docs/results.md show ``test_rmse_mean`` +- ``test_rmse_std`` as the "tuned" column.
 """
 
 __all__ = ['TUNED_EVIDENCE', 'tuned_column']

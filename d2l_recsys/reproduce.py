@@ -3,8 +3,11 @@ figure and RMSE table, compared with the published numbers.
 
     python -m d2l_recsys.reproduce            # the full run (results/, notebooks/executed/)
     python -m d2l_recsys.reproduce --quick    # 2 epochs, fewer seeds: checks the plumbing
+    python -m d2l_recsys.reproduce --parts rating   # only some of the chapter's parts
 
-Four phases, one function each:
+The chapter's parts run in turn (:data:`PARTS`): ``rating`` (MovieLens, MF, AutoRec, here),
+then each other part's module, with what they share in :mod:`d2l_recsys.reporting`. The
+rating part has four phases, one function each:
 
 1. :func:`run_notebooks` executes the MXNet tab's ``notebooks/02-movielens-mxnet.ipynb``,
    ``03-mf-mxnet.ipynb`` and ``04-autorec-mxnet.ipynb`` (nbclient, seed 0, the book's
@@ -21,7 +24,10 @@ Four phases, one function each:
    number says which code produced it (notebook, book code, fast path, PyTorch tab).
 4. :func:`make_figures` and :func:`~d2l_recsys.rmse_tables.write_tables` write ``results/``:
    figures as PNG and SVG, ``rmse.md``, ``rmse.csv``, ``rmse.json``, one log per training run
-   in ``results/logs/``; every file is written to a temporary name and renamed.
+   in ``results/logs/``; every file is written to a temporary name and renamed. A full run
+   (not ``--quick``, not ``--no-readme``) also rewrites what the README shows of it:
+   :func:`write_front_page` draws ``docs/images/book_experiments.png`` and ``.svg`` and
+   rewrites the README's results table.
 
 Exit status 1 when a reproduced figure is outside its tolerance (MF on the seq-aware split
 1.05 +- 0.03, AutoRec on the random split 0.90 +- 0.02, the mean of the book's metric over the
@@ -31,22 +37,23 @@ fails.
 """
 import argparse
 import contextlib
+import importlib
 import io
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, rewrite_between
 from .defaults import BOOK, SPLITS
-from .records import RECORDS_ENV, RecordError, read_record
+from .records import RecordError, read_record
+from .reporting import (ROOT, machine, mean_std, new_figure, run_notebook, save_figure, say,
+                        versions, within)
 from .rmse_tables import (FRAMEWORKS, MODEL_LABELS, SPEED_KINDS, fmt, label, plus_minus,
                           write_tables)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Each notebook, the record its last cell writes, and what the tables read from it.
 NOTEBOOKS = {
@@ -150,63 +157,6 @@ def not_reproduced(book_table, apples_table):
     ]
 
 
-# ---------------------------------------------------------------------------- small helpers
-def save_figure(fig, stem):
-    """Write ``stem.png`` and ``stem.svg`` atomically; returns both paths."""
-    from .plotting import save_figure as save
-    return save(fig, stem, dpi=150)
-
-
-def new_figure(figsize=(4.5, 3.2)):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=figsize)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def versions():
-    import importlib.metadata
-    import numpy
-    import pandas
-    out = {'python': platform.python_version(), 'numpy': numpy.__version__,
-           'pandas': pandas.__version__}
-    for name in ('mxnet', 'torch', 'd2l'):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    from . import __version__
-    out['d2l_recsys'] = __version__
-    return out
-
-
-def machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {'cpu': cpu, 'cores': os.cpu_count(), 'platform': platform.platform()}
-
-
-def mean_std(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    if len(values) == 1:
-        return values[0], None
-    return statistics.mean(values), statistics.stdev(values)
-
-
-def say(*args):
-    print(*args, flush=True)
-
-
 # ---------------------------------------------------------------------------- run records
 def run_record(history, *, framework, model, split, seed, path, kind, exact, sizes=None):
     """One training run, as stored in rmse.json. ``kind``: the code that produced it
@@ -228,36 +178,6 @@ def run_record(history, *, framework, model, split, seed, path, kind, exact, siz
 
 
 # ---------------------------------------------------------------------------- 1. notebooks
-def run_notebook(name, executed_dir, records_dir, *, short, seed, data_dir, timeout=3600):
-    """Execute ``notebooks/name`` in a fresh kernel with ``D2L_RECSYS_RECORDS=records_dir``
-    (its last cell writes its record there); the executed copy goes to ``executed_dir``.
-    Returns the seconds it took."""
-    import nbformat
-    from nbclient import NotebookClient
-    nb = nbformat.read(os.path.join(ROOT, 'notebooks', name), as_version=4)
-    env = {'D2L_RECSYS_SHORT': '1' if short else '0', 'D2L_RECSYS_SEED': str(seed),
-           'D2L_RECSYS_DATA': data_dir, RECORDS_ENV: records_dir}
-    saved = {k: os.environ.get(k) for k in list(env) + ['MPLBACKEND']}
-    os.environ.update(env)
-    os.environ.pop('MPLBACKEND', None)   # the kernel draws inline, as in Jupyter
-    tic = time.time()
-    try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name='python3',
-                                resources={'metadata': {'path': os.path.join(ROOT,
-                                                                             'notebooks')}})
-        try:
-            client.execute()
-        finally:
-            atomic_write_text(os.path.join(executed_dir, name), nbformat.writes(nb))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return time.time() - tic
-
-
 def run_notebooks(executed_dir, *, short, data_dir, names=tuple(NOTEBOOKS)):
     """Phase 1: run each notebook and read the record it wrote.
 
@@ -417,11 +337,6 @@ def summarise(runs):
     }
 
 
-def _within(value, target, tolerance):
-    # Rounded first: a mean of 0.92 printed as "0.920" must not fail on float noise.
-    return value is not None and round(abs(value - target), 9) <= tolerance
-
-
 def make_tables(runs, n_seeds, n_apples):
     """The book table (with the tolerance checks), the same-split table and the failures.
 
@@ -444,7 +359,7 @@ def make_tables(runs, n_seeds, n_apples):
             pub = PUBLISHED[(fw, key, split)]
             target, tol = TOLERANCES[(key, split)]
             row.update(published=pub['value'], published_source=pub['source'], target=target,
-                       tolerance=tol, within=_within(row['book_mean'], target, tol))
+                       tolerance=tol, within=within(row['book_mean'], target, tol))
             if not row['within']:
                 failures.append(f'{label(fw, key)} on the {split} split: mean test RMSE '
                                 f'{fmt(row["book_mean"])} over {row["n_seeds"]} seeds is '
@@ -452,7 +367,7 @@ def make_tables(runs, n_seeds, n_apples):
             if 'train_loss' in pub:
                 share = DECK_TRAIN_LOSS_SHARE
                 row.update(published_train_loss=pub['train_loss'],
-                           train_loss_within=_within(row['train_loss_mean'], pub['train_loss'],
+                           train_loss_within=within(row['train_loss_mean'], pub['train_loss'],
                                                      share * pub['train_loss']))
                 if not row['train_loss_within']:
                     failures.append(
@@ -488,13 +403,13 @@ def figure_histogram(counts, out_dir):
     return save_figure(fig, os.path.join(out_dir, 'rating_histogram'))
 
 
-def figure_curves(runs, title, stem, num_epochs):
-    """The book's plot (epoch vs train loss and test RMSE, y in [0, 2]): seed 0 bold, the
-    other seeds thin. A train loss beyond 2 (the PyTorch AutoRec deck's summed loss, about
-    40) gets its own axis on the right."""
-    fig = new_figure((4.5, 3.2))
-    ax = fig.add_subplot(1, 1, 1)
-    big = max((v for r in runs for v in r['train_loss_curve']), default=0) > 2
+def draw_curves(ax, runs, title, num_epochs):
+    """The book's plot on ``ax`` (epoch vs train loss and test RMSE, y from 0 to at least 2,
+    more where a curve goes higher, as the package's Animator does): seed 0 bold, the other
+    seeds thin. A train loss that ends beyond 2 (the PyTorch AutoRec deck's summed loss,
+    about 40) gets its own axis on the right."""
+    big = max((r['train_loss_curve'][-1] for r in runs if r['train_loss_curve']),
+              default=0) > 2
     loss_ax = ax.twinx() if big else ax
     for k, run in enumerate(sorted(runs, key=lambda r: r['seed'])):
         epochs = list(range(1, len(run['train_loss_curve']) + 1))
@@ -506,7 +421,9 @@ def figure_curves(runs, title, stem, num_epochs):
                 label='test RMSE' if main else None, **kw)
     ax.set_xlabel('epoch')
     ax.set_xlim([1, max(num_epochs, 2)])
-    ax.set_ylim([0, 2])
+    shown = [v for r in runs
+             for v in r['test_rmse_curve'] + ([] if big else r['train_loss_curve'])]
+    ax.set_ylim([0, max([2.0] + [1.05 * v for v in shown])])
     ax.grid(True)
     if big:
         loss_ax.set_ylabel('train loss (summed per row)', color='C0')
@@ -517,7 +434,20 @@ def figure_curves(runs, title, stem, num_epochs):
     else:
         ax.legend()
     ax.set_title(title, fontsize=9)
+
+
+def figure_curves(runs, title, stem, num_epochs):
+    """One run's curves over seeds (:func:`draw_curves`) as ``stem.png`` and ``stem.svg``."""
+    fig = new_figure((4.5, 3.2))
+    draw_curves(fig.add_subplot(1, 1, 1), runs, title, num_epochs)
     return save_figure(fig, stem)
+
+
+def curves_title(row):
+    """'MXNet MF, seq-aware split: seed 0 bold, seeds 1-4 thin' for a book-table row."""
+    n = row['n_seeds']
+    others = {1: '', 2: ', seed 1 thin'}.get(n, f', seeds 1-{n - 1} thin')
+    return f'{label(row["framework"], row["model"])}, {row["split"]} split: seed 0 bold{others}'
 
 
 def figure_apples(rows, stem):
@@ -562,15 +492,65 @@ def make_figures(movielens, book_table, apples_table, out_dir, epochs):
     """Phase 4a: every figure as PNG and SVG; returns the paths written."""
     files = list(figure_histogram(movielens['rating_counts'], out_dir))
     for row in book_table:
-        n = row['n_seeds']
-        others = {1: '', 2: ', seed 1 thin'}.get(n, f', seeds 1-{n - 1} thin')
-        title = (f'{label(row["framework"], row["model"])}, {row["split"]} split: '
-                 f'seed 0 bold{others}')
-        files += figure_curves(row['runs'], title,
+        files += figure_curves(row['runs'], curves_title(row),
                                curves_stem(out_dir, row['framework'], row['model'],
                                            row['split']), epochs[row['model']])
     files += figure_apples({(r['framework'], r['model'], r['split']): r for r in apples_table},
                            os.path.join(out_dir, 'apples_to_apples'))
+    return files
+
+
+# ---------------------------------------------------------------------------- the README
+# A full run also rewrites what the README shows of it: the figure (docs/images/) and the
+# short table between these two lines of README.md.
+FRONT_FIGURE = os.path.join(ROOT, 'docs', 'images', 'book_experiments')
+README = os.path.join(ROOT, 'README.md')
+README_TABLE = ('<!-- make reproduce writes the table below (d2l_recsys/reproduce.py) -->',
+                '<!-- end of the table make reproduce writes -->')
+PUBLISHER = {'mxnet': 'the book', 'torch': 'the PyTorch AutoRec deck'}
+
+
+def figure_front(book_table, stem, epochs):
+    """The MXNet tab's runs of the book's two experiments side by side (the README's figure)."""
+    rows = [r for r in book_table if r['framework'] == 'mxnet']
+    fig = new_figure((4.2 * max(len(rows), 1), 3.2))
+    for k, row in enumerate(rows):
+        draw_curves(fig.add_subplot(1, len(rows), k + 1), row['runs'], curves_title(row),
+                    epochs[row['model']])
+    fig.tight_layout()
+    return save_figure(fig, stem)
+
+
+def front_table(report):
+    """The README's short results table: the book's experiments in each tab, what was
+    published beside our mean over seeds, and where the numbers come from."""
+    lines = ["| tab | model, split | published | book's metric | exact test RMSE |",
+             '|---|---|---|---:|---:|']
+    for row in report['book_table']:
+        published = ('none printed' if row['published'] is None else
+                     f'{row["published"]:.3f} ({PUBLISHER[row["framework"]]})')
+        lines.append(f'| {FRAMEWORKS[row["framework"]]} | {MODEL_LABELS[row["model"]]}, '
+                     f'{row["split"]} | {published} | '
+                     f'{plus_minus(row["book_mean"], row["book_std"])} | '
+                     f'{plus_minus(row["exact_mean"], row["exact_std"])} |')
+    seeds = sorted({row['n_seeds'] for row in report['book_table']})
+    cpu = report['machine']
+    lines += ['', f'Test RMSE, mean +- std over {" or ".join(map(str, seeds))} seeds, as '
+                  f'`make reproduce` measured it on {report["date"].split()[0]} '
+                  f'({", ".join(report["devices"])}, {cpu["cores"]} cores).']
+    return '\n'.join(lines) + '\n'
+
+
+def write_front_page(report, book_table, epochs):
+    """The README's figure (``FRONT_FIGURE``) and table (in ``README``) from this run;
+    returns the files written. A README without the table's two marker lines keeps its text,
+    and the run says so in one line."""
+    files = list(figure_front(book_table, FRONT_FIGURE, epochs))
+    try:
+        rewrite_between(README, *README_TABLE, front_table(report))
+        files.append(README)
+    except (OSError, ValueError) as e:
+        say(f'reproduce: the README keeps its results table: {e}')
     return files
 
 
@@ -600,10 +580,20 @@ def parse_args(argv):
                         'skipped with one line when PyTorch is not installed)')
     p.add_argument('--out', default=None, help='results folder (default results/, --quick '
                                               'results/quick/)')
+    p.add_argument('--no-readme', action='store_true',
+                   help="leave README.md's results table and its figure in docs/images/ as "
+                        'they are (a full run rewrites them; --quick never does)')
     p.add_argument('--data', default=None, metavar='DIR',
                    help='MovieLens 100K folder (default: $D2L_RECSYS_DATA, the cache, or '
                         'download)')
+    p.add_argument('--parts', default=','.join(PARTS), metavar='PART,...',
+                   help=f'which parts of the chapter to run, comma-separated (default every '
+                        f'one: {",".join(PARTS)})')
     args = p.parse_args(argv)
+    args.parts = [x.strip() for x in args.parts.split(',') if x.strip()]
+    unknown = [x for x in args.parts if x not in PARTS]
+    if unknown or not args.parts:
+        p.error(f'--parts: expected some of {",".join(PARTS)}, got {",".join(args.parts)}')
     for name in ('seeds', 'apples_seeds'):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -670,25 +660,15 @@ def print_summary(report, out_dir):
             f'{plus_minus(row["exact_mean"], row["exact_std"])} (n={row["n_seeds"]})')
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    os.environ.setdefault('MPLBACKEND', 'Agg')
-    cfg = run_settings(args)
+def rating_part(args, cfg, data_dir, devices, tabs, torch_note):
+    """The MovieLens, MF and AutoRec sections: phases 1 to 4 above. Returns the part's
+    result (see :func:`run_parts`); the README's figure and table come from here."""
     start = time.time()
-    from . import fetch
-    from .mxnet import try_all_gpus
-    data_dir = fetch.ml100k_dir(args.data)
-    devices = [str(d) for d in try_all_gpus()]
-    tabs, torch_note = load_tabs(args.frameworks)
-    say(f'reproduce: data in {data_dir}; devices {devices}; frameworks '
-        f'{", ".join(FRAMEWORKS[f] for f in tabs)}; results to {cfg["out_dir"]}')
-
     try:   # 1. the notebooks, each writing its record
         records, seconds = run_notebooks(cfg['executed_dir'], short=args.quick,
                                          data_dir=data_dir)
     except RecordError as e:
-        say(f'reproduce: {e}')
-        return 1
+        return {'errors': [str(e)]}
     phases = {f'notebook {name}': sec for name, sec in seconds.items()}
     tic = time.time()   # 2. the other seeds and the same-split grid
     runs = train_seeds(notebook_runs(records),
@@ -715,14 +695,70 @@ def main(argv=None):
                            for w, y in not_reproduced(book_table, apples_table)],
         'files': output_files(cfg, figures), 'failures': failures,
     }
+    if not (args.quick or args.no_readme):
+        report['files'] += [os.path.relpath(p, ROOT) for p in
+                            write_front_page(report, book_table, cfg['epochs'])]
     write_tables(report, cfg['out_dir'])
     print_summary(report, cfg['out_dir'])
+    return {'failures': failures, 'files': report['files']}
+
+
+# make reproduce's parts, in the chapter's order. 'rating' (the MovieLens, MF and AutoRec
+# sections) is :func:`rating_part`; every other part is a module, named here, whose
+# ``run(ctx)`` trains, writes its own tables and figures under ``ctx.out_dir`` (and its
+# notebooks' executed copies under ``ctx.executed_dir``, with
+# :func:`~d2l_recsys.reporting.run_notebook`), prints its own summary, and returns
+# ``{'failures': [...], 'errors': [...], 'files': [paths written]}``: a failure is a figure
+# outside its tolerance (exit 1 in a full run), an error a run that could not go on (a
+# notebook that wrote no record: exit 1 always, and no later part runs), one line each.
+# ``ctx`` (see :func:`run_parts`) carries the run's settings; a part reads what it needs.
+PARTS = {'rating': None}
+
+
+def run_parts(args, cfg, data_dir, devices, tabs, torch_note):
+    """Run each part ``args.parts`` names, in :data:`PARTS`' order; returns ``(failures,
+    errors)``. A part with an error stops the run there."""
+    import types
+    ctx = types.SimpleNamespace(
+        quick=args.quick, n_seeds=cfg['n_seeds'], fast=cfg['fast'], data_dir=data_dir,
+        devices=devices, tabs=tabs, frameworks=list(tabs), torch_note=torch_note,
+        out_dir=cfg['out_dir'], log_dir=cfg['log_dir'], executed_dir=cfg['executed_dir'])
+    failures, errors = [], []
+    for name in [p for p in PARTS if p in args.parts]:
+        if PARTS[name] is None:
+            result = rating_part(args, cfg, data_dir, devices, tabs, torch_note)
+        else:
+            result = importlib.import_module(PARTS[name]).run(ctx)
+        failures += result.get('failures', [])
+        errors += result.get('errors', [])
+        if errors:
+            break
+    return failures, errors
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ.setdefault('MPLBACKEND', 'Agg')
+    cfg = run_settings(args)
+    start = time.time()
+    from . import fetch
+    from .mxnet import try_all_gpus
+    data_dir = fetch.ml100k_dir(args.data)
+    devices = [str(d) for d in try_all_gpus()]
+    tabs, torch_note = load_tabs(args.frameworks)
+    say(f'reproduce: data in {data_dir}; devices {devices}; frameworks '
+        f'{", ".join(FRAMEWORKS[f] for f in tabs)}; parts {", ".join(args.parts)}; results '
+        f'to {cfg["out_dir"]}')
+    failures, errors = run_parts(args, cfg, data_dir, devices, tabs, torch_note)
+    for e in errors:
+        say(f'reproduce: {e}')
+    if errors:
+        return 1
+    if len(args.parts) > 1:
+        say(f'reproduce: {len(args.parts)} parts done in {(time.time() - start) / 60:.1f} min')
     if args.quick:
         say('reproduce: --quick: numbers from 2 epochs; tolerances not checked')
         return 0
     for f in failures:
         say(f'reproduce: OUTSIDE TOLERANCE: {f}')
     return 1 if failures else 0
-
-if __name__ == '__main__':
-    sys.exit(main())

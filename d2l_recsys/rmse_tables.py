@@ -173,8 +173,8 @@ def markdown(report):
               'std over seeds. The "tuned" columns are the MXNet tab\'s tuned presets '
               '(`train --preset tuned`: settings and epochs chosen on a validation set cut from '
               'the training split, the test split read once after training), as recorded in '
-              '`d2l_recsys/evidence.py` (not re-run here), to four decimals: the README\'s '
-              'targets for them (0.900, 0.870, 1.000) need the fourth.', '',
+              '`d2l_recsys/evidence.py` (not re-run here), to four decimals: their '
+              'targets (0.900, 0.870, 1.000; docs/tuning.md) need the fourth.', '',
               '| model | framework | ' + ' | '.join(f'{s} split' for s in SPLITS) + ' | '
               + ' | '.join(f'tuned, {s}' for s in SPLITS) + ' |',
               '|---|---|' + '---|' * (2 * len(SPLITS))]

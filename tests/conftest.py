@@ -36,6 +36,17 @@ def book_d2l():
     from d2l import mxnet as d2l
     return d2l
 
+
+def docs_tool():
+    """tools/docs.py (the site, the README's table of notebooks), loaded as a module."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location('docs_tool',
+                                                  os.path.join(root, 'tools', 'docs.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 SYNTH_USERS, SYNTH_ITEMS = 30, 40
 
 

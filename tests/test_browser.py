@@ -1,4 +1,5 @@
-"""The MF notebooks as a student meets them: `make lab`, a real browser, Run All Cells.
+"""The MF notebooks as a student meets them: `make lab`, a real browser, Run All Cells; and the
+site `make docs` built, as a reader meets it.
 
 For each tab's MF notebook that exists (``03-mf-mxnet.ipynb``, and ``03-mf-pytorch.ipynb`` where
 PyTorch is installed): starts JupyterLab exactly as the README says (``make lab``, from the
@@ -14,13 +15,22 @@ Short mode (``D2L_RECSYS_SHORT=1``, 2 epochs) keeps each well under a minute aft
 Screenshots of the notebook after the run and the server's log go to
 ``build/browser-test/<notebook>/``.
 
+The site (``build/docs/html``, which ``make browser-test`` builds first) is served from
+127.0.0.1; the MXNet MF notebook's page must show its training cell's figure, loaded, with its
+formulas typeset and a note saying which run its outputs come from, the front page must show
+the README's figure and list every notebook, and neither may ask for anything from another
+host. Screenshots go to ``build/browser-test/site/``.
+
 Only with ``pytest --browser`` (``make browser-test``, ``.ci/browser``): it needs Chromium at
 ``/usr/bin/chromium`` (``apt-get install chromium``) and ``playwright`` in the venv. The
 server's settings come from a temporary Jupyter config folder, so the user's own
 ``~/.jupyter`` and environment (``MPLBACKEND`` included) cannot change the outcome; only what
 ``make lab`` itself sets reaches the kernel.
 """
+import functools
+import glob
 import hashlib
+import http.server
 import json
 import os
 import secrets
@@ -28,11 +38,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
+
+from conftest import docs_tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NB_DIR = os.path.join(ROOT, 'notebooks')
@@ -245,3 +258,114 @@ def shoot(page, shots, training_cell):
             page.screenshot(path=os.path.join(shots, 'training.png'))
         if cell.locator('.jp-OutputArea-output img, .jp-OutputArea-output svg').count():
             cell.screenshot(path=os.path.join(shots, f'cell-{k + 1:02d}.png'))
+
+
+# ------------------------------------------------------------------------------ the site
+SITE = os.path.join(ROOT, 'build', 'docs', 'html')
+
+
+@pytest.fixture(scope='module')
+def site():
+    """The site make docs built, served on 127.0.0.1 (a free port): its address."""
+    if not os.path.isfile(os.path.join(SITE, 'index.html')):
+        pytest.fail('build/docs/html/index.html is not there: run make docs '
+                    '(make browser-test does)')
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(Handler, directory=SITE))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f'http://127.0.0.1:{server.server_address[1]}'
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def open_page(url, shot, check):
+    """Open ``url`` in Chromium, wait until it has loaded, return ``check(page)`` and the
+    addresses of other hosts the page asked for; screenshot (full page) to ``shot``."""
+    try:
+        from playwright import sync_api as playwright
+    except ImportError:
+        pytest.fail('playwright is not installed: make browser-test installs it')
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f'{CHROMIUM} not found: apt-get install -y chromium (see .ci/browser)')
+    base = url.split('/', 3)[:3]
+    elsewhere = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    chromium_sandbox=False, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={'width': 1280, 'height': 1000})
+            page.on('request', lambda r: r.url.split('/', 3)[:3] != base
+                    and not r.url.startswith('data:') and elsewhere.append(r.url))
+            page.goto(url, wait_until='load')
+            page.wait_for_load_state('networkidle')
+            result = check(page)
+            os.makedirs(os.path.dirname(shot), exist_ok=True)
+            page.screenshot(path=shot, full_page=True)
+        finally:
+            browser.close()
+    return result, elsewhere
+
+
+# The training cell's figures, as the page shows them: every <img> in its output, whether it
+# loaded and how wide it is; and how many formulas MathJax typeset.
+SITE_CELLS = """marker => {
+    const cells = [...document.querySelectorAll('div.cell')].filter(
+        c => c.querySelector('.cell_input') &&
+             c.querySelector('.cell_input').innerText.includes(marker));
+    return {cells: cells.length,
+            images: cells.flatMap(c => [...c.querySelectorAll('.cell_output img')].map(
+                i => ({src: i.getAttribute('src'), complete: i.complete,
+                       width: i.naturalWidth}))),
+            formulas: document.querySelectorAll('mjx-container').length,
+            note: (document.querySelector('.d2l-recsys-run') || {innerText: ''}).innerText};
+}"""
+
+
+def test_site_mf_page_shows_its_training_figure(site):
+    docs = docs_tool()
+
+    def mxnet_mf(path):
+        return docs.section(os.path.splitext(os.path.basename(path))[0])[1:] == ('mf', 'MXNet')
+    pages = [os.path.relpath(p, SITE)
+             for p in glob.glob(os.path.join(SITE, 'notebooks', '*.html')) if mxnet_mf(p)]
+    assert len(pages) == 1, f'the MXNet MF notebook has no single page in the site: {pages}'
+    training_cell = next(cell for name, cell in NOTEBOOKS.items() if mxnet_mf(name))
+    shown, elsewhere = open_page(
+        f'{site}/{pages[0]}', os.path.join(SHOTS, 'site', 'mf.png'),
+        lambda page: (page.wait_for_function("document.querySelector('mjx-container')",
+                                             timeout=30_000),
+                      page.evaluate(SITE_CELLS, training_cell))[1])
+    assert shown['cells'] == 1, shown
+    assert shown['images'] and all(i['complete'] and i['width'] > 0 for i in shown['images']), (
+        f'the training cell shows no loaded figure (was the site built from an executed run?): '
+        f'{shown}')
+    assert shown['formulas'] > 0, 'MathJax typeset no formula'
+    # The note says which run the outputs come from (make reproduce's, or make test's).
+    assert shown['note'].startswith('Outputs on this page') and 'Run by make' in shown['note'], \
+        shown['note']
+    assert not elsewhere, f'the page asked other hosts for: {elsewhere}'
+
+
+def test_site_front_page_shows_the_readme_figure_and_lists_every_notebook(site):
+    notebooks = sorted(os.path.basename(p)[:-len('.ipynb')]
+                       for p in glob.glob(os.path.join(NB_DIR, '*.ipynb')))
+    shown, elsewhere = open_page(f'{site}/index.html', os.path.join(SHOTS, 'site', 'index.png'),
+                                 lambda page: page.evaluate("""() => ({
+        figures: [...document.querySelectorAll('article img')].map(
+            i => ({src: i.getAttribute('src'), width: i.naturalWidth})),
+        sidebar: [...document.querySelectorAll('nav.bd-links a')].map(
+            a => a.getAttribute('href'))})"""))
+    readme = [f for f in shown['figures'] if 'book_experiments' in f['src']]
+    assert len(readme) == 1 and readme[0]['width'] > 0, shown['figures']
+    listed = sorted(h.split('/')[-1][:-len('.html')] for h in shown['sidebar']
+                    if h.startswith('notebooks/'))
+    assert listed == notebooks, shown['sidebar']
+    assert any(h.startswith('docs/') for h in shown['sidebar']), shown['sidebar']
+    assert not elsewhere, f'the front page asked other hosts for: {elsewhere}'

@@ -64,13 +64,80 @@ def test_mxnet_imports_after_compat_and_only_numpy_bool_is_restored():
     assert set(vars(numpy)) == before   # this process is left as it was
 
 
-@pytest.mark.skipif(not (HAVE_MXNET and NEW_NUMPY_1), reason='needs MXNet with NumPy 1.24-1.26')
-def test_import_order_the_readme_gives():
-    # mxnet first fails on NumPy 1.24-1.26; the tab, then mxnet again, recovers.
-    proc = python('try:\n    import mxnet\nexcept AttributeError as e:\n    print("failed:", e)\n'
-                  'from d2l_recsys import mxnet as d2l\nimport mxnet as mx\n'
-                  'print(mx.np.ones(2).sum().item())')
+MXNET_FIRST = """
+import warnings
+warnings.simplefilter('always')
+try:
+    import mxnet as mx
+    from mxnet import np, npx
+except AttributeError as e:
+    print('failed:', str(e).splitlines()[0])
+with warnings.catch_warnings(record=True) as caught:
+    from d2l_recsys import mxnet as d2l
+print('warned:', [str(w.message) for w in caught if w.category is UserWarning])
+import mxnet as mx
+print(mx.np.array([1, 0]).astype(bool).asnumpy().tolist())
+"""
+
+
+@pytest.mark.skipif(not HAVE_MXNET, reason='MXNet is not installed here')
+def test_import_mxnet_first_in_a_fresh_interpreter():
+    """A student's cell that starts with `import mxnet`. With NumPy < 1.24 (what the cpu and
+    gpu extras install on Python 3.8-3.11) it works and the tab says nothing. With NumPy
+    1.24-1.26 (Python 3.12) it fails; importing the tab then recovers, and says in one line
+    which order to use."""
+    proc = python(MXNET_FIRST)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("failed: module 'numpy' has no attribute 'bool'")
-    assert lines[-1] == '2.0'
+    assert lines[-1] == '[True, False]'
+    if not NEW_NUMPY_1:
+        assert lines == ['warned: []', '[True, False]']
+        return
+    assert lines[0] == "failed: module 'numpy' has no attribute 'bool'."
+    warned = eval(lines[1][len('warned: '):])
+    assert len(warned) == 1 and '\n' not in warned[0]
+    assert warned[0].startswith('`import mxnet` failed before the MXNet tab was imported')
+    assert 'import the tab first (`from d2l_recsys import mxnet as d2l`), then `import mxnet`' \
+        in warned[0]
+
+
+def test_mxnet_extras_keep_numpy_below_1_24_where_python_allows():
+    """The cpu and gpu extras' NumPy, per Python: below 1.24 on 3.8-3.11 (MXNet imports in
+    any order), 1.26 on 3.12 (no older wheels there), nothing on 3.13."""
+    from packaging.requirements import Requirement
+    extras = setup_keywords()['extras_require']
+    for extra in ('cpu', 'gpu'):
+        for python, allowed, refused in (('3.8', '1.23.5', '1.24.0'),
+                                         ('3.11', '1.23.5', '1.24.0'),
+                                         ('3.12', '1.26.4', '1.25.2'),
+                                         ('3.13', None, None)):
+            env = {'python_version': python, 'python_full_version': python + '.0'}
+            numpy_reqs = [r for r in map(Requirement, extras[extra])
+                          if r.name == 'numpy' and (r.marker is None or r.marker.evaluate(env))]
+            if allowed is None:
+                assert numpy_reqs == [], (extra, python)
+                continue
+            assert len(numpy_reqs) == 1, (extra, python, numpy_reqs)
+            spec = numpy_reqs[0].specifier
+            assert spec.contains(allowed) and not spec.contains(refused), (extra, python, spec)
+            assert not spec.contains('2.0.0')
+
+
+def setup_keywords():
+    """What setup.py passes to setuptools.setup, without running setuptools."""
+    import setuptools
+    captured = {}
+    real = setuptools.setup
+    setuptools.setup = lambda **kw: captured.update(kw)
+    try:
+        path = os.path.join(ROOT, 'setup.py')
+        cwd = os.getcwd()
+        os.chdir(ROOT)
+        try:
+            with open(path, encoding='utf-8') as f:
+                exec(compile(f.read(), path, 'exec'), {'__name__': '__main__', '__file__': path})
+        finally:
+            os.chdir(cwd)
+    finally:
+        setuptools.setup = real
+    return captured

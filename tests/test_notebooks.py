@@ -13,7 +13,8 @@
 * Clean: committed without outputs.
 * They run: each notebook executes top to bottom with nbclient on the real ML-100K in short
   mode (``D2L_RECSYS_SHORT=1``: 2 epochs); skipped when the data are not cached (``make data``),
-  and the PyTorch notebooks when PyTorch is not installed.
+  and the PyTorch notebooks when PyTorch is not installed. The executed copy is kept in
+  ``build/notebooks/``: ``make docs`` shows it, saying so, where ``make reproduce`` has not run.
 * The PyTorch AutoRec notebook shows the PyTorch AutoRec deck's cells instead of package code:
   they must be the deck's (``tests/test_torch_deck.py``), with only the import line changed
   and the project's short-mode lines added.
@@ -39,6 +40,8 @@ from d2l_recsys import reproduce
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NB_DIR = os.path.join(ROOT, 'notebooks')
 SRC_DIR = os.path.join(NB_DIR, 'src')
+# The short-mode runs, for the site (tools/docs.py reads them from here).
+SHORT_RUNS = os.path.join(ROOT, 'build', 'notebooks')
 META_KEY = 'd2l_recsys'
 
 # The book's code each notebook must show: name in the notebook -> package object.
@@ -499,6 +502,8 @@ def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_pa
     errors = [o for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs
               if o['output_type'] == 'error']
     assert not errors
+    from d2l_recsys.atomic import atomic_write_text
+    atomic_write_text(os.path.join(SHORT_RUNS, nb_name), nbformat.writes(nb))
     from d2l_recsys import records
     name, required = RECORDS[nb_name]
     values = records.read_record(tmp_path / 'records', name, required=required, writer=nb_name)

@@ -272,8 +272,19 @@ class StandInTab(types.ModuleType):
         return self._train('autorec', **kwargs)
 
 
+README_BEFORE = ('# d2l-recsys\n\nText before.\n\n' + '\n'.join(reproduce.README_TABLE[:1])
+                 + '\n| an old table |\n' + reproduce.README_TABLE[1] + '\n\nText after.\n')
+
+
 def _main(monkeypatch, tmp_path, argv, torch_tab):
+    """reproduce.main on made-up records and stand-in tabs; the README and its figure are
+    copies in ``tmp_path/front`` (``README.md``, ``images/``)."""
     from d2l_recsys import fetch
+    front = tmp_path / 'front'
+    front.mkdir(exist_ok=True)
+    (front / 'README.md').write_text(README_BEFORE, encoding='utf-8')
+    monkeypatch.setattr(reproduce, 'README', str(front / 'README.md'))
+    monkeypatch.setattr(reproduce, 'FRONT_FIGURE', str(front / 'images' / 'book_experiments'))
     monkeypatch.setattr(fetch, 'ml100k_dir', lambda path=None, **kw: str(tmp_path))
     monkeypatch.setattr(reproduce, 'run_notebooks',
                         lambda *a, **kw: (_fake_records(), {n: 1.0 for n in reproduce.NOTEBOOKS}))
@@ -334,6 +345,54 @@ def test_main_with_a_pytorch_tab_adds_its_rows_and_fails_naming_the_figure(tmp_p
     assert any(kw.get('user_based') for _, kw in torch_tab.calls)
 
 
+@needs_mxnet   # reproduce.main runs the MXNet tab (stood in here, but imported)
+@pytest.mark.parametrize('argv', [[], ['--quick'], ['--no-readme']])
+def test_a_full_run_rewrites_the_readme_table_and_its_figure(tmp_path, monkeypatch, argv):
+    torch_tab = StandInTab({'mf': 1.05, 'autorec': 0.91}, {'mf': 0.5, 'autorec': 40.0})
+    code, out, _ = _main(monkeypatch, tmp_path, argv + ['--seeds', '3', '--apples-seeds', '1'],
+                         (torch_tab, None))
+    assert code == 0
+    readme = (tmp_path / 'front' / 'README.md').read_text(encoding='utf-8')
+    figure = tmp_path / 'front' / 'images' / 'book_experiments'
+    if argv:   # --quick (2 epochs) and --no-readme leave both as they were
+        assert readme == README_BEFORE and not figure.parent.exists()
+        return
+    assert figure.with_suffix('.png').stat().st_size > 0
+    assert figure.with_suffix('.svg').stat().st_size > 0
+    before, _, rest = readme.partition(reproduce.README_TABLE[0] + '\n')
+    table, _, after = rest.partition(reproduce.README_TABLE[1])
+    assert before == '# d2l-recsys\n\nText before.\n\n' and after == '\n\nText after.\n'
+    rows = [line for line in table.splitlines() if line.startswith('| ') and '---' not in line]
+    # The stand-in tabs' numbers (exact: 0.01 below), the MXNet seed 0 runs from the
+    # notebooks' records (AutoRec's exact RMSE there 0.9: mean of 0.90, 0.89, 0.89).
+    assert rows[1:] == [
+        '| MXNet | MF, seq-aware | none printed | 1.050 +- 0.000 | 1.040 +- 0.000 |',
+        '| MXNet | AutoRec (item-based), random | 0.898 (the book) | 0.900 +- 0.000 | '
+        '0.893 +- 0.006 |',
+        '| PyTorch | MF, seq-aware | none printed | 1.050 +- 0.000 | 1.040 +- 0.000 |',
+        '| PyTorch | AutoRec (item-based), random | 0.906 (the PyTorch AutoRec deck) | '
+        '0.910 +- 0.000 | 0.900 +- 0.000 |'], '\n'.join(rows)
+    assert 'mean +- std over 3 seeds' in table
+    written = json.loads((out / 'rmse.json').read_text())['files']
+    assert sum(f.endswith(('book_experiments.png', 'book_experiments.svg', 'README.md'))
+               for f in written) == 3, written
+
+
+def test_a_readme_without_the_markers_keeps_its_text(tmp_path, monkeypatch, capsys):
+    readme = tmp_path / 'README.md'
+    readme.write_text('# no table here\n', encoding='utf-8')
+    monkeypatch.setattr(reproduce, 'README', str(readme))
+    monkeypatch.setattr(reproduce, 'FRONT_FIGURE', str(tmp_path / 'images' / 'fig'))
+    book, apples, failures = reproduce.make_tables(_runs(1.05, 0.9), 5, 3)
+    files = reproduce.write_front_page(_report(book, apples, failures), book,
+                                       {'mf': 3, 'autorec': 3, 'autorec-user': 3})
+    assert readme.read_text(encoding='utf-8') == '# no table here\n'
+    assert [os.path.basename(f) for f in files] == ['fig.png', 'fig.svg']
+    line = capsys.readouterr().out.strip()
+    assert line.startswith('reproduce: the README keeps its results table: ') and \
+        'expected the lines' in line and '\n' not in line
+
+
 def test_same_split_table_has_the_tuned_presets_beside_the_books(tmp_path):
     from d2l_recsys.evidence import tuned_column
     book, apples, failures = reproduce.make_tables(_runs(1.05, 0.9), 5, 3)
@@ -348,3 +407,67 @@ def test_same_split_table_has_the_tuned_presets_beside_the_books(tmp_path):
     text = rmse_tables.markdown(_report(book, apples, failures))
     row = next(line for line in text.splitlines() if line.startswith('| MF |'))
     assert row.endswith('| - | - |')
+
+
+# ---------------------------------------------------------------- the chapter's parts
+def test_parts_argument_names_the_parts_and_refuses_others(capsys):
+    assert reproduce.parse_args([]).parts == list(reproduce.PARTS)
+    assert reproduce.parse_args(['--parts', 'rating']).parts == ['rating']
+    with pytest.raises(SystemExit) as e:
+        reproduce.parse_args(['--parts', 'rating,jokes'])
+    assert e.value.code == 2 and '--parts: expected some of' in capsys.readouterr().err
+
+
+def _part_module(name, result, calls):
+    module = types.ModuleType(name)
+
+    def run(ctx):
+        calls.append((name, ctx))
+        return result
+    module.run = run
+    return module
+
+
+@needs_mxnet   # reproduce.main runs the MXNet tab (stood in here, but imported)
+@pytest.mark.parametrize('quick', [False, True])
+def test_other_parts_run_after_the_rating_part_and_their_failures_count(
+        tmp_path, monkeypatch, capsys, quick):
+    import sys
+    calls = []
+    parts = {'ok_part': {'files': []},
+             'bad_part': {'failures': ['Model X: HR@10 0.010 is outside 0.08 +- 0.01']}}
+    for name, result in parts.items():
+        monkeypatch.setitem(sys.modules, f'fake_{name}', _part_module(name, result, calls))
+    monkeypatch.setattr(reproduce, 'PARTS', {'rating': None, 'ok_part': 'fake_ok_part',
+                                             'bad_part': 'fake_bad_part'})
+    torch_tab = StandInTab({'mf': 1.05, 'autorec': 0.91}, {'mf': 0.5, 'autorec': 40.0})
+    code, out, _ = _main(monkeypatch, tmp_path, ['--seeds', '2', '--apples-seeds', '1',
+                                                 '--no-readme'] + (['--quick'] if quick else []),
+                         (torch_tab, None))
+    printed = capsys.readouterr().out
+    assert [name for name, _ in calls] == ['ok_part', 'bad_part']
+    ctx = calls[0][1]
+    assert ctx.quick == quick and ctx.frameworks == ['mxnet', 'torch']
+    assert ctx.out_dir == str(out) and ctx.n_seeds == 2
+    assert (out / 'rmse.json').exists()   # the rating part ran first
+    if quick:
+        assert code == 0 and 'OUTSIDE TOLERANCE' not in printed
+    else:
+        assert code == 1
+        assert 'reproduce: OUTSIDE TOLERANCE: Model X: HR@10 0.010 is outside' in printed
+
+
+@needs_mxnet
+def test_a_part_that_cannot_go_on_stops_the_run_with_exit_1(tmp_path, monkeypatch, capsys):
+    import sys
+    calls = []
+    monkeypatch.setitem(sys.modules, 'fake_broken', _part_module(
+        'broken', {'errors': ['notebooks/06-neumf-mxnet.ipynb wrote no record']}, calls))
+    monkeypatch.setitem(sys.modules, 'fake_after', _part_module('after', {}, calls))
+    monkeypatch.setattr(reproduce, 'PARTS', {'rating': None, 'broken': 'fake_broken',
+                                             'after': 'fake_after'})
+    code, _, _ = _main(monkeypatch, tmp_path, ['--quick', '--parts', 'broken,after'],
+                       (None, 'no torch'))
+    printed = capsys.readouterr().out
+    assert code == 1 and [name for name, _ in calls] == ['broken']
+    assert 'reproduce: notebooks/06-neumf-mxnet.ipynb wrote no record' in printed

@@ -16,8 +16,8 @@ one backward per batch); the training rows sit on every device from the start an
 batches are gathered there with one ``take`` and cut as views; the losses stay on the device
 until the epoch ends; evaluation runs in large batches (AutoRec's only over rows that have test
 ratings). Only the summation order inside kernels differs, so the results agree with the
-faithful path to float rounding. The README's Speed section has the measurements, and what was
-tried and dropped.
+faithful path to float rounding. docs/speed.md has the measurements, and what was tried and
+dropped.
 """
 import math
 import time

@@ -46,7 +46,7 @@ __all__ = ['ShuffledBatches', 'loader_draw', 'fit_mf', 'fit_autorec', 'THREADS',
 # waiting for each other at every operator made MF about 10x slower (measured here: 2 cores,
 # load average near 6). AutoRec's dense products gain from every free core (1.2-1.4x sooner
 # with 2 threads at load 1.4), though under heavy load one thread was faster there too:
-# set THREADS['autorec'] = 1 on a crowded machine. The README's Speed section has the runs.
+# set THREADS['autorec'] = 1 on a crowded machine. docs/speed.md has the runs.
 THREADS = {'mf': 1, 'autorec': None}
 
 
