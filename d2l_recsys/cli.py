@@ -18,9 +18,10 @@ import math
 import os
 import signal
 import sys
-import tempfile
 import time
 
+from . import checks
+from .checks import OneLineParser, UsageError
 from .defaults import (BOOK, CLICK_DATASET, CLICK_DATASETS, CLICK_MODELS, RANKING_LOSSES,
                        RANKING_MODELS)
 
@@ -38,89 +39,28 @@ EXAMPLES = '''examples:
   python -m d2l_recsys recommend --model results/mf --user 20 -k 10'''
 
 
-class UsageError(Exception):
-    """A bad argument: one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse prints the whole usage block before the message; one line is what we promise.
-    def error(self, message):
-        raise UsageError(message)
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be a positive integer, got {value}')
-    return value
-
-
-def _nonneg_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be zero or positive, got {value}')
-    return value
-
-
-def _finite_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f'must be a finite number, got {text}')
-    return value
-
-
-def _positive_float(text):
-    value = _finite_float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f'must be positive, got {text}')
-    return value
-
-
-def _nonneg_float(text):
-    value = _finite_float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f'must be zero or positive, got {text}')
-    return value
-
-
-def _dropout(text):
-    value = _finite_float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f'must be in [0, 1), got {text}')
-    return value
+# The argument types are the shared ones (:mod:`d2l_recsys.checks`), as the distributed entry's.
+_positive_int = checks.arg_positive_int
+_finite_float, _positive_float = checks.arg_finite, checks.arg_positive_float
+_nonneg_float, _ratio, _seed = checks.arg_nonneg_float, checks.arg_ratio, checks.arg_seed
+_dropout = checks.arg_fraction
 
 
 def _int_list(text):
-    from .experiments import check_int_list   # imported here: NumPy only when given
     try:
-        return list(check_int_list('the layers', text))
+        return list(checks.int_list('the layers', text))
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e).replace('the layers must be ', 'must be '))
 
 
-def _ratio(text):
-    value = _finite_float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f'must be between 0 and 1, got {text}')
-    return value
-
-
 def build_parser():
-    p = _Parser(prog=PROG, description='The recommender-systems chapters of Dive into Deep '
-                'Learning (MovieLens 100K, matrix factorization, AutoRec, NeuMF, Caser): '
-                'MXNet Gluon, the book\'s (default), or PyTorch (--framework torch).',
-                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=PROG, description='The recommender-systems chapters of Dive into '
+                      'Deep Learning (MovieLens 100K, matrix factorization, AutoRec, NeuMF, Caser, '
+                      'FM, DeepFM): MXNet Gluon, the book\'s (default), or PyTorch (--framework '
+                      'torch).',
+                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest='command', metavar='{data,train,recommend,tune,exercises}',
-                           parser_class=_Parser)
+                           parser_class=OneLineParser)
     sub.required = True
 
     d = sub.add_parser('data', help='fetch and validate MovieLens 100K (with u.user, which the '
@@ -173,7 +113,7 @@ def build_parser():
                    help=f'Caser: dropout before its fully connected layer ({cs["drop_ratio"]})')
     t.add_argument('--loss', choices=list(RANKING_LOSSES),
                    help="NeuMF, Caser: the pairwise loss (the book's bpr, or hinge)")
-    t.add_argument('--seed', type=_nonneg_int, default=None,
+    t.add_argument('--seed', type=_seed, default=None,
                    help="fixes the framework's (MXNet's or PyTorch's), NumPy's and Python's "
                         'random state (same split, same RMSE on CPU)')
     t.add_argument('--devices', default=None,
@@ -206,7 +146,7 @@ def build_parser():
     u.add_argument('model', choices=['mf', 'autorec'])
     u.add_argument('--split', choices=['random', 'seq-aware'], default='random')
     u.add_argument('--trials', type=_positive_int, default=30, help='Optuna trials (30)')
-    u.add_argument('--seed', type=_nonneg_int, default=0,
+    u.add_argument('--seed', type=_seed, default=0,
                    help='seed of the split, the validation set and the search (0)')
     u.add_argument('--search-seeds', default=None, metavar='S,S,...',
                    help='seeds whose validation sets judge each trial (the mean of their best '
@@ -344,8 +284,11 @@ def cmd_train(args):
     from .store import check_output_folder
     out = args.out or os.path.join('results', args.model)   # created when saving
     check_output_folder(out)   # before training, not after it
-    with tempfile.TemporaryDirectory(prefix='d2l-recsys-curve-') as scratch:
-        return _train_and_save(args, out, os.path.join(scratch, 'curve'))
+    from .scratch import scratch_dir
+    # The curve is drawn before the model folder is staged; its scratch folder is removed at
+    # the end, or by the next run if this one is killed.
+    with scratch_dir('curve') as folder:
+        return _train_and_save(args, out, os.path.join(folder, 'curve'))
 
 
 def _train_click_and_save(args, out, curve):
@@ -508,22 +451,28 @@ def _train_tuned(args, devices, curve):
     return net, history, info
 
 
-def _titles(data_dir, model_dir):
-    """Titles from ``--data DIR`` when given, else from the model folder's own (checked)
-    u.item; the model folder never sends the program to read elsewhere."""
+def _titles(data_dir, model_dir, meta):
+    """Titles from ``--data DIR`` when given, else from the model folder's own u.item, read
+    only when ``model.json`` lists it (so checked, and never through a link); the model
+    folder never sends the program to read elsewhere."""
     from . import fetch
-    if data_dir is None:
-        if not os.path.isfile(os.path.join(model_dir, 'u.item')):
-            _log(f'{PROG}: note: titles unavailable: no u.item in {model_dir} (give --data '
-                 'DIR with the u.item of the training data)')
-            return {}
-        data_dir = model_dir
-    elif not os.path.isfile(os.path.join(data_dir, 'u.item')):
-        _log(f'{PROG}: note: titles unavailable: no u.item in {data_dir} (give --data DIR '
-             'with the u.item of the training data)')
-        return {}
+    from .store import read_listed
     try:
-        return fetch.read_item_titles(data_dir)
+        if data_dir is not None:
+            if not os.path.isfile(os.path.join(data_dir, 'u.item')):
+                _log(f'{PROG}: note: titles unavailable: no u.item in {data_dir} (give --data '
+                     'DIR with the u.item of the training data)')
+                return {}
+            return fetch.read_item_titles(data_dir)
+        if 'u.item' not in (meta.get('files') or {}):
+            there = os.path.lexists(os.path.join(model_dir, 'u.item'))
+            _log(f'{PROG}: note: titles unavailable: ' + (
+                f'the u.item in {model_dir} is not listed in its model.json, so it is not '
+                'read' if there else f'no u.item in {model_dir}') +
+                ' (give --data DIR with the u.item of the training data)')
+            return {}
+        path = os.path.join(model_dir, 'u.item')
+        return fetch.parse_item_titles(read_listed(model_dir, 'u.item', meta), path)
     except Exception as e:  # titles are a nicety: say why they are missing, keep the table
         _log(f'{PROG}: note: no titles ({str(e).splitlines()[0] if str(e) else e!r})')
         return {}
@@ -607,7 +556,7 @@ def cmd_recommend(args):
                          'training ratings as its input')
     else:
         _log(f'{PROG}: note: no training ratings saved, so seen items are not skipped')
-    titles = _titles(args.data, args.model)
+    titles = _titles(args.data, args.model, meta)
     if meta['model'] in RANKING_MODELS:   # scores from the model itself (Caser: and its
         inter_mat = None                  # users' last items, checked on load)
     rows = tab.top_k(net, user_index, args.k, num_items=num_items, inter_mat=inter_mat,
@@ -635,8 +584,10 @@ def cmd_exercises(args):
     if unknown:
         raise UsageError(f'unknown exercise {unknown[0]!r}; choose from '
                          f'{", ".join(exercises.EXERCISES)}')
-    tab = _experiments(args.framework)
+    from .atomic import check_output_dir
     out = args.out or exercises.OUT
+    check_output_dir(out, '--out')   # before the data and the sweeps, not after them
+    tab = _experiments(args.framework)
     tic = time.time()
     data_dir = fetch.ml100k_dir(args.data, log=_log) if args.data is None else args.data
     done = exercises.run_all(args.names or None, tab=tab, quick=args.quick,
@@ -650,65 +601,102 @@ def cmd_exercises(args):
 
 def _start_point(model, split_mode, text):
     """A ``--start`` point: the JSON's values over the tuned preset's, search space's names
-    only."""
+    only, each checked against the search space before anything runs."""
     from .defaults import OPTIONS_OFF, SPACES, preset
     try:
         given = json.loads(text)
-    except ValueError as e:
-        raise UsageError(f'--start must be a JSON object, got {text!r} ({e})') from None
+    except (ValueError, RecursionError) as e:
+        raise UsageError(f'--start must be a JSON object, got {text[:80]!r} ({e})'[:300]) \
+            from None
     if not isinstance(given, dict):
-        raise UsageError(f'--start must be a JSON object, got {text!r}')
+        raise UsageError(f'--start must be a JSON object, got {text[:80]!r}')
     unknown = sorted(set(given) - set(SPACES[model]))
     if unknown:
         raise UsageError(f'--start: {model} searches {", ".join(SPACES[model])}; not '
                          f'{", ".join(unknown)}')
+    try:
+        checks.check_point(SPACES[model], given, '--start')
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     tuned = preset(model, split_mode, 'tuned')
     # An option the preset does not set is off there (e.g. no input dropout).
-    return {k: given.get(k, tuned.get(k, OPTIONS_OFF.get(k))) for k in SPACES[model]}
+    point = {k: given.get(k, tuned.get(k, OPTIONS_OFF.get(k))) for k in SPACES[model]}
+    filled = {k: v for k, v in point.items() if k not in given}
+    checks.check_point(SPACES[model], filled, f'the tuned {model} preset (give it in --start)')
+    return point
+
+
+def _seeds(text, option):
+    try:
+        return checks.parse_seeds(text, option)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _interrupted(cause, why):
+    """Re-raise an interrupt (or SIGTERM's exit) saying ``why`` in the one line it ends with."""
+    if isinstance(cause, KeyboardInterrupt):
+        raise KeyboardInterrupt(why) from None
+    print(f'{PROG}: terminated {why}', file=sys.stderr, flush=True)
+    raise cause from None
 
 
 def cmd_tune(args):
+    """Every argument is checked before the search (its data, devices, start points, where
+    the record goes); an interrupted search keeps its finished trials in the record."""
     from . import tuning
-    try:
-        eval_seeds = [int(x) for x in args.eval_seeds.split(',') if x.strip()]
-    except ValueError:
-        raise UsageError(f'--eval-seeds must be integers separated by commas, got '
-                         f'{args.eval_seeds!r}') from None
-    try:
-        search_seeds = (None if args.search_seeds is None else
-                        [int(x) for x in args.search_seeds.split(',') if x.strip()])
-    except ValueError:
-        raise UsageError(f'--search-seeds must be integers separated by commas, got '
-                         f'{args.search_seeds!r}') from None
+    from .atomic import atomic_write_text, check_output_file
+    eval_seeds = _seeds(args.eval_seeds, '--eval-seeds')
+    search_seeds = None if args.search_seeds is None else _seeds(args.search_seeds,
+                                                                  '--search-seeds')
     if search_seeds is not None and not search_seeds:
         raise UsageError('--search-seeds must name at least one seed')
     if args.clip and args.model != 'autorec':
         raise UsageError('--clip is an AutoRec option; MF predictions are not clipped')
     start = [_start_point(args.model, args.split, text) for text in args.start]
-    tab = _experiments(args.framework)
     out = args.out or os.path.join('results', 'tune', f'{args.model}-{args.split}.json')
-    record = tuning.search(args.model, args.split, tab=tab, trials=args.trials, seed=args.seed,
-                           data_dir=args.data, devices=args.devices,
-                           max_epochs=args.max_epochs, log=_log, seeds=search_seeds,
-                           start=start, fixed={'clip': True} if args.clip else None)
-    chosen = record['preset']
-    if args.refit:
-        chosen['refit'] = True
-    print(f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
-          f'{record["best_epoch"]} after {args.trials} trials '
-          f'({record["search_seconds"]:.0f} s): {chosen}')
-    if eval_seeds:
-        values = {k: v for k, v in chosen.items() if k != 'split_mode'}
-        record['evaluation'] = tuning.evaluate(args.model, args.split, tab=tab,
-                                               seeds=eval_seeds, values=values,
-                                               data_dir=args.data, devices=args.devices,
-                                               log=_log)
-        e = record['evaluation']
-        print(f'exact test RMSE {e["test_rmse_mean"]:.4f} +- {e["test_rmse_std"]:.4f} '
-              f'(validation {e["val_rmse_mean"]:.4f}) over seeds {eval_seeds}')
-    from .atomic import atomic_write_text
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    atomic_write_text(out, json.dumps(record, indent=2, default=_jsonable) + '\n')
+    check_output_file(out, '--out')
+    tab = _experiments(args.framework)
+    devices = _tab(args.framework).parse_devices(args.devices)
+    record = None
+
+    def write(record):
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        atomic_write_text(out, json.dumps(record, indent=2, default=_jsonable) + '\n')
+
+    try:
+        record = tuning.search(args.model, args.split, tab=tab, trials=args.trials,
+                               seed=args.seed, data_dir=args.data, devices=devices,
+                               max_epochs=args.max_epochs, log=_log, seeds=search_seeds,
+                               start=start, fixed={'clip': True} if args.clip else None)
+        chosen = record['preset']
+        if args.refit:
+            chosen['refit'] = True
+        print(f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
+              f'{record["best_epoch"]} after {args.trials} trials '
+              f'({record["search_seconds"]:.0f} s): {chosen}')
+        if eval_seeds:
+            values = {k: v for k, v in chosen.items() if k != 'split_mode'}
+            record['evaluation'] = tuning.evaluate(args.model, args.split, tab=tab,
+                                                   seeds=eval_seeds, values=values,
+                                                   data_dir=args.data, devices=devices,
+                                                   log=_log)
+            e = record['evaluation']
+            print(f'exact test RMSE {e["test_rmse_mean"]:.4f} +- {e["test_rmse_std"]:.4f} '
+                  f'(validation {e["val_rmse_mean"]:.4f}) over seeds {eval_seeds}')
+    except tuning.Interrupted as e:   # during the search: its finished trials
+        why = f'after {e.record["finished"]} finished trial(s) of {args.trials}'
+        if e.record['history']:
+            write(e.record)
+            why += f'; they are in {out} ("interrupted": true)'
+        _interrupted(e.cause, why)
+    except (KeyboardInterrupt, SystemExit) as e:   # during the evaluation: the whole search
+        if record is None:
+            raise
+        record['interrupted'] = 'evaluation'
+        write(record)
+        _interrupted(e, f'while evaluating the chosen preset; the search is in {out}')
+    write(record)
     print(f'wrote {out}')
     return 0
 
@@ -717,7 +705,7 @@ COMMANDS = {'data': cmd_data, 'train': cmd_train, 'recommend': cmd_recommend,
             'tune': cmd_tune, 'exercises': cmd_exercises}
 
 
-def _error_line(e):
+def error_line(e):
     """One line for an expected failure. MXNet's errors put a C++ traceback header first
     ("Traceback (most recent call last):"); the line with the reason is the "MXNetError:"
     one."""
@@ -757,6 +745,8 @@ def _main(argv):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        from .scratch import sweep
+        sweep()   # what killed runs left behind (staging folders, scratch, temporary files)
         fast = args.command == 'tune' or (
             args.command == 'train' and (args.fast or args.preset == 'tuned'))
         if fast and args.framework == 'mxnet':
@@ -766,11 +756,32 @@ def _main(argv):
     except UsageError as e:
         print(f'{PROG}: error: {e}', file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f'{PROG}: interrupted', file=sys.stderr)
+    except KeyboardInterrupt as e:
+        _quiet_mxnet_shutdown()
+        print(f'{PROG}: interrupted' + (f' {e}' if str(e) else ''), file=sys.stderr)
         return 130
     except (ValueError, RuntimeError, OSError, KeyError, ArithmeticError, MemoryError) as e:
         # Expected failures (bad data, devices, files, a diverging run, MXNet's own errors)
         # are reported in one line; real bugs in other exception types show their traceback.
-        print(f'{PROG}: error: {_error_line(e)}', file=sys.stderr)
+        _quiet_mxnet_shutdown()
+        print(f'{PROG}: error: {error_line(e)}', file=sys.stderr)
         return 1
+
+
+def _quiet_mxnet_shutdown():
+    """After a failure, MXNet's exit hook (``MXNotifyShutdown``) raises the engine's pending
+    error again (an allocation that failed, say) and Python prints its traceback after our one
+    line; the hook still runs, without re-raising."""
+    base = sys.modules.get('mxnet.base')
+    hook = getattr(base, '_notify_shutdown', None)
+    if hook is None:
+        return
+    import atexit
+    atexit.unregister(hook)
+
+    def notify_shutdown():
+        try:
+            base._LIB.MXNotifyShutdown()   # its status is the error already reported
+        except Exception:
+            pass
+    atexit.register(notify_shutdown)

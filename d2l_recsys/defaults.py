@@ -12,9 +12,9 @@ setting in one place changes it everywhere.
 """
 import types
 
-__all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'RATING_SCALE', 'MAX_EPOCHS',
-           'PATIENCE', 'MODELS', 'RANKING_MODELS', 'RANKING_LOSSES', 'SPLITS', 'book',
-           'preset', 'CLICK_MODELS', 'CLICK_DATASETS', 'CLICK_DATASET']
+__all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'RATING_SCALE', 'ACTIVATIONS',
+           'MAX_EPOCHS', 'PATIENCE', 'MODELS', 'RANKING_MODELS', 'RANKING_LOSSES', 'SPLITS',
+           'book', 'preset', 'CLICK_MODELS', 'CLICK_DATASETS', 'CLICK_DATASET']
 
 MODELS = ('mf', 'autorec')
 # The ranking half: implicit feedback, the seq-aware split, a pairwise loss.
@@ -83,6 +83,9 @@ OPTIONS_OFF = types.MappingProxyType(dict(reg=0.0, lr_decay=None, decoder_activa
                                           input_dropout=0.0, clip=False))
 # MovieLens ratings are whole stars from 1 to 5; AutoRec's ``clip`` keeps predictions there.
 RATING_SCALE = (1.0, 5.0)
+# The activations a model description may name: what MXNet's ``Dense(activation=...)``
+# accepts; the PyTorch tab maps each name to its module, so a name means the same in both.
+ACTIVATIONS = ('sigmoid', 'relu', 'tanh', 'softrelu', 'softsign')
 MAX_EPOCHS = {'mf': 60, 'autorec': 120}
 PATIENCE = {'mf': 5, 'autorec': 8}
 

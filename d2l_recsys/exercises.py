@@ -24,12 +24,13 @@ import csv
 import io
 import math
 import os
+import re
 import time
 
 import numpy
 
 from . import metrics
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, check_output_dir, read_regular
 from .defaults import BOOK
 from .plotting import save_figure
 
@@ -438,15 +439,39 @@ def run(name, *, tab, quick=False, seeds=None, data_dir=None, out=OUT, log=None)
             'seconds': seconds, 'files': paths}
 
 
+SUMMARY = 'summary.md'
+_SUMMARY_LINE = re.compile(r'- \*\*(?P<name>[a-z0-9-]+)\*\* ')
+
+
+def _summary_lines(path):
+    """``{name: line}`` of an earlier ``summary.md`` (only exercises that still exist), so
+    that rerunning some exercises keeps the others' lines; {} when there is none."""
+    try:
+        text = read_regular(path, limit=1 << 20).decode('utf-8')
+    except (OSError, ValueError):
+        return {}
+    lines = {}
+    for line in text.splitlines():
+        m = _SUMMARY_LINE.match(line)
+        if m and m['name'] in EXERCISES:
+            lines[m['name']] = line
+    return lines
+
+
 def run_all(names=None, *, tab, quick=False, data_dir=None, out=OUT, log=None):
-    """Run the exercises ``names`` (default: all) and write ``out/summary.md``."""
+    """Run the exercises ``names`` (default: all) and write ``out/summary.md``: their lines,
+    and the lines an earlier run there wrote for the others (a quick run's marked as such).
+    ``out`` is checked before the first sweep."""
+    check_output_dir(out, 'exercises: out')
     done = [run(n, tab=tab, quick=quick, data_dir=data_dir, out=out, log=log)
             for n in (names or list(EXERCISES))]
-    lines = ['# The exercises of the MF and AutoRec sections', '',
-             'One line per exercise: what its sweep shows (`python -m d2l_recsys exercises '
-             'NAME` reruns one).' + (' Quick run: plumbing only, not results.' if quick else ''),
-             '']
-    lines += [f'- **{d["name"]}** ({d["title"]}, {d["seconds"]:.0f} s): {d["line"]}'
-              for d in done]
-    atomic_write_text(os.path.join(out, 'summary.md'), '\n'.join(lines) + '\n')
+    lines = _summary_lines(os.path.join(out, SUMMARY))
+    mark = '; quick: plumbing only, not a result' if quick else ''
+    lines.update({d['name']: f'- **{d["name"]}** ({d["title"]}, {d["seconds"]:.0f} s{mark}): '
+                             f'{d["line"]}' for d in done})
+    text = ['# The exercises of the MF and AutoRec sections', '',
+            'One line per exercise: what its sweep shows (`python -m d2l_recsys exercises '
+            'NAME` reruns one, and keeps the other lines).', '']
+    text += [lines[name] for name in EXERCISES if name in lines]
+    atomic_write_text(os.path.join(out, SUMMARY), '\n'.join(text) + '\n')
     return done

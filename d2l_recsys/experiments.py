@@ -26,13 +26,15 @@ import time
 
 import numpy
 
-from . import data, fetch
+from . import checks, data, fetch
+from .checks import check, check_click_settings, check_mlp_dims, check_seed
 from .defaults import BOOK, CLICK_MODELS, RANKING_LOSSES, RANKING_MODELS, SPLITS
+from .store import parameter_count
 
 __all__ = ['RUNNING_MEAN', 'EXACT', 'check', 'check_settings', 'check_seed', 'seed_host',
            'RunData', 'read_split_load', 'check_batch_size', 'check_model_memory',
-           'non_finite_error', 'new_history', 'record_epoch', 'finish_history', 'run_info',
-           'check_click_settings', 'check_int_list', 'check_mlp_dims']
+           'check_run_sizes', 'non_finite_error', 'new_history', 'record_epoch',
+           'finish_history', 'run_info', 'check_click_settings', 'check_mlp_dims']
 
 RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
                 '(not the test-set RMSE; see test_rmse_exact)')
@@ -41,28 +43,6 @@ EXACT = 'book evaluator: RMSE over all observed test ratings (exact)'
 # What a size-like setting must be, and what the model calls it.
 _SIZES = {'mf': 'num_factors', 'autorec': 'num_hidden', 'neumf': 'num_factors',
           'caser': 'num_factors'}
-
-
-def check(name, value, ok, what):
-    """Raise ``ValueError('<name> must be <what>, got <value>')`` unless ``ok``."""
-    if not ok:
-        raise ValueError(f'{name} must be {what}, got {value!r}')
-
-
-def _positive_int(name, value):
-    ok = isinstance(value, (int, numpy.integer)) or (
-        isinstance(value, float) and value.is_integer())
-    check(name, value, ok and value >= 1, 'a positive integer')
-    return int(value)
-
-
-def _finite(name, value, ok, what):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f'{name} must be a number, got {value!r}') from None
-    check(name, value, math.isfinite(number) and ok(number), what)
-    return number
 
 
 def check_settings(model, **settings):
@@ -82,20 +62,19 @@ def check_settings(model, **settings):
     if unknown:
         raise TypeError(f'{model} has no setting {", ".join(sorted(unknown))}')
     s = {**BOOK[model], **{k: v for k, v in settings.items() if v is not None}}
-    s[_SIZES[model]] = _positive_int(_SIZES[model], s[_SIZES[model]])
-    s['lr'] = _finite('lr', s['lr'], lambda v: v > 0, 'a finite positive number')
-    s['wd'] = _finite('wd', s['wd'], lambda v: v >= 0, 'a finite number, zero or positive')
-    s['batch_size'] = _positive_int('batch_size', s['batch_size'])
-    s['num_epochs'] = _positive_int('num_epochs', s['num_epochs'])
+    s[_SIZES[model]] = checks.positive_int(_SIZES[model], s[_SIZES[model]])
+    s['lr'] = checks.number('lr', s['lr'], lambda v: v > 0, 'a finite positive number')
+    s['wd'] = checks.number('wd', s['wd'], lambda v: v >= 0, 'a finite number, zero or positive')
+    s['batch_size'] = checks.positive_int('batch_size', s['batch_size'])
+    s['num_epochs'] = checks.positive_int('num_epochs', s['num_epochs'])
     if 'split_mode' in s:
         check('split_mode', s['split_mode'], s['split_mode'] in SPLITS,
               "'random' or 'seq-aware'")
     if 'test_ratio' in s:
-        s['test_ratio'] = _finite('test_ratio', s['test_ratio'], lambda v: 0 < v < 1,
-                                  'between 0 and 1')
+        s['test_ratio'] = checks.number('test_ratio', s['test_ratio'], lambda v: 0 < v < 1,
+                                        'between 0 and 1')
     if 'dropout' in s:
-        s['dropout'] = _finite('dropout', s['dropout'], lambda v: 0 <= v < 1,
-                               'in [0, 1)')
+        s['dropout'] = checks.fraction('dropout', s['dropout'])
     if model in RANKING_MODELS:
         _check_ranking(s)
     return s
@@ -107,72 +86,13 @@ def _check_ranking(s):
     check('loss', s['loss'], s['loss'] in RANKING_LOSSES,
           ' or '.join(repr(x) for x in RANKING_LOSSES))
     if 'nums_hiddens' in s:
-        s['nums_hiddens'] = check_int_list('nums_hiddens', s['nums_hiddens'])
+        s['nums_hiddens'] = checks.int_list('nums_hiddens', s['nums_hiddens'])
     for key in ('L', 'd', 'd_prime'):
         if key in s:
             # The book's Caser concatenates both convolutions' outputs: neither may be empty.
-            s[key] = _positive_int(key, s[key])
+            s[key] = checks.positive_int(key, s[key])
     if 'drop_ratio' in s:
-        s['drop_ratio'] = _finite('drop_ratio', s['drop_ratio'], lambda v: 0 <= v < 1,
-                                  'in [0, 1)')
-
-
-def check_int_list(name, value):
-    """Layer widths (NeuMF's ``nums_hiddens``, DeepFM's ``mlp_dims``) as a tuple of positive
-    ints, from a sequence or a string such as ``'30,20,10'``; ValueError naming ``name``
-    otherwise."""
-    items = value.split(',') if isinstance(value, str) else value
-    dims = []
-    try:
-        for d in items:
-            if isinstance(d, str):
-                d = int(d.strip())
-            elif isinstance(d, float) and d.is_integer():
-                d = int(d)
-            if isinstance(d, bool) or not isinstance(d, (int, numpy.integer)):
-                raise TypeError
-            dims.append(int(d))
-    except (TypeError, ValueError):
-        dims = []
-    check(name, value, bool(dims) and min(dims) >= 1,
-          "one or more positive integers (e.g. (30, 20, 10) or '30,20,10')")
-    return tuple(dims)
-
-
-def check_mlp_dims(value):
-    """DeepFM's hidden layer widths: :func:`check_int_list` named ``mlp_dims``."""
-    return check_int_list('mlp_dims', value)
-
-
-def check_click_settings(model, **settings):
-    """The book's settings for FM or DeepFM with ``settings`` over them, checked: positive
-    integers ``num_factors``, ``batch_size``, ``num_epochs``, a finite positive ``lr``, and
-    DeepFM's ``mlp_dims`` (:func:`check_mlp_dims`) and ``drop_rate`` in [0, 1). ValueError
-    naming the argument; TypeError for an unknown key."""
-    if model not in CLICK_MODELS:
-        raise ValueError(f"model must be one of {', '.join(CLICK_MODELS)}, got {model!r}")
-    unknown = set(settings) - set(BOOK[model])
-    if unknown:
-        raise TypeError(f'{model} has no setting {", ".join(sorted(unknown))}')
-    s = {**BOOK[model], **{k: v for k, v in settings.items() if v is not None}}
-    for key in ('num_factors', 'batch_size', 'num_epochs'):
-        s[key] = _positive_int(key, s[key])
-    s['lr'] = _finite('lr', s['lr'], lambda v: v > 0, 'a finite positive number')
-    if model == 'deepfm':
-        s['mlp_dims'] = check_mlp_dims(s['mlp_dims'])
-        s['drop_rate'] = _finite('drop_rate', s['drop_rate'], lambda v: 0 <= v < 1,
-                                 'in [0, 1)')
-    return s
-
-
-def check_seed(seed):
-    """``seed`` as an int in [0, 2**32), or ValueError."""
-    try:
-        value = int(seed)
-    except (TypeError, ValueError):
-        raise ValueError(f'seed must be an integer, got {seed!r}') from None
-    check('seed', seed, value == seed and 0 <= value < 2 ** 32, 'an integer in [0, 2**32)')
-    return value
+        s['drop_ratio'] = checks.fraction('drop_ratio', s['drop_ratio'])
 
 
 def seed_host(seed):
@@ -245,33 +165,32 @@ def check_batch_size(batch_size, rows, what):
                          f'({what}); no full batch can be formed: use at most {rows:,}')
 
 
+def check_run_sizes(model, settings, run_data, *, on_cpu, user_based=False):
+    """Before a model is built, in every tab and path (``train_mf``, ``train_autorec``,
+    ``fit``): a batch no loader can fill (:func:`check_batch_size`: MF's rows are ratings,
+    AutoRec's items, or users when ``user_based``) and, on the CPU (``on_cpu``), a model the
+    memory cannot hold (:func:`check_model_memory`)."""
+    if model == 'mf':
+        rows, what = len(run_data.train[0]), 'ratings'
+    else:
+        rows, what = ((run_data.num_users, 'users') if user_based else
+                      (run_data.num_items, 'items'))
+    check_batch_size(settings['batch_size'], rows, what)
+    if on_cpu:
+        check_model_memory(model, settings, run_data.num_users, run_data.num_items,
+                           user_based)
+
+
 def check_model_memory(model, settings, num_users, num_items, user_based=False):
     """ValueError when the model's weights, gradients and Adam's two moments (4 float32 copies)
     would not fit in this machine's memory: say so before allocating, not after MXNet or the
-    kernel gives up. Only meaningful for training on the CPU."""
+    kernel gives up. Only meaningful for training on the CPU. The count is the one a saved
+    model's description is checked with (:func:`d2l_recsys.store.parameter_count`)."""
+    count = parameter_count({'model': model, 'hparams': settings, 'num_users': num_users,
+                             'num_items': num_items, 'user_based': user_based})
     size = settings[_SIZES[model]]
-    if model == 'mf':
-        count = (num_users + num_items) * (size + 1)
-    elif model == 'neumf':   # four embeddings; the MLP's layers are small beside them
-        widths = [2 * size, *settings['nums_hiddens']]
-        count = 2 * (num_users + num_items) * size + sum(
-            a * b + b for a, b in zip(widths[:-1], widths[1:])) + size + widths[-1]
-    elif model == 'caser':   # P, Q, Q_prime (2k), b; the filters and the layer after them
-        L, d, d_prime = settings['L'], settings['d'], settings['d_prime']
-        count = (num_users + 4 * num_items) * size + d_prime * L + d * L * (L + 1) // 2 * size \
-            + (d_prime * size + d * L) * size
-    else:
-        width = num_items if user_based else num_users
-        count = 2 * width * size + width + size
-    need = 16 * count
-    try:
-        have = os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
-    except (AttributeError, ValueError, OSError):
-        return
-    if need > have:
-        raise ValueError(f'{_SIZES[model]} {size:,} needs about {need / 2 ** 30:,.0f} GiB for '
-                         f'the weights, gradients and Adam state; this machine has '
-                         f'{have / 2 ** 30:,.0f} GiB')
+    checks.check_memory(count, f'{_SIZES[model]} {size:,}', bytes_per=4, copies=4,
+                        detail=' for the weights, gradients and Adam state')
 
 
 def non_finite_error(what, value, epoch, lr=None):

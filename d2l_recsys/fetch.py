@@ -27,15 +27,16 @@ import zipfile
 import numpy as onp
 import pandas as pd
 
-from .atomic import atomic_write, file_digest, umask_mode
+from . import scratch
+from .atomic import atomic_write, file_digest, read_regular, umask_mode
+from .scratch import ENV_CACHE, cache_root
 
-__all__ = ['ml100k_dir', 'read_u_data', 'read_item_titles', 'cache_root', 'check_ml100k',
-           'DataError', 'FetchError', 'ML100K', 'read_u_user', 'read_u_item', 'u_user_path',
-           'staging', 'publish', 'OCCUPATIONS', 'GENRES', 'member_parts', 'download_checked',
-           'print_once', 'check_cache_writable']
+__all__ = ['ml100k_dir', 'read_u_data', 'read_item_titles', 'parse_item_titles', 'cache_root',
+           'check_ml100k', 'DataError', 'FetchError', 'ML100K', 'read_u_user', 'read_u_item',
+           'u_user_path', 'staging', 'publish', 'OCCUPATIONS', 'GENRES', 'member_parts',
+           'download_checked', 'print_once', 'check_cache_writable']
 
 ENV_DATA = 'D2L_RECSYS_DATA'
-ENV_CACHE = 'D2L_RECSYS_CACHE'
 NUM_RATINGS, NUM_USERS, NUM_ITEMS = 100_000, 943, 1_682
 HTTP_TIMEOUT = (5, 60)            # connect, read (s): fail fast where there is no network
 PIP_TIMEOUT = 600
@@ -83,8 +84,7 @@ def read_u_data(path):
     naming the file and the line; so do an empty file and ids with gaps (the book indexes
     matrices by ``id - 1``, so ids must run 1..N).
     """
-    with open(path, 'rb') as f:
-        text = f.read().decode('utf-8', errors='replace')
+    text = read_regular(path).decode('utf-8', errors='replace')
     if _CLEAN.fullmatch(text):
         # Well-formed: parse in C. The loop below is the reference; it also finds the line.
         values = onp.fromstring(text, dtype=onp.int64, sep=' ').reshape(-1, 4)
@@ -139,12 +139,6 @@ class FetchError(RuntimeError):
     """No source could provide MovieLens 100K."""
 
 
-def cache_root():
-    """The cache folder: ``$D2L_RECSYS_CACHE`` or ``~/.cache/d2l-recsys``."""
-    return os.path.abspath(os.path.expanduser(
-        os.environ.get(ENV_CACHE) or os.path.join('~', '.cache', 'd2l-recsys')))
-
-
 def check_ml100k(data, source, *, allow_subset=False, log=None):
     """Check a ratings DataFrame is the full ML-100K; DataError names ``source`` otherwise.
 
@@ -194,14 +188,18 @@ _ZIP = re.compile(r'[A-Za-z0-9]{1,10}\Z')
 USER_COLUMNS = ['user_id', 'age', 'gender', 'occupation', 'zip_code']
 
 
-def _read_text(path):
+def _decode(raw):
     """A GroupLens text file's text: UTF-8 (our conversions), else latin-1 (GroupLens')."""
-    with open(path, 'rb') as f:
-        raw = f.read()
     try:
         return raw.decode('utf-8')
     except UnicodeDecodeError:
         return raw.decode('latin-1')
+
+
+def _read_text(path):
+    """The text of a GroupLens file (:func:`_decode`); a FIFO or a device is a ValueError, not
+    a read that never ends."""
+    return _decode(read_regular(path, limit=MAX_ZIP_BYTES))
 
 
 def _text_lines(path, what):
@@ -307,7 +305,8 @@ def staging(cache, name='ml-100k'):
     os.makedirs(cache, exist_ok=True)
     stage = tempfile.mkdtemp(prefix=f'.tmp-{name}-', dir=cache)
     try:
-        yield stage
+        with scratch.pending(stage):   # swept by the next run if this one is killed
+            yield stage
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -606,9 +605,14 @@ def _pip_download(dest):
     ``subprocess.run`` kills the child when this process is interrupted; on Linux the child
     also dies with this process when it is killed outright."""
     cmd = _pip_command(dest)
+    # pip's own temporary folders (pip-unpack-*, pip-download-*, ...) go under ``dest``, the
+    # cache's staging folder, instead of the system's: removed with it, or swept after a kill.
+    tmp = os.path.join(dest, '.tmp-pip')
+    os.makedirs(tmp, exist_ok=True)
+    env = dict(os.environ, TMPDIR=tmp, TEMP=tmp, TMP=tmp)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT,
-                              stdin=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL, env=env,
                               preexec_fn=_die_with_parent if sys.platform == 'linux' else None)
     except subprocess.TimeoutExpired:
         raise DataError(f'PyPI {RECBOLE}: pip download took over {PIP_TIMEOUT} s') from None
@@ -894,14 +898,21 @@ def read_item_titles(data_dir=None):
     """``{item_id: title}`` from ``u.item`` in ``data_dir`` ({} when there is none).
 
     ``data_dir=None`` uses :func:`ml100k_dir`. Reads GroupLens' latin-1 file and our converted
-    one alike; a malformed row raises ValueError naming file and line.
+    one alike; a malformed row raises ValueError naming file and line, and a FIFO or a device
+    named u.item is a ValueError, not a read that never ends.
     """
     if data_dir is None:
         data_dir = ml100k_dir()
     path = os.path.join(data_dir, 'u.item')
     if not os.path.isfile(path):
         return {}
-    text = _read_text(path)
+    return parse_item_titles(read_regular(path, limit=MAX_ZIP_BYTES), path)
+
+
+def parse_item_titles(raw, path='u.item'):
+    """``{item_id: title}`` from the bytes of a ``u.item`` file (``path`` names it in
+    errors)."""
+    text = _decode(raw)
     titles = {}
     for n, line in enumerate(text.split('\n'), 1):
         if not line.strip():

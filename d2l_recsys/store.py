@@ -13,6 +13,8 @@ no framework.
 """
 import contextlib
 import dataclasses
+import hashlib
+import io
 import json
 import os
 import re
@@ -22,13 +24,16 @@ import zipfile
 
 import numpy as onp
 
-from .atomic import file_digest, umask_mode
+from . import checks, scratch
+from .atomic import (file_digest, open_regular, read_regular, umask_mode,
+                     writable_ancestor)
 from .rank_data import seq_windows
 
 __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
            'ModelFolderError', 'json_default', 'model_meta', 'model_from_meta',
            'check_last_items', 'FORMAT', 'META', 'INTERACTIONS', 'HISTORY', 'LAST_ITEMS',
-           'AUTOREC_EXTRAS', 'MODELS', 'CLICK_MODELS']
+           'AUTOREC_EXTRAS', 'MODELS', 'CLICK_MODELS', 'PARAMETER_COUNTS', 'parameter_count',
+           'read_listed', 'interaction_array', 'check_shapes']
 
 FORMAT = 'd2l-recsys-model/1'
 META, INTERACTIONS, HISTORY = 'model.json', 'train_interactions.npz', 'history.json'
@@ -45,7 +50,7 @@ CLICK_MODELS = ('fm', 'deepfm')
 MODELS = ('mf', 'autorec', 'neumf', 'caser') + CLICK_MODELS
 # Names an older model folder may hold; a folder with anything else is not replaced.
 KNOWN = {META, INTERACTIONS, HISTORY, LAST_ITEMS, 'model.params', 'model.pt', 'curve.png',
-         'curve.svg', 'features.json', 'catalog.json'}
+         'curve.svg', 'u.item', 'features.json', 'catalog.json'}
 MAX_META_BYTES = 1 << 20
 MAX_SIZE = 10 ** 8            # users or items: far above any MovieLens release
 _PLAIN = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z')
@@ -130,7 +135,6 @@ def _click_hparams(kind, hp):
     """FM's or DeepFM's hyper-parameters of a description, checked: ``field_dims`` (positive
     integers, at most MAX_SIZE rows in all), ``num_factors``, DeepFM's ``mlp_dims`` and
     ``drop_rate``."""
-    from .experiments import check_click_settings
     dims = hp['field_dims']
     if not isinstance(dims, list) or not dims or not all(
             _is_int(d) and d >= 1 for d in dims) or sum(dims) > MAX_SIZE:
@@ -139,7 +143,7 @@ def _click_hparams(kind, hp):
     given = {k: hp[k] for k in ('num_factors', 'mlp_dims', 'drop_rate') if k in hp}
     if kind == 'deepfm' and not {'mlp_dims', 'drop_rate'} <= set(given):
         raise KeyError('mlp_dims' if 'mlp_dims' not in given else 'drop_rate')
-    return dims, check_click_settings(kind, **given)
+    return dims, checks.check_click_settings(kind, **given)
 
 
 def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None,
@@ -163,27 +167,27 @@ def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None
         raise ValueError(f'model description: "hparams" must be an object, got {hp!r}'[:200])
     try:
         if kind == 'mf':
-            return mf(int(hp['num_factors']), meta['num_users'], meta['num_items'])
+            return mf(checks.positive_int('num_factors', hp['num_factors']),
+                      meta['num_users'], meta['num_items'])
         if kind == 'autorec':
             size = meta['num_items'] if meta.get('user_based') else meta['num_users']
             extras = {k: hp[k] for k in AUTOREC_EXTRAS if k in hp}
             if not isinstance(extras.get('clip', False), bool):
                 raise ValueError(f'model description: autorec hparams "clip" must be true or '
                                  f'false, got {extras["clip"]!r}'[:200])
-            return autorec(int(hp['num_hidden']), size, hp.get('dropout', 0.05), **extras)
+            return autorec(checks.positive_int('num_hidden', hp['num_hidden']), size,
+                           checks.fraction('dropout', hp.get('dropout', 0.05)), **extras)
         if kind == 'neumf' and neumf is not None:
             hidden = hp['nums_hiddens']
-            if not isinstance(hidden, list) or not all(_is_int(h) and h >= 1 for h in hidden):
+            if not isinstance(hidden, list):
                 raise ValueError(f'nums_hiddens must be a list of positive integers, got '
                                  f'{hidden!r}')
             return neumf(_size(hp['num_factors']), meta['num_users'], meta['num_items'],
-                         nums_hiddens=hidden)
+                         nums_hiddens=list(checks.int_list('nums_hiddens', hidden)))
         if kind == 'caser' and caser is not None:
-            ratio = float(hp['drop_ratio'])
-            if not 0 <= ratio < 1:
-                raise ValueError(f'drop_ratio must be in [0, 1), got {ratio!r}')
             return caser(_size(hp['num_factors']), meta['num_users'], meta['num_items'],
-                         _size(hp['L']), _size(hp['d']), _size(hp['d_prime']), ratio)
+                         _size(hp['L']), _size(hp['d']), _size(hp['d_prime']),
+                         checks.fraction('drop_ratio', hp['drop_ratio']))
         if kind in CLICK_MODELS and (fm if kind == 'fm' else deepfm) is not None:
             dims, s = _click_hparams(kind, hp)
             if kind == 'fm':
@@ -231,9 +235,10 @@ def check_last_items(last_items, meta, where, interactions=None):
     return a.astype(onp.int64)
 
 
-def check_interactions(interactions, num_users, num_items, where):
+def check_interactions(interactions, num_users, num_items, where, model=None):
     """The training ratings as three equal-length 1-D arrays: int64 ``users`` in
-    0..num_users-1, int64 ``items`` in 0..num_items-1 and finite float32 ``ratings``."""
+    0..num_users-1, int64 ``items`` in 0..num_items-1 and finite float32 ``ratings`` (1 to 5
+    stars; a click model's, ``model`` in :data:`CLICK_MODELS`: its 0/1 labels)."""
     if not hasattr(interactions, 'keys'):
         raise ModelFolderError(f'{where}: expected arrays users, items, ratings')
     missing = [k for k in ('users', 'items', 'ratings') if k not in interactions.keys()]
@@ -262,10 +267,48 @@ def check_interactions(interactions, num_users, num_items, where):
                                    f'the model knows 0..{n - 1}')
         out[key] = a.astype(onp.int64)
     out['ratings'] = out['ratings'].astype(onp.float32)
-    if not onp.isfinite(out['ratings']).all():
-        raise ModelFolderError(f'{where}: ratings hold non-finite values')
+    if model in CLICK_MODELS:   # a click model's training lines carry labels, not stars
+        bad = (out['ratings'] != 0) & (out['ratings'] != 1)
+        if bad.any():
+            raise ModelFolderError(f'{where}: label {out["ratings"][bad][0]:g} is not a click '
+                                   'label (0 or 1)')
+        return out
+    try:   # MovieLens ratings are 1 to 5 stars; AutoRec would serve a 99 as it is
+        checks.check_ratings(out['ratings'], where)
+    except ValueError as e:
+        raise ModelFolderError(str(e)) from None
     return out
 
+
+def interaction_array(interactions, num_users, num_items, user_based=False):
+    """The book's ``(num_items, num_users)`` float32 rating matrix (``(num_users,
+    num_items)`` when ``user_based``) from 0-based ``users``, ``items``, ``ratings`` arrays,
+    checked first (:func:`check_interactions`: ids in range, ratings from 1 to 5), so that
+    AutoRec is never fed a 99 or a wrapped-around id. Both tabs' ``interaction_matrix``."""
+    checked = check_interactions(interactions, num_users, num_items, 'training ratings')
+    inter = onp.zeros((num_items, num_users), dtype=onp.float32)
+    inter[checked['items'], checked['users']] = checked['ratings']
+    return inter.T if user_based else inter
+
+
+def check_shapes(want, got, path, model):
+    """ValueError listing every difference between the parameters a model has (``want``:
+    ``{name: shape}``, a dimension of 0 or -1 not known yet) and those a parameter file holds
+    (``got``), before anything is loaded: both tabs' loaders, one message."""
+    problems = []
+    missing, unexpected = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing:
+        problems.append(f'missing in the file: {", ".join(missing)}')
+    if unexpected:
+        problems.append(f'not in the model: {", ".join(unexpected)}')
+    for name in sorted(set(want) & set(got)):
+        w, g = tuple(want[name]), tuple(got[name])
+        if not (len(w) == len(g) and all(a in (-1, 0) or a == b for a, b in zip(w, g))):
+            shown = '(' + ', '.join('?' if a in (-1, 0) else str(a) for a in w) + \
+                (',)' if len(w) == 1 else ')')
+            problems.append(f'{name} is {g} in the file but {shown} in the model')
+    if problems:
+        raise ValueError(f'{path} does not fit this {model}: ' + '; '.join(problems))
 
 
 def _pid_alive(pid):
@@ -279,8 +322,12 @@ def _pid_alive(pid):
 
 
 def _remove_dead_staging(parent, base):
-    """Remove ``.BASE.tmp-PID-*`` siblings whose process is gone (a killed save's)."""
+    """Remove ``.BASE.tmp-PID-*`` siblings whose process is gone (a killed save's), unless
+    ``BASE`` itself is missing: a save killed halfway through a swap without an atomic
+    exchange leaves the models only there."""
     prefix = f'.{base}.tmp-'
+    if not os.path.isdir(os.path.join(parent, base)):
+        return
     with contextlib.suppress(OSError):
         for name in os.listdir(parent):
             if not name.startswith(prefix):
@@ -299,9 +346,9 @@ def _replaceable(directory):
         return (f'{directory} is a folder that holds no model ({", ".join(sorted(names)[:3])}'
                 f'{", ..." if len(names) > 3 else ""}); give a new or empty folder')
     known = set(KNOWN)
-    with contextlib.suppress(Exception):
-        with open(os.path.join(directory, META), encoding='utf-8') as f:
-            old = json.load(f)
+    with contextlib.suppress(Exception):   # a FIFO, deep nesting, ...: only the known names
+        with open_regular(os.path.join(directory, META), limit=MAX_META_BYTES) as f:
+            old = json.loads(f.read().decode('utf-8'))
         known.update(n for n in list(old.get('files', {})) + [old.get('params')]
                      if isinstance(n, str))
     stray = [n for n in names if n not in known and not
@@ -327,17 +374,10 @@ def check_output_folder(directory):
         why = _replaceable(directory)
         if why:
             raise ModelFolderError(why)
-    ancestor = os.path.dirname(directory)
-    while not os.path.exists(ancestor):
-        ancestor = os.path.dirname(ancestor)
-    if not os.path.isdir(ancestor):
-        raise ModelFolderError(f'{directory}: cannot be created under {ancestor}, which is a '
-                               'file')
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix='.d2l-recsys-probe-', dir=ancestor))
-    except OSError as e:
-        raise ModelFolderError(f'{directory}: cannot write in {ancestor} '
-                               f'({e.strerror or e})') from None
+    try:   # the staging folder is made beside it
+        writable_ancestor(directory)
+    except ValueError as e:
+        raise ModelFolderError(str(e)) from None
     return directory
 
 
@@ -406,7 +446,7 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
                                'twice')
     if interactions is not None:
         interactions = check_interactions(interactions, meta['num_users'], meta['num_items'],
-                                          'training interactions')
+                                          'training interactions', meta['model'])
     if last_items is not None:
         last_items = check_last_items(last_items, meta, 'last items', interactions)
     elif meta['model'] == 'caser':
@@ -419,6 +459,8 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
     os.makedirs(parent, exist_ok=True)
     _remove_dead_staging(parent, base)
     stage = tempfile.mkdtemp(prefix=f'.{base}.tmp-{os.getpid()}-', dir=parent)
+    # Registered, so that the next run of any command removes it if this one is killed.
+    marker = scratch.register(stage)
     try:
         write_params(os.path.join(stage, params))
         if interactions is not None:
@@ -451,7 +493,10 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
         os.chmod(stage, umask_mode(0o777))
         if os.path.isdir(directory):
             if not _rename_exchange(stage, directory):
-                # No atomic swap here: move the old model aside, then the new one in.
+                # No atomic swap here: move the old model aside, then the new one in. A kill
+                # between the two renames leaves both models in staging folders and none at
+                # ``directory``: they are kept for the user, not swept.
+                scratch.unregister(marker)
                 old = tempfile.mkdtemp(prefix=f'.{base}.tmp-{os.getpid()}-old-', dir=parent)
                 os.replace(directory, os.path.join(old, base))
                 try:
@@ -466,6 +511,7 @@ def save_model_folder(directory, *, meta, write_params, interactions=None, histo
     finally:
         # After a swap ``stage`` holds the old model; on an error, the unfinished new one.
         shutil.rmtree(stage, ignore_errors=True)
+        scratch.unregister(marker)
     return directory
 
 
@@ -479,22 +525,40 @@ def _inside(directory, name, where):
     return path
 
 
+def _not_a_file(path):
+    """Why the existing ``path`` cannot be read as a file, or None."""
+    try:
+        with open_regular(path):
+            return None
+    except ValueError as e:
+        return str(e)
+    except OSError as e:
+        return f'{path}: {e.strerror or e}'
+
+
 def _read_meta(directory):
     path = os.path.join(directory, META)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise FileNotFoundError(f'{directory}: no {META} here (not a model folder written by '
                                 '`python -m d2l_recsys train`)')
     _inside(directory, META, path)
-    if os.path.getsize(path) > MAX_META_BYTES:
-        raise ModelFolderError(f'{path}: larger than {MAX_META_BYTES >> 20} MB; not a model '
-                               'description')
     try:
-        with open(path, encoding='utf-8') as f:
-            meta = json.load(f)
+        with open_regular(path, limit=MAX_META_BYTES) as f:
+            raw = f.read()
+    except ValueError as e:   # a FIFO, a folder, a device: never a read that blocks
+        why = str(e)
+        if 'larger than' in why:
+            why = f'{path}: larger than {MAX_META_BYTES >> 20} MB; not a model description'
+        raise ModelFolderError(why) from None
+    try:
+        meta = json.loads(raw.decode('utf-8'))
     except json.JSONDecodeError as e:
         raise ModelFolderError(f'{path} line {e.lineno}: not valid JSON ({e.msg})') from None
     except UnicodeDecodeError:
         raise ModelFolderError(f'{path}: not UTF-8 text') from None
+    except RecursionError:
+        raise ModelFolderError(f'{path}: nested too deeply to be a model description') \
+            from None
     if not isinstance(meta, dict):
         raise ModelFolderError(f'{path}: expected a JSON object, found '
                                f'{type(meta).__name__}')
@@ -506,6 +570,25 @@ def _read_meta(directory):
     return _check_meta(meta, path), path
 
 
+def _check_entry(directory, name, entry, meta_path):
+    """The checked path of a file ``model.json`` lists: inside the folder, a regular file,
+    the size and SHA-256 it records."""
+    path = _inside(directory, name, f'{meta_path} "files"')
+    if not (isinstance(entry, dict) and _is_int(entry.get('bytes'))
+            and isinstance(entry.get('sha256'), str) and _SHA256.match(entry['sha256'])):
+        raise ModelFolderError(f'{meta_path}: "files" entry for {name} needs "bytes" and '
+                               '"sha256"')
+    if not os.path.lexists(path):
+        raise ModelFolderError(f'{path}: missing (listed in {META})')
+    why = _not_a_file(path)
+    if why:
+        raise ModelFolderError(f'{why} (listed in {META})')
+    if os.path.getsize(path) != entry['bytes'] or file_digest(path) != entry['sha256']:
+        raise ModelFolderError(f'{path}: does not match the size and SHA-256 that {META} '
+                               'records (changed, or from another run)')
+    return path
+
+
 def _check_files(directory, meta, meta_path):
     listed = meta.get('files')
     if listed is None:
@@ -513,26 +596,44 @@ def _check_files(directory, meta, meta_path):
     if not isinstance(listed, dict):
         raise ModelFolderError(f'{meta_path}: "files" must be an object')
     for name, entry in listed.items():
-        path = _inside(directory, name, f'{meta_path} "files"')
-        if not (isinstance(entry, dict) and _is_int(entry.get('bytes'))
-                and isinstance(entry.get('sha256'), str) and _SHA256.match(entry['sha256'])):
-            raise ModelFolderError(f'{meta_path}: "files" entry for {name} needs "bytes" and '
-                                   '"sha256"')
-        if not os.path.isfile(path):
-            raise ModelFolderError(f'{path}: missing (listed in {META})')
-        if os.path.getsize(path) != entry['bytes'] or file_digest(path) != entry['sha256']:
-            raise ModelFolderError(f'{path}: does not match the size and SHA-256 that {META} '
-                                   'records (changed, or from another run)')
+        _check_entry(directory, name, entry, meta_path)
     return listed
 
 
-def _load_npz(path, limit, what):
-    """The arrays of a checked ``.npz`` (no pickles; at most ``limit`` bytes unpacked)."""
+def read_listed(directory, name, meta):
+    """The bytes of ``name`` in a checked model folder, only if ``model.json`` (``meta``)
+    lists it: read without following a link, and checked again against the size and SHA-256
+    it records. Else ModelFolderError saying why; nothing outside the folder is opened."""
+    listed = meta.get('files') or {}
+    if name not in listed:
+        raise ModelFolderError(f'{os.path.join(directory, name)}: not listed in {META} '
+                               '(not written by `python -m d2l_recsys train`)')
+    path = _check_entry(directory, name, listed[name], os.path.join(directory, META))
     try:
-        with zipfile.ZipFile(path) as zf:
+        raw = read_regular(path, follow_links=False)
+    except ValueError as e:
+        raise ModelFolderError(str(e)) from None
+    if len(raw) != listed[name]['bytes'] or \
+            hashlib.sha256(raw).hexdigest() != listed[name]['sha256']:
+        raise ModelFolderError(f'{path}: changed while it was read')
+    return raw
+
+
+def _load_npz(path, limit, what):
+    """The arrays of a checked ``.npz``: a regular file (never a FIFO or a device), at most
+    ``limit`` bytes packed and unpacked, no pickles; ``what`` names what it should hold."""
+    why = _not_a_file(path)
+    if why:
+        raise ModelFolderError(why)
+    try:
+        raw = read_regular(path, limit=limit)
+    except ValueError:
+        raise ModelFolderError(f'{path}: larger than {what} could take') from None
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as zf:
             if sum(i.file_size for i in zf.infolist()) > limit:
                 raise ModelFolderError(f'{path}: unpacks to more than {what} could take')
-        with onp.load(path, allow_pickle=False) as z:
+        with onp.load(io.BytesIO(raw), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except ModelFolderError:
         raise
@@ -556,7 +657,108 @@ def _load_interactions(path, meta):
     limit = 16 * meta['num_users'] * meta['num_items'] + (1 << 16)
     arrays = _load_npz(path, 3 * limit, f'the model\'s {meta["num_users"]} x '
                                         f'{meta["num_items"]} ratings')
-    return check_interactions(arrays, meta['num_users'], meta['num_items'], path)
+    return check_interactions(arrays, meta['num_users'], meta['num_items'], path,
+                              meta.get('model'))
+
+
+def _mf_count(hp, num_users, num_items, user_based):
+    k = checks.positive_int('num_factors', hp['num_factors'])
+    return (num_users + num_items) * (k + 1)   # P, Q and the two biases
+
+
+def _autorec_count(hp, num_users, num_items, user_based):
+    width = num_items if user_based else num_users
+    layers = hp.get('hidden_layers') or ()
+    if not isinstance(layers, (list, tuple)):
+        raise ValueError(f'hidden_layers must be a list of sizes, got {layers!r}')
+    sizes = [checks.positive_int('num_hidden', hp['num_hidden'])] + \
+        [checks.positive_int('hidden_layers', h) for h in layers]
+    count = width * sizes[0] + sizes[0] + sizes[-1] * width + width   # encoder, decoder
+    return count + sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def _dense_stack(widths):
+    """Weights and biases of dense layers from ``widths[0]`` through each of the others."""
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def _neumf_count(hp, num_users, num_items, user_based):
+    k = checks.positive_int('num_factors', hp['num_factors'])
+    hidden = list(checks.int_list('nums_hiddens', hp['nums_hiddens']))
+    # P, Q (GMF) and U, V (MLP); the MLP from [U_u, V_i]; the prediction layer, no bias
+    return 2 * (num_users + num_items) * k + _dense_stack([2 * k] + hidden) + k + hidden[-1]
+
+
+def _caser_count(hp, num_users, num_items, user_based):
+    k = checks.positive_int('num_factors', hp['num_factors'])
+    L, d, d_prime = (checks.positive_int(n, hp[n]) for n in ('L', 'd', 'd_prime'))
+    convolutions = d_prime * L + d_prime + sum(d * h * k + d for h in range(1, L + 1))
+    fc = (d_prime * k + d * L) * k + k
+    # P, Q; the vertical and horizontal filters; the fully connected layer; Q', b
+    return (num_users + num_items) * k + convolutions + fc + num_items * (2 * k + 1)
+
+
+def _fm_parts(hp):
+    dims = hp['field_dims']
+    if not isinstance(dims, list) or not dims:
+        raise ValueError(f'field_dims must be a list of positive integers, got {dims!r}'[:200])
+    inputs = sum(checks.positive_int('field_dims', n) for n in dims)
+    k = checks.positive_int('num_factors', hp['num_factors'])
+    # the embedding, the per-feature weight (fc) and the linear layer's weight and bias
+    return len(dims), k, inputs * (k + 1) + 2
+
+
+def _fm_count(hp, num_users, num_items, user_based):
+    return _fm_parts(hp)[2]
+
+
+def _deepfm_count(hp, num_users, num_items, user_based):
+    fields, k, fm = _fm_parts(hp)
+    return fm + _dense_stack([fields * k] + list(checks.int_list('mlp_dims', hp['mlp_dims']))
+                             + [1])
+
+
+# How many numbers each model's parameters hold, from model.json alone: what a parameter file
+# must have room for (4 bytes each) before any framework allocates them. A new model adds its
+# function here (tests/test_layout.py checks every model of both tabs against its count).
+PARAMETER_COUNTS = {'mf': _mf_count, 'autorec': _autorec_count, 'neumf': _neumf_count,
+                    'caser': _caser_count, 'fm': _fm_count, 'deepfm': _deepfm_count}
+
+
+def parameter_count(meta, where='model description'):
+    """The number of parameters ``meta`` (``model.json``) describes (None for a model without
+    an entry in :data:`PARAMETER_COUNTS`), or ModelFolderError for sizes that are not
+    positive integers."""
+    count = PARAMETER_COUNTS.get(meta.get('model'))
+    if count is None:
+        return None
+    hp = meta['hparams']
+    try:
+        return count(hp, meta['num_users'], meta['num_items'], bool(meta['user_based']))
+    except KeyError as e:
+        raise ModelFolderError(f'{where}: model description lacks {e.args[0]!r}') from None
+    except (TypeError, ValueError) as e:
+        raise ModelFolderError(f'{where}: {meta["model"]} hparams {hp!r} are not usable '
+                               f'({e})'[:300]) from None
+
+
+def _check_parameter_size(meta, params_path, meta_path):
+    """The parameter file must be large enough for what ``model.json`` describes (float32,
+    stored uncompressed by both frameworks), and the model must fit in memory: both before a
+    framework allocates anything."""
+    count = parameter_count(meta, meta_path)
+    if count is None:
+        return
+    have = os.path.getsize(params_path)
+    if 4 * count > have:
+        raise ModelFolderError(
+            f'{meta_path}: describes {count:,} parameters ({4 * count / 2 ** 20:,.1f} MiB as '
+            f'float32), but {os.path.basename(params_path)} holds {have:,} bytes: the sizes '
+            'in it are not the model\'s')
+    try:
+        checks.check_memory(count, f'{meta_path}: the model it describes')
+    except ValueError as e:
+        raise ModelFolderError(str(e)) from None
 
 
 def load_model_folder(directory):
@@ -574,8 +776,12 @@ def load_model_folder(directory):
     listed = _check_files(directory, meta, meta_path)
     params_path = _inside(directory, meta.get('params', 'model.params'),
                           f'{meta_path} "params"')
-    if not os.path.isfile(params_path):
+    if not os.path.lexists(params_path):
         raise FileNotFoundError(f'{params_path}: no such parameter file')
+    why = _not_a_file(params_path)
+    if why:
+        raise ModelFolderError(why)
+    _check_parameter_size(meta, params_path, meta_path)
     interactions = None
     inter_path = os.path.join(directory, INTERACTIONS)
     if INTERACTIONS in listed or os.path.lexists(inter_path):

@@ -6,6 +6,8 @@ reproducible. Both tabs' ``predict_rating`` and ``score_items`` check indices he
 """
 import numpy
 
+from . import checks
+
 __all__ = ['rank_unseen', 'check_index', 'autorec_cell']
 
 
@@ -15,12 +17,11 @@ def rank_unseen(scores, k, *, seen=None, titles=None):
     ``titles``: ``{item_id: title}`` (MovieLens ids, 1-based). Returns dicts with ``rank``,
     ``item_index``, ``item_id``, ``score``, ``title``.
     """
-    if int(k) < 1:
-        raise ValueError(f'k must be at least 1, got {k}')
+    k = checks.positive_int('k', k)
     scores = numpy.asarray(scores)
     mask = numpy.ones(len(scores), dtype=bool)
-    if seen is not None:
-        mask[numpy.asarray(list(seen), dtype=numpy.int64)] = False
+    if seen is not None:   # -1 is not the last item, 99999 not an item at all
+        mask[checks.indices('seen', seen, len(scores))] = False
     candidates = numpy.flatnonzero(mask)
     # Stable sort on -score: equal scores keep item order, so results are reproducible.
     best = candidates[numpy.argsort(-scores[candidates], kind='stable')[:int(k)]]
@@ -31,11 +32,9 @@ def rank_unseen(scores, k, *, seen=None, titles=None):
 
 
 def check_index(name, value, n):
-    """``value`` as an int if it is a 0-based index below ``n``; else a one-line error."""
-    if not 0 <= int(value) < n:
-        raise ValueError(f'{name} {value} is out of range: the model knows 0..{n - 1} '
-                         f'(0-based indices, MovieLens ids 1..{n} minus one)')
-    return int(value)
+    """``value`` as an int if it is a 0-based index below ``n`` (2.7 is not user 2); else a
+    one-line error (:func:`d2l_recsys.checks.index`)."""
+    return checks.index(name, value, n)
 
 
 def autorec_cell(user_index, item_index, shape, user_based=False):

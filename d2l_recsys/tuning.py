@@ -33,7 +33,16 @@ from .experiments import RunData, check_settings
 from .store import AUTOREC_EXTRAS
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
-           'evaluate']
+           'evaluate', 'Interrupted']
+
+
+class Interrupted(Exception):
+    """A search stopped by an interrupt (or SIGTERM): ``record`` is :func:`search`'s record of
+    the trials that finished (``"interrupted": true``), ``cause`` what stopped it."""
+
+    def __init__(self, record, cause):
+        super().__init__(f'interrupted after {record["finished"]} finished trial(s)')
+        self.record, self.cause = record, cause
 
 
 @dataclasses.dataclass
@@ -122,10 +131,13 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
     earlier preset. ``fixed``: options of :data:`OPTIONS` that every trial uses, not searched
     (e.g. ``{'clip': True}``), kept in the chosen preset. ``seed`` also seeds the sampler.
     Returns a JSON-ready record: the best preset (with its epochs), every trial, and the
-    seconds it took.
+    seconds it took. An interrupt (or SIGTERM) during the search raises :class:`Interrupted`,
+    which carries the record of the trials finished so far.
     """
     import optuna
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Errors end the search and are reported by the caller in one line; Optuna's own warning
+    # for a failed trial would add its traceback.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     max_epochs = max_epochs or MAX_EPOCHS[model]
     patience = patience or PATIENCE[model]
     val_ratio = BOOK[model]['test_ratio'] if val_ratio is None else val_ratio
@@ -180,23 +192,45 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
     if log is not None:
         def say(study, trial):
             value = 'pruned' if trial.value is None else f'{trial.value:.4f}'
+            done = [t.value for t in study.trials if t.state.name == 'COMPLETE']
+            best = f'{min(done):.4f}' if done else 'none yet'
             log(f'trial {trial.number + 1}/{trials}: validation RMSE {value} '
-                f'{_brief(trial.params)} (best {study.best_value:.4f})')
+                f'{_brief(trial.params)} (best {best})')
         callbacks.append(say)
-    study.optimize(objective, n_trials=trials, callbacks=callbacks)
-    best = study.best_trial
-    chosen = dict(best.params, **fixed, num_epochs=max_epochs, patience=patience,
-                  val_ratio=val_ratio, split_mode=split_mode)
+    run = dict(model=model, split_mode=split_mode, seed=seed, trials=trials, seeds=seeds,
+               fixed=fixed, max_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
+               tic=tic)
+    try:
+        study.optimize(objective, n_trials=trials, callbacks=callbacks)
+    except (KeyboardInterrupt, SystemExit) as e:
+        raise Interrupted(_record(study, run, interrupted=True), e) from None
+    if not any(t.state.name == 'COMPLETE' for t in study.trials):
+        raise ValueError(f'search: none of the {trials} trials finished (each diverged or was '
+                         'pruned); try a smaller learning rate or --start points')
+    return _record(study, run)
+
+
+def _record(study, run, interrupted=False):
+    """The JSON-ready record of ``study`` (every trial; the best finished one's preset)."""
+    done = [t for t in study.trials if t.state.name == 'COMPLETE']
+    best = min(done, key=lambda t: t.value) if done else None
+    chosen = None if best is None else dict(
+        best.params, **run['fixed'], num_epochs=run['max_epochs'], patience=run['patience'],
+        val_ratio=run['val_ratio'], split_mode=run['split_mode'])
     record = {
-        'model': model, 'split_mode': split_mode, 'seed': seed, 'trials': trials,
-        'validation_seeds': seeds,
-        'search_seconds': time.time() - tic, 'best_validation_rmse': best.value,
-        'best_epoch': best.user_attrs.get('best_epoch'), 'preset': chosen,
+        'model': run['model'], 'split_mode': run['split_mode'], 'seed': run['seed'],
+        'trials': run['trials'], 'validation_seeds': run['seeds'],
+        'search_seconds': time.time() - run['tic'],
+        'best_validation_rmse': None if best is None else best.value,
+        'best_epoch': None if best is None else best.user_attrs.get('best_epoch'),
+        'preset': chosen,
         'history': [{'number': t.number, 'state': t.state.name, 'value': t.value,
                      'params': t.params, 'best_epoch': t.user_attrs.get('best_epoch'),
                      'per_seed': t.user_attrs.get('per_seed')}
                     for t in study.trials],
     }
+    if interrupted:
+        record.update(interrupted=True, finished=len(done))
     return record
 
 

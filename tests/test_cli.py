@@ -326,13 +326,15 @@ def test_recommend_checks_the_model_folder(mf_model, tmp_path, how, words):
 def test_recommend_refuses_a_nan_model(tmp_path):
     import mxnet as mx
     import numpy as onp
+    from d2l_recsys import store
     from d2l_recsys.mxnet.mf import MF
-    from d2l_recsys.mxnet.predict import save_model
     net = MF(2, 5, 6)
     net.initialize(init=mx.init.Normal(0.1))
     net.Q.weight.set_data(net.Q.weight.data() * onp.nan)
-    save_model(net, tmp_path / 'm', model='mf', hparams={'num_factors': 2}, num_users=5,
-               num_items=6)
+    # (the tab's save_model refuses such a model; a folder written some other way)
+    meta = store.model_meta('mxnet', 'model.params', model='mf', hparams={'num_factors': 2},
+                            num_users=5, num_items=6)
+    store.save_model_folder(tmp_path / 'm', meta=meta, write_params=net.save_parameters)
     line = one_line_error(run('recommend', '--model', tmp_path / 'm', '--user', 1), 1)
     assert 'Q.weight holds NaN or infinite values' in line
 
@@ -402,3 +404,27 @@ def test_an_unusable_cache_is_named(tmp_path):
     proc = run_env(clean_env(D2L_RECSYS_CACHE=str(blocker)), 'data')
     line = last_line_error(proc)
     assert f'the cache folder {blocker} is a file, not a folder' in line
+
+
+@needs_mxnet
+@pytest.mark.parametrize('target', ['titles', 'not titles'])
+def test_recommend_never_reads_an_unlisted_u_item_linked_outside(tmp_path, mf_model, target):
+    # model.json leaves u.item out, and u.item is a link to a file elsewhere: neither its
+    # lines (as titles) nor its first line (in a note) may come out.
+    import shutil
+    out, _ = mf_model
+    model = tmp_path / 'model'
+    shutil.copytree(out, model)
+    meta = json.loads((model / 'model.json').read_text())
+    del meta['files']['u.item']
+    (model / 'model.json').write_text(json.dumps(meta))
+    secret = tmp_path / 'secret'
+    secret.write_text('1|SECRET first line|\n2|SECRET second line|\n' if target == 'titles'
+                      else 'SECRET first line, not u.item\n')
+    (model / 'u.item').unlink()
+    (model / 'u.item').symlink_to(secret)
+    proc = run('recommend', '--model', model, '--user', 1, '-k', 3, '--json')
+    assert proc.returncode == 0, proc.stderr
+    assert 'SECRET' not in proc.stdout + proc.stderr
+    assert [row['title'] for row in json.loads(proc.stdout)] == [''] * 3
+    assert 'u.item in' in proc.stderr and 'is not listed in its model.json' in proc.stderr

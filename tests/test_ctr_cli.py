@@ -188,6 +188,6 @@ def test_click_hparams_are_checked_when_a_model_is_built():
             ('deepfm', {'field_dims': [3], 'num_factors': 2, 'mlp_dims': [4]},
              "lacks 'drop_rate'"),
             ('deepfm', {'field_dims': [3], 'num_factors': 2, 'mlp_dims': [4],
-                        'drop_rate': 1}, 'drop_rate must be in')):
+                        'drop_rate': 1}, 'drop_rate must be a number in')):
         with pytest.raises(ValueError, match=words):
             model_from_meta(dict(meta, model=kind, hparams=hparams), **build)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from d2l_recsys import data as D
-from d2l_recsys import fetch
+from d2l_recsys import fetch, scratch
 from conftest import NO_D2L, write_u_data
 
 
@@ -288,7 +288,9 @@ def test_write_atomic_failure_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(fetch.os, 'replace', broken)
     with pytest.raises(OSError, match='disk full'):
         fetch._write_atomic(str(target), b'new')
-    assert listing(tmp_path) == ['u.data'] and target.read_text() == 'old'
+    # (the cache folder, which holds the registry of temporary files, is left empty)
+    assert [n for n in listing(tmp_path) if n != 'cache'] == ['u.data']
+    assert listing(tmp_path / 'cache') == [] and target.read_text() == 'old'
 
 
 def test_stale_leftovers_removed_fresh_kept(small):
@@ -572,6 +574,7 @@ sys.executable = sys.argv[1]      # "python -m pip download ..." runs the stand-
 sys.exit(cli.main(['data']))
 '''
 FAKE_PIP = '''#!/bin/sh
+echo "$TMPDIR" > "{record}.tmpdir"
 echo "$$ $@" > "{record}"
 exec sleep 120
 '''
@@ -588,7 +591,7 @@ def _alive(pid):
 @pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs /proc (Linux)')
 @pytest.mark.parametrize('how', ['SIGTERM', 'SIGKILL'])
 def test_a_killed_pypi_download_leaves_no_pip_and_no_temporary_folder_outside_the_cache(
-        tmp_path, how):
+        tmp_path, how, monkeypatch):
     import signal
     import subprocess
     import sys
@@ -618,14 +621,20 @@ def test_a_killed_pypi_download_leaves_no_pip_and_no_temporary_folder_outside_th
     dest = args[args.index('-d') + 1]
     assert os.path.dirname(dest) == str(cache) and os.path.basename(dest).startswith('.tmp-')
     assert os.listdir(tmpdir) == []
+    # pip's own temporary folders go into the staging folder, not the system's
+    assert os.path.dirname((tmp_path / 'pip-args.tmpdir').read_text().strip()) == dest
     deadline = time.monotonic() + 10
     while _alive(int(pid)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(int(pid)), 'pip download still running'
     if how == 'SIGTERM':   # unwound: the temporary folder is gone too
         assert proc.returncode == 128 + signal.SIGTERM and listing(cache) == []
-    else:                  # the stale-file cleanup of the next run removes it
-        assert [n for n in listing(cache) if not n.startswith('.tmp-')] == []
+    else:                  # the next run of any command sweeps it
+        assert [n for n in listing(cache) if not n.startswith('.tmp-')] == ['.pending']
+        assert os.path.isdir(dest)
+        monkeypatch.setenv(fetch.ENV_CACHE, str(cache))
+        assert scratch.sweep() == [dest]
+        assert listing(cache) == []
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason='root may write anywhere')

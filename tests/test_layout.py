@@ -134,7 +134,8 @@ def loaded_after(statement):
                                     'd2l_recsys.store', 'd2l_recsys.records',
                                     'd2l_recsys.reporting', 'd2l_recsys.reproduce',
                                     'd2l_recsys.clicks', 'd2l_recsys.ml100k_ctr', 'd2l_recsys.hub',
-                                    'd2l_recsys.ctr_runs'])
+                                    'd2l_recsys.ctr_runs', 'd2l_recsys.checks',
+                                    'd2l_recsys.scratch', 'd2l_recsys.atomic'])
 def test_framework_free_modules(module):
     loaded = loaded_after(f'import {module}')
     assert not loaded & {'mxnet', 'torch', 'd2l'}

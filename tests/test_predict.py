@@ -167,7 +167,11 @@ def test_load_model_errors_are_clear(tmp_path):
                                                      'user_based': False}))
     with pytest.raises(FileNotFoundError, match='no such parameter file'):
         load_model(tmp_path)
-    (tmp_path / 'model.params').write_bytes(b'not parameters')
+    (tmp_path / 'model.params').write_bytes(b'not parameters')   # 14 bytes: too small
+    with pytest.raises(ValueError, match=r'describes 21 parameters .* model.params holds 14 '
+                                         'bytes'):
+        load_model(tmp_path)
+    (tmp_path / 'model.params').write_bytes(b'not parameters' * 10)   # room for 21 floats
     with pytest.raises(ValueError, match='not a parameter file'):
         load_model(tmp_path)
 
@@ -308,10 +312,16 @@ def test_files_from_another_run_are_detected(tmp_path):
 
 
 def test_non_finite_parameters_are_refused(tmp_path):
+    from d2l_recsys import store
     net = _mf()
     net.P.weight.set_data(net.P.weight.data() * onp.nan)
-    save_model(net, tmp_path, model='mf', hparams={'num_factors': 4}, num_users=40,
-               num_items=50)
+    with pytest.raises(ValueError, match='save_model: P.weight holds NaN or infinite values'):
+        save_model(net, tmp_path, model='mf', hparams={'num_factors': 4}, num_users=40,
+                   num_items=50)
+    # A folder written some other way is still refused when loaded.
+    meta = store.model_meta('mxnet', 'model.params', model='mf', hparams={'num_factors': 4},
+                            num_users=40, num_items=50)
+    store.save_model_folder(tmp_path, meta=meta, write_params=net.save_parameters)
     with pytest.raises(ValueError, match='P.weight holds NaN or infinite values'):
         load_model(tmp_path)
 
@@ -426,7 +436,7 @@ def test_mf_sizes_are_checked_at_construction(args, words):
 
 @pytest.mark.parametrize('dropout', [1.5, 1, -0.1, float('nan')])
 def test_autorec_dropout_is_checked_at_construction(dropout):
-    with pytest.raises(ValueError, match=r'dropout must be in \[0, 1\)'):
+    with pytest.raises(ValueError, match=r'dropout must be a number in \[0, 1\)'):
         AutoRec(4, 10, dropout)
 
 

@@ -315,7 +315,7 @@ def test_neumf_settings_are_checked_before_training(rank_dir, kwargs, message, c
 def test_caser_settings_are_checked_before_the_windows(rank_dir):
     for kwargs, message in ((dict(L=200), r'user \d+ has \d+ training items.*L = 200'),
                             (dict(d=0), 'd must be a positive integer'),
-                            (dict(drop_ratio=1.0), r'drop_ratio must be in \[0, 1\)')):
+                            (dict(drop_ratio=1.0), r'drop_ratio must be a number in \[0, 1\)')):
         with pytest.raises(ValueError, match=message):
             experiments.train_caser(data_dir=rank_dir, devices='cpu', plot=False, **kwargs)
     with pytest.raises(TypeError, match='caser has no setting nums_hiddens'):

@@ -148,7 +148,9 @@ def test_fast_leaves_the_thread_count_as_it_was(tiny):
     assert fast.num_threads('mf', [torch.device('cuda', 0)]) is None
 
 
-def test_fast_runs_on_one_device(tiny):
+def test_fast_runs_on_one_device(tiny, monkeypatch):
+    # Two GPUs as PyTorch would report them (devices are checked before the fast path is)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
     two = [torch.device('cuda', 0), torch.device('cuda', 1)]
     with pytest.raises(ValueError, match='fast path trains on one device'):
         experiments.train_mf(seed=0, fast=True, data_dir=tiny, devices=two)

@@ -254,8 +254,14 @@ def test_load_refuses_other_shapes_and_frameworks(tmp_path):
     net.eval()
     with torch.no_grad():
         net.P.weight[0, 0] = float('nan')
-    predict.save_model(net, tmp_path / 'm', model='mf', hparams={'num_factors': 4},
-                       num_users=10, num_items=12)
+    with pytest.raises(ValueError, match='save_model: P.weight holds NaN'):
+        predict.save_model(net, tmp_path / 'm', model='mf', hparams={'num_factors': 4},
+                           num_users=10, num_items=12)
+    from d2l_recsys import store   # a folder written some other way is refused on loading
+    state = net.state_dict()
+    store.save_model_folder(tmp_path / 'm', meta=store.model_meta(
+        'torch', 'model.pt', model='mf', hparams={'num_factors': 4}, num_users=10,
+        num_items=12), write_params=lambda path: torch.save(state, path))
     with pytest.raises(ValueError, match='P.weight holds NaN'):
         predict.load_model(str(tmp_path / 'm'))
     bad = tmp_path / 'bad.pt'

@@ -250,11 +250,15 @@ def test_tune_from_the_command_line(synthetic_dir, tmp_path, monkeypatch, capsys
     assert "invalid choice: 'jax'" in capsys.readouterr().err
 
 
-def test_quick_exercises_in_the_pytorch_tab(synthetic_dir, tmp_path, capsys):
+def test_quick_exercises_in_the_pytorch_tab(tmp_path, capsys):
+    # Enough ratings for the book's MF batch of 512 (the tab forms full batches only).
+    from conftest import make_ratings, write_u_data
+    data = str(tmp_path / 'data')
+    write_u_data(data, make_ratings(num_users=100, num_items=60, per_user=(8, 14)))
     out = tmp_path / 'ex'
     names = ['mf-running-rmse', 'mf-predictions', 'mf-optimizers']
     assert cli.main(['exercises', *names, '--quick', '--framework', 'torch', '--data',
-                     synthetic_dir, '--out', str(out)]) == 0
+                     data, '--out', str(out)]) == 0
     for name in names:
         for suffix in ('png', 'svg', 'md', 'csv'):
             assert (out / f'{name}.{suffix}').stat().st_size > 0

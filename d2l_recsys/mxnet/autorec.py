@@ -2,8 +2,9 @@
 
 Book: "AutoRec: Rating Prediction with Autoencoders" (:numref:`sec_autorec`),
 https://d2l.ai/chapter_recommender-systems/autorec.html. In the book's order: the model
-:class:`AutoRec` (with :data:`ACTIVATIONS`, the names its activations may take, checked by
-:func:`check_activation`) and the section's evaluator, here :func:`autorec_evaluator` because
+:class:`AutoRec` (with :data:`ACTIVATIONS`, the names its activations may take; its arguments
+are checked by :func:`d2l_recsys.checks.autorec_arguments`, as in every tab) and the section's
+evaluator, here :func:`autorec_evaluator` because
 the MF section's :func:`~d2l_recsys.mxnet.mf.evaluator` keeps the book's name; after the
 book's code, the exact test RMSE :func:`autorec_rmse_exact` and the paper's user-based variant
 (:func:`user_based_autorec`, :func:`user_based_matrix`). The section's exercises (more hidden
@@ -15,26 +16,18 @@ from mxnet import npx, autograd, gluon, np
 from mxnet.gluon import nn
 
 from .. import metrics
-from ..defaults import RATING_SCALE
+from ..checks import autorec_arguments
+from ..defaults import ACTIVATIONS as DEFAULT_ACTIVATIONS, RATING_SCALE
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
 
-__all__ = ['AutoRec', 'ACTIVATIONS', 'check_activation', 'autorec_evaluator',
-           'autorec_rmse_exact', 'user_based_autorec', 'user_based_matrix']
+__all__ = ['AutoRec', 'ACTIVATIONS', 'autorec_evaluator', 'autorec_rmse_exact',
+           'user_based_autorec', 'user_based_matrix']
 
 # What ``nn.Dense(activation=...)`` accepts in MXNet 1.9 (other names only fail later, at the
-# first forward pass, with a message about shape inference).
-ACTIVATIONS = ('sigmoid', 'relu', 'tanh', 'softrelu', 'softsign')
-
-
-def check_activation(name, what):
-    """``name`` if ``nn.Dense`` accepts it as an activation (or it is None), else a ValueError
-    naming the argument ``what``: MXNet itself would only fail at the first forward pass."""
-    if name is None or name in ACTIVATIONS:
-        return name
-    raise ValueError(f"{what}={name!r} is not an activation MXNet's Dense layer knows; "
-                     f"use one of {', '.join(ACTIVATIONS)} or None")
+# first forward pass, with a message about shape inference): the names every tab knows.
+ACTIVATIONS = DEFAULT_ACTIVATIONS
 
 
 class AutoRec(nn.Block):
@@ -77,29 +70,22 @@ class AutoRec(nn.Block):
                  encoder_activation='sigmoid', decoder_activation=None,
                  hidden_activation='encoder', clip=False):
         super(AutoRec, self).__init__()
-        self.clip = bool(clip)
-        encoder_activation = check_activation(encoder_activation, 'encoder_activation')
-        decoder_activation = check_activation(decoder_activation, 'decoder_activation')
-        if hidden_activation == 'encoder':
-            hidden_activation = encoder_activation
-        hidden_activation = check_activation(hidden_activation, 'hidden_activation')
-        hidden_layers = tuple(int(h) for h in hidden_layers)
-        if any(h <= 0 for h in (num_hidden, num_users) + hidden_layers):
-            raise ValueError('AutoRec layer sizes must be positive, got num_hidden='
-                             f'{num_hidden}, num_users={num_users}, '
-                             f'hidden_layers={hidden_layers}')
-        if not 0 <= dropout < 1:
-            raise ValueError(f'dropout must be in [0, 1), got {dropout!r}')
-        self.encoder = nn.Dense(num_hidden, activation=encoder_activation,
+        a = autorec_arguments(num_hidden, num_users, dropout, hidden_layers=hidden_layers,
+                              encoder_activation=encoder_activation,
+                              decoder_activation=decoder_activation,
+                              hidden_activation=hidden_activation, clip=clip)
+        self.clip = a.clip
+        self.encoder = nn.Dense(a.num_hidden, activation=a.encoder_activation,
                                 use_bias=True)
-        self.decoder = nn.Dense(num_users, activation=decoder_activation,
+        self.decoder = nn.Dense(a.num_users, activation=a.decoder_activation,
                                 use_bias=True)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(a.dropout)
         # Children are registered by attribute; names are kept (not a list of blocks, which
         # Gluon would not register) so saved parameter files have stable keys.
-        self.hidden_names = tuple(f'hidden{j}' for j in range(len(hidden_layers)))
-        for name, units in zip(self.hidden_names, hidden_layers):
-            setattr(self, name, nn.Dense(units, activation=hidden_activation, use_bias=True))
+        self.hidden_names = tuple(f'hidden{j}' for j in range(len(a.hidden_layers)))
+        for name, units in zip(self.hidden_names, a.hidden_layers):
+            setattr(self, name, nn.Dense(units, activation=a.hidden_activation,
+                                         use_bias=True))
 
     def forward(self, input):
         hidden = self.dropout(self.encoder(input))

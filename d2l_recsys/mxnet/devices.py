@@ -12,6 +12,8 @@ import sys
 import mxnet as mx
 from mxnet import npx
 
+from ..checks import gpu_index
+
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
 
@@ -81,9 +83,18 @@ def try_all_gpus():
     return [check_gpu(d) for d in devices]
 
 
+def _check_gpu_index(item, index):
+    """The number of GPUs MXNet sees, after checking that GPU ``index`` is one of them."""
+    n = mx.context.num_gpus()
+    why = ('no GPU is visible to it' if n or mx.runtime.Features().is_enabled('CUDA') else
+           'this MXNet build has no CUDA support (install the GPU build: make install GPU=1)')
+    return gpu_index(item, index, n, 'MXNet', why)
+
+
 def parse_devices(spec):
     """Devices from a string such as ``'cpu:0,cpu:1'``, ``'gpu:0,gpu:1'``, ``'cpu'``, ``'gpu'``
-    (every GPU) or ``'auto'`` (:func:`try_all_gpus`); a list of contexts passes through.
+    (every GPU) or ``'auto'`` (:func:`try_all_gpus`); a list of contexts is checked the same
+    way (a GPU context must name a GPU MXNet sees).
 
     Raises ValueError naming the bad item; GPUs are checked with :func:`check_gpu`.
     """
@@ -92,6 +103,12 @@ def parse_devices(spec):
     if isinstance(spec, (list, tuple)) and all(isinstance(d, mx.Context) for d in spec):
         if not spec:
             raise ValueError('devices: the list is empty')
+        for ctx in spec:
+            if ctx.device_type == 'gpu':
+                _check_gpu_index(str(ctx), ctx.device_id)
+                check_gpu(ctx)
+        if len(set(spec)) != len(spec):
+            raise ValueError(f'devices: {list(spec)!r} names a device twice')
         return list(spec)
     if not isinstance(spec, str):
         raise ValueError(f'devices: expected a string like "cpu:0,cpu:1", got {spec!r}')
@@ -111,18 +128,8 @@ def parse_devices(spec):
         if kind == 'cpu':
             devices.append(mx.cpu(int(index) if sep else 0))
             continue
-        n = mx.context.num_gpus()
-        if n == 0:
-            has_cuda = mx.runtime.Features().is_enabled('CUDA')
-            why = ('no GPU is visible to it' if has_cuda else
-                   'this MXNet build has no CUDA support (install the GPU build: '
-                   'make install GPU=1)')
-            raise ValueError(f'devices: {item!r} requested but MXNet sees no GPU: {why}')
-        wanted = [int(index)] if sep else list(range(n))
-        for k in wanted:
-            if k >= n:
-                raise ValueError(f'devices: {item!r} requested but MXNet sees {n} GPU(s) '
-                                 f'(gpu:0 to gpu:{n - 1})')
+        n = _check_gpu_index(item, int(index) if sep else 0)
+        for k in [int(index)] if sep else range(n):
             devices.append(check_gpu(mx.gpu(k)))
     if len(set(devices)) != len(devices):
         raise ValueError(f'devices: {spec!r} names a device twice')

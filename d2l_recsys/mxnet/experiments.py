@@ -150,14 +150,14 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
     animator = _animator(plot, figure_path, s['num_epochs'], fast)
     if fast:
         run_data = runs.read_split_load(data_dir, s['split_mode'], s['test_ratio'], xp=np)
-        _check_mf_sizes(s, run_data, devices)
+        runs.check_run_sizes('mf', s, run_data, on_cpu=_on_cpu(devices))
         net, history = fast_path.fit_mf(s, run_data, devices, animator=animator,
                                         progress=progress)
     else:
         num_users, num_items, train_iter, test_iter, run_data = load_mf_data(
             split_mode=s['split_mode'], test_ratio=s['test_ratio'],
             batch_size=s['batch_size'], data_dir=data_dir)
-        _check_mf_sizes(s, run_data, devices)
+        runs.check_run_sizes('mf', s, run_data, on_cpu=_on_cpu(devices))
         net = MF(s['num_factors'], num_users, num_items)
         net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
         loss = gluon.loss.L2Loss()
@@ -174,23 +174,6 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
 
 def _on_cpu(devices):
     return all(d.device_type == 'cpu' for d in devices)
-
-
-def _check_mf_sizes(settings, run_data, devices):
-    # Before the model is built: a batch no loader can fill, a model the memory cannot hold.
-    runs.check_batch_size(settings['batch_size'], len(run_data.train[0]), 'ratings')
-    if _on_cpu(devices):
-        runs.check_model_memory('mf', settings, run_data.num_users, run_data.num_items)
-
-
-def _check_autorec_sizes(settings, run_data, user_based, devices):
-    # AutoRec's training rows are items (users when user-based).
-    rows, what = ((run_data.num_users, 'users') if user_based else
-                  (run_data.num_items, 'items'))
-    runs.check_batch_size(settings['batch_size'], rows, what)
-    if _on_cpu(devices):
-        runs.check_model_memory('autorec', settings, run_data.num_users, run_data.num_items,
-                                user_based)
 
 
 def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'],
@@ -212,7 +195,8 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
     animator = _animator(plot, figure_path, s['num_epochs'], fast)
     if fast:
         run_data = runs.read_split_load(data_dir, s['split_mode'], s['test_ratio'], xp=np)
-        _check_autorec_sizes(s, run_data, user_based, devices)
+        runs.check_run_sizes('autorec', s, run_data, on_cpu=_on_cpu(devices),
+                             user_based=user_based)
         net, history = fast_path.fit_autorec(s, run_data, devices, user_based=user_based,
                                              animator=animator, progress=progress)
     else:
@@ -220,7 +204,8 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
             load_autorec_data(split_mode=s['split_mode'], test_ratio=s['test_ratio'],
                               batch_size=s['batch_size'], data_dir=data_dir,
                               user_based=user_based)
-        _check_autorec_sizes(s, run_data, user_based, devices)
+        runs.check_run_sizes('autorec', s, run_data, on_cpu=_on_cpu(devices),
+                             user_based=user_based)
         net = AutoRec(s['num_hidden'], num_items if user_based else num_users, s['dropout'])
         net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
         loss = gluon.loss.L2Loss()
@@ -261,8 +246,11 @@ def fit(model, settings, run_data, *, devices=None, user_based=False, progress=F
     ``run_data`` (its ``test`` is whatever set the run is judged on: a validation set while
     tuning). ``options``: :func:`~d2l_recsys.mxnet.fast.fit_mf`'s ``optimizer``,
     ``patience``, ``on_epoch``, ``verbose``, and for AutoRec the layers of the exercises.
-    Returns ``(net, history)``."""
+    Returns ``(net, history)``. The sizes are checked first, as for ``train_mf`` and
+    ``train_autorec`` (:func:`d2l_recsys.experiments.check_run_sizes`)."""
     devices = parse_devices(devices)
+    runs.check_run_sizes(model, settings, run_data, on_cpu=_on_cpu(devices),
+                         user_based=user_based)
     if model == 'mf':
         return fast_path.fit_mf(settings, run_data, devices, progress=progress, **options)
     return fast_path.fit_autorec(settings, run_data, devices, user_based=user_based,

@@ -31,7 +31,7 @@ from .. import metrics, stopping
 from ..defaults import RATING_SCALE
 from ..experiments import finish_history, new_history, non_finite_error, record_epoch
 from ..plotting import in_notebook
-from .autorec import check_activation
+from ..checks import autorec_arguments
 
 # Every cell of the book starts with npx.set_np(); the code here assumes it as well.
 npx.set_np()
@@ -123,27 +123,24 @@ class AutoRec(_ModeCache, nn.HybridBlock):
                  encoder_activation='sigmoid', decoder_activation=None,
                  hidden_activation='encoder', input_dropout=0., clip=False):
         super(AutoRec, self).__init__()
-        self._clip = bool(clip)
-        if not 0 <= input_dropout < 1:
-            raise ValueError(f'input_dropout must be in [0, 1), got {input_dropout!r}')
-        self._input_dropout = float(input_dropout)
         # The exercises' extras, as in the book-shaped class (same checks, same child names).
-        encoder_activation = check_activation(encoder_activation, 'encoder_activation')
-        decoder_activation = check_activation(decoder_activation, 'decoder_activation')
-        if hidden_activation == 'encoder':
-            hidden_activation = encoder_activation
-        hidden_activation = check_activation(hidden_activation, 'hidden_activation')
-        hidden_layers = tuple(int(h) for h in hidden_layers)
-        self.encoder = nn.Dense(num_hidden, activation=encoder_activation, use_bias=True,
+        a = autorec_arguments(num_hidden, num_users, dropout, hidden_layers=hidden_layers,
+                              encoder_activation=encoder_activation,
+                              decoder_activation=decoder_activation,
+                              hidden_activation=hidden_activation,
+                              input_dropout=input_dropout, clip=clip)
+        self._clip, self._input_dropout = a.clip, a.input_dropout
+        hidden_layers = a.hidden_layers
+        self.encoder = nn.Dense(a.num_hidden, activation=a.encoder_activation, use_bias=True,
                                 in_units=in_units)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(a.dropout)
         self._hidden_names = tuple(f'hidden{j}' for j in range(len(hidden_layers)))
-        units_in = num_hidden
+        units_in = a.num_hidden
         for name, units in zip(self._hidden_names, hidden_layers):
-            setattr(self, name, nn.Dense(units, activation=hidden_activation, use_bias=True,
+            setattr(self, name, nn.Dense(units, activation=a.hidden_activation, use_bias=True,
                                          in_units=units_in))
             units_in = units
-        self.decoder = nn.Dense(num_users, activation=decoder_activation, use_bias=True,
+        self.decoder = nn.Dense(a.num_users, activation=a.decoder_activation, use_bias=True,
                                 in_units=units_in)
 
     def hybrid_forward(self, F, input):

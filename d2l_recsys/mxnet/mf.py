@@ -5,7 +5,8 @@ https://d2l.ai/chapter_recommender-systems/mf.html. In the book's order: the mod
 the book's evaluator :func:`evaluator` and its training loop :func:`train_recsys_rating` (which
 AutoRec reuses, :mod:`d2l_recsys.mxnet.autorec`); after the book's code, the exact test RMSE
 :func:`rmse_exact` that reports print beside the book's number, and the input checks
-:func:`check_sizes` and :func:`batch_hint`. The classes and functions are the book's, so its
+:func:`check_sizes` (the one every tab's models call, :mod:`d2l_recsys.checks`) and
+:func:`batch_hint`. The classes and functions are the book's, so its
 cells run unchanged with ``from d2l_recsys import mxnet as d2l``.
 """
 import math
@@ -17,6 +18,7 @@ from mxnet import npx, autograd, gluon, np
 from mxnet.gluon import nn
 
 from .. import metrics
+from ..checks import check_sizes
 from ..experiments import finish_history, new_history, non_finite_error, record_epoch
 from ..plotting import in_notebook, training_animator
 from ..utils import Accumulator, Timer
@@ -63,14 +65,6 @@ class MF(nn.Block):
         b_i = self.item_bias(item_id)
         outputs = (P_u * Q_i).sum(axis=1) + np.squeeze(b_u) + np.squeeze(b_i)
         return outputs.flatten()
-
-
-def check_sizes(**sizes):
-    """A ValueError naming the first of ``sizes`` that is not a positive integer: ``Embedding``
-    accepts 0 and fails only at the first forward pass; this says so at construction."""
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not float(value).is_integer() or value < 1:
-            raise ValueError(f'{name} must be a positive integer, got {value!r}')
 
 
 def evaluator(net, test_iter, devices):

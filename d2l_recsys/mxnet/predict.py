@@ -10,7 +10,9 @@ import mxnet as mx
 import numpy as onp
 from mxnet import autograd, np, npx
 
-from ..store import FORMAT, load_model_folder, model_from_meta, model_meta, save_model_folder
+from ..checks import brief, check_finite, positive_int
+from ..store import (FORMAT, check_shapes, interaction_array, load_model_folder,
+                     model_from_meta, model_meta, save_model_folder)
 from ..topk import autorec_cell, check_index, rank_unseen
 from .autorec import AutoRec
 from .deepfm import DeepFM
@@ -36,12 +38,10 @@ def _ctx(net, ctx):
 def interaction_matrix(interactions, num_users, num_items, user_based=False, ctx=None):
     """The book's ``(num_items, num_users)`` rating matrix from 0-based ``users``, ``items``,
     ``ratings`` arrays (``(num_users, num_items)`` with ``user_based=True``); the AutoRec input.
+    Ids out of range and ratings off the 1-5 scale are refused
+    (:func:`d2l_recsys.store.interaction_array`).
     """
-    inter = onp.zeros((num_items, num_users), dtype=onp.float32)
-    inter[onp.asarray(interactions['items']), onp.asarray(interactions['users'])] = \
-        onp.asarray(interactions['ratings'])
-    if user_based:
-        inter = inter.T
+    inter = interaction_array(interactions, num_users, num_items, user_based)   # checked
     return np.array(inter, ctx=ctx or mx.cpu())
 
 
@@ -60,8 +60,8 @@ def predict_rating(net, user_index, item_index, *, inter_mat=None, user_based=Fa
         row, col = autorec_cell(user_index, item_index, inter_mat.shape, user_based)
         x = inter_mat[row:row + 1].as_in_ctx(ctx)
         return float(net(x)[0, col])
-    check_index('user', user_index, net.P.weight.shape[0])
-    check_index('item', item_index, net.Q.weight.shape[0])
+    user_index = check_index('user', user_index, net.P.weight.shape[0])
+    item_index = check_index('item', item_index, net.Q.weight.shape[0])
     scores = net(np.array([user_index], dtype='int', ctx=ctx),
                  np.array([item_index], dtype='int', ctx=ctx))
     return float(scores[0])
@@ -70,7 +70,7 @@ def predict_rating(net, user_index, item_index, *, inter_mat=None, user_based=Fa
 def _ranking_scores(net, user_index, num_items, seq, ctx):
     """A NeuMF's or a Caser's scores of every item for one user (Caser: after the user's row
     of ``seq``, or of ``net.last_items``, which :func:`load_model` sets)."""
-    check_index('user', user_index, net.P.weight.shape[0])
+    user_index = check_index('user', user_index, net.P.weight.shape[0])
     users = np.full((num_items,), user_index, dtype='int', ctx=ctx)
     items = np.arange(num_items, dtype='int', ctx=ctx)
     with autograd.predict_mode():
@@ -96,14 +96,14 @@ def score_items(net, user_index, num_items=None, *, inter_mat=None, user_based=F
             raise ValueError('AutoRec scores from the training interaction matrix: pass '
                              'inter_mat=')
         if user_based:
-            check_index('user', user_index, inter_mat.shape[0])
+            user_index = check_index('user', user_index, inter_mat.shape[0])
             x = inter_mat[user_index:user_index + 1].as_in_ctx(ctx)
             return net(x)[0].asnumpy()
-        check_index('user', user_index, inter_mat.shape[1])
+        user_index = check_index('user', user_index, inter_mat.shape[1])
         return net(inter_mat.as_in_ctx(ctx))[:, user_index].asnumpy()
     if num_items is None:
         num_items = net.Q.weight.shape[0]
-    check_index('user', user_index, net.P.weight.shape[0])
+    user_index = check_index('user', user_index, net.P.weight.shape[0])
     users = np.full((num_items,), user_index, dtype='int', ctx=ctx)
     return net(users, np.arange(num_items, dtype='int', ctx=ctx)).asnumpy()
 
@@ -116,10 +116,10 @@ def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=F
     given). ``titles``: ``{item_id: title}`` as ``fetch.read_item_titles`` returns (MovieLens
     ids). Returns dicts with ``rank``, ``item_index``, ``item_id``, ``score``, ``title``.
     """
-    if int(k) < 1:
-        raise ValueError(f'k must be at least 1, got {k}')
+    k = positive_int('k', k)
     scores = score_items(net, user_index, num_items, inter_mat=inter_mat,
                          user_based=user_based, ctx=ctx, seq=seq)
+    user_index = int(user_index)   # checked by score_items
     if seen is None and inter_mat is not None:
         row = inter_mat[user_index] if user_based else inter_mat[:, user_index]
         seen = onp.flatnonzero(row.asnumpy())
@@ -136,7 +136,11 @@ def save_model(net, directory, *, model, hparams, num_users, num_items, user_bas
     ``last_items`` (each user's last ``L`` training items, ``info['test_seq']`` of
     ``train_caser``), which :func:`load_model` checks and sets as ``net.last_items``. An older
     model in ``directory`` is replaced whole or not at all; nothing half-written is ever left.
+    A model whose parameters hold NaN or infinite values is refused before anything is
+    written.
     """
+    check_finite(((name, param.data().asnumpy())
+                  for name, param in net._collect_params_with_prefix().items()), 'save_model')
     meta = model_meta('mxnet', PARAMS, model=model, hparams=hparams, num_users=num_users,
                       num_items=num_items, user_based=user_based, extra=extra)
     save_model_folder(directory, meta=meta, write_params=net.save_parameters,
@@ -157,8 +161,7 @@ def _load_arrays(path):
     try:
         return npx.load(path)
     except mx.base.MXNetError as e:
-        first = (str(e).strip().splitlines() or [''])[0]
-        raise ValueError(f'{path}: not a parameter file MXNet can read ({first[:160]})') \
+        raise ValueError(f'{path}: not a parameter file MXNet can read ({brief(e)})') \
             from None
 
 
@@ -173,24 +176,8 @@ def load_parameters_checked(net, path, ctx=None):
         raise FileNotFoundError(f'{path}: no such parameter file')
     saved = _load_arrays(path)
     params = net._collect_params_with_prefix()  # the names save_parameters writes
-    problems = []
-    missing = sorted(set(params) - set(saved))
-    unexpected = sorted(set(saved) - set(params))
-    if missing:
-        problems.append(f'missing in the file: {", ".join(missing)}')
-    if unexpected:
-        problems.append(f'not in the model: {", ".join(unexpected)}')
-    for name in sorted(set(params) & set(saved)):
-        want, got = params[name].shape, tuple(saved[name].shape)
-        fits = len(want) == len(got) and all(w in (-1, 0) or w == g
-                                             for w, g in zip(want, got))
-        if not fits:
-            shown = '(' + ', '.join('?' if w in (-1, 0) else str(w) for w in want) + \
-                (',)' if len(want) == 1 else ')')
-            problems.append(f'{name} is {got} in the file but {shown} in the model')
-    if problems:
-        raise ValueError(f'{path} does not fit this {type(net).__name__}: '
-                         + '; '.join(problems))
+    check_shapes({name: p.shape for name, p in params.items()},
+                 {name: tuple(a.shape) for name, a in saved.items()}, path, type(net).__name__)
     net.load_parameters(path, ctx=ctx)
     return net
 
@@ -206,10 +193,9 @@ def load_model(directory, ctx=None):
     net = build_model(folder.meta)
     ctx = ctx or mx.cpu()
     load_parameters_checked(net, folder.params_path, ctx)
-    for name, param in net._collect_params_with_prefix().items():   # P.weight, ...
-        if not onp.isfinite(param.data(ctx).asnumpy()).all():
-            raise ValueError(f'{folder.params_path}: {name} holds NaN or infinite values; '
-                             'the model is unusable (train it again)')
+    check_finite(((name, param.data(ctx).asnumpy())   # P.weight, ...
+                  for name, param in net._collect_params_with_prefix().items()),
+                 folder.params_path)
     if folder.last_items is not None:   # Caser: each user's last training items, checked
         net.last_items = folder.last_items
     return net, folder.meta, folder.interactions

@@ -17,24 +17,21 @@ import torch
 from torch import nn
 
 from .. import metrics
-from ..defaults import RATING_SCALE
+from ..checks import autorec_arguments
+from ..defaults import ACTIVATIONS as DEFAULT_ACTIVATIONS, RATING_SCALE
 
 __all__ = ['AutoRec', 'ACTIVATIONS', 'autorec_evaluator', 'autorec_rmse_exact',
            'user_based_autorec', 'user_based_matrix']
 
-# The names MXNet's Dense layer accepts (the MXNet tab's ACTIVATIONS), as PyTorch modules, so
-# a saved model's description means the same in both frameworks.
+# The names MXNet's Dense layer accepts (:data:`d2l_recsys.defaults.ACTIVATIONS`), as PyTorch
+# modules, so a saved model's description means the same in both frameworks.
 ACTIVATIONS = {'sigmoid': nn.Sigmoid, 'relu': nn.ReLU, 'tanh': nn.Tanh,
                'softrelu': nn.Softplus, 'softsign': nn.Softsign}
 
 
-def _activation(name, what):
-    if name is None:
-        return nn.Identity()
-    if name in ACTIVATIONS:
-        return ACTIVATIONS[name]()
-    raise ValueError(f"{what}={name!r} is not one of the activations {', '.join(ACTIVATIONS)} "
-                     f"(or None)")
+def _activation(name):
+    # ``name`` is checked (:func:`d2l_recsys.checks.autorec_arguments`): None is the identity.
+    return nn.Identity() if name is None else ACTIVATIONS[name]()
 
 
 class AutoRec(nn.Module):
@@ -75,26 +72,21 @@ class AutoRec(nn.Module):
                  encoder_activation='sigmoid', decoder_activation=None,
                  hidden_activation='encoder', input_dropout=0., clip=False):
         super().__init__()
-        self.clip = bool(clip)
-        if not 0 <= input_dropout < 1:
-            raise ValueError(f'input_dropout must be in [0, 1), got {input_dropout!r}')
-        self.input_dropout = float(input_dropout)
-        if hidden_activation == 'encoder':
-            hidden_activation = encoder_activation
-        hidden_layers = tuple(int(h) for h in hidden_layers)
-        if any(h <= 0 for h in (num_hidden, num_users) + hidden_layers):
-            raise ValueError('AutoRec layer sizes must be positive, got num_hidden='
-                             f'{num_hidden}, num_users={num_users}, '
-                             f'hidden_layers={hidden_layers}')
-        self.encoder = nn.Linear(num_users, num_hidden)
-        self.decoder = nn.Linear(hidden_layers[-1] if hidden_layers else num_hidden, num_users)
-        self.dropout = nn.Dropout(dropout)
-        self.encoder_activation = _activation(encoder_activation, 'encoder_activation')
-        self.decoder_activation = _activation(decoder_activation, 'decoder_activation')
-        sizes = (num_hidden,) + hidden_layers
+        # The arguments are checked as the MXNet tab's AutoRec checks them.
+        a = autorec_arguments(num_hidden, num_users, dropout, hidden_layers=hidden_layers,
+                              encoder_activation=encoder_activation,
+                              decoder_activation=decoder_activation,
+                              hidden_activation=hidden_activation,
+                              input_dropout=input_dropout, clip=clip)
+        self.clip, self.input_dropout = a.clip, a.input_dropout
+        self.encoder = nn.Linear(a.num_users, a.num_hidden)
+        sizes = (a.num_hidden,) + a.hidden_layers
+        self.decoder = nn.Linear(sizes[-1], a.num_users)
+        self.dropout = nn.Dropout(a.dropout)
+        self.encoder_activation = _activation(a.encoder_activation)
+        self.decoder_activation = _activation(a.decoder_activation)
         self.hidden = nn.ModuleList(
-            nn.Sequential(nn.Linear(n_in, n_out),
-                          _activation(hidden_activation, 'hidden_activation'))
+            nn.Sequential(nn.Linear(n_in, n_out), _activation(a.hidden_activation))
             for n_in, n_out in zip(sizes[:-1], sizes[1:]))
 
     def forward(self, input):

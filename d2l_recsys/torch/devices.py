@@ -9,6 +9,8 @@ import sys
 
 import torch
 
+from ..checks import gpu_index
+
 __all__ = ['try_gpu', 'try_all_gpus', 'parse_devices', 'get_dataloader_workers']
 
 def try_gpu(i=0):
@@ -43,13 +45,21 @@ def get_dataloader_workers():
 def parse_devices(spec):
     """Devices from a string: ``'cpu'``, ``'cuda'`` (every GPU), ``'cuda:0,cuda:1'`` (``gpu``
     is read as ``cuda``) or ``'auto'``/``None`` (:func:`try_all_gpus`); a list of
-    ``torch.device`` passes through. Raises ValueError naming the bad item."""
+    ``torch.device`` is checked the same way (``torch.device('cuda')`` is the first GPU).
+    Raises ValueError naming the bad item."""
     if spec is None:
         return try_all_gpus()
     if isinstance(spec, (list, tuple)) and all(isinstance(d, torch.device) for d in spec):
         if not spec:
             raise ValueError('devices: the list is empty')
-        return list(spec)
+        for d in spec:
+            if d.type not in ('cpu', 'cuda'):
+                raise ValueError(f'devices: unknown device {str(d)!r}; use cpu or cuda:N')
+            if d.type == 'cuda':
+                _check_gpu_index(str(d), d.index or 0)
+        devices = [torch.device('cuda', d.index or 0) if d.type == 'cuda' else d
+                   for d in spec]
+        return _distinct(devices, spec)
     if not isinstance(spec, str):
         raise ValueError(f'devices: expected a string like "cuda:0,cuda:1", got {spec!r}')
     text = spec.strip().lower()
@@ -70,17 +80,20 @@ def parse_devices(spec):
                 raise ValueError(f'devices: {item!r}: PyTorch has one CPU device, cpu')
             devices.append(torch.device('cpu'))
             continue
-        n = torch.cuda.device_count()
-        if n == 0:
-            why = ('no GPU is visible to it' if torch.version.cuda else
-                   'this PyTorch build has no CUDA support (install a CUDA build of PyTorch)')
-            raise ValueError(f'devices: {item!r} requested but PyTorch sees no GPU: {why}')
-        wanted = [int(index)] if sep else list(range(n))
-        for k in wanted:
-            if k >= n:
-                raise ValueError(f'devices: {item!r} requested but PyTorch sees {n} GPU(s) '
-                                 f'(cuda:0 to cuda:{n - 1})')
+        n = _check_gpu_index(item, int(index) if sep else 0)
+        for k in [int(index)] if sep else range(n):
             devices.append(torch.device(f'cuda:{k}'))
+    return _distinct(devices, spec)
+
+
+def _check_gpu_index(item, index):
+    """The number of GPUs PyTorch sees, after checking that GPU ``index`` is one of them."""
+    why = ('no GPU is visible to it' if torch.version.cuda else
+           'this PyTorch build has no CUDA support (install a CUDA build of PyTorch)')
+    return gpu_index(item, index, torch.cuda.device_count(), 'PyTorch', why, 'cuda')
+
+
+def _distinct(devices, spec):
     if len(set(devices)) != len(devices):
         raise ValueError(f'devices: {spec!r} names a device twice')
     if len(devices) > 1 and any(d.type != 'cuda' for d in devices):

@@ -21,7 +21,8 @@ Launch with ``torchrun``; the address and port default to this machine's loopbac
 
 Run without ``torchrun`` it is one process (world size 1) on 127.0.0.1.
 """
-import argparse
+import datetime
+import math
 import os
 import sys
 import time
@@ -33,26 +34,91 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
+from .. import checks
 from ..defaults import BOOK
+from ..experiments import non_finite_error
 
-__all__ = ['setup', 'cleanup', 'train_ddp', 'main', 'DEFAULT_ADDR', 'DEFAULT_PORT']
+__all__ = ['setup', 'cleanup', 'train_ddp', 'main', 'world', 'DEFAULT_ADDR', 'DEFAULT_PORT',
+           'DEFAULT_TIMEOUT', 'PROG']
 
 DEFAULT_ADDR, DEFAULT_PORT = '127.0.0.1', 29500
+DEFAULT_TIMEOUT = 300.   # seconds every process waits for the others to join
+PROG = 'd2l-recsys distributed'
 
 
-def setup(backend=None, device=None):
+def world(environ=None):
+    """``(rank, world_size, local_rank)`` from ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``
+    (what ``torchrun`` sets; unset: one process), checked: a one-line
+    :class:`~d2l_recsys.checks.UsageError` naming the variable otherwise."""
+    env = os.environ if environ is None else environ
+    try:
+        world_size = checks.env_int('WORLD_SIZE', 1, 1, environ=env)
+        rank = checks.env_int('RANK', 0, 0, environ=env)
+        local_rank = checks.env_int('LOCAL_RANK', 0, 0, environ=env)
+        checks.env_int('MASTER_PORT', DEFAULT_PORT, 1, 65535, environ=env)
+    except ValueError as e:
+        raise checks.UsageError(str(e)) from None
+    if rank >= world_size:
+        raise checks.UsageError(f'RANK must be below WORLD_SIZE ({world_size}): the ranks are '
+                                f'0..{world_size - 1}, got {rank}')
+    return rank, world_size, local_rank
+
+
+def _store(rank, world_size, timeout):
+    """The rendezvous: a TCP store at ``MASTER_ADDR:MASTER_PORT`` (rank 0 serves it, or
+    ``torchrun``'s agent does), where every process says it has come; each waits at most
+    ``timeout`` seconds for the others, and a missing rank is named instead of waiting
+    forever."""
+    addr, port = os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT'])
+    delta = datetime.timedelta(seconds=timeout)
+    where = f'{addr}:{port}'
+    try:
+        if os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True':   # torchrun's agent
+            store, _, _ = next(dist.rendezvous('env://', rank, world_size, timeout=delta))
+        else:
+            store = dist.TCPStore(addr, port, world_size, is_master=rank == 0, timeout=delta,
+                                  wait_for_workers=False, multi_tenant=True)
+    except (RuntimeError, OSError, ValueError) as e:
+        text = str(e)
+        if 'EADDRINUSE' in text or 'address already in use' in text.lower():
+            raise RuntimeError(f'MASTER_PORT {port}: the port is in use on {addr}; give a free '
+                               'one (MASTER_PORT=..., or torchrun --master-port ...)') from None
+        if rank:
+            raise RuntimeError(f'rank 0 (of {world_size}) is missing: nothing answered at '
+                               f'{where} (MASTER_ADDR:MASTER_PORT) within {timeout:g} s') \
+                from None
+        raise RuntimeError(f'rank 0 cannot serve the rendezvous at {where}: '
+                           f'{text.strip().splitlines()[-1] if text.strip() else e!r}'[:300]) \
+            from None
+    key = 'd2l-recsys/joined/{}'.format
+    store.set(key(rank), '1')
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = [r for r in range(world_size) if not store.check([key(r)])]
+        if not missing:
+            return store
+        if time.monotonic() > deadline:
+            names = ', '.join(map(str, missing))
+            raise RuntimeError(f'rank{"s" * (len(missing) > 1)} {names} (of {world_size}) '
+                               f'did not join the rendezvous at {where} within '
+                               f'{timeout:g} s (start every rank with the same MASTER_ADDR, '
+                               'MASTER_PORT and WORLD_SIZE, or use torchrun)')
+        time.sleep(0.05)
+
+
+def setup(backend=None, device=None, timeout=DEFAULT_TIMEOUT):
     """Join the process group ``torchrun`` describes (``RANK``, ``WORLD_SIZE``,
-    ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``; without them: one process on
-    127.0.0.1:29500). Returns ``(rank, world_size, device)``: ``cuda:LOCAL_RANK`` with
-    ``nccl`` where PyTorch sees GPUs, else the CPU with ``gloo``."""
+    ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``; without them: one process, which needs
+    no port). Returns ``(rank, world_size, device)``: ``cuda:LOCAL_RANK`` with ``nccl``
+    where PyTorch sees GPUs, else the CPU with ``gloo``. Every process waits at most
+    ``timeout`` seconds for the others, then stops with one line naming the missing ranks;
+    a port in use is named too."""
     os.environ.setdefault('MASTER_ADDR', DEFAULT_ADDR)
     os.environ.setdefault('MASTER_PORT', str(DEFAULT_PORT))
     if os.environ['MASTER_ADDR'] in ('127.0.0.1', 'localhost') and sys.platform != 'win32':
         # Keep gloo on the loopback interface too (it otherwise picks the hostname's address).
         os.environ.setdefault('GLOO_SOCKET_IFNAME', 'lo0' if sys.platform == 'darwin' else 'lo')
-    rank = int(os.environ.get('RANK', 0))
-    world_size = int(os.environ.get('WORLD_SIZE', 1))
-    local_rank = int(os.environ.get('LOCAL_RANK', 0))
+    rank, world_size, local_rank = world()
     if device is None:
         device = (torch.device(f'cuda:{local_rank}') if torch.cuda.is_available()
                   else torch.device('cpu'))
@@ -62,7 +128,12 @@ def setup(backend=None, device=None):
     if backend is None:
         backend = 'nccl' if device.type == 'cuda' else 'gloo'
     if not dist.is_initialized():
-        dist.init_process_group(backend, rank=rank, world_size=world_size)
+        # One process has no one to meet: an in-memory store, no port.
+        store = (dist.HashStore() if world_size == 1 else
+                 _store(rank, world_size, timeout))
+        dist.init_process_group(backend, store=dist.PrefixStore('default_pg', store),
+                                rank=rank, world_size=world_size,
+                                timeout=datetime.timedelta(seconds=max(timeout, 600)))
     return rank, world_size, device
 
 
@@ -118,8 +189,11 @@ def train_ddp(net, train_set, loss, optimizer, num_epochs, batch_size, *, seed=0
             totals += torch.tensor([float(ls.detach().sum()), n], dtype=torch.float64,
                                    device=device)
         dist.all_reduce(totals)
+        train_loss = float(totals[0] / max(float(totals[1]), 1.0))
+        if not math.isfinite(train_loss):   # the same sum on every rank: all stop together
+            raise non_finite_error('loss', train_loss, epoch, trainer.param_groups[0]['lr'])
         history['epoch'].append(epoch + 1)
-        history['train_loss'].append(float(totals[0] / max(float(totals[1]), 1.0)))
+        history['train_loss'].append(train_loss)
         if rank == 0 and evaluate is not None:
             history['test_rmse'].append(float(evaluate(net)))
         history['seconds'].append(time.time() - tic)
@@ -132,21 +206,25 @@ def train_ddp(net, train_set, loss, optimizer, num_epochs, batch_size, *, seed=0
 
 
 def _parser():
-    p = argparse.ArgumentParser(
+    p = checks.OneLineParser(
         prog='torchrun ... -m d2l_recsys.torch.distributed',
         description='Train MF or AutoRec data-parallel with torch.distributed (DDP).')
     p.add_argument('model', choices=['mf', 'autorec'])
     mf, ar = BOOK['mf'], BOOK['autorec']
-    p.add_argument('--epochs', type=int, default=None,
+    p.add_argument('--epochs', type=checks.arg_positive_int, default=None,
                    help=f"MF {mf['num_epochs']}, AutoRec {ar['num_epochs']}")
-    p.add_argument('--batch-size', type=int, default=None,
-                   help=f"global batch: MF {mf['batch_size']}, AutoRec {ar['batch_size']}")
-    p.add_argument('--lr', type=float, default=None, help=f"Adam ({mf['lr']})")
-    p.add_argument('--wd', type=float, default=None, help=f"weight decay ({mf['wd']})")
+    p.add_argument('--batch-size', type=checks.arg_positive_int, default=None,
+                   help=f"global batch, a multiple of the number of processes: MF "
+                        f"{mf['batch_size']}, AutoRec {ar['batch_size']}")
+    p.add_argument('--lr', type=checks.arg_positive_float, default=None,
+                   help=f"Adam ({mf['lr']})")
+    p.add_argument('--wd', type=checks.arg_nonneg_float, default=None,
+                   help=f"weight decay ({mf['wd']})")
     p.add_argument('--split', choices=['random', 'seq-aware'], default=None,
                    help=f"MF {mf['split_mode']}, AutoRec {ar['split_mode']}")
-    p.add_argument('--seed', type=int, default=0, help='the same on every process (0)')
-    p.add_argument('--dropout', type=float, default=None,
+    p.add_argument('--seed', type=checks.arg_seed, default=0,
+                   help='the same on every process (0)')
+    p.add_argument('--dropout', type=checks.arg_fraction, default=None,
                    help=f"AutoRec dropout ({ar['dropout']})")
     p.add_argument('--data', default=None, metavar='DIR', help='folder with u.data')
     p.add_argument('--out', default=None, metavar='DIR',
@@ -155,6 +233,9 @@ def _parser():
                    help="adam (the book's) or sgd")
     p.add_argument('--backend', choices=['gloo', 'nccl'], default=None)
     p.add_argument('--cpu', action='store_true', help='train on the CPU even with GPUs')
+    p.add_argument('--timeout', type=checks.arg_positive_float, default=DEFAULT_TIMEOUT,
+                   metavar='SECONDS', help='how long each process waits for the others to '
+                   f'join before it names the missing ones ({DEFAULT_TIMEOUT:g})')
     return p
 
 
@@ -202,23 +283,59 @@ def prepare(model, *, data_dir=None, split_mode=None, seed=0, dropout=None):
 
 
 def main(argv=None):
-    """Entry point of ``python -m d2l_recsys.torch.distributed`` under ``torchrun``."""
-    args = _parser().parse_args(argv)
-    book = BOOK[args.model]
-    epochs = args.epochs or book['num_epochs']
-    batch_size = args.batch_size or book['batch_size']
-    rank, world_size, device = setup(args.backend, 'cpu' if args.cpu else None)
+    """Entry point of ``python -m d2l_recsys.torch.distributed`` under ``torchrun``: returns
+    the exit status (0 done, 1 a failure, 2 a bad argument or environment variable), each
+    failure in one line naming the rank when there are several."""
+    from ..cli import error_line
+    try:   # which process speaks, when there are several
+        rank, size, _ = world()
+        prefix = f'{PROG}: ' + (f'rank {rank}: ' if size > 1 else '')
+    except checks.UsageError:
+        prefix = f'{PROG}: '
     try:
-        net, train_set, loss, evaluate_on, record = prepare(
-            args.model, data_dir=args.data, split_mode=args.split, seed=args.seed,
-            dropout=args.dropout)
-        lr = book['lr'] if args.lr is None else args.lr
-        wd = book['wd'] if args.wd is None else args.wd
+        return _main(argv)
+    except checks.UsageError as e:
+        print(f'{prefix}error: {e}', file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print(f'{prefix}interrupted', file=sys.stderr, flush=True)
+        return 130
+    except (ValueError, RuntimeError, OSError, KeyError, ArithmeticError, MemoryError) as e:
+        print(f'{prefix}error: {error_line(e)}', file=sys.stderr, flush=True)
+        return 1
+
+
+def _main(argv):
+    from ..experiments import check_batch_size, check_settings
+    from ..scratch import sweep
+    from ..store import check_output_folder
+    args = _parser().parse_args(argv)
+    sweep()
+    rank, world_size, _ = world()   # before anything: the variables torchrun sets
+    # Everything that can be checked alone is checked before the rendezvous.
+    settings = check_settings(args.model, num_epochs=args.epochs, batch_size=args.batch_size,
+                              lr=args.lr, wd=args.wd, split_mode=args.split,
+                              **({'dropout': args.dropout} if args.model == 'autorec' else {}))
+    epochs, batch_size = settings['num_epochs'], settings['batch_size']
+    if batch_size % world_size:
+        raise checks.UsageError(f'--batch-size {batch_size} must be a multiple of the number of '
+                                f'processes (WORLD_SIZE={world_size})')
+    if args.out and rank == 0:
+        check_output_folder(args.out)
+    net, train_set, loss, evaluate_on, record = prepare(
+        args.model, data_dir=args.data, split_mode=args.split, seed=args.seed,
+        dropout=args.dropout)
+    check_batch_size(batch_size, len(train_set),
+                     'ratings' if args.model == 'mf' else 'rows of the rating matrix')
+    rank, world_size, device = setup(args.backend, 'cpu' if args.cpu else None, args.timeout)
+    try:
+        lr, wd = settings['lr'], settings['wd']
         make = torch.optim.Adam if args.optimizer == 'adam' else torch.optim.SGD
         history = train_ddp(net, train_set, loss,
                             lambda p: make(p, lr=lr, weight_decay=wd),
                             epochs, batch_size, seed=args.seed, device=device,
                             drop_last=args.model == 'autorec', evaluate=evaluate_on(device))
+        failed = None
         if rank == 0:
             if history['test_rmse']:
                 print(f'train loss {history["train_loss"][-1]:.3f}, '
@@ -230,13 +347,22 @@ def main(argv=None):
                 record.update(world_size=world_size, device=str(device), lr=lr, wd=wd,
                               optimizer=args.optimizer,
                               batch_size=batch_size, num_epochs=epochs)
-                save_model(net, args.out, model=args.model, hparams=record['hparams'],
-                           num_users=record['num_users'], num_items=record['num_items'],
-                           train_interactions=interactions, extra={'info': record},
-                           history={'history': history, 'info': record})
-        # Leave together: a rank that tears gloo down while another still holds the
-        # connection can abort at exit ("terminate called without an active exception").
-        dist.barrier()
+                try:
+                    save_model(net, args.out, model=args.model, hparams=record['hparams'],
+                               num_users=record['num_users'], num_items=record['num_items'],
+                               train_interactions=interactions, extra={'info': record},
+                               history={'history': history, 'info': record})
+                except Exception as e:
+                    failed = e
+        # Leave together, and fail together: the others learn that rank 0 could not save.
+        # (A rank that tears gloo down while another still holds the connection can abort
+        # at exit: "terminate called without an active exception".)
+        status = torch.tensor([int(failed is not None)])
+        dist.all_reduce(status)
+        if failed is not None:
+            raise failed
+        if int(status):
+            raise RuntimeError('rank 0 could not save the model (its line says why)')
     finally:
         cleanup()
     return 0

@@ -76,17 +76,8 @@ def _prepare(model, settings, devices, seed, fast):
     return settings, devices
 
 
-def _check_sizes(model, settings, run_data, devices, user_based=False):
-    # Before the model is built: a batch no loader can fill, a model the memory cannot hold.
-    if model == 'mf':
-        rows, what = len(run_data.train[0]), 'ratings'
-    else:   # AutoRec's training rows are items (users when user-based)
-        rows, what = ((run_data.num_users, 'users') if user_based else
-                      (run_data.num_items, 'items'))
-    runs.check_batch_size(settings['batch_size'], rows, what)
-    if all(d.type == 'cpu' for d in devices):
-        runs.check_model_memory(model, settings, run_data.num_users, run_data.num_items,
-                                user_based)
+def _on_cpu(devices):
+    return all(d.type == 'cpu' for d in devices)
 
 
 def load_mf_data(*, split_mode=MF_BOOK['split_mode'], test_ratio=MF_BOOK['test_ratio'],
@@ -153,7 +144,7 @@ def train_mf(*, num_factors=MF_BOOK['num_factors'], lr=MF_BOOK['lr'], wd=MF_BOOK
     num_users, num_items, train_iter, test_iter, run_data = load_mf_data(
         split_mode=s['split_mode'], test_ratio=s['test_ratio'], batch_size=s['batch_size'],
         data_dir=data_dir)
-    _check_sizes('mf', s, run_data, devices)
+    runs.check_run_sizes('mf', s, run_data, on_cpu=_on_cpu(devices))
     net = MF(s['num_factors'], num_users, num_items)   # N(0, 0.01^2), the book's init
     loss = L2Loss()
     trainer = torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'],
@@ -203,7 +194,8 @@ def train_autorec(*, num_hidden=AUTOREC_BOOK['num_hidden'], lr=AUTOREC_BOOK['lr'
     num_users, num_items, train_iter, test_iter, test_inter_mat, run_data = load_autorec_data(
         split_mode=s['split_mode'], test_ratio=s['test_ratio'], batch_size=s['batch_size'],
         data_dir=data_dir, user_based=user_based)
-    _check_sizes('autorec', s, run_data, devices, user_based)
+    runs.check_run_sizes('autorec', s, run_data, on_cpu=_on_cpu(devices),
+                         user_based=user_based)
     net = _autorec(s, num_items if user_based else num_users)
     loss = nn.MSELoss(reduction='sum')
     trainer = torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'],
@@ -269,14 +261,20 @@ def fit(model, settings, run_data, *, devices=None, user_based=False, progress=F
     An option the MXNet tab's presets gain (:data:`d2l_recsys.tuning.OPTIONS`) comes here
     too: a layer's as a keyword argument of ``AutoRec`` (and of ``store.AUTOREC_EXTRAS``, to
     be saved with the model), a training one as a keyword argument here and of the fast
-    path's ``fit_mf``/``fit_autorec``.
+    path's ``fit_mf``/``fit_autorec``. The sizes are checked first, as in the MXNet tab's
+    ``fit`` (:func:`d2l_recsys.experiments.check_run_sizes`): a batch larger than the training
+    rows is refused, never trained on as a partial batch.
     """
     devices = parse_devices(devices)
+    if model == 'mf' and layers:
+        raise TypeError(f'MF has no option {", ".join(sorted(layers))}')
+    if model != 'mf' and reg:
+        raise TypeError('reg is an MF option; AutoRec has none')
+    runs.check_run_sizes(model, settings, run_data, on_cpu=_on_cpu(devices),
+                         user_based=user_based)
     options = dict(plot=False, progress=progress, patience=patience, on_epoch=on_epoch,
                    verbose=verbose, lr_decay=lr_decay, decay_at=decay_at)
     if model == 'mf':
-        if layers:
-            raise TypeError(f'MF has no option {", ".join(sorted(layers))}')
         net = MF(settings['num_factors'], run_data.num_users, run_data.num_items)
         trainer = fast_path.make_optimizer(optimizer, net.parameters(), settings['lr'],
                                            settings['wd'])
@@ -284,8 +282,6 @@ def fit(model, settings, run_data, *, devices=None, user_based=False, progress=F
             history = fast_path.fit_mf(net, L2Loss(), trainer, run_data, settings, devices,
                                        reg=reg, **options)
         return net, history
-    if reg:
-        raise TypeError('reg is an MF option; AutoRec has none')
     train_mat, test_mat = _matrices(run_data, user_based)
     net = _autorec(settings, train_mat.shape[1], **layers)
     trainer = fast_path.make_optimizer(optimizer, net.parameters(), settings['lr'],

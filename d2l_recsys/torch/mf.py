@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .. import metrics
+from ..checks import check_sizes
 from ..experiments import finish_history, new_history, non_finite_error, record_epoch
 from ..plotting import in_notebook, training_animator
 from ..utils import Accumulator, Timer
@@ -44,10 +45,12 @@ class MF(nn.Module):
     (:class:`L2Loss`, :math:`\lambda` as Adam's ``weight_decay``). The four embeddings start
     from :math:`\mathcal{N}(0, 0.01^2)`, the book's ``init=mx.init.Normal(0.01)`` (PyTorch's
     own default would be :math:`\mathcal{N}(0, 1)`). ``forward`` takes 0-based user and item
-    indices (integer tensors) and returns one score per pair.
+    indices (integer tensors) and returns one score per pair. The sizes are checked as in the
+    MXNet tab (:func:`d2l_recsys.checks.check_sizes`): ``nn.Embedding`` takes 0 or 2.5.
     """
     def __init__(self, num_factors, num_users, num_items, **kwargs):
         super(MF, self).__init__(**kwargs)
+        check_sizes(num_factors=num_factors, num_users=num_users, num_items=num_items)
         self.P = nn.Embedding(num_embeddings=num_users, embedding_dim=num_factors)
         self.Q = nn.Embedding(num_embeddings=num_items, embedding_dim=num_factors)
         self.user_bias = nn.Embedding(num_users, 1)

@@ -13,7 +13,9 @@ import os
 import numpy as onp
 import torch
 
-from ..store import load_model_folder, model_from_meta, model_meta, save_model_folder
+from ..checks import brief, check_finite, positive_int
+from ..store import (check_shapes, interaction_array, load_model_folder, model_from_meta,
+                     model_meta, save_model_folder)
 from ..topk import autorec_cell, check_index, rank_unseen
 from .autorec import AutoRec
 from .deepfm import DeepFM
@@ -23,7 +25,7 @@ from .neumf import NeuMF
 from .seqrec import Caser
 
 __all__ = ['predict_rating', 'score_items', 'top_k', 'interaction_matrix', 'save_model',
-           'load_model', 'build_model', 'load_state_checked', 'FRAMEWORK']
+           'load_model', 'build_model', 'load_state_checked', 'read_state', 'FRAMEWORK']
 
 FRAMEWORK = 'torch'
 PARAMS = 'model.pt'
@@ -37,12 +39,9 @@ def _device(net, device):
 
 def interaction_matrix(interactions, num_users, num_items, user_based=False, device=None):
     """The training matrix AutoRec reads, rebuilt from saved triples: ``(num_items,
-    num_users)`` float32 (``(num_users, num_items)`` when ``user_based``)."""
-    inter = onp.zeros((num_items, num_users), dtype=onp.float32)
-    inter[onp.asarray(interactions['items']), onp.asarray(interactions['users'])] = \
-        onp.asarray(interactions['ratings'])
-    if user_based:
-        inter = inter.T
+    num_users)`` float32 (``(num_users, num_items)`` when ``user_based``). Ids out of range
+    and ratings off the 1-5 scale are refused (:func:`d2l_recsys.store.interaction_array`)."""
+    inter = interaction_array(interactions, num_users, num_items, user_based)   # checked
     return torch.tensor(inter, device=device or 'cpu')
 
 
@@ -62,10 +61,10 @@ def predict_rating(net, user_index, item_index, *, inter_mat=None, user_based=Fa
                                  'inter_mat=')
             row, col = autorec_cell(user_index, item_index, inter_mat.shape, user_based)
             return float(net(inter_mat[row:row + 1].to(device))[0, col])
-        check_index('user', user_index, net.P.num_embeddings)
-        check_index('item', item_index, net.Q.num_embeddings)
-        scores = net(torch.tensor([int(user_index)], device=device),
-                     torch.tensor([int(item_index)], device=device))
+        user_index = check_index('user', user_index, net.P.num_embeddings)
+        item_index = check_index('item', item_index, net.Q.num_embeddings)
+        scores = net(torch.tensor([user_index], device=device),
+                     torch.tensor([item_index], device=device))
         return float(scores[0])
 
 
@@ -101,15 +100,15 @@ def score_items(net, user_index, num_items=None, *, inter_mat=None, user_based=F
                 raise ValueError('AutoRec scores from the training interaction matrix: pass '
                                  'inter_mat=')
             if user_based:
-                check_index('user', user_index, inter_mat.shape[0])
+                user_index = check_index('user', user_index, inter_mat.shape[0])
                 x = inter_mat[user_index:user_index + 1].to(device)
                 return net(x)[0].cpu().numpy()
-            check_index('user', user_index, inter_mat.shape[1])
+            user_index = check_index('user', user_index, inter_mat.shape[1])
             return net(inter_mat.to(device))[:, user_index].cpu().numpy()
         if num_items is None:
             num_items = net.Q.num_embeddings
-        check_index('user', user_index, net.P.num_embeddings)
-        users = torch.full((num_items,), int(user_index), dtype=torch.int64, device=device)
+        user_index = check_index('user', user_index, net.P.num_embeddings)
+        users = torch.full((num_items,), user_index, dtype=torch.int64, device=device)
         return net(users, torch.arange(num_items, device=device)).cpu().numpy()
 
 
@@ -121,10 +120,10 @@ def top_k(net, user_index, k=10, *, num_items=None, inter_mat=None, user_based=F
     ``titles``: ``{item_id: title}``. Returns dicts with ``rank``, ``item_index``,
     ``item_id``, ``score``, ``title``, as the MXNet tab's.
     """
-    if int(k) < 1:
-        raise ValueError(f'k must be at least 1, got {k}')
+    k = positive_int('k', k)
     scores = score_items(net, user_index, num_items, inter_mat=inter_mat,
                          user_based=user_based, device=device, seq=seq)
+    user_index = int(user_index)   # checked by score_items
     if seen is None and inter_mat is not None:
         row = inter_mat[user_index] if user_based else inter_mat[:, user_index]
         seen = onp.flatnonzero(row.cpu().numpy())
@@ -140,11 +139,13 @@ def save_model(net, directory, *, model, hparams, num_users, num_items, user_bas
     ``history`` is given, any ``files`` (``{name: write(path)}``) and, for Caser,
     ``last_items`` (each user's last ``L`` training items, ``info['test_seq']`` of
     ``train_caser``), which :func:`load_model` checks and sets as ``net.last_items``. An
-    older model there is replaced whole or not at all, as with the MXNet tab's ``save_model``.
+    older model there is replaced whole or not at all, as with the MXNet tab's ``save_model``;
+    a model whose parameters hold NaN or infinite values is refused before anything is written.
     """
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    check_finite(_host(state), 'save_model')
     meta = model_meta(FRAMEWORK, PARAMS, model=model, hparams=hparams, num_users=num_users,
                       num_items=num_items, user_based=user_based, extra=extra)
-    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     save_model_folder(directory, meta=meta, write_params=lambda path: torch.save(state, path),
                       interactions=train_interactions, history=history, files=files,
                       last_items=last_items)
@@ -158,33 +159,45 @@ def build_model(meta):
                            neumf=NeuMF, caser=Caser, fm=FM, deepfm=DeepFM)
 
 
-def load_state_checked(net, path, device=None):
-    """Load the ``state_dict`` in ``path`` into ``net``; a file of another model or shape
-    raises ValueError listing what differs."""
+def _host(state):
+    """``(name, NumPy array)`` of a state_dict's floating-point tensors, for the checks."""
+    return ((name, value.detach().float().cpu().numpy()) for name, value in state.items()
+            if value.is_floating_point())
+
+
+def read_state(path):
+    """The ``state_dict`` in ``path``, checked before any model is built: a file PyTorch can
+    read with ``weights_only=True``, holding a dict of names to floating-point tensors, none
+    NaN or infinite. ValueError in one line otherwise."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f'{path}: no such parameter file')
     try:
         saved = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:   # pickle, zip and torch errors alike: one line
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f'{path}: not a parameter file PyTorch can read ({first[:160]})') \
-            from None
+    except Exception as e:   # pickle, zip and torch errors alike: one line, whole words
+        raise ValueError(f'{path}: not a parameter file PyTorch can read ({type(e).__name__}: '
+                         f'{brief(e, 120)})') from None
     if not isinstance(saved, dict):
-        raise ValueError(f'{path}: not a state_dict')
-    own = net.state_dict()
-    problems = []
-    missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
-    if missing:
-        problems.append(f'missing in the file: {", ".join(missing)}')
-    if unexpected:
-        problems.append(f'not in the model: {", ".join(unexpected)}')
-    for name in sorted(set(own) & set(saved)):
-        if tuple(own[name].shape) != tuple(saved[name].shape):
-            problems.append(f'{name} is {tuple(saved[name].shape)} in the file but '
-                            f'{tuple(own[name].shape)} in the model')
-    if problems:
-        raise ValueError(f'{path} does not fit this {type(net).__name__}: '
-                         + '; '.join(problems))
+        raise ValueError(f'{path}: not a state_dict (of type {type(saved).__name__})')
+    for name, value in saved.items():
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f'{path}: {str(name)[:80]!r} is of type {type(value).__name__}, '
+                             'not a tensor: not a state_dict of this package')
+        if not value.is_floating_point():
+            raise ValueError(f'{path}: {name} holds {value.dtype} values, not floating-point '
+                             'parameters')
+    check_finite(_host(saved), path)
+    return saved
+
+
+def _shapes(state):
+    return {name: tuple(value.shape) for name, value in state.items()}
+
+
+def load_state_checked(net, path, device=None):
+    """Load the ``state_dict`` in ``path`` into ``net`` after :func:`read_state`; a file of
+    another model or shape raises ValueError listing what differs."""
+    saved = read_state(path)
+    check_shapes(_shapes(net.state_dict()), _shapes(saved), path, type(net).__name__)
     net.load_state_dict(saved)
     return net.to(device or 'cpu')
 
@@ -194,17 +207,19 @@ def load_model(directory, device=None):
     (:func:`d2l_recsys.store.load_model_folder`: nothing outside it is read).
 
     Returns ``(net, meta, interactions)`` (``interactions`` is None when none were saved),
-    the model in evaluation mode. A parameter file of another shape, or one holding NaN or
-    infinite values, is refused.
+    the model in evaluation mode. The parameter file is read and checked first (tensors of
+    the shapes the description gives, none NaN or infinite), the model's shapes taken from
+    a model built on PyTorch's ``meta`` device (no memory), and only then is it built.
     """
     folder = load_model_folder(directory)
+    saved = read_state(folder.params_path)
+    with torch.device('meta'):   # shapes only: nothing is allocated for a wrong description
+        shell = build_model(folder.meta)
+    check_shapes(_shapes(shell.state_dict()), _shapes(saved), folder.params_path,
+                 type(shell).__name__)
     net = build_model(folder.meta)
-    load_state_checked(net, folder.params_path, device)
-    for name, value in net.state_dict().items():
-        if not torch.isfinite(value).all():
-            raise ValueError(f'{folder.params_path}: {name} holds NaN or infinite values; '
-                             'the model is unusable (train it again)')
+    net.load_state_dict(saved)
     if folder.last_items is not None:   # Caser: each user's last training items, checked
         net.last_items = folder.last_items
-    net.eval()
+    net.to(device or 'cpu').eval()
     return net, folder.meta, folder.interactions
