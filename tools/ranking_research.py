@@ -428,7 +428,7 @@ PRESETS = {
         'batch_size': 512,     # 4096 in the book
         'epochs': 16,          # early-stopped on validation HR@10: 19 (seed 0), 12 (seed 1)
     },
-    # A cheaper second choice (the book's size and optimiser): about a fifth of the time.
+    # A cheaper second choice (the book's size and optimiser): about half the preset's time.
     'caser_fast': {
         'loss': 'softmax',
         'drop_ratio': 0.3,
