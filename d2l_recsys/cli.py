@@ -14,7 +14,6 @@ status 2 (usage) or 1 (anything else that goes wrong), without a traceback.
 import argparse
 import importlib
 import json
-import math
 import os
 import signal
 import sys

@@ -18,7 +18,6 @@ every path prints and records the same. A run returns ``(net, history, info)``:
   ``info`` is JSON-serialisable.
 """
 import dataclasses
-import math
 import os
 import random
 import sys

@@ -762,3 +762,7 @@ def main(argv=None):
     for f in failures:
         say(f'reproduce: OUTSIDE TOLERANCE: {f}')
     return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

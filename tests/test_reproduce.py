@@ -471,3 +471,12 @@ def test_a_part_that_cannot_go_on_stops_the_run_with_exit_1(tmp_path, monkeypatc
     printed = capsys.readouterr().out
     assert code == 1 and [name for name, _ in calls] == ['broken']
     assert 'reproduce: notebooks/06-neumf-mxnet.ipynb wrote no record' in printed
+
+
+def test_make_reproduce_runs_the_module_as_a_program():
+    # `make reproduce` is `python -m d2l_recsys.reproduce`: the module must run main().
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, '-m', 'd2l_recsys.reproduce', '--parts', 'nope'],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and '--parts: expected some of rating' in out.stderr
