@@ -27,7 +27,7 @@ from .rank_metrics import format_exact
 
 __all__ = ['new_ranking_history', 'record_ranking_epoch', 'finish_ranking_history',
            'ranking_animator', 'ranking_evaluator', 'ranking_hparams', 'ranking_run_info',
-           'BOOK_METRIC']
+           'metrics_table', 'BOOK_METRIC']
 
 BOOK_METRIC = ("book evaluator: hits in the top 50 and AUC among the items with an index "
                "below the number of users (see 'exact' for all unseen items)")
@@ -140,3 +140,24 @@ def ranking_run_info(model, settings, rank_data, *, framework, seed, fast):
             'seed': seed, 'fast': bool(fast)}
     info.update(rank_data.info())
     return info
+
+
+def metrics_table(runs):
+    """The last evaluation of each run beside the others, as text: ``runs`` is a list of
+    ``(label, history)``; a row per run gives the epochs trained, the book's hit rate (hits in
+    the top 50 among the items below the number of users) and AUC, then the exact HR@10,
+    HR@50, NDCG@10 and AUC over all unseen items (blank where the run did not record them)."""
+    width = max([len(label) for label, _ in runs] + [len('run')])
+    lines = [f'{"run":<{width}}  epochs | book: hit@50    AUC | exact: HR@10  HR@50 '
+             f'NDCG@10    AUC']
+    for label, history in runs:
+        if not history['eval_epoch']:
+            raise ValueError(f'metrics_table: {label!r} has no evaluation')
+        row = (f'{label:<{width}}  {history["epoch"][-1]:>6} |      '
+               f'{history["hit_rate"][-1]:>7.3f} {history["auc"][-1]:>6.3f} |')
+        if history['exact']:
+            e = history['exact'][-1]
+            row += (f'        {e["hr@10"]:>5.3f}  {e["hr@50"]:>5.3f}   {e["ndcg@10"]:>5.3f}  '
+                    f'{e["auc"]:>5.3f}')
+        lines.append(row)
+    return '\n'.join(lines)
