@@ -53,7 +53,8 @@ NOTEBOOKS = {
     '05-ranking-mxnet.ipynb': ('ranking', ('bpr', 'hinge')),
     '06-neumf-mxnet.ipynb': ('neumf', ('short', 'seed', 'history', 'fast_history',
                                        'book_settings', 'unreachable_users')),
-    '07-seqrec-mxnet.ipynb': ('seqrec', ('short', 'seed', 'history')),
+    '07-seqrec-mxnet.ipynb': ('seqrec', ('short', 'seed', 'history', 'fast_history',
+                                         'book_settings', 'unreachable_users')),
 }
 # Whether phase 1 runs: the ranking notebooks are written beside this part; until they are
 # in the repository the part trains seed 0 of the MXNet rows itself.

@@ -212,7 +212,9 @@ def _records(neumf_short=False):
             'neumf': {'short': neumf_short, 'seed': 0, 'history': neumf,
                       'fast_history': neumf, 'unreachable_users': 113,
                       'book_settings': {'source': 'book loop', 'epochs': 10}},
-            'seqrec': {'short': False, 'seed': 0, 'history': caser}}
+            'seqrec': {'short': False, 'seed': 0, 'history': caser, 'fast_history': caser,
+                       'unreachable_users': 113,
+                       'book_settings': {'source': 'book loop', 'epochs': 8}}}
 
 
 def _fake_notebooks(monkeypatch, values, skip=()):
