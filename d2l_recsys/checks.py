@@ -23,7 +23,7 @@ __all__ = ['UsageError', 'OneLineParser', 'check', 'integer', 'positive_int', 'n
            'parse_seeds', 'index', 'indices', 'check_ratings', 'check_finite', 'check_memory',
            'check_point', 'env_flag', 'env_int', 'env_seed', 'arg_positive_int', 'arg_nonneg_int',
            'arg_seed', 'arg_finite', 'arg_positive_float', 'arg_nonneg_float', 'arg_ratio',
-           'arg_fraction', 'SEED_LIMIT', 'TRUE', 'FALSE']
+           'arg_fraction', 'caser_convolutions', 'SEED_LIMIT', 'TRUE', 'FALSE']
 
 SEED_LIMIT = 2 ** 32          # NumPy's legacy generator takes seeds in [0, 2**32)
 TRUE, FALSE = ('1', 'yes', 'true', 'on'), ('0', 'no', 'false', 'off')
@@ -138,6 +138,16 @@ def choice(name, value, choices):
     ok = any(value is c or (type(value) is type(c) and value == c) for c in choices)
     check(name, value, ok, 'one of ' + ', '.join(map(repr, choices)))
     return value
+
+
+def caser_convolutions(horizontal, vertical):
+    """Caser's ablation flags, ``(horizontal, vertical)``: each True or False, not both
+    False (the fully connected layer needs an input)."""
+    horizontal, vertical = flag('horizontal', horizontal), flag('vertical', vertical)
+    if not (horizontal or vertical):
+        raise ValueError('Caser needs one of its convolutions: horizontal and vertical cannot '
+                         'both be False')
+    return horizontal, vertical
 
 
 def activation(name, value):

@@ -17,24 +17,50 @@ end with :func:`ranking_run_info`, the record saved beside a model. A run return
   and the ``devices``.
 * ``info``: framework, model, hyper-parameters, training settings, seed, sizes and
   ``train_interactions`` (:meth:`d2l_recsys.rank_data.RankData.info`).
+
+The book's MF trains with the same loop as a ranking model (both tabs' ``train_mf_ranking``):
+:data:`MF_RANKING` holds its settings, the NeuMF cell's, checked by
+:func:`check_mf_ranking`.
 """
 import sys
 import time
+import types
 
 from . import rank_metrics
+from .defaults import BOOK
+from .experiments import check_settings
 from .plotting import Animator
 from .rank_metrics import format_exact
 
 __all__ = ['new_ranking_history', 'record_ranking_epoch', 'finish_ranking_history',
            'ranking_animator', 'ranking_evaluator', 'ranking_hparams', 'ranking_run_info',
-           'metrics_table', 'BOOK_METRIC']
+           'metrics_table', 'MF_RANKING', 'check_mf_ranking', 'BOOK_METRIC']
 
 BOOK_METRIC = ("book evaluator: hits in the top 50 and AUC among the items with an index "
                "below the number of users (see 'exact' for all unseen items)")
 
 # What each ranking model's constructor takes besides the sizes (in BOOK's names).
 _HPARAMS = {'neumf': ('num_factors', 'nums_hiddens'),
-            'caser': ('num_factors', 'L', 'd', 'd_prime', 'drop_ratio')}
+            'caser': ('num_factors', 'L', 'd', 'd_prime', 'drop_ratio'),
+            'mf': ('num_factors',)}
+
+# The book's MF class trained as a ranking model, with the NeuMF cell's settings (10 factors,
+# as NeuMF's GMF part; BPR, Adam with lr 0.01 and wd 1e-5, batch 1024, 10 epochs): the same
+# loop, loss, negatives and batches, MF in NeuMF's place.
+MF_RANKING = types.MappingProxyType({k: v for k, v in BOOK['neumf'].items()
+                                     if k != 'nums_hiddens'})
+
+
+def check_mf_ranking(**settings):
+    """:data:`MF_RANKING` with ``settings`` over them, checked as NeuMF's are
+    (:func:`d2l_recsys.experiments.check_settings`); TypeError for a key it does not have."""
+    unknown = set(settings) - set(MF_RANKING)
+    if unknown:
+        raise TypeError(f'MF trained for ranking has no setting {", ".join(sorted(unknown))}')
+    s = check_settings('neumf', **{**MF_RANKING, **{k: v for k, v in settings.items()
+                                                   if v is not None}})
+    del s['nums_hiddens']
+    return s
 
 
 def new_ranking_history():
@@ -128,13 +154,17 @@ def ranking_hparams(model, settings):
     return out
 
 
-def ranking_run_info(model, settings, rank_data, *, framework, seed, fast):
-    """The record of one ranking run (``info``): what was trained, how, on what."""
+def ranking_run_info(model, settings, rank_data, *, framework, seed, fast, optimizer='adam',
+                     options=None):
+    """The record of one ranking run (``info``): what was trained, how, on what.
+    ``options``: the model's constructor options beyond the book's (Caser's ablation), kept
+    with its hyper-parameters so that a saved model is rebuilt as it was trained."""
     info = {'framework': framework, 'model': model, 'num_users': rank_data.num_users,
-            'num_items': rank_data.num_items, 'hparams': ranking_hparams(model, settings),
+            'num_items': rank_data.num_items,
+            'hparams': {**ranking_hparams(model, settings), **(options or {})},
             'train': dict(lr=settings['lr'], wd=settings['wd'],
                           batch_size=settings['batch_size'],
-                          num_epochs=settings['num_epochs'], optimizer='adam',
+                          num_epochs=settings['num_epochs'], optimizer=optimizer,
                           loss=settings['loss'], split_mode='seq-aware',
                           feedback='implicit'),
             'seed': seed, 'fast': bool(fast)}

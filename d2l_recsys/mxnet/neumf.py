@@ -224,12 +224,12 @@ def score_matrix(net, num_users, num_items, devices, *, seq=None, batch_size=655
     users' input sequences, Caser's ``test_seq``), ``net(users, seq[users], items)``, in
     batches of about ``batch_size`` pairs (whole users) on ``devices[0]``. For the exact
     metrics (:func:`d2l_recsys.rank_metrics.exact_ranking_metrics`). ``structure=True``: a
-    NeuMF or a Caser (the book's or the fast path's) is scored from its parts instead
+    NeuMF, a Caser or an MF (the book's or the fast path's) is scored from its parts instead
     (:func:`d2l_recsys.mxnet.fast_ranking.user_item_scores`: the same scores to float
     rounding, in a fraction of the time), so that both paths measure the same weights the same
     way.
     """
-    if structure and type(net).__name__ in ('NeuMF', 'Caser'):
+    if structure and type(net).__name__ in ('NeuMF', 'Caser', 'MF'):
         return user_item_scores(net, seq=seq)
     ctx = devices[0]
     per = max(1, batch_size // num_items)

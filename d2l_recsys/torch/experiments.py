@@ -20,6 +20,8 @@ masks, Adam's fused kernel, the same numbers to float rounding, sooner; one devi
   decay 1e-5, batch 256 with the last short batch dropped, 25 epochs, random split; its
   ``train_loss`` is the deck's (summed squared error per row, about 40).
 """
+import functools
+
 import numpy as onp
 import torch
 from torch import nn
@@ -27,8 +29,8 @@ from torch import nn
 from .. import ctr_runs
 from .. import experiments as runs
 from .. import rank_data as implicit
-from .. import rank_metrics, rank_runs
-from ..defaults import BOOK, CLICK_DATASET
+from .. import checks, rank_metrics, rank_runs
+from ..defaults import BOOK, CLICK_DATASET, OPTIMIZERS
 from . import fast as fast_path
 from . import fast_ranking
 from .autorec import AutoRec, autorec_evaluator, autorec_rmse_exact
@@ -47,7 +49,7 @@ from .fm import FM, xavier_init
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
            'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data',
-           'train_fm', 'train_deepfm', 'load_ctr_data']
+           'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
@@ -64,9 +66,11 @@ def set_seed(seed):
     runs.seed_host(seed)
 
 
-def _prepare(model, settings, devices, seed, fast):
-    """The checks, then the seed (the data is read after it): ``(settings, devices)``."""
-    settings = runs.check_settings(model, **settings)
+def _prepare(model, settings, devices, seed, fast, check=None):
+    """The checks (``check(**settings)``; default the model's
+    :func:`~d2l_recsys.experiments.check_settings`), then the seed (the data is read after
+    it): ``(settings, devices)``."""
+    settings = (check or functools.partial(runs.check_settings, model))(**settings)
     devices = parse_devices(devices)
     if fast and len(devices) != 1:
         raise ValueError(f'the fast path trains on one device, got {len(devices)} '
@@ -364,7 +368,9 @@ def _check_ranking(model, s, examples, data, devices):
         runs.check_model_memory(model, s, data.num_users, data.num_items)
 
 
-def _ranking_trainer(net, s, fast):
+def _ranking_trainer(net, s, fast, optimizer='adam'):
+    if optimizer != 'adam':   # another optimizer, by Gluon's name (fast.OPTIMIZERS)
+        return fast_path.make_optimizer(optimizer, net.parameters(), s['lr'], s['wd'])
     return torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'],
                             **({'fused': True} if fast else {}))
 
@@ -379,19 +385,52 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
                 wd=NEUMF_BOOK['wd'], batch_size=NEUMF_BOOK['batch_size'],
                 num_epochs=NEUMF_BOOK['num_epochs'], loss=NEUMF_BOOK['loss'], devices=None,
                 seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
-                progress=None):
+                progress=None, optimizer='adam'):
     """The book's NeuMF experiment in PyTorch (10 factors, an MLP of 10, 10, 10 units, BPR
     loss, Adam with lr 0.01 and weight decay 1e-5, batch 1024, 10 epochs, seq-aware split),
     with the arguments, printed lines and return value of the MXNet tab's ``train_neumf``.
-    ``fast=True`` trains on :mod:`d2l_recsys.torch.fast_ranking` (one device)."""
+    ``fast=True`` trains on :mod:`d2l_recsys.torch.fast_ranking` (one device).
+    ``optimizer``: as the MXNet tab's (:data:`d2l_recsys.torch.fast.OPTIMIZERS` maps
+    Gluon's names to ``torch.optim``'s)."""
+    checks.choice('optimizer', optimizer, OPTIMIZERS)
     s, devices = _prepare('neumf', dict(
         num_factors=num_factors, nums_hiddens=nums_hiddens, lr=lr, wd=wd,
         batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed, fast)
+    return _train_pairs('neumf', s, devices, seed=seed, data_dir=data_dir, fast=fast,
+                        plot=plot, figure_path=figure_path, progress=progress,
+                        optimizer=optimizer)
+
+
+def train_mf_ranking(*, num_factors=rank_runs.MF_RANKING['num_factors'],
+                     lr=rank_runs.MF_RANKING['lr'], wd=rank_runs.MF_RANKING['wd'],
+                     batch_size=rank_runs.MF_RANKING['batch_size'],
+                     num_epochs=rank_runs.MF_RANKING['num_epochs'],
+                     loss=rank_runs.MF_RANKING['loss'], devices=None, seed=None,
+                     data_dir=None, fast=False, plot=None, figure_path=None, progress=None,
+                     optimizer='adam'):
+    """The book's MF class trained as a ranking model, as the MXNet tab's
+    ``train_mf_ranking``: the NeuMF cell (:data:`d2l_recsys.rank_runs.MF_RANKING`) with this
+    tab's :class:`~d2l_recsys.torch.mf.MF` in NeuMF's place, on either path."""
+    checks.choice('optimizer', optimizer, OPTIMIZERS)
+    s, devices = _prepare('mf', dict(num_factors=num_factors, lr=lr, wd=wd,
+                                     batch_size=batch_size, num_epochs=num_epochs, loss=loss),
+                          devices, seed, fast, check=rank_runs.check_mf_ranking)
+    return _train_pairs('mf', s, devices, seed=seed, data_dir=data_dir, fast=fast, plot=plot,
+                        figure_path=figure_path, progress=progress, optimizer=optimizer)
+
+
+def _train_pairs(model, s, devices, *, seed, data_dir, fast, plot, figure_path, progress,
+                 optimizer):
+    # NeuMF's cell, for NeuMF or (model='mf') the book's MF in its place.
     num_users, num_items, train_iter, test_iter, candidates, data = load_neumf_data(
         batch_size=s['batch_size'], data_dir=data_dir)
-    _check_ranking('neumf', s, len(data.users), data, devices)
-    net = NeuMF(s['num_factors'], num_users, num_items, nums_hiddens=list(s['nums_hiddens']))
-    trainer = _ranking_trainer(net, s, fast)
+    _check_ranking(model, s, len(data.users), data, devices)
+    if model == 'neumf':
+        net = NeuMF(s['num_factors'], num_users, num_items,
+                    nums_hiddens=list(s['nums_hiddens']))
+    else:
+        net = MF(s['num_factors'], num_users, num_items)
+    trainer = _ranking_trainer(net, s, fast, optimizer)
     if fast:
         history = fast_ranking.fit_neumf(net, _ranking_loss(s['loss']), trainer, data, s,
                                          devices, plot=plot, progress=progress,
@@ -402,8 +441,8 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
                                 evaluate_ranking, candidates, exact=True, plot=plot,
                                 progress=progress, figure_path=figure_path)
     _say_exact(history)
-    info = rank_runs.ranking_run_info('neumf', s, data, framework='torch', seed=seed,
-                                      fast=fast)
+    info = rank_runs.ranking_run_info(model, s, data, framework='torch', seed=seed,
+                                      fast=fast, optimizer=optimizer)
     return net, history, info
 
 
@@ -412,11 +451,15 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
                 lr=CASER_BOOK['lr'], wd=CASER_BOOK['wd'], batch_size=CASER_BOOK['batch_size'],
                 num_epochs=CASER_BOOK['num_epochs'], loss=CASER_BOOK['loss'], devices=None,
                 seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
-                progress=None):
+                progress=None, horizontal=True, vertical=True):
     """The book's Caser experiment in PyTorch, its training call run (L = 5, 16 horizontal
     and 4 vertical filters, dropout 0.05, BPR loss, Adam with lr 0.04 and weight decay 1e-5,
     batch 4096, 8 epochs), with the arguments, printed lines and return value (including
-    ``info['test_seq']``) of the MXNet tab's ``train_caser``."""
+    ``info['test_seq']``) of the MXNet tab's ``train_caser``. ``horizontal=False`` or
+    ``vertical=False``: :class:`~d2l_recsys.torch.seqrec.Caser`'s ablation, on either path."""
+    horizontal, vertical = checks.caser_convolutions(horizontal, vertical)
+    ablation = {} if horizontal and vertical else {'horizontal': horizontal,
+                                                   'vertical': vertical}
     s, devices = _prepare('caser', dict(
         num_factors=num_factors, L=L, d=d, d_prime=d_prime, drop_ratio=drop_ratio, lr=lr,
         wd=wd, batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed, fast)
@@ -425,7 +468,7 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
     windows = implicit.seq_windows(data.users, data.items, s['L'], data.num_users)
     _check_ranking('caser', s, len(windows), data, devices)
     net = Caser(s['num_factors'], data.num_users, data.num_items, s['L'], s['d'],
-                s['d_prime'], s['drop_ratio'])
+                s['d_prime'], s['drop_ratio'], **ablation)
     trainer = _ranking_trainer(net, s, fast)
     if fast:
         history = fast_ranking.fit_caser(net, _ranking_loss(s['loss']), trainer, data,
@@ -443,7 +486,7 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
                                 progress=progress, figure_path=figure_path)
     _say_exact(history)
     info = rank_runs.ranking_run_info('caser', s, data, framework='torch', seed=seed,
-                                      fast=fast)
+                                      fast=fast, options=ablation)
     info['test_seq'] = implicit.last_items(windows)
     return net, history, info
 

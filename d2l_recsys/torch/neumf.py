@@ -237,10 +237,10 @@ def score_matrix(net, num_users, num_items, devices=None, *, seq=None, batch_siz
                  structure=False):
     """Every user's score of every item, ``(num_users, num_items)`` float32 on the host: the
     MXNet tab's :func:`~d2l_recsys.mxnet.neumf.score_matrix` (``net(users, [seq[users],]
-    items)`` in batches of whole users; ``structure=True``: a NeuMF or a Caser from its
-    parts, :func:`d2l_recsys.torch.fast_ranking.user_item_scores`)."""
+    items)`` in batches of whole users; ``structure=True``: a NeuMF, a Caser or an MF from
+    its parts, :func:`d2l_recsys.torch.fast_ranking.user_item_scores`)."""
     base = getattr(net, 'module', net)   # the model inside nn.DataParallel
-    if structure and type(base).__name__ in ('NeuMF', 'Caser'):
+    if structure and type(base).__name__ in ('NeuMF', 'Caser', 'MF'):
         return user_item_scores(base, seq=seq)
     device = parse_devices(devices)[0] if devices is not None else \
         next(net.parameters()).device
