@@ -56,9 +56,8 @@ NOTEBOOKS = {
     '07-seqrec-mxnet.ipynb': ('seqrec', ('short', 'seed', 'history', 'fast_history',
                                          'book_settings', 'unreachable_users')),
 }
-# Whether phase 1 runs: the ranking notebooks are written beside this part; until they are
-# in the repository the part trains seed 0 of the MXNet rows itself.
-RUN_NOTEBOOKS = False
+# Whether phase 1 runs the notebooks (else the part trains seed 0 of the MXNet rows itself).
+RUN_NOTEBOOKS = True
 
 # model key: (the tab's function, the book's settings in defaults.BOOK or None, in the book
 # table). 'mf' is the book's MF class trained with the ranking loop (NeuMF's cell's settings).

@@ -19,7 +19,7 @@ import numpy as onp
 import torch
 from torch import nn
 
-from ..checks import caser_convolutions
+from ..checks import caser_arguments, caser_convolutions
 from ..rank_data import seq_windows
 from .neumf import Dense, init_book
 
@@ -37,6 +37,7 @@ class Caser(nn.Module):
     def __init__(self, num_factors, num_users, num_items, L=5, d=16,
                  d_prime=4, drop_ratio=0.05, *, horizontal=True, vertical=True, **kwargs):
         super(Caser, self).__init__(**kwargs)
+        caser_arguments(num_factors, num_users, num_items, L, d, d_prime, drop_ratio)
         horizontal, vertical = caser_convolutions(horizontal, vertical)
         self.P = nn.Embedding(num_users, num_factors)
         self.Q = nn.Embedding(num_items, num_factors)
