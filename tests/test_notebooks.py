@@ -75,9 +75,19 @@ EXPECTED = {
     },
     # The deck's own AutoRec and evaluator, not the package's (see DECK_NOTEBOOK).
     '04-autorec-pytorch.ipynb': {},
+    # The feature-rich sections (tests/test_ctr_notebooks.py checks their book cells).
+    '08-ctr-mxnet.ipynb': {'CTRDataset': 'd2l_recsys.mxnet.ctr:CTRDataset'},
+    '08-ctr-pytorch.ipynb': {'read_ctr_book': 'd2l_recsys.clicks:read_ctr_book',
+                             'CTRDataset': 'd2l_recsys.torch.ctr:CTRDataset'},
+    '09-fm-mxnet.ipynb': {'FM': 'd2l_recsys.mxnet.fm:FM'},
+    '09-fm-pytorch.ipynb': {'FM': 'd2l_recsys.torch.fm:FM'},
+    '10-deepfm-mxnet.ipynb': {'DeepFM': 'd2l_recsys.mxnet.deepfm:DeepFM'},
+    '10-deepfm-pytorch.ipynb': {'Dense': 'd2l_recsys.torch.deepfm:Dense',
+                                'DeepFM': 'd2l_recsys.torch.deepfm:DeepFM'},
 }
 TORCH_NOTEBOOKS = {'02-movielens-pytorch.ipynb', '03-mf-pytorch.ipynb',
-                   '04-autorec-pytorch.ipynb'}
+                   '04-autorec-pytorch.ipynb', '08-ctr-pytorch.ipynb', '09-fm-pytorch.ipynb',
+                   '10-deepfm-pytorch.ipynb'}
 DECK_NOTEBOOK = '04-autorec-pytorch.ipynb'
 # Every book object the notebooks may define; a cell defining one of these must be tagged.
 BOOK_NAMES = {name for shown in EXPECTED.values() for name in shown} | {
@@ -100,7 +110,23 @@ RAN_MARKERS = {
                                  'predicted rating of item 30 by user 20',
                                  "the deck's test RMSE in every epoch: True",
                                  "short mode: 2 epochs instead of the deck's 25"],
+    **{f'08-ctr-{tab}.ipynb': ['train.csv: 89,561 lines', '2,708 features in all',
+                               "the book's advertising data is not used here"]
+       for tab in ('mxnet', 'pytorch')},
+    **{f'{nb}-{tab}.ipynb': ['examples/sec on', "short mode: 2 epochs instead of the book's 30",
+                             'exact, whole test set (10,439 lines',
+                             "epochs 1-2: the training cell's numbers: True",
+                             'from_sigmoid=True' if tab == 'mxnet' else 'BCELoss']
+       for nb in ('09-fm', '10-deepfm') for tab in ('mxnet', 'pytorch')},
 }
+# What the feature-rich notebooks' records hold (their last cells say what each value is).
+CTR_RECORD = ('dataset', 'fields', 'num_feat', 'min_threshold', 'train_size', 'test_size',
+              'train_click_rate', 'test_click_rate', 'field_dims', 'num_features',
+              'fields_table')
+CLICK_RECORD = ('settings', 'train_loss', 'train_acc', 'test_acc', 'test_auc', 'test_log_loss',
+                'test_accuracy', 'test_size', 'test_click_rate', 'saturated', 'loss_floor',
+                'history', 'loss_comparison')
+TAB_SUFFIXES = (('mxnet', ''), ('pytorch', '_torch'))
 # The record each notebook's last cell writes, and what it must hold: make reproduce's for
 # the MXNet notebooks; the PyTorch notebooks' records are named after them.
 RECORDS = {
@@ -112,6 +138,10 @@ RECORDS = {
     '04-autorec-pytorch.ipynb': ('autorec_torch', ('train_loss', 'test_rmse',
                                                    'train_loss_curve', 'test_rmse_curve',
                                                    'test_rmse_exact', 'fast_test_rmse')),
+    # The feature-rich notebooks' records, for make reproduce's CTR part.
+    **{f'08-ctr-{tab}.ipynb': ('ctr' + suffix, CTR_RECORD) for tab, suffix in TAB_SUFFIXES},
+    **{f'{nb}-{tab}.ipynb': (name + suffix, CLICK_RECORD) for tab, suffix in TAB_SUFFIXES
+       for nb, name in (('09-fm', 'fm'), ('10-deepfm', 'deepfm'))},
 }
 
 
