@@ -80,7 +80,7 @@ def test_short_mode_seed_and_history_are_the_only_changes_to_the_training_cell(n
     nb = load_source(nb_name)
     training = next(cell_text(c) for c in nb['cells'] if c['cell_type'] == 'code'
                     and 'd2l.train_ch13(' in cell_text(c))
-    assert 'if SHORT:\n    num_epochs = 2\n' in training
+    assert 'if SHORT:\n    num_epochs = 1\n' in training
     assert 'd2l.set_seed(SEED)\n' in training and 'history = d2l.train_ch13(' in training
     assert training != book_view(training)
 
