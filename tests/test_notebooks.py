@@ -121,6 +121,9 @@ RAN_MARKERS = {
                              'from_sigmoid=True' if tab == 'mxnet' else 'BCELoss']
        for nb in ('09-fm', '10-deepfm') for tab in ('mxnet', 'pytorch')},
 }
+# Notebooks whose training curve must show inline (train_ch13's live plot, as in Jupyter).
+INLINE_FIGURES = {f'{nb}-{tab}.ipynb' for nb in ('09-fm', '10-deepfm')
+                  for tab in ('mxnet', 'pytorch')}
 # What the feature-rich notebooks' records hold (their last cells say what each value is).
 CTR_RECORD = ('dataset', 'fields', 'num_feat', 'min_threshold', 'train_size', 'test_size',
               'train_click_rate', 'test_click_rate', 'field_dims', 'num_features',
@@ -534,6 +537,9 @@ def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_pa
     errors = [o for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs
               if o['output_type'] == 'error']
     assert not errors
+    if nb_name in INLINE_FIGURES:
+        assert any({'image/svg+xml', 'image/png'} & set(o.get('data', {})) for cell in nb.cells
+                   if cell.cell_type == 'code' for o in cell.outputs), f'{nb_name}: no figure'
     from d2l_recsys.atomic import atomic_write_text
     atomic_write_text(os.path.join(SHORT_RUNS, nb_name), nbformat.writes(nb))
     from d2l_recsys import records
