@@ -12,9 +12,10 @@
   JupyterLab with jupytext writes its source. The identity check reads both.
 * Clean: committed without outputs.
 * They run: each notebook executes top to bottom with nbclient on the real ML-100K in short
-  mode (``D2L_RECSYS_SHORT=1``: 2 epochs); skipped when the data are not cached (``make data``),
-  and the PyTorch notebooks when PyTorch is not installed. The executed copy is kept in
-  ``build/notebooks/``: ``make docs`` shows it, saying so, where ``make reproduce`` has not run.
+  mode (``D2L_RECSYS_SHORT=1``: 2 epochs, 1 for FM and DeepFM); skipped when the data are not
+  cached (``make data``), and the PyTorch notebooks when PyTorch is not installed. The executed
+  copy is kept in ``build/notebooks/``: ``make docs`` shows it, saying so, where ``make
+  reproduce`` has not run.
 * The PyTorch AutoRec notebook shows the PyTorch AutoRec deck's cells instead of package code:
   they must be the deck's (``tests/test_torch_deck.py``), with only the import line changed
   and the project's short-mode lines added.
@@ -108,10 +109,20 @@ EXPECTED = {
         'Caser': 'd2l_recsys.torch.seqrec:Caser',
         'SeqDataset': 'd2l_recsys.torch.seqrec:SeqDataset',
     },
+    # The feature-rich sections (tests/test_ctr_notebooks.py checks their book cells).
+    '08-ctr-mxnet.ipynb': {'CTRDataset': 'd2l_recsys.mxnet.ctr:CTRDataset'},
+    '08-ctr-pytorch.ipynb': {'read_ctr_book': 'd2l_recsys.clicks:read_ctr_book',
+                             'CTRDataset': 'd2l_recsys.torch.ctr:CTRDataset'},
+    '09-fm-mxnet.ipynb': {'FM': 'd2l_recsys.mxnet.fm:FM'},
+    '09-fm-pytorch.ipynb': {'FM': 'd2l_recsys.torch.fm:FM'},
+    '10-deepfm-mxnet.ipynb': {'DeepFM': 'd2l_recsys.mxnet.deepfm:DeepFM'},
+    '10-deepfm-pytorch.ipynb': {'Dense': 'd2l_recsys.torch.deepfm:Dense',
+                                'DeepFM': 'd2l_recsys.torch.deepfm:DeepFM'},
 }
 TORCH_NOTEBOOKS = {'02-movielens-pytorch.ipynb', '03-mf-pytorch.ipynb',
                    '04-autorec-pytorch.ipynb', '05-ranking-pytorch.ipynb',
-                   '06-neumf-pytorch.ipynb', '07-seqrec-pytorch.ipynb'}
+                   '06-neumf-pytorch.ipynb', '07-seqrec-pytorch.ipynb',
+                   '08-ctr-pytorch.ipynb', '09-fm-pytorch.ipynb', '10-deepfm-pytorch.ipynb'}
 DECK_NOTEBOOK = '04-autorec-pytorch.ipynb'
 # Every book object the notebooks may define; a cell defining one of these must be tagged.
 BOOK_NAMES = {name for shown in EXPECTED.values() for name in shown} | {
@@ -151,7 +162,27 @@ RAN_MARKERS = {
                                   'exact (all unseen items, ties at their mean): HR@10',
                                   "short mode: 2 epochs instead of the book's 8"]
        for tab in ('mxnet', 'pytorch')},
+    **{f'08-ctr-{tab}.ipynb': ['train.csv: 89,561 lines', '2,708 features in all',
+                               "the book's advertising data is not used here"]
+       for tab in ('mxnet', 'pytorch')},
+    # FM and DeepFM train one epoch in short mode: the book's CTRDataset takes most of it.
+    **{f'{nb}-{tab}.ipynb': ['examples/sec on', "short mode: one epoch instead of the book's 30",
+                             'exact, whole test set (10,439 lines',
+                             "epoch 1: the training cell's numbers: True",
+                             'from_sigmoid=True' if tab == 'mxnet' else 'BCELoss']
+       for nb in ('09-fm', '10-deepfm') for tab in ('mxnet', 'pytorch')},
 }
+# Notebooks whose training curve must show inline (train_ch13's live plot, as in Jupyter).
+INLINE_FIGURES = {f'{nb}-{tab}.ipynb' for nb in ('09-fm', '10-deepfm')
+                  for tab in ('mxnet', 'pytorch')}
+# What the feature-rich notebooks' records hold (their last cells say what each value is).
+CTR_RECORD = ('dataset', 'fields', 'num_feat', 'min_threshold', 'train_size', 'test_size',
+              'train_click_rate', 'test_click_rate', 'field_dims', 'num_features',
+              'fields_table')
+CLICK_RECORD = ('settings', 'train_loss', 'train_acc', 'test_acc', 'test_auc', 'test_log_loss',
+                'test_accuracy', 'test_size', 'test_click_rate', 'saturated', 'loss_floor',
+                'history', 'loss_comparison')
+TAB_SUFFIXES = (('mxnet', ''), ('pytorch', '_torch'))
 # The record each notebook's last cell writes, and what it must hold: make reproduce's for
 # the MXNet notebooks; the PyTorch notebooks' records are named after them.
 RECORDS = {
@@ -174,6 +205,10 @@ RECORDS = {
     **{f'07-seqrec-{tab}.ipynb': (name, ('short', 'seed', 'windows', 'unreachable_users',
                                          'history', 'fast_history', 'book_settings'))
        for tab, name in (('mxnet', 'seqrec'), ('pytorch', 'seqrec_torch'))},
+    # The feature-rich notebooks' records, for make reproduce's CTR part.
+    **{f'08-ctr-{tab}.ipynb': ('ctr' + suffix, CTR_RECORD) for tab, suffix in TAB_SUFFIXES},
+    **{f'{nb}-{tab}.ipynb': (name + suffix, CLICK_RECORD) for tab, suffix in TAB_SUFFIXES
+       for nb, name in (('09-fm', 'fm'), ('10-deepfm', 'deepfm'))},
 }
 # The notebooks that read no data set: the personalized ranking section trains nothing.
 READ_NO_DATA = {'05-ranking-mxnet.ipynb', '05-ranking-pytorch.ipynb'}
@@ -599,6 +634,9 @@ def test_notebook_runs_in_short_mode(nb_name, real_data_dir, monkeypatch, tmp_pa
     errors = [o for cell in nb.cells if cell.cell_type == 'code' for o in cell.outputs
               if o['output_type'] == 'error']
     assert not errors
+    if nb_name in INLINE_FIGURES:
+        assert any({'image/svg+xml', 'image/png'} & set(o.get('data', {})) for cell in nb.cells
+                   if cell.cell_type == 'code' for o in cell.outputs), f'{nb_name}: no figure'
     from d2l_recsys.atomic import atomic_write_text
     atomic_write_text(os.path.join(SHORT_RUNS, nb_name), nbformat.writes(nb))
     from d2l_recsys import records
