@@ -33,7 +33,7 @@ from .experiments import RunData, check_settings
 from .store import AUTOREC_EXTRAS
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
-           'evaluate', 'Interrupted']
+           'evaluate', 'Interrupted', 'search_line', 'evaluation_line']
 
 
 class Interrupted(Exception):
@@ -232,6 +232,20 @@ def _record(study, run, interrupted=False):
     if interrupted:
         record.update(interrupted=True, finished=len(done))
     return record
+
+
+def search_line(record):
+    """What ``tune`` prints after a search."""
+    return (f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
+            f'{record["best_epoch"]} after {record["trials"]} trials '
+            f'({record["search_seconds"]:.0f} s): {record["preset"]}')
+
+
+def evaluation_line(evaluation):
+    """What ``tune`` prints after the chosen preset's runs on the test split."""
+    e = evaluation
+    return (f'exact test RMSE {e["test_rmse_mean"]:.4f} +- {e["test_rmse_std"]:.4f} '
+            f'(validation {e["val_rmse_mean"]:.4f}) over seeds {e["seeds"]}')
 
 
 def _brief(params):
