@@ -31,7 +31,7 @@ import time
 
 from . import checks, clicks, ctr_runs
 from .defaults import BOOK, CLICK_DATASET, MAX_EPOCHS, PATIENCE, SPACES, preset
-from .tuning import Interrupted, _brief, suggest
+from .tuning import Interrupted, optimize, suggest
 
 __all__ = ['OPTIONS', 'click_settings', 'search', 'train_preset', 'evaluate', 'search_line',
            'evaluation_line', 'preset_lines', 'Interrupted', 'METRICS']
@@ -134,31 +134,11 @@ def search(model, dataset=CLICK_DATASET, *, tab, trials=30, seed=0, data_dir=Non
         trial.set_user_attr('best_epochs', epochs)
         return sum(best) / len(best)
 
-    study = optuna.create_study(
-        direction='maximize', sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
-    for point in start:
-        study.enqueue_trial(dict(point))
-    callbacks = []
-    if log is not None:
-        def say(study, trial):
-            value = 'pruned' if trial.value is None else f'{trial.value:.4f}'
-            done = [t.value for t in study.trials if t.state.name == 'COMPLETE']
-            best = f'{max(done):.4f}' if done else 'none yet'
-            log(f'trial {trial.number + 1}/{trials}: validation AUC {value} '
-                f'{_brief(trial.params)} (best {best})')
-        callbacks.append(say)
     run = dict(model=model, dataset=dataset, seed=seed, trials=trials, seeds=seeds,
                fixed=fixed, max_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
                tic=tic)
-    try:
-        study.optimize(objective, n_trials=trials, callbacks=callbacks)
-    except (KeyboardInterrupt, SystemExit) as e:
-        raise Interrupted(_record(study, run, interrupted=True), e) from None
-    if not any(t.state.name == 'COMPLETE' for t in study.trials):
-        raise ValueError(f'search: none of the {trials} trials finished (each diverged or was '
-                         'pruned); try a smaller learning rate or --start points')
-    return _record(study, run)
+    return optimize(objective, run, _record, direction='maximize', warmup=2, start=start,
+                    log=log, metric='validation AUC')
 
 
 def _record(study, run, interrupted=False):

@@ -126,6 +126,17 @@ TUNED = types.MappingProxyType({
         dropout=0.5419635826039516, batch_size=128, lr_decay=0.5, decoder_activation=None,
         input_dropout=0.21851597689967073, clip=True, num_epochs=120, patience=8,
         val_ratio=0.1, refit=True)),
+    # FM and DeepFM on the MovieLens click data (``tune fm|deepfm``, the PyTorch tab, seed 0's
+    # run on the validation lines cut from the training file; docs/ctr.md): ``wd`` is Adam's
+    # weight decay, ``from_sigmoid`` the loss without the book's second sigmoid, ``mlp_dims`` as
+    # the search space names it.
+    ('fm', 'ml100k-ctr'): types.MappingProxyType(dict(
+        num_factors=24, lr=0.004409527938405007, wd=6.0314867455049305e-05, batch_size=1024,
+        from_sigmoid=True, num_epochs=40, patience=4, val_ratio=0.1, refit=True)),
+    ('deepfm', 'ml100k-ctr'): types.MappingProxyType(dict(
+        num_factors=24, lr=0.004, wd=6e-05, batch_size=1024, mlp_dims='256,128,64',
+        drop_rate=0.3, from_sigmoid=True, num_epochs=40, patience=4, val_ratio=0.1,
+        refit=True)),
 })
 
 PRESETS = ('book', 'tuned')

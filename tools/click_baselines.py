@@ -26,9 +26,9 @@ presets (:mod:`d2l_recsys.click_tuning`):
 (one column per index of the embedding table that FM uses; FM's linear part is this model).
 LightGBM: the eight mapped values as categorical features.
 
-The record goes to ``--out`` (``results/click_baselines.json``) and a table is printed;
-``tools/click_presets.py`` puts the numbers beside the presets' in
-``d2l_recsys/click_evidence.py``.
+The record goes to ``--out`` (``results/click_baselines.json``) and a table is printed; the
+numbers measured here are in ``d2l_recsys/click_evidence.py`` beside the tuned presets', and in
+docs/ctr.md.
 """
 import argparse
 import json
