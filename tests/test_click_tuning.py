@@ -338,3 +338,17 @@ def test_an_interrupted_search_keeps_its_finished_trials(movielens, tmp_path, mo
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f'd2l-recsys: interrupted after 2 finished trial(s) of 9; they are in {out} '
         '("interrupted": true)')
+
+
+def test_every_click_preset_has_its_evidence_on_seeds_no_choice_used():
+    from d2l_recsys.click_evidence import CLICK_BASELINES, CLICK_EVIDENCE
+    click = {key for key in defaults.TUNED if key[0] in defaults.CLICK_MODELS}
+    assert click == set(CLICK_EVIDENCE) == {('fm', 'ml100k-ctr'), ('deepfm', 'ml100k-ctr')}
+    for key, e in CLICK_EVIDENCE.items():
+        assert not set(e['report_seeds']) & set(e['validation_seeds']), key
+        assert [r['seed'] for r in e['per_seed']] == e['report_seeds']
+        assert e['test_auc_mean'] == pytest.approx(
+            sum(r['test_auc'] for r in e['per_seed']) / len(e['per_seed']), abs=1e-5)
+        assert e['refit'] == defaults.TUNED[key].get('refit', False)
+    lightgbm = CLICK_BASELINES['lightgbm']
+    assert len(lightgbm['report_seeds']) == len(lightgbm['trees'])
