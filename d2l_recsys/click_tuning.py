@@ -31,7 +31,7 @@ import time
 
 from . import checks, clicks, ctr_runs
 from .defaults import BOOK, CLICK_DATASET, MAX_EPOCHS, PATIENCE, SPACES, preset
-from .tuning import Interrupted, optimize, suggest
+from .tuning import Interrupted, _record, evaluation_line, optimize, search_line, suggest
 
 __all__ = ['OPTIONS', 'click_settings', 'search', 'train_preset', 'evaluate', 'search_line',
            'evaluation_line', 'preset_lines', 'Interrupted', 'METRICS']
@@ -136,47 +136,9 @@ def search(model, dataset=CLICK_DATASET, *, tab, trials=30, seed=0, data_dir=Non
 
     run = dict(model=model, dataset=dataset, seed=seed, trials=trials, seeds=seeds,
                fixed=fixed, max_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
-               tic=tic)
+               tic=tic, metric='auc')
     return optimize(objective, run, _record, direction='maximize', warmup=2, start=start,
                     log=log, metric='validation AUC')
-
-
-def _record(study, run, interrupted=False):
-    """The JSON-ready record of ``study`` (every trial; the best finished one's preset)."""
-    done = [t for t in study.trials if t.state.name == 'COMPLETE']
-    best = max(done, key=lambda t: t.value) if done else None
-    chosen = None if best is None else dict(
-        best.params, **run['fixed'], num_epochs=run['max_epochs'], patience=run['patience'],
-        val_ratio=run['val_ratio'])
-    record = {
-        'model': run['model'], 'dataset': run['dataset'], 'seed': run['seed'],
-        'trials': run['trials'], 'validation_seeds': run['seeds'],
-        'search_seconds': time.time() - run['tic'],
-        'best_validation_auc': None if best is None else best.value,
-        'best_epoch': None if best is None else best.user_attrs.get('best_epoch'),
-        'preset': chosen,
-        'history': [{'number': t.number, 'state': t.state.name, 'value': t.value,
-                     'params': t.params, 'best_epoch': t.user_attrs.get('best_epoch'),
-                     'per_seed': t.user_attrs.get('per_seed')}
-                    for t in study.trials],
-    }
-    if interrupted:
-        record.update(interrupted=True, finished=len(done))
-    return record
-
-
-def search_line(record):
-    """What ``tune`` prints after a search."""
-    return (f'best validation AUC {record["best_validation_auc"]:.4f} at epoch '
-            f'{record["best_epoch"]} after {record["trials"]} trials '
-            f'({record["search_seconds"]:.0f} s): {record["preset"]}')
-
-
-def evaluation_line(evaluation):
-    """What ``tune`` prints after the chosen preset's runs on the test file."""
-    e = evaluation
-    return (f'exact test AUC {e["test_auc_mean"]:.4f} +- {e["test_auc_std"]:.4f} (validation '
-            f'{e["val_auc_mean"]:.4f}) over seeds {e["seeds"]}')
 
 
 def preset_lines(history):

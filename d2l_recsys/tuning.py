@@ -223,17 +223,22 @@ def optimize(objective, run, record, *, direction, warmup, start=(), log=None, m
 
 
 def _record(study, run, interrupted=False):
-    """The JSON-ready record of ``study`` (every trial; the best finished one's preset)."""
+    """The JSON-ready record of ``study`` (every trial; the best finished one's preset).
+    ``run['metric']``: 'rmse' (lower is better; the default) or 'auc' (higher), which names
+    ``best_validation_<metric>``; ``run`` names the data by ``split_mode`` (kept in the preset)
+    or ``dataset``."""
+    metric = run.get('metric', 'rmse')
     done = [t for t in study.trials if t.state.name == 'COMPLETE']
-    best = min(done, key=lambda t: t.value) if done else None
+    best = (max if metric == 'auc' else min)(done, key=lambda t: t.value) if done else None
+    split = {'split_mode': run['split_mode']} if 'split_mode' in run else {}
     chosen = None if best is None else dict(
         best.params, **run['fixed'], num_epochs=run['max_epochs'], patience=run['patience'],
-        val_ratio=run['val_ratio'], split_mode=run['split_mode'])
+        val_ratio=run['val_ratio'], **split)
     record = {
-        'model': run['model'], 'split_mode': run['split_mode'], 'seed': run['seed'],
-        'trials': run['trials'], 'validation_seeds': run['seeds'],
+        'model': run['model'], **{k: run[k] for k in ('split_mode', 'dataset') if k in run},
+        'seed': run['seed'], 'trials': run['trials'], 'validation_seeds': run['seeds'],
         'search_seconds': time.time() - run['tic'],
-        'best_validation_rmse': None if best is None else best.value,
+        f'best_validation_{metric}': None if best is None else best.value,
         'best_epoch': None if best is None else best.user_attrs.get('best_epoch'),
         'preset': chosen,
         'history': [{'number': t.number, 'state': t.state.name, 'value': t.value,
@@ -247,17 +252,20 @@ def _record(study, run, interrupted=False):
 
 
 def search_line(record):
-    """What ``tune`` prints after a search."""
-    return (f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
-            f'{record["best_epoch"]} after {record["trials"]} trials '
+    """What ``tune`` prints after a search (the validation RMSE, or AUC for FM and DeepFM)."""
+    metric = 'auc' if 'best_validation_auc' in record else 'rmse'
+    return (f'best validation {metric.upper()} {record[f"best_validation_{metric}"]:.4f} at '
+            f'epoch {record["best_epoch"]} after {record["trials"]} trials '
             f'({record["search_seconds"]:.0f} s): {record["preset"]}')
 
 
 def evaluation_line(evaluation):
     """What ``tune`` prints after the chosen preset's runs on the test split."""
     e = evaluation
-    return (f'exact test RMSE {e["test_rmse_mean"]:.4f} +- {e["test_rmse_std"]:.4f} '
-            f'(validation {e["val_rmse_mean"]:.4f}) over seeds {e["seeds"]}')
+    metric = 'auc' if 'test_auc_mean' in e else 'rmse'
+    return (f'exact test {metric.upper()} {e[f"test_{metric}_mean"]:.4f} +- '
+            f'{e[f"test_{metric}_std"]:.4f} (validation {e[f"val_{metric}_mean"]:.4f}) over '
+            f'seeds {e["seeds"]}')
 
 
 def _brief(params):
