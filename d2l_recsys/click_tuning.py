@@ -31,7 +31,7 @@ import time
 
 from . import checks, clicks, ctr_runs
 from .defaults import BOOK, CLICK_DATASET, MAX_EPOCHS, PATIENCE, SPACES, preset
-from .tuning import Interrupted, _record, evaluation_line, optimize, search_line, suggest
+from .tuning import Interrupted, study_record, evaluation_line, optimize, search_line, suggest
 
 __all__ = ['OPTIONS', 'click_settings', 'search', 'train_preset', 'evaluate', 'search_line',
            'evaluation_line', 'preset_lines', 'Interrupted', 'METRICS']
@@ -137,7 +137,7 @@ def search(model, dataset=CLICK_DATASET, *, tab, trials=30, seed=0, data_dir=Non
     run = dict(model=model, dataset=dataset, seed=seed, trials=trials, seeds=seeds,
                fixed=fixed, max_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
                tic=tic, metric='auc')
-    return optimize(objective, run, _record, direction='maximize', warmup=2, start=start,
+    return optimize(objective, run, study_record, direction='maximize', warmup=2, start=start,
                     log=log, metric='validation AUC')
 
 

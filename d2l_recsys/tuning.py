@@ -33,7 +33,8 @@ from .experiments import RunData, check_settings
 from .store import AUTOREC_EXTRAS
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
-           'evaluate', 'Interrupted', 'search_line', 'evaluation_line', 'optimize']
+           'evaluate', 'Interrupted', 'search_line', 'evaluation_line', 'optimize',
+           'study_record']
 
 
 class Interrupted(Exception):
@@ -186,7 +187,7 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
     run = dict(model=model, split_mode=split_mode, seed=seed, trials=trials, seeds=seeds,
                fixed=fixed, max_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
                tic=tic)
-    return optimize(objective, run, _record, direction='minimize', warmup=5, start=start,
+    return optimize(objective, run, study_record, direction='minimize', warmup=5, start=start,
                     log=log, metric='validation RMSE')
 
 
@@ -222,7 +223,7 @@ def optimize(objective, run, record, *, direction, warmup, start=(), log=None, m
     return record(study, run)
 
 
-def _record(study, run, interrupted=False):
+def study_record(study, run, interrupted=False):
     """The JSON-ready record of ``study`` (every trial; the best finished one's preset).
     ``run['metric']``: 'rmse' (lower is better; the default) or 'auc' (higher), which names
     ``best_validation_<metric>``; ``run`` names the data by ``split_mode`` (kept in the preset)
