@@ -1,11 +1,14 @@
 """What every part of ``make reproduce`` shares: running a notebook for its results record,
-figures written as PNG and SVG, the machine and versions a report names, mean and standard
-deviation over seeds, the tolerance check, and the console line.
+a training run's console output kept in its log, figures written as PNG and SVG, the machine
+and versions a report names, mean and standard deviation over seeds, the tolerance check, and
+the console line.
 
 :mod:`d2l_recsys.reproduce` runs the parts (:data:`d2l_recsys.reproduce.PARTS`); each part
 module uses these so that every table says the same things the same way. Imports no
 framework.
 """
+import contextlib
+import io
 import os
 import platform
 import statistics
@@ -15,7 +18,7 @@ from .atomic import atomic_write_text
 from .records import RECORDS_ENV
 
 __all__ = ['ROOT', 'save_figure', 'new_figure', 'versions', 'machine', 'mean_std', 'say',
-           'within', 'run_notebook']
+           'within', 'run_notebook', 'logged_call']
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,6 +83,17 @@ def within(value, target, tolerance):
     """Whether ``value`` is ``target`` +- ``tolerance``; rounded first, so that a mean of 0.92
     printed as "0.920" does not fail on float noise. None is never within."""
     return value is not None and round(abs(value - target), 9) <= tolerance
+
+
+def logged_call(log_path, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` with everything it prints (stdout and stderr) written to
+    ``log_path`` (atomically, also when it raises) instead of the console; returns its result."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            atomic_write_text(log_path, buf.getvalue())
 
 
 def run_notebook(name, executed_dir, records_dir, *, short, seed, data_dir, timeout=3600):

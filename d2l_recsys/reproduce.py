@@ -712,7 +712,7 @@ def rating_part(args, cfg, data_dir, devices, tabs, torch_note):
 # outside its tolerance (exit 1 in a full run), an error a run that could not go on (a
 # notebook that wrote no record: exit 1 always, and no later part runs), one line each.
 # ``ctx`` (see :func:`run_parts`) carries the run's settings; a part reads what it needs.
-PARTS = {'rating': None}
+PARTS = {'rating': None, 'ctr': 'd2l_recsys.reproduce_ctr'}
 
 
 def run_parts(args, cfg, data_dir, devices, tabs, torch_note):
