@@ -173,8 +173,8 @@ def build_parser():
     u.add_argument('--out', default=None, metavar='FILE',
                    help='JSON record (default results/tune/MODEL-SPLIT.json)')
 
-    # ---- the exercises of the MF and AutoRec sections (see d2l_recsys.exercises)
-    x = sub.add_parser('exercises', help='run the exercises of the MF and AutoRec sections as '
+    # ---- the exercises of the chapter's sections (see d2l_recsys.exercises)
+    x = sub.add_parser('exercises', help="run the exercises of the chapter's sections as "
                                          'sweeps; figures and tables in results/exercises/')
     x.add_argument('names', nargs='*', metavar='NAME',
                    help='which exercises (default: all): ' + ', '.join(_exercise_names()))
