@@ -98,6 +98,34 @@ def _label(row):
     return f'{FRAMEWORKS[row["framework"]]} {MODEL_LABELS[row["model"]]}'
 
 
+def _notebook_findings(findings):
+    """The lines on what the FM and DeepFM notebooks measured beside the book's cells."""
+    models = [m for m in MODEL_LABELS if m in findings]
+    if not models:
+        return []
+    lines = ['', '## What the notebooks measured beside the book\'s cells', '']
+    for m in models:
+        share = findings[m].get('saturated')
+        if share is not None:
+            lines.append(f'* {MODEL_LABELS[m]} (MXNet notebook, seed 0): {share:.1%} of the '
+                         'test probabilities are exactly 0.0 or 1.0 after training.')
+    compared = [m for m in models if 'book_loss' in findings[m] and 'from_sigmoid' in findings[m]]
+    if compared:
+        lines += ['', 'The same model, seed and batches trained with the book\'s loss and with '
+                  'the cross-entropy of its own probability (`from_sigmoid=True`), on the '
+                  'fast path, for the epochs shown (the notebooks\' comparison):', '',
+                  '| model | epochs | loss | book\'s test acc | exact test AUC | exact log loss '
+                  '| accuracy at 0.5 |', '|---|---|---|---|---|---|---|']
+        for m in compared:
+            for key, name in (('book_loss', 'the book\'s'), ('from_sigmoid',
+                                                             '`from_sigmoid=True`')):
+                r = findings[m][key]
+                lines.append(f'| {MODEL_LABELS[m]} | {r["epochs"]} | {name} | '
+                             f'{_f(r["test_acc"])} | {_f(r["test_auc"], 4)} | '
+                             f'{_f(r["test_log_loss"])} | {_f(r["test_accuracy"])} |')
+    return lines
+
+
 def markdown(report):
     """``ctr.md``: the table, where each number comes from, the checks, the data, files and
     times."""
@@ -189,6 +217,7 @@ def markdown(report):
     if report['quick']:
         lines += ['', '(A quick run does not apply them: two epochs do not saturate the '
                   'model.)']
+    lines += _notebook_findings(report.get('notebook_findings') or {})
     dims = ', '.join(map(str, data['field_dims']))
     fields = f' ({", ".join(data["fields"])})' if data.get('fields') else ''
     lines += ['', '## Data', '',

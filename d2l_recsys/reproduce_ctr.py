@@ -41,14 +41,16 @@ from .reporting import (ROOT, logged_call, machine, mean_std, new_figure, run_no
                         save_figure, say, versions)
 
 __all__ = ['NOTEBOOKS', 'RUN_NOTEBOOKS', 'MODELS', 'CHECKS', 'TUNED', 'run', 'run_notebooks',
-           'notebook_runs', 'train_seeds', 'make_table', 'make_figures', 'loss_floor',
-           'tuned_column']
+           'notebook_runs', 'notebook_findings', 'train_seeds', 'make_table', 'make_figures',
+           'loss_floor', 'tuned_column']
 
 # Each notebook, the record its last cell writes, and the values this part reads from it.
+RUN_VALUES = ('settings', 'history', 'test_auc', 'test_log_loss', 'test_accuracy')
 NOTEBOOKS = {
-    '08-ctr-mxnet.ipynb': ('ctr', ()),
-    '09-fm-mxnet.ipynb': ('fm', ('history', 'test_exact')),
-    '10-deepfm-mxnet.ipynb': ('deepfm', ('history', 'test_exact')),
+    '08-ctr-mxnet.ipynb': ('ctr', ('train_size', 'test_size', 'train_click_rate',
+                                   'test_click_rate', 'field_dims')),
+    '09-fm-mxnet.ipynb': ('fm', RUN_VALUES),
+    '10-deepfm-mxnet.ipynb': ('deepfm', RUN_VALUES),
 }
 NOTEBOOK_OF = {'fm': '09-fm-mxnet.ipynb', 'deepfm': '10-deepfm-mxnet.ipynb'}
 # Whether phase 1 runs the notebooks; off while the chapter has no CTR notebooks.
@@ -201,7 +203,7 @@ def notebook_runs(records, epochs):
         if values is None:
             continue
         history = values['history']
-        want = book_settings(model, epochs)
+        want = dict(book_settings(model, epochs), seed=0)
         given = values.get('settings')
         ran = len(history.get('epoch') or [])
         differs = ({k: v for k, v in given.items()
@@ -213,11 +215,46 @@ def notebook_runs(records, epochs):
             notes.append(f'notebooks/{name} ran other settings than this run ({why}); seed 0 '
                          'of its MXNet row was trained like the other seeds')
             continue
+        exact = {'auc': values['test_auc'], 'log_loss': values['test_log_loss'],
+                 'accuracy': values['test_accuracy']}
         runs[('mxnet', model)] = [run_record(
             history, framework='mxnet', model=model, seed=0,
-            path=f'notebook (book cells, {name})', kind='notebook',
-            exact=values.get('test_exact'), settings=want)]
+            path=f'notebook (book cells, {name})', kind='notebook', exact=exact,
+            settings=book_settings(model, epochs))]
     return runs, notes
+
+
+def notebook_findings(records, data):
+    """What the notebooks add to the tables: the feature-rich notebook's count of the data
+    (and a note where it differs from what the runs read), and for FM and DeepFM the share of
+    saturated test outputs and their comparison of the book's loss with the loss on the
+    model's own probability (``from_sigmoid=True``): ``(findings, notes)``."""
+    findings, notes = {}, []
+    ctr = records.get('08-ctr-mxnet.ipynb')
+    if ctr:
+        counted = {'train_lines': ctr['train_size'], 'test_lines': ctr['test_size'],
+                   'field_dims': [int(d) for d in ctr['field_dims']]}
+        findings['data'] = dict(counted, train_click_rate=ctr['train_click_rate'],
+                                test_click_rate=ctr['test_click_rate'])
+        differs = [k for k, v in counted.items() if data.get(k) != v]
+        if differs:
+            notes.append('notebooks/08-ctr-mxnet.ipynb counted other data than the runs read '
+                         f'({", ".join(differs)} differ)')
+    for model, name in NOTEBOOK_OF.items():
+        values = records.get(name)
+        if not values:
+            continue
+        found = {'saturated': values.get('saturated')}
+        comparison = values.get('loss_comparison') or {}
+        for key in ('book_loss', 'from_sigmoid'):
+            h = comparison.get(key) or {}
+            if h.get('test_auc'):
+                found[key] = {'epochs': len(h['test_auc']), 'test_auc': h['test_auc'][-1],
+                              'test_log_loss': h['test_log_loss'][-1],
+                              'test_accuracy': h['test_accuracy'][-1],
+                              'test_acc': h['test_acc'][-1]}
+        findings[model] = found
+    return findings, notes
 
 
 # ---------------------------------------------------------------------------- 2. training
@@ -477,11 +514,13 @@ def run(ctx):
         runs = {}
         notes.append('the CTR notebooks were not run (this part runs them once the chapter '
                      "has them); every seed, 0 included, was trained by the tabs' functions")
-    for note in notes:
-        say(f'reproduce: {note}')
     tic = time.time()
     data = data_summary(ctx.data_dir)
     phases['click data'] = time.time() - tic
+    findings, more = notebook_findings(records, data)
+    notes += more
+    for note in notes:
+        say(f'reproduce: {note}')
     tic = time.time()   # 2. the seeds
     train_seeds(runs, ctx.tabs, n_seeds=ctx.n_seeds, fast=ctx.fast, epochs=epochs,
                 data_dir=ctx.data_dir, log_dir=ctx.log_dir)
@@ -497,6 +536,7 @@ def run(ctx):
         'settings': {m: book_settings(m, epochs) for m in MODELS},
         'notebooks_run': bool(RUN_NOTEBOOKS), 'notes': notes,
         'notebook_records': {name: sorted(values) for name, values in records.items()},
+        'notebook_findings': findings,
         'table': table, 'loss_floor': loss_floor(data['train_click_rate']),
         'checks': CHECKS, 'failures': failures,
         'files': [os.path.relpath(p, ROOT) for p in figures],

@@ -181,10 +181,24 @@ def test_loss_floor_is_the_least_loss_the_second_sigmoid_allows():
 
 
 # ---------------------------------------------------------------- the notebooks
-def _records(epochs=30):
-    return {name: {'history': _history(epochs, **LIKE_THE_BOOK[model]),
-                   'test_exact': {'auc': 0.77, 'log_loss': 3.0, 'accuracy': 0.70}}
-            for model, name in reproduce_ctr.NOTEBOOK_OF.items()} | {'08-ctr-mxnet.ipynb': {}}
+def _records(epochs=30, **ctr):
+    """The three notebooks' records as their last cells write them."""
+    out = {'08-ctr-mxnet.ipynb': dict(train_size=DATA['train_lines'],
+                                      test_size=DATA['test_lines'], train_click_rate=0.563,
+                                      test_click_rate=0.478, field_dims=DATA['field_dims'],
+                                      **ctr)}
+    for model, name in reproduce_ctr.NOTEBOOK_OF.items():
+        history = _history(epochs, **LIKE_THE_BOOK[model])
+        compared = {key: _history(2, **dict(LIKE_THE_BOOK[model], log_loss=loss))
+                    for key, loss in (('book_loss', 1.2), ('from_sigmoid', 0.56))}
+        out[name] = dict(settings=dict(BOOK[model], num_epochs=epochs, optimizer='adam', seed=0,
+                                       short=epochs != 30),
+                         test_auc=0.77, test_log_loss=3.0, test_accuracy=0.70,
+                         train_loss=history['train_loss'][-1], saturated=0.25,
+                         history={k: v for k, v in history.items() if not k.startswith(
+                             ('test_auc', 'test_log', 'test_accuracy', 'test_exact'))},
+                         loss_comparison=dict(compared, epochs=2))
+    return out
 
 
 @pytest.mark.parametrize('epochs', [30, 3])
@@ -212,11 +226,25 @@ def test_the_notebooks_runs_are_seed_0_of_the_mxnet_rows_when_they_ran_the_books
                    in n for n in report['notes'])
     assert set(report['notebook_records']) == set(reproduce_ctr.NOTEBOOKS)
     assert any(f.endswith('executed/10-deepfm-mxnet.ipynb') for f in result['files'])
+    md = (tmp_path / 'out' / 'ctr.md').read_text()
+    assert '* FM (MXNet notebook, seed 0): 25.0% of the test probabilities' in md
+    assert '| DeepFM | 2 | `from_sigmoid=True` | 0.370 | 0.7670 | 0.560 | 0.705 |' in md
+
+
+def test_the_feature_rich_notebooks_count_of_the_data_is_compared_with_the_runs():
+    findings, notes = reproduce_ctr.notebook_findings(_records(), DATA)
+    assert notes == [] and findings['data']['train_lines'] == DATA['train_lines']
+    assert findings['fm']['from_sigmoid']['test_log_loss'] == 0.56
+    _, notes = reproduce_ctr.notebook_findings(
+        _records() | {'08-ctr-mxnet.ipynb': dict(_records()['08-ctr-mxnet.ipynb'],
+                                                 test_size=9999)}, DATA)
+    assert notes == ['notebooks/08-ctr-mxnet.ipynb counted other data than the runs read '
+                     '(test_lines differ)']
 
 
 def test_a_notebook_with_other_settings_is_not_seed_0():
     recs = _records()
-    recs['10-deepfm-mxnet.ipynb']['settings'] = dict(BOOK['deepfm'], lr=0.1)
+    recs['10-deepfm-mxnet.ipynb']['settings']['lr'] = 0.1   # mlp_dims a tuple: as a list
     runs, notes = reproduce_ctr.notebook_runs(recs, 30)
     assert list(runs) == [('mxnet', 'fm')]
     assert notes == ['notebooks/10-deepfm-mxnet.ipynb ran other settings than this run (lr '
@@ -229,7 +257,7 @@ def test_a_notebook_without_its_record_stops_the_part_in_one_line(tmp_path, no_d
         record = reproduce_ctr.NOTEBOOKS[name][0]
         if record != 'fm':
             monkeypatch.setenv(records.RECORDS_ENV, records_dir)
-            records.write_record(record, history={'epoch': [1]}, test_exact={})
+            records.write_record(record, **_records(1)[name])
         return 1.0
     monkeypatch.setattr(reproduce_ctr, 'RUN_NOTEBOOKS', True)
     monkeypatch.setattr(reproduce_ctr, 'run_notebook', run_notebook)
