@@ -43,14 +43,13 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 from .atomic import atomic_write_text, rewrite_between
 from .defaults import BOOK, SPLITS
-from .records import RecordError, read_record
-from .reporting import (ROOT, machine, mean_std, new_figure, run_notebook, save_figure, say,
-                        versions, within)
+from .records import RecordError
+from .reporting import (ROOT, machine, mean_std, new_figure, run_notebook, run_record_notebooks,
+                        save_figure, say, versions, within)
 from .rmse_tables import (FRAMEWORKS, MODEL_LABELS, SPEED_KINDS, fmt, label, plus_minus,
                           write_tables)
 
@@ -185,19 +184,8 @@ def run_notebooks(executed_dir, *, short, data_dir, names=tuple(NOTEBOOKS)):
     :class:`~d2l_recsys.records.RecordError` (one line) when a notebook wrote no record or one
     without a value the tables need.
     """
-    records, seconds = {}, {}
-    with tempfile.TemporaryDirectory(prefix='reproduce-records-') as records_dir:
-        for name in names:
-            say(f'reproduce: running notebooks/{name} '
-                f'({"short mode" if short else "book settings"}) ...')
-            seconds[name] = run_notebook(name, executed_dir, records_dir, short=short,
-                                         seed=0, data_dir=data_dir)
-            record, required = NOTEBOOKS[name]
-            records[name] = read_record(records_dir, record, required=required,
-                                        writer=f'notebooks/{name}')
-            say(f'reproduce:   done in {seconds[name]:.0f} s -> '
-                f'{os.path.relpath(executed_dir, ROOT)}/{name}')
-    return records, seconds
+    return run_record_notebooks({name: NOTEBOOKS[name] for name in names}, executed_dir,
+                                short=short, data_dir=data_dir, runner=run_notebook)
 
 
 def notebook_runs(records):

@@ -31,14 +31,13 @@ Imports no framework until a tab trains.
 """
 import math
 import os
-import tempfile
 import time
 
 from .ctr_tables import DATASET, FRAMEWORKS, MODEL_LABELS, SUMMARISED, write_tables
 from .defaults import BOOK
-from .records import RecordError, read_record
+from .records import RecordError
 from .reporting import (ROOT, logged_call, machine, mean_std, new_figure, run_notebook,
-                        save_figure, say, versions)
+                        run_record_notebooks, save_figure, say, versions)
 
 __all__ = ['NOTEBOOKS', 'RUN_NOTEBOOKS', 'MODELS', 'CHECKS', 'TUNED', 'run', 'run_notebooks',
            'notebook_runs', 'notebook_findings', 'train_seeds', 'make_table', 'make_figures',
@@ -170,19 +169,8 @@ def run_notebooks(executed_dir, *, short, data_dir, names=tuple(NOTEBOOKS)):
     """Phase 1: run each notebook and read the record it wrote: ``({notebook: values},
     {notebook: seconds})``; :class:`~d2l_recsys.records.RecordError` (one line) when a
     notebook wrote no record or one without a value this part reads."""
-    records, seconds = {}, {}
-    with tempfile.TemporaryDirectory(prefix='reproduce-ctr-records-') as records_dir:
-        for name in names:
-            say(f'reproduce: running notebooks/{name} '
-                f'({"short mode" if short else "book settings"}) ...')
-            seconds[name] = run_notebook(name, executed_dir, records_dir, short=short,
-                                         seed=0, data_dir=data_dir)
-            record, required = NOTEBOOKS[name]
-            records[name] = read_record(records_dir, record, required=required,
-                                        writer=f'notebooks/{name}')
-            say(f'reproduce:   done in {seconds[name]:.0f} s -> '
-                f'{os.path.relpath(executed_dir, ROOT)}/{name}')
-    return records, seconds
+    return run_record_notebooks({name: NOTEBOOKS[name] for name in names}, executed_dir,
+                                short=short, data_dir=data_dir, runner=run_notebook)
 
 
 def book_settings(model, epochs):

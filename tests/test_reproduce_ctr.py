@@ -260,7 +260,7 @@ def test_a_notebook_without_its_record_stops_the_part_in_one_line(tmp_path, no_d
             records.write_record(record, **_records(1)[name])
         return 1.0
     monkeypatch.setattr(reproduce_ctr, 'RUN_NOTEBOOKS', True)
-    monkeypatch.setattr(reproduce_ctr, 'run_notebook', run_notebook)
+    monkeypatch.setattr(reproduce_ctr, 'run_notebook', run_notebook)   # what runs one
     tab = StandInTab()
     result = reproduce_ctr.run(_ctx(tmp_path, {'mxnet': tab}))
     assert len(result['errors']) == 1 and '\n' not in result['errors'][0]
