@@ -9,7 +9,7 @@ import json
 import os
 
 from .atomic import atomic_write_text
-from .reporting import provenance_lines
+from .reporting import files_and_time_lines, provenance_lines
 from .rmse_tables import FRAMEWORKS
 
 __all__ = ['FRAMEWORKS', 'MODEL_LABELS', 'DATASET', 'SUMMARISED', 'write_tables', 'markdown',
@@ -220,9 +220,5 @@ def markdown(report):
         lines += ['', 'Values read from the notebooks\' records: ' + '; '.join(
             f'`{name}`: {", ".join(keys) or "none"}'
             for name, keys in report['notebook_records'].items()) + '.']
-    lines += ['', '## Files', '']
-    lines += [f'* `{p}`' for p in report['files']]
-    lines += ['', '## Time', '']
-    lines += [f'* {name}: {sec:.0f} s' for name, sec in report['phase_seconds'].items()]
-    lines.append(f'* total: {report["total_seconds"]:.0f} s')
+    lines += files_and_time_lines(report)
     return '\n'.join(lines) + '\n'

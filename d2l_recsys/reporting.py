@@ -20,7 +20,7 @@ from .records import RECORDS_ENV, read_record
 
 __all__ = ['ROOT', 'save_figure', 'new_figure', 'versions', 'machine', 'mean_std', 'say',
            'within', 'run_notebook', 'run_record_notebooks', 'logged_call',
-           'provenance_lines']
+           'provenance_lines', 'files_and_time_lines']
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -165,4 +165,14 @@ def provenance_lines(report, command='`python -m d2l_recsys.reproduce`'):
     note = report.get('torch_note')
     if note:
         lines += ['', f'{note[0].upper()}{note[1:]}.']
+    return lines
+
+
+def files_and_time_lines(report):
+    """The lines a results page ends with: the files it wrote and each phase's seconds."""
+    lines = ['', '## Files', '']
+    lines += [f'* `{p}`' for p in report['files']]
+    lines += ['', '## Time', '']
+    lines += [f'* {name}: {sec:.0f} s' for name, sec in report['phase_seconds'].items()]
+    lines.append(f'* total: {report["total_seconds"]:.0f} s')
     return lines

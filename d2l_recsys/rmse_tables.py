@@ -12,7 +12,7 @@ import os
 
 from .atomic import atomic_write_text
 from .defaults import SPLITS
-from .reporting import provenance_lines
+from .reporting import files_and_time_lines, provenance_lines
 
 __all__ = ['FRAMEWORKS', 'MODEL_LABELS', 'SPEED_KINDS', 'fmt', 'plus_minus', 'label',
            'write_tables', 'markdown']
@@ -198,9 +198,5 @@ def markdown(report):
                   f'MovieLens 100K from {report["data_dir"]}: {ml["num_ratings"]:,} ratings, '
                   f'{ml["num_users"]} users, {ml["num_items"]} items, sparsity '
                   f'{ml["sparsity"]:.6f} (book: 0.936953).']
-    lines += ['', '## Files', '']
-    lines += [f'* `{p}`' for p in report['files']]
-    lines += ['', '## Time', '']
-    lines += [f'* {name}: {sec:.0f} s' for name, sec in report['phase_seconds'].items()]
-    lines.append(f'* total: {report["total_seconds"]:.0f} s')
+    lines += files_and_time_lines(report)
     return '\n'.join(lines) + '\n'
