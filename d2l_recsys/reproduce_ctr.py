@@ -41,7 +41,7 @@ from .reporting import (ROOT, logged_call, machine, mean_std, new_figure, run_no
 
 __all__ = ['NOTEBOOKS', 'RUN_NOTEBOOKS', 'MODELS', 'CHECKS', 'TUNED', 'run', 'run_notebooks',
            'notebook_runs', 'notebook_findings', 'train_seeds', 'make_table', 'make_figures',
-           'loss_floor', 'tuned_column']
+           'loss_floor', 'tuned_column', 'tuned_key']
 
 # Each notebook, the record its last cell writes, and the values this part reads from it.
 RUN_VALUES = ('settings', 'history', 'test_auc', 'test_log_loss', 'test_accuracy')
@@ -108,11 +108,26 @@ def loss_floor(click_rate):
 
 # ---------------------------------------------------------------------------- tuned presets
 # The tuned presets' recorded exact test numbers, read for the "tuned" column (settings chosen
-# on a validation split cut from the training file, the test file read once after training):
-# {(framework, model): {'per_seed': [{'seed', 'test_auc', 'test_log_loss', ...}, ...]}} or
-# {(framework, model): {'test_auc_mean', 'test_auc_std', 'test_log_loss_mean', 'n'}}; a model
-# alone as the key means the MXNet tab. Empty: the column shows '-'.
+# on a validation split cut from the training file, the test file read once after training).
+# A key is the model (the MXNet tab), ``(framework, model)`` or ``(model, data set)`` as the
+# presets are keyed (the MXNet tab; a data set other than ``ml100k-ctr`` is not this table's);
+# a value is an evaluation record, ``{'per_seed': [{'seed', 'test_auc', 'test_log_loss', ...},
+# ...], ...}``, or its means alone, ``{'test_auc_mean', 'test_auc_std', 'test_log_loss_mean',
+# 'test_log_loss_std', 'n'}``. Empty: the column shows '-'.
 TUNED = {}
+
+
+def tuned_key(key):
+    """``(framework, model)`` of a :data:`TUNED` key, or None for another data set's."""
+    if not isinstance(key, tuple):
+        return 'mxnet', key
+    first, second = key
+    if first in FRAMEWORKS:
+        return first, second
+    if first in MODELS:
+        return ('mxnet', first) if second == DATASET else None
+    raise ValueError(f'reproduce_ctr.TUNED: key {key!r} is neither (framework, model) nor '
+                     f'(model, data set)')
 
 
 def tuned_column(record=None):
@@ -120,17 +135,19 @@ def tuned_column(record=None):
     from :data:`TUNED` (or ``record``)."""
     out = {}
     for key, e in (TUNED if record is None else record).items():
-        fw, model = key if isinstance(key, tuple) else ('mxnet', key)
+        fw_model = tuned_key(key)
+        if fw_model is None:
+            continue
         if 'per_seed' in e:
             runs = e['per_seed']
-            out[(fw, model)] = {'auc': mean_std([r.get('test_auc') for r in runs]),
-                                'log_loss': mean_std([r.get('test_log_loss') for r in runs]),
-                                'n': len(runs)}
+            out[fw_model] = {'auc': mean_std([r.get('test_auc') for r in runs]),
+                             'log_loss': mean_std([r.get('test_log_loss') for r in runs]),
+                             'n': len(runs)}
         else:
-            out[(fw, model)] = {'auc': (e.get('test_auc_mean'), e.get('test_auc_std')),
-                                'log_loss': (e.get('test_log_loss_mean'),
-                                             e.get('test_log_loss_std')),
-                                'n': e.get('n')}
+            out[fw_model] = {'auc': (e.get('test_auc_mean'), e.get('test_auc_std')),
+                             'log_loss': (e.get('test_log_loss_mean'),
+                                          e.get('test_log_loss_std')),
+                             'n': e.get('n')}
     return out
 
 

@@ -296,6 +296,23 @@ def test_the_tuned_column_reads_the_record_and_shows_a_dash_without_one(
     assert [r['tuned_auc_mean'] for r in rows] == ['0.7950', '', '', '0.8100']
 
 
+def test_the_tuned_column_reads_records_keyed_as_the_presets_are():
+    """The tuned presets are keyed (model, data set): such a record is the MXNet tab's row,
+    another data set's is left out, and a key that is neither kind is one clear error."""
+    evaluation = {'model': 'deepfm', 'dataset': 'ml100k-ctr', 'seeds': [0, 1, 2],
+                  'per_seed': [{'seed': s, 'test_auc': 0.80 + 0.01 * s, 'val_auc': 0.9,
+                                'test_log_loss': 0.50} for s in range(3)],
+                  'test_auc_mean': 0.81}
+    column = reproduce_ctr.tuned_column({('deepfm', 'ml100k-ctr'): evaluation,
+                                         ('fm', 'ctr'): evaluation})
+    assert list(column) == [('mxnet', 'deepfm')]
+    assert column[('mxnet', 'deepfm')]['auc'] == pytest.approx((0.81, 0.01))
+    assert column[('mxnet', 'deepfm')]['log_loss'] == (0.50, 0.0)
+    assert column[('mxnet', 'deepfm')]['n'] == 3
+    with pytest.raises(ValueError, match=r"key \('mf', 'random'\)"):
+        reproduce_ctr.tuned_column({('mf', 'random'): evaluation})
+
+
 # ---------------------------------------------------------------- through reproduce.main
 @needs_mxnet   # reproduce.main imports the MXNet tab (stood in here)
 @pytest.mark.parametrize('argv, code', [([], 0), (['--quick'], 0), (['--bad'], 1)])
