@@ -176,10 +176,9 @@ def build_parser():
                    help='JSON record (default results/tune/MODEL-SPLIT.json; FM, DeepFM: '
                         'MODEL-ml100k-ctr.json)')
 
-    # ---- the exercises of the sections (see d2l_recsys.exercises)
-    x = sub.add_parser('exercises', help='run the exercises of the MF, AutoRec, NeuMF and Caser '
-                                         'sections as sweeps; figures and tables in '
-                                         'results/exercises/')
+    # ---- the exercises of the chapter's sections (see d2l_recsys.exercises)
+    x = sub.add_parser('exercises', help="run the exercises of the chapter's sections as "
+                                         'sweeps; figures and tables in results/exercises/')
     x.add_argument('names', nargs='*', metavar='NAME',
                    help='which exercises (default: all): ' + ', '.join(_exercise_names()))
     x.add_argument('--quick', action='store_true',
