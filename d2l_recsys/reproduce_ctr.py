@@ -2,7 +2,7 @@
 click data, in both tabs, over several seeds, the book's numbers beside the exact ones.
 
     python -m d2l_recsys.reproduce --parts ctr            # this part alone (results/ctr.md)
-    python -m d2l_recsys.reproduce --quick --parts ctr    # 2 epochs, 2 seeds: the plumbing
+    python -m d2l_recsys.reproduce --quick --parts ctr    # 1 epoch, 2 seeds: the plumbing
 
 The book trains FM and DeepFM with ``d2l.train_ch13`` on its advertising data (``ctr``), and
 prints that run's loss and accuracies; it publishes no number for MovieLens. This part runs the
@@ -13,8 +13,8 @@ on MovieLens 100K as click data (``ml100k-ctr``: docs/ctr.md), in four phases:
    ``09-fm-mxnet.ipynb`` and ``10-deepfm-mxnet.ipynb`` (:data:`NOTEBOOKS`) as the rating part
    runs its own, each writing its results record; the FM and DeepFM notebooks' runs of the
    book's cells are seed 0 of the MXNet rows when they ran the book's settings
-   (:func:`notebook_runs`). Until those notebooks exist, :data:`RUN_NOTEBOOKS` is off and the
-   MXNet rows' seed 0 is trained like the others, which the report says.
+   (:func:`notebook_runs`). With :data:`RUN_NOTEBOOKS` off, the MXNet rows' seed 0 is trained
+   like the others, which the report says.
 2. :func:`train_seeds` trains the other seeds with each tab's ``train_fm``/``train_deepfm``
    (on the fast path unless ``--no-fast``: the tests show it prints and records the book
    code's numbers, seed for seed, in both tabs), one log per run in ``results/logs/``.
@@ -52,11 +52,11 @@ NOTEBOOKS = {
     '10-deepfm-mxnet.ipynb': ('deepfm', RUN_VALUES),
 }
 NOTEBOOK_OF = {'fm': '09-fm-mxnet.ipynb', 'deepfm': '10-deepfm-mxnet.ipynb'}
-# Whether phase 1 runs the notebooks; off while the chapter has no CTR notebooks.
-RUN_NOTEBOOKS = False
+# Whether phase 1 runs the notebooks (else seed 0 of the MXNet rows is trained like the others).
+RUN_NOTEBOOKS = True
 
 MODELS = MODEL_LABELS
-QUICK_EPOCHS = 2
+QUICK_EPOCHS = 1   # as the FM and DeepFM notebooks' short mode, whose runs are seed 0
 
 # ---------------------------------------------------------------------------- the checks
 # The book publishes no number for this data, so nothing is compared with a published figure.

@@ -160,11 +160,11 @@ def test_each_check_can_fail_and_names_the_row(tmp_path, no_data, no_figures, mo
     assert f'**FAILED**: {failed}' in md
 
 
-def test_quick_runs_two_epochs_and_says_so(tmp_path, no_data, no_figures, monkeypatch):
+def test_quick_runs_the_notebooks_short_epochs_and_says_so(tmp_path, no_data, no_figures, monkeypatch):
     monkeypatch.setattr(reproduce_ctr, 'RUN_NOTEBOOKS', False)
     tab = StandInTab()
     reproduce_ctr.run(_ctx(tmp_path, {'mxnet': tab}, quick=True, n_seeds=2, fast=False))
-    assert {kw['num_epochs'] for _, kw in tab.calls} == {2}
+    assert {kw['num_epochs'] for _, kw in tab.calls} == {reproduce_ctr.QUICK_EPOCHS} == {1}
     assert not any(kw['fast'] for _, kw in tab.calls)   # --no-fast: the book code
     md = (tmp_path / 'out' / 'ctr.md').read_text()
     assert md.count('QUICK RUN') == 1 and '(book code)' in md
