@@ -33,6 +33,7 @@ import math
 import os
 import time
 
+from .click_evidence import CLICK_EVIDENCE
 from .ctr_tables import DATASET, FRAMEWORKS, MODEL_LABELS, SUMMARISED, write_tables
 from .defaults import BOOK
 from .records import RecordError
@@ -115,8 +116,10 @@ def loss_floor(click_rate):
 # presets are keyed (the MXNet tab; a data set other than ``ml100k-ctr`` is not this table's);
 # a value is an evaluation record, ``{'per_seed': [{'seed', 'test_auc', 'test_log_loss', ...},
 # ...], ...}``, or its means alone, ``{'test_auc_mean', 'test_auc_std', 'test_log_loss_mean',
-# 'test_log_loss_std', 'n'}``. Empty: the column shows '-'.
-TUNED = {}
+# 'test_log_loss_std', 'n'}``. Empty: the column shows '-'. Filled from the presets' evidence
+# (:mod:`d2l_recsys.click_evidence`: seeds no choice used), under the tab that measured it.
+TUNED = {(e.get('framework', 'mxnet'), model): e
+         for (model, dataset), e in CLICK_EVIDENCE.items() if dataset == DATASET}
 
 
 def tuned_key(key):

@@ -353,3 +353,16 @@ def test_the_part_imports_no_framework():
 def test_the_tables_name_the_models_as_the_book_does():
     assert ctr_tables.MODEL_LABELS == {'fm': 'FM', 'deepfm': 'DeepFM'}
     assert set(reproduce_ctr.MODELS) == set(BOOK) & {'fm', 'deepfm'}
+
+
+def test_the_tuned_column_is_the_presets_evidence_under_the_tab_that_measured_it():
+    from d2l_recsys.click_evidence import CLICK_EVIDENCE
+    column = reproduce_ctr.tuned_column()
+    assert column, 'the presets have evidence: the tuned column must show it'
+    for (model, dataset), e in CLICK_EVIDENCE.items():
+        key = (e['framework'], model)
+        assert key in column and column[key]['n'] == len(e['per_seed'])
+        mean = sum(r['test_auc'] for r in e['per_seed']) / len(e['per_seed'])
+        assert abs(column[key]['auc'][0] - mean) < 1e-12
+        # reported on seeds the search did not use
+        assert not set(e['report_seeds']) & set(e['validation_seeds'])
