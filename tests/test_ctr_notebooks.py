@@ -6,7 +6,8 @@ their translation (``book_ctr_cells.TORCH_*``), both on the MovieLens click data
 (``book_ctr_cells.on_movielens``: the data set's name and ``num_feat``), in the book's order.
 The project may add, and the notebooks' prose says so: lines in the first code cell after the
 book's imports, the seed line ``d2l.set_seed(SEED)``, the ``if SHORT:`` blocks of short mode,
-and ``history =`` before ``d2l.train_ch13(``; any other change to a book cell fails here. The
+``history =`` before ``d2l.train_ch13(``, and the models' argument check
+(``click_arguments(...)``, the constructors' first line, as in the package); any other change to a book cell fails here. The
 book's own cells that name its advertising data (``download_extract('ctr')``), which cannot be
 fetched from every machine, are shown as printed in a Markdown block. The package code these
 notebooks show is checked by tests/test_notebooks.py (identity, bindings, short-mode runs).
@@ -36,9 +37,10 @@ def plain(text):
 
 def book_view(text):
     """A notebook cell as the book prints it: without the project's short-mode blocks, its
-    seed line and its ``history =``."""
+    seed line, its ``history =`` and the constructors' argument check."""
     text = without_short_mode(text)
     text = re.sub(r'^d2l\.set_seed\(SEED\)\n', '', text, flags=re.M)
+    text = re.sub(r'^ +click_arguments\(.*\)\n', '', text, flags=re.M)   # the package's check
     return re.sub(r'^history = (d2l\.train_ch13\()', r'\1', text, flags=re.M)
 
 

@@ -15,6 +15,7 @@ is the same model as a ``HybridBlock`` with the same parameter names.
 from mxnet import np, npx
 from mxnet.gluon import nn
 
+from ..checks import click_arguments
 from .fm import pairwise_terms
 
 npx.set_np()
@@ -25,6 +26,7 @@ __all__ = ['DeepFM', 'HybridDeepFM']
 class DeepFM(nn.Block):
     def __init__(self, field_dims, num_factors, mlp_dims, drop_rate=0.1):
         super(DeepFM, self).__init__()
+        click_arguments(field_dims, num_factors, mlp_dims, drop_rate)
         num_inputs = int(sum(field_dims))
         self.embedding = nn.Embedding(num_inputs, num_factors)
         self.fc = nn.Embedding(num_inputs, 1)
@@ -56,6 +58,7 @@ class HybridDeepFM(nn.HybridBlock):
     seed, the same initial weights)."""
     def __init__(self, field_dims, num_factors, mlp_dims, drop_rate=0.1):
         super(HybridDeepFM, self).__init__()
+        click_arguments(field_dims, num_factors, mlp_dims, drop_rate)
         num_inputs = int(sum(field_dims))
         self.embedding = nn.Embedding(num_inputs, num_factors)
         self.fc = nn.Embedding(num_inputs, 1)

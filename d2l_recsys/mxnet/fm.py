@@ -27,6 +27,8 @@ import mxnet as mx
 from mxnet import np, npx
 from mxnet.gluon import nn
 
+from ..checks import click_arguments
+
 npx.set_np()
 
 __all__ = ['FM', 'HybridFM', 'pairwise_terms', 'kahan_sum']
@@ -35,6 +37,7 @@ __all__ = ['FM', 'HybridFM', 'pairwise_terms', 'kahan_sum']
 class FM(nn.Block):
     def __init__(self, field_dims, num_factors):
         super(FM, self).__init__()
+        click_arguments(field_dims, num_factors)
         num_inputs = int(sum(field_dims))
         self.embedding = nn.Embedding(num_inputs, num_factors)
         self.fc = nn.Embedding(num_inputs, 1)
@@ -129,6 +132,7 @@ class HybridFM(nn.HybridBlock):
     initial weights in the same order."""
     def __init__(self, field_dims, num_factors):
         super(HybridFM, self).__init__()
+        click_arguments(field_dims, num_factors)
         num_inputs = int(sum(field_dims))
         self.embedding = nn.Embedding(num_inputs, num_factors)
         self.num_fields = len(field_dims)

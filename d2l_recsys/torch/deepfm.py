@@ -12,6 +12,8 @@ Gluon's ``activation``) and ``Dropout``\ s at the indices Gluon gives them (``ml
 import torch
 from torch import nn
 
+from ..checks import click_arguments
+
 __all__ = ['DeepFM', 'Dense']
 
 
@@ -32,6 +34,7 @@ class Dense(nn.Linear):
 class DeepFM(nn.Module):
     def __init__(self, field_dims, num_factors, mlp_dims, drop_rate=0.1):
         super(DeepFM, self).__init__()
+        click_arguments(field_dims, num_factors, mlp_dims, drop_rate)
         num_inputs = int(sum(field_dims))
         self.embedding = nn.Embedding(num_inputs, num_factors)
         self.fc = nn.Embedding(num_inputs, 1)

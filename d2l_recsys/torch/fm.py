@@ -18,6 +18,8 @@ it again: ``nn.BCEWithLogitsLoss(reduction='none')`` on this output is Gluon's
 import torch
 from torch import nn
 
+from ..checks import click_arguments
+
 __all__ = ['FM', 'xavier_init']
 
 
@@ -33,6 +35,7 @@ def xavier_init(module):
 class FM(nn.Module):
     def __init__(self, field_dims, num_factors):
         super(FM, self).__init__()
+        click_arguments(field_dims, num_factors)
         num_inputs = int(sum(field_dims))
         self.embedding = nn.Embedding(num_inputs, num_factors)
         self.fc = nn.Embedding(num_inputs, 1)
