@@ -198,8 +198,9 @@ def caser_arguments(num_factors, num_users, num_items, L, d, d_prime, drop_ratio
 def field_dims_argument(field_dims):
     """FM's and DeepFM's ``field_dims``: a non-empty sequence of positive integers (each
     field's number of values), as a list of ints; ValueError naming ``field_dims``."""
+    values = field_dims.tolist() if hasattr(field_dims, 'tolist') else field_dims  # arrays
     try:
-        dims = [integer('field_dims', d, 1) for d in field_dims]
+        dims = [integer('field_dims', d, 1) for d in values]
     except (TypeError, ValueError):
         dims = []
     check('field_dims', field_dims, bool(dims) and not isinstance(field_dims, str),
