@@ -23,7 +23,6 @@
 import ast
 import copy
 import difflib
-import glob
 import importlib
 import inspect
 import json
@@ -766,17 +765,3 @@ def test_book_cell_check_catches_a_changed_cell():
     assert as_the_book_prints_it('if LONG:\n    a = 1\nb = 2\n') != \
         as_the_book_prints_it('b = 2\n')
 
-
-@pytest.mark.parametrize('md_path', sorted(glob.glob(os.path.join(ROOT, 'notebooks', 'src',
-                                                                 '*.md'))))
-def test_notebooks_read_their_variables_through_the_checks(md_path):
-    """D2L_RECSYS_SHORT=yes is short mode and D2L_RECSYS_SEED=abc one line naming the
-    variable, in every notebook: none parses them by hand."""
-    with open(md_path, encoding='utf-8') as f:
-        text = f.read()
-    raw = re.findall(r"os\.environ(?:\.get)?\(?\[?'D2L_RECSYS_(?:SHORT|SEED)'", text)
-    assert not raw, f'{os.path.basename(md_path)}: {raw}'
-    for name, reader in (('D2L_RECSYS_SHORT', 'env_flag'), ('D2L_RECSYS_SEED', 'env_seed')):
-        if f"{reader}('{name}')" not in text:
-            assert f"'{name}'" not in text, f'{os.path.basename(md_path)} reads {name} ' \
-                f'without {reader}'
