@@ -21,8 +21,8 @@ import time
 
 from . import checks
 from .checks import OneLineParser, UsageError
-from .defaults import (BOOK, CLICK_DATASET, CLICK_DATASETS, CLICK_MODELS, RANKING_LOSSES,
-                       RANKING_MODELS)
+from .defaults import (BOOK, CASER_LOSSES, CLICK_DATASET, CLICK_DATASETS, CLICK_MODELS,
+                       NEUMF_OUTPUTS, RANKING_MODELS)
 
 PROG = 'd2l-recsys'
 EXAMPLES = '''examples:
@@ -33,6 +33,7 @@ EXAMPLES = '''examples:
   python -m d2l_recsys train autorec --preset tuned  the tuned preset, early stopping
   python -m d2l_recsys train neumf --fast          the book's NeuMF run -> results/neumf
   python -m d2l_recsys train caser --fast --framework torch
+  python -m d2l_recsys train caser --preset tuned  Caser's tuned preset (softmax loss)
   python -m d2l_recsys train fm --fast             FM on MovieLens as click data -> results/fm
   python -m d2l_recsys train deepfm --dataset ctr --data ctr.zip   the book's ad data
   python -m d2l_recsys recommend --model results/mf --user 20 -k 10'''
@@ -110,8 +111,13 @@ def build_parser():
                    help=f'Caser: vertical filters ({cs["d_prime"]})')
     t.add_argument('--drop-ratio', type=_dropout,
                    help=f'Caser: dropout before its fully connected layer ({cs["drop_ratio"]})')
-    t.add_argument('--loss', choices=list(RANKING_LOSSES),
-                   help="NeuMF, Caser: the pairwise loss (the book's bpr, or hinge)")
+    t.add_argument('--loss', choices=list(CASER_LOSSES),
+                   help="NeuMF, Caser: the pairwise loss (the book's bpr, or hinge); Caser "
+                        'with --fast also softmax (the next item among all items, no negative '
+                        'sampled)')
+    t.add_argument('--output', choices=list(NEUMF_OUTPUTS),
+                   help="NeuMF: the prediction layer's sigmoid (the book's) or the logit "
+                        'itself')
     t.add_argument('--seed', type=_seed, default=None,
                    help="fixes the framework's (MXNet's or PyTorch's), NumPy's and Python's "
                         'random state (same split, same RMSE on CPU)')
@@ -139,11 +145,15 @@ def build_parser():
     t.add_argument('--preset', choices=['book', 'tuned'], default='book',
                    help="book: the book's settings (default); tuned: the settings `tune` "
                         'found for this model and split, with early stopping on a validation '
-                        'set cut from the training split')
+                        'set cut from the training split (NeuMF, Caser: the epochs it chose, '
+                        'on the fast path)')
     u = sub.add_parser('tune', help='search hyper-parameters on a validation set (Optuna), '
-                                    'then report the test RMSE per seed')
-    u.add_argument('model', choices=['mf', 'autorec'])
-    u.add_argument('--split', choices=['random', 'seq-aware'], default='random')
+                                    'then report the test RMSE (NeuMF, Caser: HR@10, AUC) per '
+                                    'seed')
+    u.add_argument('model', choices=['mf', 'autorec', *RANKING_MODELS])
+    u.add_argument('--split', choices=['random', 'seq-aware'], default=None,
+                   help='MF, AutoRec: random (default) or seq-aware; NeuMF and Caser: '
+                        'seq-aware only')
     u.add_argument('--trials', type=_positive_int, default=30, help='Optuna trials (30)')
     u.add_argument('--seed', type=_seed, default=0,
                    help='seed of the split, the validation set and the search (0)')
@@ -165,7 +175,7 @@ def build_parser():
                    help='seeds the chosen preset is trained and tested on (0,1,2,3,4; '
                         "'' for none)")
     u.add_argument('--max-epochs', type=_positive_int, default=None,
-                   help='most epochs a trial trains (MF 60, AutoRec 120)')
+                   help='most epochs a trial trains (MF 60, AutoRec 120, NeuMF 20, Caser 40)')
     u.add_argument('--framework', choices=['mxnet', 'torch'], default='mxnet',
                    help='the tab that trains the trials: mxnet (default) or torch')
     u.add_argument('--devices', default=None, help='as for train')
@@ -249,6 +259,7 @@ MODEL_OPTIONS = (('--hidden', 'hidden', ('autorec',)),
                  ('--d-prime', 'd_prime', ('caser',)),
                  ('--drop-ratio', 'drop_ratio', ('caser',)),
                  ('--loss', 'loss', RANKING_MODELS),
+                 ('--output', 'output', ('neumf',)),
                  ('--dataset', 'dataset', CLICK_MODELS),
                  ('--drop-rate', 'drop_rate', ('deepfm',)))
 NAMES = {'mf': 'MF', 'autorec': 'AutoRec', 'neumf': 'NeuMF', 'caser': 'Caser', 'fm': 'FM',
@@ -273,7 +284,12 @@ def _check_model_options(args):
             why = WHY.get('split' if attr == 'test_ratio' else attr, '')
             raise UsageError(f'{flag} is {"an" if owners[0] in "AEFIMO" else "a"} {owners} option, '
                              f'not {NAMES[args.model]}\'s{why}')
-    if args.model in RANKING_MODELS + CLICK_MODELS and args.preset != 'book':
+    if args.loss == 'softmax' and args.model != 'caser':
+        raise UsageError(f"--loss softmax is Caser's; {NAMES[args.model]} takes bpr or hinge")
+    if args.loss == 'softmax' and not args.fast:
+        raise UsageError("--loss softmax trains on the fast path only: add --fast (the book's "
+                         'train_ranking takes a pairwise loss)')
+    if args.model in CLICK_MODELS and args.preset != 'book':
         raise UsageError(f'--preset {args.preset}: {NAMES[args.model]} has only the book\'s '
                          'settings (--preset book)')
 
@@ -397,9 +413,23 @@ def _train_and_save(args, out, curve):
 
 def _train_ranking(tab, args, common):
     """``train neumf|caser``: the tab's experiment with the book's settings, the options
-    given over them (it prints the book's two lines and the exact metrics)."""
+    given over them (it prints the book's two lines and the exact metrics); ``--preset
+    tuned``: the tuned preset's settings instead, on the fast path."""
     common = {k: v for k, v in common.items() if k not in ('split_mode', 'test_ratio')}
-    for key, value in (('num_factors', args.factors), ('loss', args.loss)):
+    if args.preset == 'tuned':
+        _refuse_with_preset(args, ('--mlp', args.mlp), ('--L', args.L), ('--d', args.d),
+                            ('--d-prime', args.d_prime), ('--drop-ratio', args.drop_ratio),
+                            ('--loss', args.loss), ('--output', args.output))
+        from .rank_tuning import SPLIT
+        from .defaults import preset
+        values = {k: v for k, v in preset(args.model, SPLIT, 'tuned').items()
+                  if k != 'split_mode'}
+        print(f'{NAMES[args.model]} tuned preset (docs/ranking-presets.md): '
+              + ', '.join(f'{k} {v}' for k, v in values.items()), flush=True)
+        train = tab.train_neumf if args.model == 'neumf' else tab.train_caser
+        return train(**dict(common, fast=True), **values)
+    for key, value in (('num_factors', args.factors), ('loss', args.loss),
+                       ('output', args.output)):
         if value is not None:
             common[key] = value
     if args.model == 'neumf':
@@ -427,16 +457,21 @@ def _model_files(figures, data_dir):
     return files
 
 
-def _train_tuned(args, devices, curve):
-    """``train --preset tuned``: the tuned settings, early stopping on a validation set cut
-    from the training split, then the exact test RMSE of the best epoch."""
+def _refuse_with_preset(args, *more):
+    """One line for a hyper-parameter given beside ``--preset tuned``, which sets them."""
     given = [flag for flag, value in (
         ('--epochs', args.epochs), ('--lr', args.lr), ('--wd', args.wd),
         ('--batch-size', args.batch_size), ('--factors', args.factors),
-        ('--hidden', args.hidden), ('--test-ratio', args.test_ratio))
+        ('--hidden', args.hidden), ('--test-ratio', args.test_ratio), *more)
         if value is not None] + (['--user-based'] if args.user_based else [])
     if given:
         raise UsageError(f'--preset tuned sets the hyper-parameters itself; drop {given[0]}')
+
+
+def _train_tuned(args, devices, curve):
+    """``train --preset tuned``: the tuned settings, early stopping on a validation set cut
+    from the training split, then the exact test RMSE of the best epoch."""
+    _refuse_with_preset(args)
     from . import tuning
     net, history, info = tuning.train_preset(
         args.model, args.split or BOOK[args.model]['split_mode'],
@@ -640,6 +675,18 @@ def _interrupted(cause, why):
     raise cause from None
 
 
+def _check_ranking_tune(args):
+    """``tune neumf|caser``: one line for what only the rating models' search takes."""
+    if args.split not in (None, 'seq-aware'):
+        raise UsageError(f"--split {args.split}: {NAMES[args.model]} uses the seq-aware split "
+                         "(each user's latest item held out)")
+    for flag, on in (('--clip', args.clip), ('--refit', args.refit)):
+        if on:
+            raise UsageError(f'{flag} is an MF and AutoRec option: {NAMES[args.model]}\'s '
+                             'preset always trains on the whole training split for the '
+                             'epochs validation chose')
+
+
 def cmd_tune(args):
     """Every argument is checked before the search (its data, devices, start points, where
     the record goes); an interrupted search keeps its finished trials in the record."""
@@ -650,10 +697,17 @@ def cmd_tune(args):
                                                                   '--search-seeds')
     if search_seeds is not None and not search_seeds:
         raise UsageError('--search-seeds must name at least one seed')
+    ranking = args.model in RANKING_MODELS
+    if ranking:   # NeuMF, Caser: d2l_recsys.rank_tuning, the same steps on ranking metrics
+        from . import rank_tuning as tuner
+        _check_ranking_tune(args)
+        split = tuner.SPLIT
+    else:
+        tuner, split = tuning, args.split or 'random'
     if args.clip and args.model != 'autorec':
         raise UsageError('--clip is an AutoRec option; MF predictions are not clipped')
-    start = [_start_point(args.model, args.split, text) for text in args.start]
-    out = args.out or os.path.join('results', 'tune', f'{args.model}-{args.split}.json')
+    start = [_start_point(args.model, split, text) for text in args.start]
+    out = args.out or os.path.join('results', 'tune', f'{args.model}-{split}.json')
     check_output_file(out, '--out')
     tab = _experiments(args.framework)
     devices = _tab(args.framework).parse_devices(args.devices)
@@ -664,24 +718,26 @@ def cmd_tune(args):
         atomic_write_text(out, json.dumps(record, indent=2, default=_jsonable) + '\n')
 
     try:
-        record = tuning.search(args.model, args.split, tab=tab, trials=args.trials,
-                               seed=args.seed, data_dir=args.data, devices=devices,
-                               max_epochs=args.max_epochs, log=_log, seeds=search_seeds,
-                               start=start, fixed={'clip': True} if args.clip else None)
+        record = tuner.search(args.model, split, tab=tab, trials=args.trials,
+                              seed=args.seed, data_dir=args.data, devices=devices,
+                              max_epochs=args.max_epochs, log=_log, seeds=search_seeds,
+                              start=start, fixed={'clip': True} if args.clip else None)
         chosen = record['preset']
         if args.refit:
             chosen['refit'] = True
-        print(f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
+        print(tuner.best_line(record) if ranking else
+              f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
               f'{record["best_epoch"]} after {args.trials} trials '
               f'({record["search_seconds"]:.0f} s): {chosen}')
         if eval_seeds:
             values = {k: v for k, v in chosen.items() if k != 'split_mode'}
-            record['evaluation'] = tuning.evaluate(args.model, args.split, tab=tab,
-                                                   seeds=eval_seeds, values=values,
-                                                   data_dir=args.data, devices=devices,
-                                                   log=_log)
+            record['evaluation'] = tuner.evaluate(args.model, split, tab=tab,
+                                                  seeds=eval_seeds, values=values,
+                                                  data_dir=args.data, devices=devices,
+                                                  log=_log)
             e = record['evaluation']
-            print(f'exact test RMSE {e["test_rmse_mean"]:.4f} +- {e["test_rmse_std"]:.4f} '
+            print(tuner.evaluation_line(e) if ranking else
+                  f'exact test RMSE {e["test_rmse_mean"]:.4f} +- {e["test_rmse_std"]:.4f} '
                   f'(validation {e["val_rmse_mean"]:.4f}) over seeds {eval_seeds}')
     except tuning.Interrupted as e:   # during the search: its finished trials
         why = f'after {e.record["finished"]} finished trial(s) of {args.trials}'

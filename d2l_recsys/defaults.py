@@ -14,12 +14,18 @@ import types
 
 __all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'RATING_SCALE', 'ACTIVATIONS',
            'MAX_EPOCHS', 'PATIENCE', 'MODELS', 'RANKING_MODELS', 'RANKING_LOSSES', 'SPLITS',
-           'book', 'preset', 'CLICK_MODELS', 'CLICK_DATASETS', 'CLICK_DATASET']
+           'book', 'preset', 'CLICK_MODELS', 'CLICK_DATASETS', 'CLICK_DATASET', 'CASER_LOSSES',
+           'NEUMF_OUTPUTS']
 
 MODELS = ('mf', 'autorec')
 # The ranking half: implicit feedback, the seq-aware split, a pairwise loss.
 RANKING_MODELS = ('neumf', 'caser')
 RANKING_LOSSES = ('bpr', 'hinge')
+# Beyond the book: Caser may also train with 'softmax' (the cross-entropy of the next item among
+# every item's score, no negative sampled; fast path only), and NeuMF's prediction layer may give
+# the logit itself ('logit') instead of the book's sigmoid of it.
+CASER_LOSSES = RANKING_LOSSES + ('softmax',)
+NEUMF_OUTPUTS = ('sigmoid', 'logit')
 SPLITS = ('random', 'seq-aware')
 # The feature-rich sections' click models, and their data sets with their numbers of fields
 # (CTRDataset's num_feat): MovieLens 100K as click data (the default: it runs everywhere) and
@@ -76,18 +82,27 @@ SPACES = {
                     wd=('log', 1e-7, 1e-2), dropout=('float', 0.0, 0.7),
                     batch_size=(64, 128, 256), lr_decay=(None, 0.1, 0.3, 0.5),
                     decoder_activation=(None, 'softrelu'), input_dropout=('float', 0.0, 0.5)),
+    # The ranking half (:mod:`d2l_recsys.rank_tuning`): around the points docs/ranking-presets.md
+    # found; weight decay as a few values, zero among them (the book's 1e-5 is what stops its
+    # NeuMF from learning). ``num_epochs`` is the most a run trains; early stopping on the
+    # validation HR@10 picks the epoch.
+    'neumf': dict(output=NEUMF_OUTPUTS, num_factors=('int-log', 8, 64), lr=('log', 1e-3, 3e-2),
+                  wd=(0.0, 1e-7, 1e-6, 1e-5), batch_size=(256, 512, 1024)),
+    'caser': dict(loss=('bpr', 'softmax'), num_factors=('int-log', 10, 64),
+                  drop_ratio=('float', 0.0, 0.6), lr=('log', 5e-4, 1e-2),
+                  wd=(0.0, 1e-7, 1e-6, 1e-5), batch_size=(256, 512, 1024, 4096)),
 }
 # What each option beyond the book's settings is when a preset does not set it: off, the
 # book's model and training.
 OPTIONS_OFF = types.MappingProxyType(dict(reg=0.0, lr_decay=None, decoder_activation=None,
-                                          input_dropout=0.0, clip=False))
+                                          input_dropout=0.0, clip=False, output='sigmoid'))
 # MovieLens ratings are whole stars from 1 to 5; AutoRec's ``clip`` keeps predictions there.
 RATING_SCALE = (1.0, 5.0)
 # The activations a model description may name: what MXNet's ``Dense(activation=...)``
 # accepts; the PyTorch tab maps each name to its module, so a name means the same in both.
 ACTIVATIONS = ('sigmoid', 'relu', 'tanh', 'softrelu', 'softsign')
-MAX_EPOCHS = {'mf': 60, 'autorec': 120}
-PATIENCE = {'mf': 5, 'autorec': 8}
+MAX_EPOCHS = {'mf': 60, 'autorec': 120, 'neumf': 20, 'caser': 40}
+PATIENCE = {'mf': 5, 'autorec': 8, 'neumf': 3, 'caser': 5}
 
 # Settings chosen by ``python -m d2l_recsys tune MODEL --split SPLIT`` on validation sets cut
 # from the training split (never the test split), over the searches docs/tuning.md
@@ -115,6 +130,16 @@ TUNED = types.MappingProxyType({
         dropout=0.5419635826039516, batch_size=128, lr_decay=0.5, decoder_activation=None,
         input_dropout=0.21851597689967073, clip=True, num_epochs=120, patience=8,
         val_ratio=0.1, refit=True)),
+    # The ranking half (``python -m d2l_recsys tune neumf|caser``, :mod:`d2l_recsys.rank_tuning`):
+    # chosen on the validation items (each user's second-latest), the settings not named are the
+    # book's; ``num_epochs`` is fixed (the mean of the best epochs early stopping found on
+    # validation), trained on the whole training split. The evidence is in
+    # :mod:`d2l_recsys.rank_evidence`.
+    ('neumf', 'seq-aware'): types.MappingProxyType(dict(
+        output='logit', num_factors=10, lr=0.01, wd=0.0, batch_size=1024, num_epochs=9)),
+    ('caser', 'seq-aware'): types.MappingProxyType(dict(
+        loss='softmax', num_factors=50, drop_ratio=0.5, lr=0.001, wd=1e-6, batch_size=512,
+        num_epochs=16)),
 })
 
 PRESETS = ('book', 'tuned')

@@ -21,13 +21,15 @@ end with :func:`ranking_run_info`, the record saved beside a model. A run return
 import sys
 import time
 
-from . import rank_metrics
+from . import checks, rank_metrics
+from .defaults import NEUMF_OUTPUTS
 from .plotting import Animator
 from .rank_metrics import format_exact
 
 __all__ = ['new_ranking_history', 'record_ranking_epoch', 'finish_ranking_history',
            'ranking_animator', 'ranking_evaluator', 'ranking_hparams', 'ranking_run_info',
-           'BOOK_METRIC']
+           'BOOK_METRIC', 'neumf_output', 'early_stopping_hook', 'finish_early_stopping',
+           'STOP_METRIC']
 
 BOOK_METRIC = ("book evaluator: hits in the top 50 and AUC among the items with an index "
                "below the number of users (see 'exact' for all unseen items)")
@@ -35,6 +37,16 @@ BOOK_METRIC = ("book evaluator: hits in the top 50 and AUC among the items with 
 # What each ranking model's constructor takes besides the sizes (in BOOK's names).
 _HPARAMS = {'neumf': ('num_factors', 'nums_hiddens'),
             'caser': ('num_factors', 'L', 'd', 'd_prime', 'drop_ratio')}
+# What early stopping watches: the exact HR@10 on the held-out items (higher is better).
+STOP_METRIC = 'hr@10'
+
+
+def neumf_output(value):
+    """NeuMF's prediction layer, checked: ``'sigmoid'`` (the book's ``Dense(1,
+    activation='sigmoid', use_bias=False)``) or ``'logit'`` (the same layer without the
+    sigmoid; see :mod:`d2l_recsys.rank_tuning` for why the book's NeuMF learns nothing and what
+    this changes)."""
+    return checks.choice('output', value, NEUMF_OUTPUTS)
 
 
 def new_ranking_history():
@@ -119,19 +131,50 @@ def ranking_evaluator(scores_of, rank_data):
     return evaluate
 
 
-def ranking_hparams(model, settings):
-    """What rebuilds a ranking model: its constructor's settings (lists, not tuples)."""
+def early_stopping_hook(stopper, on_epoch=None):
+    """``after_eval(epoch, exact)`` of both tabs' fast loops: returns True to stop.
+
+    ``exact``: the epoch's exact metrics on the held-out items (the validation items while
+    tuning). ``stopper``: the tab's :class:`~d2l_recsys.stopping.EarlyStopping` (None: never
+    stop), which keeps the parameters of the epoch with the highest HR@10 (it minimises, so it
+    is given ``-HR@10``); then ``on_epoch(epoch, hr10)`` (a search's pruning, which may raise
+    to abandon the run)."""
+    def after_eval(epoch, exact):
+        value = float(exact[STOP_METRIC])
+        stop = stopper.update(epoch, -value) if stopper is not None else False
+        if on_epoch is not None:
+            on_epoch(epoch, value)
+        return stop
+    return after_eval
+
+
+def finish_early_stopping(stopper, history):
+    """After a loop with early stopping: the best epoch's parameters back, and
+    ``best_epoch``, ``best_hr10`` (its held-out HR@10) and ``stopped_epoch`` in ``history``."""
+    if stopper is not None:
+        history['best_epoch'] = stopper.restore()
+        history['best_hr10'] = -stopper.best
+        history['stopped_epoch'] = history['epoch'][-1]
+    return history
+
+
+def ranking_hparams(model, settings, output='sigmoid'):
+    """What rebuilds a ranking model: its constructor's settings (lists, not tuples), and
+    NeuMF's ``output`` where it is not the book's sigmoid."""
     out = {}
     for key in _HPARAMS[model]:
         value = settings[key]
         out[key] = list(value) if isinstance(value, tuple) else value
+    if model == 'neumf' and output != 'sigmoid':
+        out['output'] = neumf_output(output)
     return out
 
 
-def ranking_run_info(model, settings, rank_data, *, framework, seed, fast):
+def ranking_run_info(model, settings, rank_data, *, framework, seed, fast, output='sigmoid'):
     """The record of one ranking run (``info``): what was trained, how, on what."""
     info = {'framework': framework, 'model': model, 'num_users': rank_data.num_users,
-            'num_items': rank_data.num_items, 'hparams': ranking_hparams(model, settings),
+            'num_items': rank_data.num_items,
+            'hparams': ranking_hparams(model, settings, output),
             'train': dict(lr=settings['lr'], wd=settings['wd'],
                           batch_size=settings['batch_size'],
                           num_epochs=settings['num_epochs'], optimizer='adam',

@@ -33,7 +33,7 @@ from .experiments import RunData, check_settings
 from .store import AUTOREC_EXTRAS
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
-           'evaluate', 'Interrupted']
+           'evaluate', 'Interrupted', 'brief_params']
 
 
 class Interrupted(Exception):
@@ -195,7 +195,7 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
             done = [t.value for t in study.trials if t.state.name == 'COMPLETE']
             best = f'{min(done):.4f}' if done else 'none yet'
             log(f'trial {trial.number + 1}/{trials}: validation RMSE {value} '
-                f'{_brief(trial.params)} (best {best})')
+                f'{brief_params(trial.params)} (best {best})')
         callbacks.append(say)
     run = dict(model=model, split_mode=split_mode, seed=seed, trials=trials, seeds=seeds,
                fixed=fixed, max_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
@@ -234,7 +234,8 @@ def _record(study, run, interrupted=False):
     return record
 
 
-def _brief(params):
+def brief_params(params):
+    """A trial's values in one short line (``lr=0.002, batch_size=256``)."""
     return ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}'
                      for k, v in params.items())
 

@@ -36,7 +36,7 @@ from .fm import FM, HybridFM
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
            'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data',
-           'train_fm', 'train_deepfm', 'load_ctr_data']
+           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
@@ -356,7 +356,7 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
                 wd=NEUMF_BOOK['wd'], batch_size=NEUMF_BOOK['batch_size'],
                 num_epochs=NEUMF_BOOK['num_epochs'], loss=NEUMF_BOOK['loss'], devices=None,
                 seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
-                progress=None):
+                progress=None, output='sigmoid'):
     """The book's NeuMF experiment: 10 factors, an MLP of 10, 10, 10 units, BPR loss, Adam
     with lr 0.01 and wd 1e-5, batch 1024, 10 epochs, seq-aware split, implicit feedback,
     ``Normal(0.01)`` initialisation, the hit rate and AUC evaluated every epoch.
@@ -367,23 +367,24 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
     epoch). ``loss='hinge'``: the section "Personalized Ranking"'s hinge loss instead.
     ``devices``, ``seed``, ``plot``, ``figure_path``, ``progress``: as :func:`train_mf`.
     ``fast=True`` trains on :mod:`~d2l_recsys.mxnet.fast_ranking` (same model, batches and
-    negatives; seconds instead of the book's 2 minutes per evaluation).
+    negatives; seconds instead of the book's 2 minutes per evaluation). ``output='logit'``
+    (not the book's): the prediction layer without its sigmoid, on both paths.
     """
+    output = rank_runs.neumf_output(output)
     s, devices = _prepare('neumf', dict(
         num_factors=num_factors, nums_hiddens=nums_hiddens, lr=lr, wd=wd,
         batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed)
     animator = _ranking_plot(plot, figure_path, s['num_epochs'], fast)
     if fast:
         data = implicit.read_rank_data(data_dir)
-        _check_ranking_sizes('neumf', s, len(data.users), data, devices)
-        net, history = fast_ranking.fit_neumf(s, data, devices, animator=animator,
-                                              progress=progress)
+        net, history = fit_ranking('neumf', s, data, devices=devices, output=output,
+                                   animator=animator, progress=progress, verbose=True)
     else:
         num_users, num_items, train_iter, test_iter, candidates, data = load_neumf_data(
             batch_size=s['batch_size'], data_dir=data_dir)
         _check_ranking_sizes('neumf', s, len(data.users), data, devices)
         net = NeuMF(s['num_factors'], num_users, num_items,
-                    nums_hiddens=list(s['nums_hiddens']))
+                    nums_hiddens=list(s['nums_hiddens']), output=output)
         net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
         trainer = gluon.Trainer(net.collect_params(), 'adam',
                                 {"learning_rate": s['lr'], 'wd': s['wd']})
@@ -395,7 +396,7 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
     if figure_path is not None:
         history['figure'] = animator.save(figure_path)
     info = rank_runs.ranking_run_info('neumf', s, data, framework='mxnet', seed=seed,
-                                      fast=fast)
+                                      fast=fast, output=output)
     return net, history, info
 
 
@@ -409,19 +410,21 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
     out): 10 factors, windows of L = 5 items, 16 horizontal and 4 vertical filters, dropout
     0.05, BPR loss, Adam with lr 0.04 and wd 1e-5, batch 4096, 8 epochs, evaluated every
     epoch. ``info['test_seq']`` holds each user's last ``L`` training items (int64), Caser's
-    input when recommending. Other arguments and the return value as :func:`train_neumf`.
+    input when recommending. ``loss='softmax'`` (not the book's; the fast path only): the
+    cross-entropy of the next item among every item's score. Other arguments and the return
+    value as :func:`train_neumf`.
     """
     s, devices = _prepare('caser', dict(
         num_factors=num_factors, L=L, d=d, d_prime=d_prime, drop_ratio=drop_ratio, lr=lr,
         wd=wd, batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed)
+    runs.check_caser_path(s, fast)
     animator = _ranking_plot(plot, figure_path, s['num_epochs'], fast)
     data = implicit.read_rank_data(data_dir)
     implicit.check_windows(data.users, data.items, s['L'])   # before the slow SeqDataset
     if fast:
         windows = implicit.seq_windows(data.users, data.items, s['L'], data.num_users)
-        _check_ranking_sizes('caser', s, len(windows), data, devices)
-        net, history = fast_ranking.fit_caser(s, data, windows, devices, animator=animator,
-                                              progress=progress)
+        net, history = fit_ranking('caser', s, data, devices=devices, windows=windows,
+                                   animator=animator, progress=progress, verbose=True)
     else:
         num_users, num_items, train_iter, test_iter, test_seq_iter, candidates, data, \
             windows = load_caser_data(L=s['L'], batch_size=s['batch_size'],
@@ -443,6 +446,33 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
                                       fast=fast)
     info['test_seq'] = implicit.last_items(windows)
     return net, history, info
+
+
+def fit_ranking(model, settings, rank_data, *, devices=None, output='sigmoid', patience=None,
+                on_epoch=None, windows=None, animator=None, progress=False, verbose=False):
+    """Train ``model`` ('neumf' or 'caser') on the fast path with checked ``settings`` on
+    ``rank_data`` (:class:`d2l_recsys.rank_data.RankData`; its ``test_items`` are whatever
+    the run is judged on: the validation items while tuning), as ``train_neumf``/
+    ``train_caser`` with ``fast=True`` train; returns ``(net, history)``.
+
+    ``output``: NeuMF's prediction layer; ``patience``: early stopping on the held-out items'
+    exact HR@10, the best epoch's parameters given back (``history['best_epoch']``,
+    ``history['best_hr10']``); ``on_epoch(epoch, hr10)`` after each evaluation; ``windows``:
+    Caser's (:func:`d2l_recsys.rank_data.seq_windows`; made here when None). The sizes are
+    checked first, as in ``train_neumf``/``train_caser``.
+    """
+    devices = parse_devices(devices)
+    options = dict(patience=patience, on_epoch=on_epoch, animator=animator, progress=progress,
+                   verbose=verbose)
+    if model == 'neumf':
+        _check_ranking_sizes('neumf', settings, len(rank_data.users), rank_data, devices)
+        return fast_ranking.fit_neumf(settings, rank_data, devices,
+                                      output=rank_runs.neumf_output(output), **options)
+    if windows is None:
+        windows = implicit.seq_windows(rank_data.users, rank_data.items, settings['L'],
+                                       rank_data.num_users)
+    _check_ranking_sizes('caser', settings, len(windows), rank_data, devices)
+    return fast_ranking.fit_caser(settings, rank_data, windows, devices, **options)
 
 
 def _ranking_plot(plot, figure_path, num_epochs, fast):
