@@ -725,16 +725,17 @@ def cmd_tune(args):
         chosen = record['preset']
         if args.refit:
             chosen['refit'] = True
-        print(tuner.best_line(record) if ranking else
+        print(tuner.search_line(record) if ranking else
               f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
               f'{record["best_epoch"]} after {args.trials} trials '
               f'({record["search_seconds"]:.0f} s): {chosen}')
         if eval_seeds:
             values = {k: v for k, v in chosen.items() if k != 'split_mode'}
+            more = {'choice_seeds': record['validation_seeds']} if ranking else {}
             record['evaluation'] = tuner.evaluate(args.model, split, tab=tab,
                                                   seeds=eval_seeds, values=values,
                                                   data_dir=args.data, devices=devices,
-                                                  log=_log)
+                                                  log=_log, **more)
             e = record['evaluation']
             print(tuner.evaluation_line(e) if ranking else
                   f'exact test RMSE {e["test_rmse_mean"]:.4f} +- {e["test_rmse_std"]:.4f} '

@@ -53,10 +53,10 @@ from . import rank_data
 from .defaults import BOOK, MAX_EPOCHS, PATIENCE, RANKING_MODELS, SPACES, preset
 from .experiments import check_settings
 from .rank_runs import neumf_output
-from .tuning import Interrupted, brief_params, suggest
+from .tuning import run_study, suggest
 
 __all__ = ['SPLIT', 'OPTIONS', 'METRICS', 'validation_data', 'preset_settings', 'search',
-           'train_preset', 'evaluate', 'best_line', 'evaluation_line']
+           'train_preset', 'evaluate', 'search_line', 'evaluation_line']
 
 # The ranking half has one split: the book's seq-aware one (each user's latest item held out).
 SPLIT = 'seq-aware'
@@ -153,32 +153,14 @@ def search(model, split_mode=SPLIT, *, tab, trials=30, seed=0, data_dir=None, de
         trial.set_user_attr('best_epochs', epochs)
         return sum(best) / len(best)
 
-    study = optuna.create_study(
-        direction='maximize', sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3))
-    for point in start:
-        study.enqueue_trial(dict(point))
-    callbacks = []
-    if log is not None:
-        def say(study, trial):
-            value = 'pruned' if trial.value is None else f'{trial.value:.4f}'
-            done = [t.value for t in study.trials if t.state.name == 'COMPLETE']
-            best = f'{max(done):.4f}' if done else 'none yet'
-            epochs = trial.user_attrs.get('best_epochs')
-            log(f'trial {trial.number + 1}/{trials}: validation HR@10 {value}'
-                + (f' (epochs {epochs})' if epochs else '') + f' {brief_params(trial.params)} '
-                f'(best {best})')
-        callbacks.append(say)
     run = dict(model=model, seed=seed, trials=trials, seeds=seeds, fixed=fixed,
                max_epochs=max_epochs, patience=patience, tic=tic)
-    try:
-        study.optimize(objective, n_trials=trials, callbacks=callbacks)
-    except (KeyboardInterrupt, SystemExit) as e:
-        raise Interrupted(_record(study, run, interrupted=True), e) from None
-    if not any(t.state.name == 'COMPLETE' for t in study.trials):
-        raise ValueError(f'search: none of the {trials} trials finished (each diverged or was '
-                         'pruned); try a smaller learning rate or --start points')
-    return _record(study, run)
+
+    def describe(trial):
+        epochs = trial.user_attrs.get('best_epochs')
+        return f' (epochs {epochs})' if epochs else ''
+    return run_study(objective, run, _record, direction='maximize', warmup=3, start=start,
+                     log=log, metric='validation HR@10', describe=describe)
 
 
 def _epochs(trial):
@@ -245,12 +227,14 @@ def _mean_std(values):
 
 def evaluate(model, split_mode=SPLIT, *, tab, seeds=(0, 1, 2, 3, 4), name='tuned',
              values=None, data_dir=None, devices=None, log=None,
-             stages=('validation', 'test')):
+             stages=('validation', 'test'), choice_seeds=None):
     """Train a preset once per seed on the validation split and once on the whole training
     split (:func:`train_preset`), each for the preset's epochs: the exact validation and test
     :data:`METRICS` and the seconds per seed, and their means and standard deviations. Used
     for the presets' evidence (:mod:`d2l_recsys.rank_evidence`). ``stages``: which of the two
-    runs (``('test',)``: the test run alone, for seeds used in no choice)."""
+    runs (``('test',)``: the test run alone, for seeds used in no choice).
+    ``choice_seeds``: the seeds whose validation runs chose the preset; the record then says
+    which of ``seeds`` were among them (``seeds_in_choice``)."""
     _check_split(split_mode)
     if not stages or set(stages) - {'validation', 'test'}:
         raise ValueError(f"stages must name 'validation', 'test' or both, got {stages!r}")
@@ -273,6 +257,8 @@ def evaluate(model, split_mode=SPLIT, *, tab, seeds=(0, 1, 2, 3, 4), name='tuned
     out = {'model': model, 'split_mode': SPLIT, 'preset': name, 'values': values,
            'framework': tab.__name__.split('.')[-2],
            'seeds': list(seeds), 'per_seed': rows}
+    if choice_seeds is not None:   # which of the reported seeds chose the preset
+        out['seeds_in_choice'] = sorted(set(seeds) & {int(s) for s in choice_seeds})
     for stage in stages:
         stats = {k: _mean_std([r[stage][k] for r in rows]) for k in METRICS}
         out[f'{stage}_mean'] = {k: v[0] for k, v in stats.items()}
@@ -280,7 +266,7 @@ def evaluate(model, split_mode=SPLIT, *, tab, seeds=(0, 1, 2, 3, 4), name='tuned
     return out
 
 
-def best_line(record):
+def search_line(record):
     """What ``tune`` prints after a ranking search."""
     return (f'best validation HR@10 {record["best_validation_hr10"]:.4f} (epochs '
             f'{record["best_epochs"]}) after {record["trials"]} trials '
@@ -295,4 +281,8 @@ def evaluation_line(e):
             m, sd = e[f'{stage}_mean'], e[f'{stage}_std']
             parts.append(f'{stage} HR@10 {m["hr@10"]:.4f} +- {sd["hr@10"]:.4f}, AUC '
                          f'{m["auc"]:.4f} +- {sd["auc"]:.4f}')
-    return f'exact {"; ".join(parts)} over seeds {e["seeds"]}'
+    used = e.get('seeds_in_choice')
+    note = '' if used is None else (f' (seeds {used} also chose the preset; report on seeds '
+                                    'used in no choice)' if used else
+                                    ' (seeds used in no choice)')
+    return f'exact {"; ".join(parts)} over seeds {e["seeds"]}{note}'

@@ -33,7 +33,7 @@ from .experiments import RunData, check_settings
 from .store import AUTOREC_EXTRAS
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
-           'evaluate', 'Interrupted', 'brief_params']
+           'evaluate', 'Interrupted', 'run_study']
 
 
 class Interrupted(Exception):
@@ -183,31 +183,48 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
         trial.set_user_attr('best_epochs', epochs)
         return sum(best) / len(best)
 
-    study = optuna.create_study(
-        direction='minimize', sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
-    for point in start:
-        study.enqueue_trial(dict(point))
-    callbacks = []
-    if log is not None:
-        def say(study, trial):
-            value = 'pruned' if trial.value is None else f'{trial.value:.4f}'
-            done = [t.value for t in study.trials if t.state.name == 'COMPLETE']
-            best = f'{min(done):.4f}' if done else 'none yet'
-            log(f'trial {trial.number + 1}/{trials}: validation RMSE {value} '
-                f'{brief_params(trial.params)} (best {best})')
-        callbacks.append(say)
     run = dict(model=model, split_mode=split_mode, seed=seed, trials=trials, seeds=seeds,
                fixed=fixed, max_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
                tic=tic)
+    return run_study(objective, run, _record, direction='minimize', warmup=5, start=start,
+                     log=log, metric='validation RMSE')
+
+
+def run_study(objective, run, record, *, direction, warmup, start=(), log=None, metric='',
+              describe=None):
+    """The Optuna study of a search (:func:`search`, :func:`d2l_recsys.rank_tuning.search`):
+    a TPE sampler seeded with ``run['seed']``, the median rule after 5 trials and ``warmup``
+    reported epochs, the ``start`` points first, ``run['trials']`` trials of ``objective``,
+    and after each a ``log`` line (``metric``: what the value is; ``describe(trial)``: words
+    after it). Returns ``record(study, run)``; an interrupt (or SIGTERM) raises
+    :class:`Interrupted` with ``record(study, run, interrupted=True)``; ValueError when no
+    trial finished."""
+    import optuna
+    study = optuna.create_study(
+        direction=direction, sampler=optuna.samplers.TPESampler(seed=run['seed']),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup))
+    for point in start:
+        study.enqueue_trial(dict(point))
+    callbacks, trials = [], run['trials']
+    if log is not None:
+        pick = max if direction == 'maximize' else min
+
+        def say(study, trial):
+            value = 'pruned' if trial.value is None else f'{trial.value:.4f}'
+            done = [t.value for t in study.trials if t.state.name == 'COMPLETE']
+            best = f'{pick(done):.4f}' if done else 'none yet'
+            more = describe(trial) if describe is not None else ''
+            log(f'trial {trial.number + 1}/{trials}: {metric} {value}{more} '
+                f'{_brief(trial.params)} (best {best})')
+        callbacks.append(say)
     try:
         study.optimize(objective, n_trials=trials, callbacks=callbacks)
     except (KeyboardInterrupt, SystemExit) as e:
-        raise Interrupted(_record(study, run, interrupted=True), e) from None
+        raise Interrupted(record(study, run, interrupted=True), e) from None
     if not any(t.state.name == 'COMPLETE' for t in study.trials):
         raise ValueError(f'search: none of the {trials} trials finished (each diverged or was '
                          'pruned); try a smaller learning rate or --start points')
-    return _record(study, run)
+    return record(study, run)
 
 
 def _record(study, run, interrupted=False):
@@ -234,8 +251,7 @@ def _record(study, run, interrupted=False):
     return record
 
 
-def brief_params(params):
-    """A trial's values in one short line (``lr=0.002, batch_size=256``)."""
+def _brief(params):
     return ', '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}'
                      for k, v in params.items())
 

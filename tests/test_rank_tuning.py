@@ -244,8 +244,10 @@ def test_tune_from_the_command_line(rank_dir, tmp_path, monkeypatch, capsys):
                                'num_factors': 3}
     assert [r['seed'] for r in record['evaluation']['per_seed']] == [0]
     assert record['evaluation']['framework'] == framework
+    assert record['evaluation']['seeds_in_choice'] == [0]   # seed 0 searched and reported
     printed = capsys.readouterr().out
     assert 'best validation HR@10' in printed and 'exact test HR@10' in printed
+    assert 'over seeds [0] (seeds [0] also chose the preset' in printed
     assert not os.path.exists(tmp_path / 'results')
     # tools/tuned_presets.py turns the record into the evidence, saying which seeds chose
     records = tmp_path / 'records'

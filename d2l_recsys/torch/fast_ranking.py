@@ -238,7 +238,7 @@ def fit_caser(net, loss, trainer, rank_data, windows, settings, devices, *, plot
     columns = [users, windows.items.astype(onp.int64),
                windows.targets.astype(onp.int64).reshape(-1, 1)]
 
-    def step(u, seq, i, j):
+    def pair_step(u, seq, i, j):
         out = caser_features(net, seq)
         positive = net.score(net.fc(net.dropout(out)), u, i)
         negative = net.score(net.fc(net.dropout(out)), u, j)
@@ -254,6 +254,7 @@ def fit_caser(net, loss, trainer, rank_data, windows, settings, devices, *, plot
     if settings['loss'] == 'softmax':
         step, sampler = softmax_step, None
     else:
+        step = pair_step
         sampler = NegativeSampler(rank_data.candidates, rank_data.num_users,
                                   rank_data.num_items)
     evaluate = ranking_evaluator(lambda: user_item_scores(net, seq=windows.test_seq),
