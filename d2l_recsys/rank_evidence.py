@@ -20,6 +20,9 @@ tables):
   whose ``seeds_in_choice`` is empty (seeds 5-9: used in no choice); seeds 0-4 are shown beside
   it, as the rating presets' are. The research recorded the mean and standard deviation of
   HR@10, NDCG@10 and AUC to 4 decimals, and per seed HR@10 and AUC to 3.
+* ``confirmations``: the preset trained by the package itself (its command), on a seed used
+  in no choice: the research's number for that seed, to the differences between the
+  implementations (the package's PyTorch Adam, its order of random draws).
 
 ``PEERS``: what simple baselines and a library score on the same split and protocol
 (docs/ranking-presets.md); ``TARGETS``: what the best tuned model must beat.
@@ -334,7 +337,18 @@ RANKING_EVIDENCE = {('neumf', 'seq-aware'): {'preset': {'output': 'logit',
                                            'test_std': {'hr@10': 0.0024,
                                                         'ndcg@10': 0.0044,
                                                         'auc': 0.0027},
-                                           'seconds_per_run': {'test': 32}}]}}
+                                           'seconds_per_run': {'test': 32}}],
+                          'confirmations': [{'framework': 'torch',
+                                             'source': 'python -m d2l_recsys train caser '
+                                                       '--preset tuned --seed 5 --framework '
+                                                       'torch',
+                                             'seed': 5,
+                                             'test': {'hr@10': 0.2206,
+                                                      'hr@50': 0.5027,
+                                                      'ndcg@10': 0.1098,
+                                                      'auc': 0.9071},
+                                             'seconds': 728,
+                                             'load_average': 11}]}}
 
 
 # On the book's seq-aware split, every untrained item ranked, ties at their expectation

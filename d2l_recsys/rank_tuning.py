@@ -53,7 +53,7 @@ from . import rank_data
 from .defaults import BOOK, MAX_EPOCHS, PATIENCE, RANKING_MODELS, SPACES, preset
 from .experiments import check_settings
 from .rank_runs import neumf_output
-from .tuning import run_study, suggest
+from .tuning import add_trials, run_study, suggest
 
 __all__ = ['SPLIT', 'OPTIONS', 'METRICS', 'validation_data', 'preset_settings', 'search',
            'train_preset', 'evaluate', 'search_line', 'evaluation_line']
@@ -184,14 +184,8 @@ def _record(study, run, interrupted=False):
         'best_validation_hr10': None if best is None else best.value,
         'best_epochs': None if best is None else best.user_attrs['best_epochs'],
         'preset': chosen,
-        'history': [{'number': t.number, 'state': t.state.name, 'value': t.value,
-                     'params': t.params, 'best_epochs': t.user_attrs.get('best_epochs'),
-                     'per_seed': t.user_attrs.get('per_seed')}
-                    for t in study.trials],
     }
-    if interrupted:
-        record.update(interrupted=True, finished=len(done))
-    return record
+    return add_trials(record, study, interrupted, epoch_key='best_epochs')
 
 
 def _values(model, name, values):

@@ -33,7 +33,7 @@ from .experiments import RunData, check_settings
 from .store import AUTOREC_EXTRAS
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
-           'evaluate', 'Interrupted', 'run_study']
+           'evaluate', 'Interrupted', 'run_study', 'add_trials']
 
 
 class Interrupted(Exception):
@@ -241,13 +241,20 @@ def _record(study, run, interrupted=False):
         'best_validation_rmse': None if best is None else best.value,
         'best_epoch': None if best is None else best.user_attrs.get('best_epoch'),
         'preset': chosen,
-        'history': [{'number': t.number, 'state': t.state.name, 'value': t.value,
-                     'params': t.params, 'best_epoch': t.user_attrs.get('best_epoch'),
-                     'per_seed': t.user_attrs.get('per_seed')}
-                    for t in study.trials],
     }
+    return add_trials(record, study, interrupted)
+
+
+def add_trials(record, study, interrupted=False, epoch_key='best_epoch'):
+    """``record`` (a search's) with ``history``, every trial of ``study`` (its number, state,
+    value, values, ``epoch_key`` and per-seed values), and for an interrupted search
+    ``interrupted`` and how many trials ``finished``."""
+    record['history'] = [{'number': t.number, 'state': t.state.name, 'value': t.value,
+                          'params': t.params, epoch_key: t.user_attrs.get(epoch_key),
+                          'per_seed': t.user_attrs.get('per_seed')} for t in study.trials]
     if interrupted:
-        record.update(interrupted=True, finished=len(done))
+        record.update(interrupted=True,
+                      finished=sum(t.state.name == 'COMPLETE' for t in study.trials))
     return record
 
 

@@ -353,6 +353,12 @@ def test_the_recorded_evidence_is_the_presets_and_its_means_are_its_rows():
             if run['preset'] == 'tuned' and not run['seeds_in_choice']:
                 unused.append(run)
         assert unused, f'{model}: no report on seeds used in no choice'
+        for run in e.get('confirmations', []):   # the package's own runs, on unused seeds
+            assert run['seed'] not in choice and set(run['test']) <= set(rank_tuning.METRICS)
+            [reported] = [r['test'] for u in unused for r in u['per_seed']
+                          if r['seed'] == run['seed']]
+            assert run['test']['hr@10'] == pytest.approx(reported['hr@10'], abs=0.02)
+            assert run['test']['auc'] == pytest.approx(reported['auc'], abs=0.005)
     # the best tuned model beats every peer on both metrics, on seeds 0-4 and on the unused
     for seeds in ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9)):
         column = rank_evidence.tuned_column(seeds)
