@@ -227,46 +227,53 @@ def test_the_presets_are_in_their_search_spaces_and_train():
 
 
 # ------------------------------------------------------------------------------------ tune
-def test_tune_from_the_command_line(rank_dir, tmp_path, monkeypatch, capsys):
-    framework = 'mxnet' if NO_MXNET is None else 'torch'
-    monkeypatch.setitem(SPACES, 'neumf', SPACE['neumf'])
-    monkeypatch.setattr(defaults, 'TUNED', {('neumf', 'seq-aware'): SMALL['neumf']})
+@pytest.mark.parametrize('model, framework, eval_seed', [
+    pytest.param('neumf', 'mxnet', 0, marks=needs_mxnet), ('caser', 'torch', 2)])
+def test_tune_from_the_command_line(rank_dir, tmp_path, monkeypatch, capsys, model, framework,
+                                    eval_seed):
+    other = {'neumf': 'caser', 'caser': 'neumf'}[model]
+    monkeypatch.setitem(SPACES, model, SPACE[model])
+    monkeypatch.setattr(defaults, 'TUNED', {(model, 'seq-aware'): SMALL[model]})
     out = tmp_path / 'tune.json'
-    assert cli.main(['tune', 'neumf', '--framework', framework, '--trials', '2',
-                     '--max-epochs', '3', '--eval-seeds', '0', '--search-seeds', '0,1',
-                     '--start', '{"num_factors": 3}', '--data', rank_dir,
+    assert cli.main(['tune', model, '--framework', framework, '--trials', '2',
+                     '--max-epochs', '3', '--eval-seeds', str(eval_seed), '--search-seeds',
+                     '0,1', '--start', '{"num_factors": 3}', '--data', rank_dir,
                      '--out', str(out)]) == 0
     record = json.loads(out.read_text())
     assert len(record['history']) == 2 and record['validation_seeds'] == [0, 1]
     first = record['history'][0]
     # the start point's missing names are the tuned preset's
-    assert first['params'] == {**{k: SMALL['neumf'][k] for k in SPACE['neumf']},
-                               'num_factors': 3}
-    assert [r['seed'] for r in record['evaluation']['per_seed']] == [0]
+    assert first['params'] == {**{k: SMALL[model][k] for k in SPACE[model]}, 'num_factors': 3}
+    assert record['preset']['num_epochs'] <= 3
+    assert [r['seed'] for r in record['evaluation']['per_seed']] == [eval_seed]
     assert record['evaluation']['framework'] == framework
-    assert record['evaluation']['seeds_in_choice'] == [0]   # seed 0 searched and reported
+    used = [eval_seed] if eval_seed in (0, 1) else []
+    assert record['evaluation']['seeds_in_choice'] == used
     printed = capsys.readouterr().out
     assert 'best validation HR@10' in printed and 'exact test HR@10' in printed
-    assert 'over seeds [0] (seeds [0] also chose the preset' in printed
+    report = [line for line in printed.splitlines() if line.startswith('exact test')]
+    assert len(report) == 1 and report[0].endswith(
+        f'(seeds {used} also chose the preset; report on seeds used in no choice)' if used
+        else '(seeds used in no choice)')
     assert not os.path.exists(tmp_path / 'results')
     # tools/tuned_presets.py turns the record into the evidence, saying which seeds chose
     records = tmp_path / 'records'
     records.mkdir()
-    (records / 'neumf-seq-aware.json').write_text(out.read_text())
+    (records / f'{model}-seq-aware.json').write_text(out.read_text())
     tool = _tuned_presets_tool(tmp_path, monkeypatch)
-    assert tool.ranking_evidence(str(records)) == {('neumf', 'seq-aware'): record['preset']}
+    assert tool.ranking_evidence(str(records)) == {(model, 'seq-aware'): record['preset']}
     written = {}
     exec(open(tool.RANK_EVIDENCE).read(), written)
-    entry = written['RANKING_EVIDENCE'][('neumf', 'seq-aware')]
+    entry = written['RANKING_EVIDENCE'][(model, 'seq-aware')]
     assert entry['preset'] == record['preset'] and entry['choice_seeds'] == [0, 1]
     assert entry['search']['best_epochs'] == record['best_epochs']
     [run] = entry['evaluations']
-    assert run['seeds'] == [0] and run['seeds_in_choice'] == [0]
+    assert run['seeds'] == [eval_seed] and run['seeds_in_choice'] == used
     assert run['test_mean']['hr@10'] == pytest.approx(record['evaluation']['test_mean']['hr@10'],
                                                       rel=1e-4)
     # the other model's entry is kept as it was
-    assert written['RANKING_EVIDENCE'][('caser', 'seq-aware')] == \
-        rank_evidence.RANKING_EVIDENCE[('caser', 'seq-aware')]
+    assert written['RANKING_EVIDENCE'][(other, 'seq-aware')] == \
+        rank_evidence.RANKING_EVIDENCE[(other, 'seq-aware')]
 
 
 def _tuned_presets_tool(tmp_path, monkeypatch):
