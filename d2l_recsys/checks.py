@@ -19,11 +19,12 @@ from .defaults import ACTIVATIONS, BOOK, CLICK_MODELS, RATING_SCALE
 
 __all__ = ['UsageError', 'OneLineParser', 'check', 'integer', 'positive_int', 'number',
            'int_list', 'check_mlp_dims', 'check_click_settings', 'fraction', 'flag', 'choice', 'activation', 'brief', 'check_sizes',
-           'autorec_arguments', 'gpu_index', 'check_seed',
+           'autorec_arguments', 'neumf_arguments', 'caser_arguments', 'field_dims_argument',
+           'click_arguments', 'gpu_index', 'check_seed',
            'parse_seeds', 'index', 'indices', 'check_ratings', 'check_finite', 'check_memory',
            'check_point', 'env_flag', 'env_int', 'env_seed', 'arg_positive_int', 'arg_nonneg_int',
            'arg_seed', 'arg_finite', 'arg_positive_float', 'arg_nonneg_float', 'arg_ratio',
-           'arg_fraction', 'SEED_LIMIT', 'TRUE', 'FALSE']
+           'arg_fraction', 'caser_convolutions', 'SEED_LIMIT', 'TRUE', 'FALSE']
 
 SEED_LIMIT = 2 ** 32          # NumPy's legacy generator takes seeds in [0, 2**32)
 TRUE, FALSE = ('1', 'yes', 'true', 'on'), ('0', 'no', 'false', 'off')
@@ -140,6 +141,16 @@ def choice(name, value, choices):
     return value
 
 
+def caser_convolutions(horizontal, vertical):
+    """Caser's ablation flags, ``(horizontal, vertical)``: each True or False, not both
+    False (the fully connected layer needs an input)."""
+    horizontal, vertical = flag('horizontal', horizontal), flag('vertical', vertical)
+    if not (horizontal or vertical):
+        raise ValueError('Caser needs one of its convolutions: horizontal and vertical cannot '
+                         'both be False')
+    return horizontal, vertical
+
+
 def activation(name, value):
     """``value`` if it names an activation both tabs know (:data:`~d2l_recsys.defaults.
     ACTIVATIONS`) or is None (the identity); else a ValueError naming the argument."""
@@ -166,6 +177,45 @@ def check_sizes(**sizes):
     """Each of ``sizes`` as a positive int, or a ValueError naming the first that is not:
     embedding and dense layers accept 0 or 2.5 and fail later, if at all."""
     return {name: positive_int(name, value) for name, value in sizes.items()}
+
+
+def neumf_arguments(num_factors, num_users, num_items, nums_hiddens):
+    """NeuMF's constructor arguments: positive integer sizes and one or more positive layer
+    widths (:func:`int_list`); ValueError naming the first that is not, in both tabs."""
+    check_sizes(num_factors=num_factors, num_users=num_users, num_items=num_items)
+    return int_list('nums_hiddens', nums_hiddens)
+
+
+def caser_arguments(num_factors, num_users, num_items, L, d, d_prime, drop_ratio):
+    """Caser's constructor arguments: positive integer sizes (the window ``L``, ``d``
+    horizontal filters per height, ``d_prime`` vertical ones) and ``drop_ratio`` in [0, 1);
+    ValueError naming the first that is not, in both tabs."""
+    check_sizes(num_factors=num_factors, num_users=num_users, num_items=num_items, L=L, d=d,
+                d_prime=d_prime)
+    fraction('drop_ratio', drop_ratio)
+
+
+def field_dims_argument(field_dims):
+    """FM's and DeepFM's ``field_dims``: a non-empty sequence of positive integers (each
+    field's number of values), as a list of ints; ValueError naming ``field_dims``."""
+    try:
+        dims = [integer('field_dims', d, 1) for d in field_dims]
+    except (TypeError, ValueError):
+        dims = []
+    check('field_dims', field_dims, bool(dims) and not isinstance(field_dims, str),
+          "one or more positive integers, each field's number of values")
+    return dims
+
+
+def click_arguments(field_dims, num_factors, mlp_dims=None, drop_rate=None):
+    """FM's (``mlp_dims`` None) and DeepFM's constructor arguments: :func:`field_dims_argument`,
+    a positive ``num_factors``, DeepFM's ``mlp_dims`` (:func:`check_mlp_dims`) and
+    ``drop_rate`` in [0, 1); ValueError naming the first that is not, in both tabs."""
+    field_dims_argument(field_dims)
+    positive_int('num_factors', num_factors)
+    if mlp_dims is not None:
+        check_mlp_dims(mlp_dims)
+        fraction('drop_rate', drop_rate)
 
 
 def autorec_arguments(num_hidden, num_users, dropout=0.05, *, hidden_layers=(),

@@ -183,9 +183,10 @@ def build_parser():
     u.add_argument('--out', default=None, metavar='FILE',
                    help='JSON record (default results/tune/MODEL-SPLIT.json)')
 
-    # ---- the exercises of the MF and AutoRec sections (see d2l_recsys.exercises)
-    x = sub.add_parser('exercises', help='run the exercises of the MF and AutoRec sections as '
-                                         'sweeps; figures and tables in results/exercises/')
+    # ---- the exercises of the sections (see d2l_recsys.exercises)
+    x = sub.add_parser('exercises', help='run the exercises of the MF, AutoRec, NeuMF and Caser '
+                                         'sections as sweeps; figures and tables in '
+                                         'results/exercises/')
     x.add_argument('names', nargs='*', metavar='NAME',
                    help='which exercises (default: all): ' + ', '.join(_exercise_names()))
     x.add_argument('--quick', action='store_true',

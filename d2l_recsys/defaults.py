@@ -14,8 +14,8 @@ import types
 
 __all__ = ['BOOK', 'TUNED', 'PRESETS', 'SPACES', 'OPTIONS_OFF', 'RATING_SCALE', 'ACTIVATIONS',
            'MAX_EPOCHS', 'PATIENCE', 'MODELS', 'RANKING_MODELS', 'RANKING_LOSSES', 'SPLITS',
-           'book', 'preset', 'CLICK_MODELS', 'CLICK_DATASETS', 'CLICK_DATASET', 'CASER_LOSSES',
-           'NEUMF_OUTPUTS']
+           'book', 'preset', 'CLICK_MODELS', 'CLICK_DATASETS', 'CLICK_DATASET', 'OPTIMIZERS',
+           'CASER_LOSSES', 'NEUMF_OUTPUTS']
 
 MODELS = ('mf', 'autorec')
 # The ranking half: implicit feedback, the seq-aware split, a pairwise loss.
@@ -26,6 +26,9 @@ RANKING_LOSSES = ('bpr', 'hinge')
 # the logit itself ('logit') instead of the book's sigmoid of it.
 CASER_LOSSES = RANKING_LOSSES + ('softmax',)
 NEUMF_OUTPUTS = ('sigmoid', 'logit')
+# The optimizers the ranking models and the exercises take, by Gluon's names (the book's is
+# 'adam'); the PyTorch tab maps each to torch.optim's (d2l_recsys.torch.fast.OPTIMIZERS).
+OPTIMIZERS = ('adam', 'rmsprop', 'adagrad', 'sgd')
 SPLITS = ('random', 'seq-aware')
 # The feature-rich sections' click models, and their data sets with their numbers of fields
 # (CTRDataset's num_feat): MovieLens 100K as click data (the default: it runs everywhere) and

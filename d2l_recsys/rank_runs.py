@@ -17,28 +17,53 @@ end with :func:`ranking_run_info`, the record saved beside a model. A run return
   and the ``devices``.
 * ``info``: framework, model, hyper-parameters, training settings, seed, sizes and
   ``train_interactions`` (:meth:`d2l_recsys.rank_data.RankData.info`).
+
+The book's MF trains with the same loop as a ranking model (both tabs' ``train_mf_ranking``):
+:data:`MF_RANKING` holds its settings, the NeuMF cell's, checked by
+:func:`check_mf_ranking`.
 """
 import sys
 import time
+import types
 
 from . import checks, rank_metrics
-from .defaults import NEUMF_OUTPUTS
+from .defaults import BOOK, NEUMF_OUTPUTS
+from .experiments import check_settings
 from .plotting import Animator
 from .rank_metrics import format_exact
 
 __all__ = ['new_ranking_history', 'record_ranking_epoch', 'finish_ranking_history',
            'ranking_animator', 'ranking_evaluator', 'ranking_hparams', 'ranking_run_info',
-           'BOOK_METRIC', 'neumf_output', 'early_stopping_hook', 'finish_early_stopping',
-           'STOP_METRIC']
+           'metrics_table', 'MF_RANKING', 'check_mf_ranking', 'BOOK_METRIC', 'neumf_output',
+           'model_options', 'early_stopping_hook', 'finish_early_stopping', 'STOP_METRIC']
 
 BOOK_METRIC = ("book evaluator: hits in the top 50 and AUC among the items with an index "
                "below the number of users (see 'exact' for all unseen items)")
 
 # What each ranking model's constructor takes besides the sizes (in BOOK's names).
 _HPARAMS = {'neumf': ('num_factors', 'nums_hiddens'),
-            'caser': ('num_factors', 'L', 'd', 'd_prime', 'drop_ratio')}
+            'caser': ('num_factors', 'L', 'd', 'd_prime', 'drop_ratio'),
+            'mf': ('num_factors',)}
 # What early stopping watches: the exact HR@10 on the held-out items (higher is better).
 STOP_METRIC = 'hr@10'
+
+# The book's MF class trained as a ranking model, with the NeuMF cell's settings (10 factors,
+# as NeuMF's GMF part; BPR, Adam with lr 0.01 and wd 1e-5, batch 1024, 10 epochs): the same
+# loop, loss, negatives and batches, MF in NeuMF's place.
+MF_RANKING = types.MappingProxyType({k: v for k, v in BOOK['neumf'].items()
+                                     if k != 'nums_hiddens'})
+
+
+def check_mf_ranking(**settings):
+    """:data:`MF_RANKING` with ``settings`` over them, checked as NeuMF's are
+    (:func:`d2l_recsys.experiments.check_settings`); TypeError for a key it does not have."""
+    unknown = set(settings) - set(MF_RANKING)
+    if unknown:
+        raise TypeError(f'MF trained for ranking has no setting {", ".join(sorted(unknown))}')
+    s = check_settings('neumf', **{**MF_RANKING, **{k: v for k, v in settings.items()
+                                                   if v is not None}})
+    del s['nums_hiddens']
+    return s
 
 
 def neumf_output(value):
@@ -47,6 +72,30 @@ def neumf_output(value):
     sigmoid; see :mod:`d2l_recsys.rank_tuning` for why the book's NeuMF learns nothing and what
     this changes)."""
     return checks.choice('output', value, NEUMF_OUTPUTS)
+
+
+# Each ranking model's constructor options beyond the book's, with the book's values.
+_OPTIONS = {'neumf': {'output': 'sigmoid'}, 'caser': {'horizontal': True, 'vertical': True},
+            'mf': {}}
+
+
+def model_options(model, **options):
+    """A ranking model's constructor ``options`` beyond the book's, checked, as
+    :func:`ranking_run_info` records them and ``fit_ranking`` builds the model with them:
+    NeuMF's ``output`` (:func:`neumf_output`), Caser's ``horizontal`` and ``vertical`` (the
+    section's ablation, :func:`d2l_recsys.checks.caser_convolutions`). Returns only those
+    that differ from the book's (``{}`` for the book's model); TypeError for an option the
+    model does not have."""
+    unknown = set(options) - set(_OPTIONS[model])
+    if unknown:
+        raise TypeError(f'{model} has no option {", ".join(sorted(unknown))}')
+    values = {**_OPTIONS[model], **options}
+    if model == 'neumf':
+        values['output'] = neumf_output(values['output'])
+    elif model == 'caser':
+        values['horizontal'], values['vertical'] = checks.caser_convolutions(
+            values['horizontal'], values['vertical'])
+    return {k: v for k, v in values.items() if v != _OPTIONS[model][k]}
 
 
 def new_ranking_history():
@@ -158,28 +207,50 @@ def finish_early_stopping(stopper, history):
     return history
 
 
-def ranking_hparams(model, settings, output='sigmoid'):
-    """What rebuilds a ranking model: its constructor's settings (lists, not tuples), and
-    NeuMF's ``output`` where it is not the book's sigmoid."""
+def ranking_hparams(model, settings):
+    """What rebuilds a ranking model: its constructor's settings (lists, not tuples)."""
     out = {}
     for key in _HPARAMS[model]:
         value = settings[key]
         out[key] = list(value) if isinstance(value, tuple) else value
-    if model == 'neumf' and output != 'sigmoid':
-        out['output'] = neumf_output(output)
     return out
 
 
-def ranking_run_info(model, settings, rank_data, *, framework, seed, fast, output='sigmoid'):
-    """The record of one ranking run (``info``): what was trained, how, on what."""
+def ranking_run_info(model, settings, rank_data, *, framework, seed, fast, optimizer='adam',
+                     options=None):
+    """The record of one ranking run (``info``): what was trained, how, on what.
+    ``options``: the model's constructor options beyond the book's (:func:`model_options`:
+    NeuMF's ``output``, Caser's ablation), kept with its hyper-parameters so that a saved model
+    is rebuilt as it was trained."""
     info = {'framework': framework, 'model': model, 'num_users': rank_data.num_users,
             'num_items': rank_data.num_items,
-            'hparams': ranking_hparams(model, settings, output),
+            'hparams': {**ranking_hparams(model, settings), **(options or {})},
             'train': dict(lr=settings['lr'], wd=settings['wd'],
                           batch_size=settings['batch_size'],
-                          num_epochs=settings['num_epochs'], optimizer='adam',
+                          num_epochs=settings['num_epochs'], optimizer=optimizer,
                           loss=settings['loss'], split_mode='seq-aware',
                           feedback='implicit'),
             'seed': seed, 'fast': bool(fast)}
     info.update(rank_data.info())
     return info
+
+
+def metrics_table(runs):
+    """The last evaluation of each run beside the others, as text: ``runs`` is a list of
+    ``(label, history)``; a row per run gives the epochs trained, the book's hit rate (hits in
+    the top 50 among the items below the number of users) and AUC, then the exact HR@10,
+    HR@50, NDCG@10 and AUC over all unseen items (blank where the run did not record them)."""
+    width = max([len(label) for label, _ in runs] + [len('run')])
+    lines = [f'{"run":<{width}}  epochs | book: hit@50    AUC | exact: HR@10  HR@50 '
+             f'NDCG@10    AUC']
+    for label, history in runs:
+        if not history['eval_epoch']:
+            raise ValueError(f'metrics_table: {label!r} has no evaluation')
+        row = (f'{label:<{width}}  {history["epoch"][-1]:>6} |      '
+               f'{history["hit_rate"][-1]:>7.3f} {history["auc"][-1]:>6.3f} |')
+        if history['exact']:
+            e = history['exact'][-1]
+            row += (f'        {e["hr@10"]:>5.3f}  {e["hr@50"]:>5.3f}   {e["ndcg@10"]:>5.3f}  '
+                    f'{e["auc"]:>5.3f}')
+        lines.append(row)
+    return '\n'.join(lines)

@@ -18,13 +18,18 @@ hand their weights here as host NumPy arrays (the book's layouts: ``Dense``/``Li
 * Caser: :math:`\hat y_{ui} = [\mathbf{z}_u, \mathbf{p}_u] \cdot \mathbf{v}_i + b_i`, with
   :math:`\mathbf{z}_u` the sequence part of the user's last ``L`` items (computed once per
   user by the tab): one matrix product (:func:`caser_score_matrix`).
+* MF (the book's class, trained with the ranking loop): :math:`\hat y_{ui} = \mathbf{p}_u
+  \cdot \mathbf{q}_i + b_u + b_i`, one matrix product (:func:`mf_score_matrix`).
+* Popularity, a baseline that learns nothing: every user's score of an item is the number of
+  training interactions it has (:func:`popularity_score_matrix`).
 
 The sums run in another order than the book's per-pair forward passes: the scores agree with
 them to float32 rounding.
 """
 import numpy
 
-__all__ = ['neumf_score_matrix', 'caser_score_matrix']
+__all__ = ['neumf_score_matrix', 'caser_score_matrix', 'mf_score_matrix',
+           'popularity_score_matrix']
 
 
 def _sigmoid(x):
@@ -81,3 +86,26 @@ def caser_score_matrix(z, P, Q_prime, b):
                           axis=1)
     return x @ numpy.asarray(Q_prime, numpy.float32).T + \
         numpy.asarray(b, numpy.float32).reshape(1, -1)
+
+
+def mf_score_matrix(P, Q, user_bias, item_bias):
+    """MF's scores of every item for every user, ``(num_users, num_items)`` float32:
+    ``p_u . q_i + b_u + b_i`` (``user_bias``, ``item_bias``: one value per user and item)."""
+    P, Q = numpy.asarray(P, numpy.float32), numpy.asarray(Q, numpy.float32)
+    return (P @ Q.T + numpy.asarray(user_bias, numpy.float32).reshape(-1, 1)
+            + numpy.asarray(item_bias, numpy.float32).reshape(1, -1))
+
+
+def popularity_score_matrix(users, items, num_users, num_items):
+    """The popularity baseline's scores, ``(num_users, num_items)`` float32: for every user,
+    item ``i`` scores the number of training interactions ``(users[k], items[k])`` with
+    ``items[k] == i`` (0-based ids). No learning and no personalisation: the same row for
+    every user; the evaluators leave out each user's own training items."""
+    users = numpy.asarray(users, dtype=numpy.int64).reshape(-1)
+    items = numpy.asarray(items, dtype=numpy.int64).reshape(-1)
+    if len(users) != len(items):
+        raise ValueError(f'popularity_score_matrix: {len(users)} users but {len(items)} items')
+    if len(items) and (items.min() < 0 or items.max() >= num_items):
+        raise ValueError(f'popularity_score_matrix: item index out of range 0..{num_items - 1}')
+    counts = numpy.bincount(items, minlength=num_items).astype(numpy.float32)
+    return numpy.broadcast_to(counts, (int(num_users), int(num_items))).copy()

@@ -52,7 +52,7 @@ import time
 from . import rank_data
 from .defaults import BOOK, MAX_EPOCHS, PATIENCE, RANKING_MODELS, SPACES, preset
 from .experiments import check_settings
-from .rank_runs import neumf_output
+from .rank_runs import model_options
 from .tuning import add_trials, run_study, suggest
 
 __all__ = ['SPLIT', 'OPTIONS', 'METRICS', 'validation_data', 'preset_settings', 'search',
@@ -75,7 +75,8 @@ def validation_data(data_dir=None):
 
 def preset_settings(model, values):
     """``(settings, options)``: checked settings for ``model`` from a preset's or a trial's
-    ``values`` (the book's where they say nothing), and the :data:`OPTIONS` among them."""
+    ``values`` (the book's where they say nothing), and the :data:`OPTIONS` among them that
+    differ from the book's (:func:`d2l_recsys.rank_runs.model_options`)."""
     if model not in RANKING_MODELS:
         raise ValueError(f"model must be one of {', '.join(RANKING_MODELS)}, got {model!r}")
     keys = set(BOOK[model])
@@ -83,9 +84,7 @@ def preset_settings(model, values):
     if unknown:
         raise ValueError(f'{model} preset: unknown setting {", ".join(sorted(unknown))}')
     settings = check_settings(model, **{k: v for k, v in values.items() if k in keys})
-    options = {k: v for k, v in values.items() if k in OPTIONS[model]}
-    if 'output' in options:
-        options['output'] = neumf_output(options['output'])
+    options = model_options(model, **{k: v for k, v in values.items() if k in OPTIONS[model]})
     return settings, options
 
 
@@ -143,8 +142,8 @@ def search(model, split_mode=SPLIT, *, tab, trials=30, seed=0, data_dir=None, de
             tab.set_seed(s)
             try:
                 _, history = tab.fit_ranking(model, settings, data, devices=devices,
-                                             patience=patience,
-                                             on_epoch=on_epoch if i == 0 else None, **options)
+                                             options=options, patience=patience,
+                                             on_epoch=on_epoch if i == 0 else None)
             except FloatingPointError:   # the loss diverged: a bad point, not a failed search
                 raise optuna.TrialPruned() from None
             best.append(history['best_hr10'])
@@ -209,8 +208,8 @@ def train_preset(model, *, tab, name='tuned', values=None, seed=0, data_dir=None
     if seed is not None:
         tab.set_seed(seed)
     data = validation_data(data_dir) if validation else rank_data.read_rank_data(data_dir)
-    return tab.fit_ranking(model, settings, data, devices=devices, progress=progress,
-                           verbose=verbose, **options)
+    return tab.fit_ranking(model, settings, data, devices=devices, options=options,
+                           progress=progress, verbose=verbose)
 
 
 def _mean_std(values):

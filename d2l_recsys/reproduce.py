@@ -178,13 +178,15 @@ def run_record(history, *, framework, model, split, seed, path, kind, exact, siz
 
 
 # ---------------------------------------------------------------------------- 1. notebooks
-def run_notebooks(executed_dir, *, short, data_dir, names=tuple(NOTEBOOKS)):
+def run_notebooks(executed_dir, *, short, data_dir, names=tuple(NOTEBOOKS), notebooks=None):
     """Phase 1: run each notebook and read the record it wrote.
 
     Returns ``({notebook: record values}, {notebook: seconds})``; raises
     :class:`~d2l_recsys.records.RecordError` (one line) when a notebook wrote no record or one
-    without a value the tables need.
+    without a value the tables need. ``notebooks``: another part's ``{notebook: (record,
+    required keys)}`` (default :data:`NOTEBOOKS`), whose ``names`` it runs.
     """
+    notebooks = NOTEBOOKS if notebooks is None else notebooks
     records, seconds = {}, {}
     with tempfile.TemporaryDirectory(prefix='reproduce-records-') as records_dir:
         for name in names:
@@ -192,7 +194,7 @@ def run_notebooks(executed_dir, *, short, data_dir, names=tuple(NOTEBOOKS)):
                 f'({"short mode" if short else "book settings"}) ...')
             seconds[name] = run_notebook(name, executed_dir, records_dir, short=short,
                                          seed=0, data_dir=data_dir)
-            record, required = NOTEBOOKS[name]
+            record, required = notebooks[name]
             records[name] = read_record(records_dir, record, required=required,
                                         writer=f'notebooks/{name}')
             say(f'reproduce:   done in {seconds[name]:.0f} s -> '
@@ -712,7 +714,7 @@ def rating_part(args, cfg, data_dir, devices, tabs, torch_note):
 # outside its tolerance (exit 1 in a full run), an error a run that could not go on (a
 # notebook that wrote no record: exit 1 always, and no later part runs), one line each.
 # ``ctx`` (see :func:`run_parts`) carries the run's settings; a part reads what it needs.
-PARTS = {'rating': None}
+PARTS = {'rating': None, 'ranking': 'd2l_recsys.reproduce_ranking'}
 
 
 def run_parts(args, cfg, data_dir, devices, tabs, torch_note):

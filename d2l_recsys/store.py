@@ -153,7 +153,8 @@ def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None
     ``mf(num_factors, num_users, num_items)``, ``autorec(num_hidden, num_users (num_items
     when user-based), dropout, **extras)``, ``neumf(num_factors, num_users, num_items,
     nums_hiddens[, output])``, ``caser(num_factors, num_users, num_items, L, d, d_prime,
-    drop_ratio)``, ``fm(field_dims, num_factors)`` or ``deepfm(field_dims, num_factors,
+    drop_ratio[, horizontal=, vertical=])`` (the ablation's flags only where saved),
+    ``fm(field_dims, num_factors)`` or ``deepfm(field_dims, num_factors,
     mlp_dims, drop_rate)``.
 
     One-line ValueError for a model of another framework than ``framework`` (``tab`` names
@@ -191,7 +192,8 @@ def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None
         if kind == 'caser' and caser is not None:
             return caser(_size(hp['num_factors']), meta['num_users'], meta['num_items'],
                          _size(hp['L']), _size(hp['d']), _size(hp['d_prime']),
-                         checks.fraction('drop_ratio', hp['drop_ratio']))
+                         checks.fraction('drop_ratio', hp['drop_ratio']),
+                         **_caser_ablation(hp))
         if kind in CLICK_MODELS and (fm if kind == 'fm' else deepfm) is not None:
             dims, s = _click_hparams(kind, hp)
             if kind == 'fm':
@@ -693,9 +695,24 @@ def _neumf_count(hp, num_users, num_items, user_based):
     return 2 * (num_users + num_items) * k + _dense_stack([2 * k] + hidden) + k + hidden[-1]
 
 
+def _caser_ablation(hp):
+    """Caser's saved ablation flags (``horizontal``, ``vertical``), checked; {} for the book's
+    model, which saves none."""
+    if 'horizontal' not in hp and 'vertical' not in hp:
+        return {}
+    horizontal, vertical = checks.caser_convolutions(hp.get('horizontal', True),
+                                                     hp.get('vertical', True))
+    return {'horizontal': horizontal, 'vertical': vertical}
+
+
 def _caser_count(hp, num_users, num_items, user_based):
     k = checks.positive_int('num_factors', hp['num_factors'])
     L, d, d_prime = (checks.positive_int(n, hp[n]) for n in ('L', 'd', 'd_prime'))
+    ablation = _caser_ablation(hp)
+    if not ablation.get('vertical', True):
+        d_prime = 0
+    if not ablation.get('horizontal', True):
+        d = 0
     convolutions = d_prime * L + d_prime + sum(d * h * k + d for h in range(1, L + 1))
     fc = (d_prime * k + d * L) * k + k
     # P, Q; the vertical and horizontal filters; the fully connected layer; Q', b

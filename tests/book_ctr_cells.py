@@ -1,6 +1,9 @@
 """The MXNet cells of the book's sections "Feature-Rich Recommender Systems" (ctr.md),
 "Factorization Machines" (fm.md) and "Deep Factorization Machines" (deepfm.md), verbatim,
-with ``from d2l import mxnet as d2l`` changed to ``from d2l_recsys import mxnet as d2l``.
+with ``from d2l import mxnet as d2l`` changed to ``from d2l_recsys import mxnet as d2l``;
+``TORCH_CTR``, ``TORCH_FM`` and ``TORCH_DEEPFM``: the PyTorch tab's translation of them, which
+the PyTorch notebooks show (the classes the sections define are the PyTorch tab's, so they are
+not repeated here: ``CTRDataset``, ``FM``, ``Dense`` and ``DeepFM`` of ``d2l_recsys.torch``).
 :func:`on_movielens` makes the only other change the MovieLens click data needs: the data
 set's name and ``CTRDataset``'s ``num_feat``."""
 
@@ -160,6 +163,66 @@ lr, num_epochs, optimizer = 0.01, 30, 'adam'
 trainer = gluon.Trainer(net.collect_params(), optimizer,
                         {'learning_rate': lr})
 loss = gluon.loss.SigmoidBinaryCrossEntropyLoss()
+d2l.train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs, devices)
+''']
+
+# The PyTorch tab: the same cells with `torch` for `mxnet` (Gluon's DataLoader without
+# last_batch='rollover', which PyTorch lacks; torch.optim.Adam; the book's
+# SigmoidBinaryCrossEntropyLoss as nn.BCEWithLogitsLoss; init.Xavier() as d2l.xavier_init).
+TORCH_CTR = ['''
+from d2l_recsys import torch as d2l
+import torch
+import os
+''', CTR[1], CTR[3]]
+
+TORCH_FM = ['''
+from d2l_recsys import torch as d2l
+import torch
+from torch import nn
+import os
+''', '''
+batch_size = 2048
+data_dir = d2l.download_extract('ctr')
+train_data = d2l.CTRDataset(os.path.join(data_dir, 'train.csv'))
+test_data = d2l.CTRDataset(os.path.join(data_dir, 'test.csv'),
+                           feat_mapper=train_data.feat_mapper,
+                           defaults=train_data.defaults)
+train_iter = torch.utils.data.DataLoader(
+    train_data, shuffle=True, batch_size=batch_size,
+    num_workers=d2l.get_dataloader_workers())
+test_iter = torch.utils.data.DataLoader(
+    test_data, shuffle=False, batch_size=batch_size,
+    num_workers=d2l.get_dataloader_workers())
+''', '''
+devices = d2l.try_all_gpus()
+net = FM(train_data.field_dims, num_factors=20)
+net.apply(d2l.xavier_init)
+lr, num_epochs = 0.02, 30
+trainer = torch.optim.Adam(net.parameters(), lr=lr)
+loss = nn.BCEWithLogitsLoss(reduction='none')
+d2l.train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs, devices)
+''']
+
+TORCH_DEEPFM = [TORCH_FM[0], '''
+batch_size = 2048
+data_dir = d2l.download_extract('ctr')
+train_data = d2l.CTRDataset(os.path.join(data_dir, 'train.csv'))
+test_data = d2l.CTRDataset(os.path.join(data_dir, 'test.csv'),
+                           feat_mapper=train_data.feat_mapper,
+                           defaults=train_data.defaults)
+field_dims = train_data.field_dims
+train_iter = torch.utils.data.DataLoader(
+    train_data, shuffle=True, batch_size=batch_size,
+    num_workers=d2l.get_dataloader_workers())
+test_iter = torch.utils.data.DataLoader(
+    test_data, shuffle=False, batch_size=batch_size,
+    num_workers=d2l.get_dataloader_workers())
+devices = d2l.try_all_gpus()
+net = DeepFM(field_dims, num_factors=10, mlp_dims=[30, 20, 10])
+net.apply(d2l.xavier_init)
+lr, num_epochs = 0.01, 30
+trainer = torch.optim.Adam(net.parameters(), lr=lr)
+loss = nn.BCEWithLogitsLoss(reduction='none')
 d2l.train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs, devices)
 ''']
 

@@ -168,3 +168,21 @@ def test_format_exact_names_every_metric():
                                       'auc': 0.75, 'mean_rank': 3.0, 'pairs': 1,
                                       'candidates': 9.0})
     assert line.endswith('HR@10 0.123, HR@50 0.500, NDCG@10 0.050, AUC 0.750')
+
+
+def test_metrics_table_puts_each_runs_last_evaluation_in_a_row():
+    from d2l_recsys.rank_runs import metrics_table
+    exact = {'hr@10': 0.0064, 'hr@50': 0.0321, 'ndcg@10': 0.0029, 'auc': 0.5}
+    book = {'epoch': [1, 2], 'eval_epoch': [1, 2], 'hit_rate': [0.1, 0.0753],
+            'auc': [0.6, 0.5314], 'exact': [dict(exact, auc=0.9), exact]}
+    bare = dict(book, epoch=[1, 2, 3], exact=[])
+    lines = metrics_table([("the book's loop", book), ('no exact metrics', bare)]).splitlines()
+    assert [line.split() for line in lines] == [
+        ['run', 'epochs', '|', 'book:', 'hit@50', 'AUC', '|', 'exact:', 'HR@10', 'HR@50',
+         'NDCG@10', 'AUC'],
+        ['the', "book's", 'loop', '2', '|', '0.075', '0.531', '|', '0.006', '0.032', '0.003',
+         '0.500'],
+        ['no', 'exact', 'metrics', '3', '|', '0.075', '0.531', '|']]
+    assert len({line.index('|') for line in lines}) == 1   # the columns line up
+    with pytest.raises(ValueError, match="'none' has no evaluation"):
+        metrics_table([('none', dict(book, eval_epoch=[]))])

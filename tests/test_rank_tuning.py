@@ -101,7 +101,7 @@ def test_early_stopping_gives_back_the_best_validation_epoch(rank_dir, framework
     settings, options = rank_tuning.preset_settings(model, dict(SMALL[model], num_epochs=12,
                                                                 lr=0.05))
     tab.set_seed(0)
-    net, h = tab.fit_ranking(model, settings, data, patience=2, **options)
+    net, h = tab.fit_ranking(model, settings, data, options=options, patience=2)
     per_epoch = [e['hr@10'] for e in h['exact']]
     best = h['best_epoch']
     assert h['best_hr10'] == max(per_epoch) == per_epoch[best - 1]

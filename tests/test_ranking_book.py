@@ -8,7 +8,7 @@ draw their negatives in worker processes, whose ``random`` Python reseeds from t
 system, so no seed fixes them; the comparisons run both sides with 0 workers, and one test runs
 the package with the book's 4. Gluon's DataLoader runs a full garbage collection every time
 one is made, which the book's evaluator does for every user; the runs here skip those
-collections (``gc.collect`` is a no-op while they run), which changes no number and makes them
+collections (``d2l_recsys.mxnet.skip_loader_gc``), which changes no number and makes them
 several times sooner.
 """
 import gc
@@ -57,12 +57,22 @@ def _book_line(out):
 
 
 def _run(cell_list, ns):
-    collect = gc.collect
-    gc.collect = lambda *args, **kwargs: 0
-    try:
+    from d2l_recsys.mxnet import skip_loader_gc
+    with skip_loader_gc():
         return _run_seeded(cell_list, ns)
-    finally:
-        gc.collect = collect
+
+
+def test_skip_loader_gc_skips_explicit_collections_inside_only():
+    from d2l_recsys.mxnet import skip_loader_gc
+    collect = gc.collect
+    with pytest.raises(KeyError):
+        with skip_loader_gc():
+            assert gc.collect is not collect and gc.collect() == 0
+            with skip_loader_gc():   # nested: the outer block still skips afterwards
+                pass
+            assert gc.collect is not collect
+            raise KeyError('an error in the block')
+    assert gc.collect is collect
 
 
 def _run_seeded(cell_list, ns):

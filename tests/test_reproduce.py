@@ -294,6 +294,8 @@ def _main(monkeypatch, tmp_path, argv, torch_tab):
     monkeypatch.setattr(real, 'train_mf', mxnet_tab.train_mf)
     monkeypatch.setattr(real, 'train_autorec', mxnet_tab.train_autorec)
     out = tmp_path / 'out'
+    if '--parts' not in argv:   # the rating part alone; the other parts have tests of their own
+        argv = argv + ['--parts', 'rating']
     code = reproduce.main(argv + ['--out', str(out)])
     return code, out, mxnet_tab
 
@@ -441,9 +443,9 @@ def test_other_parts_run_after_the_rating_part_and_their_failures_count(
     monkeypatch.setattr(reproduce, 'PARTS', {'rating': None, 'ok_part': 'fake_ok_part',
                                              'bad_part': 'fake_bad_part'})
     torch_tab = StandInTab({'mf': 1.05, 'autorec': 0.91}, {'mf': 0.5, 'autorec': 40.0})
-    code, out, _ = _main(monkeypatch, tmp_path, ['--seeds', '2', '--apples-seeds', '1',
-                                                 '--no-readme'] + (['--quick'] if quick else []),
-                         (torch_tab, None))
+    argv = ['--seeds', '2', '--apples-seeds', '1', '--no-readme',
+            '--parts', ','.join(reproduce.PARTS)] + (['--quick'] if quick else [])
+    code, out, _ = _main(monkeypatch, tmp_path, argv, (torch_tab, None))
     printed = capsys.readouterr().out
     assert [name for name, _ in calls] == ['ok_part', 'bad_part']
     ctx = calls[0][1]

@@ -12,6 +12,7 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
+import book_ctr_cells  # noqa: E402
 import ctr_files  # noqa: E402
 import synthetic  # noqa: E402
 from d2l_recsys import clicks, fetch, hub  # noqa: E402
@@ -247,44 +248,34 @@ def test_torch_bad_settings_and_devices(movielens):
         tt.train_fm(fast=True, devices=[torch.device('cpu')] * 2, data_dir=movielens)
 
 
-TORCH_CELLS = ['''
-from d2l_recsys import torch as d2l
-import torch
-from torch import nn
-import os
-''', '''
-batch_size = 2048
-data_dir = d2l.download_extract('ml100k-ctr')
-train_data = d2l.CTRDataset(os.path.join(data_dir, 'train.csv'), num_feat=8)
-test_data = d2l.CTRDataset(os.path.join(data_dir, 'test.csv'),
-                           feat_mapper=train_data.feat_mapper,
-                           defaults=train_data.defaults, num_feat=8)
-train_iter = torch.utils.data.DataLoader(
-    train_data, shuffle=True, batch_size=batch_size,
-    num_workers=d2l.get_dataloader_workers())
-test_iter = torch.utils.data.DataLoader(
-    test_data, shuffle=False, batch_size=batch_size,
-    num_workers=d2l.get_dataloader_workers())
-''', '''
-devices = d2l.try_all_gpus()
-net = d2l.DeepFM(train_data.field_dims, num_factors=10, mlp_dims=[30, 20, 10])
-net.apply(d2l.xavier_init)
-lr, num_epochs = 0.01, 2
-trainer = torch.optim.Adam(net.parameters(), lr=lr)
-loss = nn.BCEWithLogitsLoss(reduction='none')
-d2l.train_ch13(net, train_iter, test_iter, loss, trainer, num_epochs, devices)
-''']
-
-
-def test_the_sections_cells_in_the_pytorch_tab(tmp_path, monkeypatch):
+@pytest.mark.parametrize('section', ['CTR', 'FM', 'DEEPFM'])
+def test_the_sections_cells_in_the_pytorch_tab(tmp_path, monkeypatch, section):
+    """The PyTorch notebooks' translation of the book's cells (``book_ctr_cells.TORCH_*``), on
+    MovieLens click data, with the tab's classes where the notebooks show them; the book's 30
+    epochs are cut to 2 (the calls are recorded)."""
     folder = synthetic.write_ml100k(str(tmp_path / 'ml'), num_users=40, num_items=30,
                                     density=0.6, seed=4)
     ctr_files.write_side_files(folder, 40, 30, seed=4)
     monkeypatch.setenv(fetch.ENV_DATA, folder)
-    namespace, out = {}, io.StringIO()
+    calls = []
+
+    def two_epochs(net, train_iter, test_iter, loss, trainer, num_epochs, *args, **kwargs):
+        calls.append(num_epochs)
+        return classification.train_ch13(net, train_iter, test_iter, loss, trainer, 2, *args,
+                                         progress=False, plot=False, **kwargs)
+    monkeypatch.setattr(tt, 'train_ch13', two_epochs)
+    namespace = {'CTRDataset': tt.CTRDataset, 'FM': tt.FM, 'DeepFM': tt.DeepFM}
+    out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        for cell in TORCH_CELLS:
+        for cell in book_ctr_cells.on_movielens(getattr(book_ctr_cells, 'TORCH_' + section)):
             exec(compile(cell, '<cell>', 'exec'), namespace)
     lines = out.getvalue().splitlines()
+    if section == 'CTR':
+        features, label = namespace['train_data'][0]
+        assert features.dtype == torch.int64 and features.shape == (8,) and label.shape == (1,)
+        assert calls == []
+        return
     assert re.fullmatch(r'loss [0-9.]+, train acc [0-9.]+, test acc [0-9.]+', lines[-2])
     assert "examples/sec on [device(type='cpu')]" in lines[-1]
+    assert calls == [30] and len(namespace['train_data'].field_dims) == 8
+    assert isinstance(namespace['net'], tt.FM if section == 'FM' else tt.DeepFM)

@@ -9,7 +9,7 @@ It never runs a notebook. For each notebook ``notebooks/NAME.ipynb`` the site sh
 kind of run there is, and says at the top of the page which one it is:
 
 1. ``notebooks/executed/NAME.ipynb``: ``make reproduce``, the book's settings;
-2. ``notebooks/executed/quick/NAME.ipynb``: ``make reproduce --quick``, short mode (2 epochs);
+2. ``notebooks/executed/quick/NAME.ipynb``: ``make reproduce --quick``, short mode;
 3. ``build/notebooks/NAME.ipynb``: ``make test``'s run of the notebook in short mode;
 4. the notebook as committed, without outputs.
 
@@ -64,10 +64,10 @@ EXECUTED = [
 RUNS = {
     'reproduce': "Run by `make reproduce` with the book's settings on {date}: these are the "
                  'numbers and figures it reports.',
-    'quick': 'Run by `make reproduce --quick` in short mode (2 epochs) on {date}: it shows '
+    'quick': 'Run by `make reproduce --quick` in short mode on {date}: it shows '
              "what the cells print and draw, not the book's numbers. `make reproduce`, then "
              '`make docs`, puts the run with the book\'s settings here.',
-    'test': 'Run by `make test` in short mode (2 epochs) on {date}: it shows what the cells '
+    'test': 'Run by `make test` in short mode on {date}: it shows what the cells '
             "print and draw, not the book's numbers. `make reproduce`, then `make docs`, puts "
             "the run with the book's settings here.",
     None: 'Not run: the code is shown without its outputs. `make reproduce` (or `make test`), '

@@ -11,12 +11,21 @@ ipynb,src//md``): saved in JupyterLab with jupytext, it updates ``src/NAME.md`` 
 
     python tools/notebooks.py            # (re)write notebooks/*.ipynb   (make notebooks)
     python tools/notebooks.py --check    # exit 1 naming each .ipynb that differs from its .md
+    python tools/notebooks.py --sync-shown   # first refresh the cells that show package code
+
+A cell that shows a package object is tagged ```python d2l_recsys={"as": NAME, "source":
+"module:object"}``; the notebook tests require it to be that object's source. ``--sync-shown``
+rewrites such cells in the Markdown sources from the package (after the package changed).
 """
 import argparse
 import glob
+import importlib
+import inspect
 import json
 import os
+import re
 import sys
+import textwrap
 
 import jupytext
 
@@ -46,6 +55,41 @@ def sources(folder=NOTEBOOK_DIR):
     return sorted(glob.glob(os.path.join(folder, SOURCE_DIR, '*.md')))
 
 
+SHOWN = re.compile(r'(```python d2l_recsys=(\{[^\n]*\})\n)(.*?)(\n```)', re.S)
+
+
+def shown_source(target):
+    """The dedented source of the package object ``'module:qualname'``."""
+    module, _, name = target.partition(':')
+    obj = importlib.import_module(module)
+    for part in name.split('.'):
+        obj = getattr(obj, part)
+    return textwrap.dedent(inspect.getsource(obj)).rstrip('\n')
+
+
+def sync_shown(md_path):
+    """Rewrite the cells of source ``md_path`` that show a package object with that object's
+    source; returns the targets that changed."""
+    with open(md_path, encoding='utf-8') as f:
+        text = f.read()
+    changed = []
+
+    def refresh(m):
+        tag = json.loads(m.group(2))
+        target = tag['source']
+        own = target.partition(':')[2].rpartition('.')[2]
+        # The cell keeps the book's name where the package's differs ("as").
+        new = re.sub(rf'^(def|class) {re.escape(own)}\b', lambda d: f'{d.group(1)} {tag["as"]}',
+                     shown_source(target), count=1)
+        if new != m.group(3):
+            changed.append(target)
+        return m.group(1) + new + m.group(4)
+    text = SHOWN.sub(refresh, text)
+    if changed:
+        atomic_write_text(md_path, text)
+    return changed
+
+
 def notebook_path(md_path):
     """``notebooks/NAME.ipynb`` of the source ``notebooks/src/NAME.md``."""
     stem = os.path.splitext(os.path.basename(md_path))[0]
@@ -58,8 +102,14 @@ def main(argv=None):
                         help='write nothing; exit 1 if a notebook differs from its source')
     parser.add_argument('--dir', default=NOTEBOOK_DIR,
                         help='the notebooks\' folder, sources in its src/ (default: notebooks/)')
+    parser.add_argument('--sync-shown', action='store_true',
+                        help='first rewrite the cells that show package code from the package')
     args = parser.parse_args(argv)
     stale = []
+    if args.sync_shown and not args.check:
+        for md_path in sources(args.dir):
+            for target in sync_shown(md_path):
+                print(f'{os.path.relpath(md_path)}: {target} refreshed from the package')
     for md_path in sources(args.dir):
         ipynb = notebook_path(md_path)
         text = build(md_path)

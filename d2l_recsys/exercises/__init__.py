@@ -10,7 +10,9 @@ rating sections by the exact test RMSE); choosing settings by it would be tuning
 set, which is what ``python -m d2l_recsys tune`` avoids.
 
 One module per section, each with its ``EXERCISES``: :mod:`~d2l_recsys.exercises.mf`,
-:mod:`~d2l_recsys.exercises.autorec`; what they share is :mod:`~d2l_recsys.exercises.sweep`.
+:mod:`~d2l_recsys.exercises.autorec`, :mod:`~d2l_recsys.exercises.neumf`,
+:mod:`~d2l_recsys.exercises.seqrec` (the ranking sections, judged by the exact test HR@10);
+what they share is :mod:`~d2l_recsys.exercises.sweep`.
 Framework-free: the sweeps call the tab's experiments module (``tab``), so another tab runs
 the same sweeps.
 """
@@ -19,16 +21,16 @@ import re
 import time
 
 from ..atomic import atomic_write_text, check_output_dir, read_regular
-from . import autorec, mf
+from . import autorec, mf, neumf, seqrec
 from .sweep import OUT, Sweep, write
 
 __all__ = ['EXERCISES', 'METRICS', 'OUT', 'run', 'run_all']
 
 # name: (section, title, function, seeds for the full run), in the chapter's order.
-EXERCISES = {**mf.EXERCISES, **autorec.EXERCISES}
+EXERCISES = {**mf.EXERCISES, **autorec.EXERCISES, **neumf.EXERCISES, **seqrec.EXERCISES}
 # What a section's runs are judged by where it is not the exact test RMSE (lower is better):
 # {section: Sweep keyword arguments}, e.g. {'NeuMF': {'metric': 'hr10', 'higher': True}}.
-METRICS = {}
+METRICS = {'NeuMF': neumf.METRIC, 'Caser': seqrec.METRIC}
 MF_OPTIMIZERS = mf.MF_OPTIMIZERS
 
 

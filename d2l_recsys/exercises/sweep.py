@@ -4,6 +4,7 @@ the figure, the table files (:func:`write`), and the words on the best point.
 Framework-free: a sweep calls the tab's experiments module (``sweep.tab``), so another tab runs
 the same sweeps.
 """
+import contextlib
 import csv
 import io
 import math
@@ -13,10 +14,13 @@ import time
 from ..atomic import atomic_write_text
 from ..plotting import save_figure
 
-__all__ = ['OUT', 'Sweep', 'mean_std', 'figure', 'fmt', 'write', 'errorbar', 'shape',
+__all__ = ['OUT', 'HR10', 'Sweep', 'mean_std', 'figure', 'fmt', 'write', 'errorbar', 'shape',
            'best_index', 'best']
 
 OUT = os.path.join('results', 'exercises')
+# What the ranking sections' runs are judged by (:data:`d2l_recsys.exercises.METRICS`): the
+# exact test HR@10 (every unseen item ranked, ties at their mean), higher is better.
+HR10 = {'metric': 'hr10', 'higher': True}
 
 
 def mean_std(values):
@@ -59,6 +63,42 @@ class Sweep:
         history['total_seconds'] = time.time() - tic
         return net, run_data, history
 
+    def train_ranking(self, model, seed, quick=False, **options):
+        """One fast-path run of a ranking model (``'neumf'``, ``'caser'``: the tab's
+        ``train_neumf``, ``train_caser``) with the book's settings and ``options`` over them
+        (its keywords; ``quick``: 2 epochs); returns its history with ``hr10``, ``ndcg10``
+        and ``auc``, the exact test metrics after the last epoch (NaN where it diverged), and
+        ``total_seconds``. The book's printed lines are left out."""
+        tic = time.time()
+        if quick:
+            options['num_epochs'] = 2
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                _, history, _ = getattr(self.tab, f'train_{model}')(
+                    seed=seed, fast=True, data_dir=self.data_dir, plot=False, progress=False,
+                    **options)
+            last = history['exact'][-1]
+            history.update(hr10=last['hr@10'], ndcg10=last['ndcg@10'], auc=last['auc'])
+        except FloatingPointError as e:   # a diverging setting is an answer too: NaN
+            if self.log:
+                self.log(f'  diverged: {e}')
+            history = {'hr10': math.nan, 'ndcg10': math.nan, 'auc': math.nan}
+        history['total_seconds'] = time.time() - tic
+        return history
+
+    def ranking_grid(self, model, quick, configs, keys):
+        """Every ``(config, options)`` of ``configs`` over the seeds
+        (:meth:`train_ranking`; ``config``: what the tables show, ``options``: the keywords
+        of the tab's ``train_<model>``), each judged by its exact HR@10 with its AUC and
+        NDCG@10 beside; returns :meth:`summary` over ``keys`` (with ``auc_mean`` and
+        ``ndcg10_mean``)."""
+        for config, options in configs:
+            for seed in self.seeds:
+                h = self.train_ranking(model, seed, quick, **options)
+                self.add(config, seed, h['hr10'], h['total_seconds'], auc=h['auc'],
+                         ndcg10=h['ndcg10'])
+        return self.summary(keys, extra=('auc', 'ndcg10'))
+
     def add(self, config, seed, value, seconds, **extra):
         """One run of ``config`` with ``seed``: its ``metric`` value, seconds and any extra
         numbers."""
@@ -70,8 +110,9 @@ class Sweep:
             what = 'test RMSE' if self.metric == 'test_rmse' else self.metric
             self.log(f'  {shown}, seed {seed}: {what} {value:.4f}{more} ({seconds:.1f} s)')
 
-    def summary(self, keys):
-        """One row per configuration (``keys`` identify it): mean and std over seeds."""
+    def summary(self, keys, extra=()):
+        """One row per configuration (``keys`` identify it): mean and std over seeds, and the
+        means of the ``extra`` numbers each run added (``<name>_mean``)."""
         groups = {}
         for row in self.rows:
             groups.setdefault(tuple(row[k] for k in keys), []).append(row)
@@ -80,6 +121,8 @@ class Sweep:
             mean, std = mean_std([r[self.metric] for r in rows])
             out.append(dict(zip(keys, key), **{f'{self.metric}_mean': mean,
                                                f'{self.metric}_std': std},
+                            **{f'{name}_mean': mean_std([r[name] for r in rows])[0]
+                               for name in extra},
                             seconds_mean=mean_std([r['seconds'] for r in rows])[0],
                             seeds=len(rows)))
         return out
@@ -96,6 +139,8 @@ def figure(ncols=1, width=4.5, height=3.2):
 
 def fmt(value):
     if isinstance(value, float):
+        if value and abs(value) < 1e-3:   # a weight decay: 1e-05, not 0.0000
+            return f'{value:g}'
         return f'{value:.4f}' if abs(value) < 100 else f'{value:.1f}'
     return '' if value is None else str(value)
 

@@ -46,7 +46,7 @@ from .experiments import (load_autorec_data, load_ctr_data, load_mf_data, set_se
                           train_neumf)
 from .ranking import BPRLoss, HingeLossbRec
 from .neumf import (NeuMF, PRDataset, evaluate_ranking, hit_and_auc, score_matrix,
-                    train_ranking)
+                    skip_loader_gc, train_ranking)
 from .seqrec import Caser, SeqDataset
 from .predict import interaction_matrix, load_model, predict_rating, save_model, top_k
 

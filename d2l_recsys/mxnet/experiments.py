@@ -11,14 +11,16 @@ trains the same model on the same batches with :mod:`d2l_recsys.mxnet.fast` (Neu
 :func:`~d2l_recsys.mxnet.classification.train_ch13_fast`); the checks, the seed, the data and
 the record are the same code on both paths (here and in :mod:`d2l_recsys.experiments`).
 """
+import functools
+
 import mxnet as mx
 from mxnet import gluon, init, np
 
 from .. import ctr_runs
 from .. import experiments as runs
 from .. import rank_data as implicit
-from .. import rank_metrics, rank_runs
-from ..defaults import BOOK, CLICK_DATASET
+from .. import checks, rank_metrics, rank_runs
+from ..defaults import BOOK, CLICK_DATASET, OPTIMIZERS
 from ..plotting import in_notebook, training_animator
 from . import fast as fast_path
 from . import fast_ranking
@@ -36,7 +38,7 @@ from .fm import FM, HybridFM
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
            'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data',
-           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data']
+           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
@@ -53,10 +55,12 @@ def set_seed(seed):
     runs.seed_host(seed)
 
 
-def _prepare(model, settings, devices, seed):
-    """The checks, then the seed, then the data: in this order on both paths, so that both
-    make the same random draws. Returns ``(settings, devices, run_data)``."""
-    settings = runs.check_settings(model, **settings)
+def _prepare(model, settings, devices, seed, check=None):
+    """The checks (``check(**settings)``; default the model's
+    :func:`~d2l_recsys.experiments.check_settings`), then the seed, then the data: in this
+    order on both paths, so that both make the same random draws. Returns ``(settings,
+    devices)``."""
+    settings = (check or functools.partial(runs.check_settings, model))(**settings)
     devices = parse_devices(devices)
     if settings['batch_size'] % len(devices):
         # split_and_load(even_split=True) in the book's loop needs equal shards.
@@ -356,10 +360,13 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
                 wd=NEUMF_BOOK['wd'], batch_size=NEUMF_BOOK['batch_size'],
                 num_epochs=NEUMF_BOOK['num_epochs'], loss=NEUMF_BOOK['loss'], devices=None,
                 seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
-                progress=None, output='sigmoid'):
+                progress=None, optimizer='adam', output='sigmoid'):
     """The book's NeuMF experiment: 10 factors, an MLP of 10, 10, 10 units, BPR loss, Adam
     with lr 0.01 and wd 1e-5, batch 1024, 10 epochs, seq-aware split, implicit feedback,
     ``Normal(0.01)`` initialisation, the hit rate and AUC evaluated every epoch.
+    ``optimizer``: another of Gluon's optimizers by name (one of
+    :data:`~d2l_recsys.defaults.OPTIMIZERS`; the book's is ``'adam'``), as the section's
+    exercises ask.
 
     Prints the book's two lines, then the exact metrics of the last epoch
     (:func:`d2l_recsys.rank_metrics.format_exact`). Returns ``(net, history, info)``
@@ -370,23 +377,37 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
     negatives; seconds instead of the book's 2 minutes per evaluation). ``output='logit'``
     (not the book's): the prediction layer without its sigmoid, on both paths.
     """
-    output = rank_runs.neumf_output(output)
+    checks.choice('optimizer', optimizer, OPTIMIZERS)
+    options = rank_runs.model_options('neumf', output=output)
     s, devices = _prepare('neumf', dict(
         num_factors=num_factors, nums_hiddens=nums_hiddens, lr=lr, wd=wd,
         batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed)
+    return _train_pairs('neumf', s, devices, seed=seed, data_dir=data_dir, fast=fast,
+                        plot=plot, figure_path=figure_path, progress=progress,
+                        optimizer=optimizer, options=options)
+
+
+def _train_pairs(model, s, devices, *, seed, data_dir, fast, plot, figure_path, progress,
+                 optimizer, options=None):
+    # NeuMF's cell, for NeuMF or (model='mf') the book's MF in its place.
+    options = options or {}
     animator = _ranking_plot(plot, figure_path, s['num_epochs'], fast)
     if fast:
         data = implicit.read_rank_data(data_dir)
-        net, history = fit_ranking('neumf', s, data, devices=devices, output=output,
-                                   animator=animator, progress=progress, verbose=True)
+        net, history = fit_ranking(model, s, data, devices=devices, options=options,
+                                   optimizer=optimizer, animator=animator, progress=progress,
+                                   verbose=True)
     else:
         num_users, num_items, train_iter, test_iter, candidates, data = load_neumf_data(
             batch_size=s['batch_size'], data_dir=data_dir)
-        _check_ranking_sizes('neumf', s, len(data.users), data, devices)
-        net = NeuMF(s['num_factors'], num_users, num_items,
-                    nums_hiddens=list(s['nums_hiddens']), output=output)
+        _check_ranking_sizes(model, s, len(data.users), data, devices)
+        if model == 'neumf':
+            net = NeuMF(s['num_factors'], num_users, num_items,
+                        nums_hiddens=list(s['nums_hiddens']), **options)
+        else:
+            net = MF(s['num_factors'], num_users, num_items)
         net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
-        trainer = gluon.Trainer(net.collect_params(), 'adam',
+        trainer = gluon.Trainer(net.collect_params(), optimizer,
                                 {"learning_rate": s['lr'], 'wd': s['wd']})
         history = train_ranking(net, train_iter, test_iter, _ranking_loss(s['loss']), trainer,
                                 None, num_users, num_items, s['num_epochs'], devices,
@@ -395,9 +416,31 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
     _say_exact(history)
     if figure_path is not None:
         history['figure'] = animator.save(figure_path)
-    info = rank_runs.ranking_run_info('neumf', s, data, framework='mxnet', seed=seed,
-                                      fast=fast, output=output)
+    info = rank_runs.ranking_run_info(model, s, data, framework='mxnet', seed=seed,
+                                      fast=fast, optimizer=optimizer, options=options)
     return net, history, info
+
+
+def train_mf_ranking(*, num_factors=rank_runs.MF_RANKING['num_factors'],
+                     lr=rank_runs.MF_RANKING['lr'], wd=rank_runs.MF_RANKING['wd'],
+                     batch_size=rank_runs.MF_RANKING['batch_size'],
+                     num_epochs=rank_runs.MF_RANKING['num_epochs'],
+                     loss=rank_runs.MF_RANKING['loss'], devices=None, seed=None,
+                     data_dir=None, fast=False, plot=None, figure_path=None, progress=None,
+                     optimizer='adam'):
+    """The book's MF class (:numref:`sec_mf`) trained as a ranking model on implicit
+    feedback: the NeuMF cell with MF in NeuMF's place (:data:`d2l_recsys.rank_runs.
+    MF_RANKING`: 10 factors, BPR, Adam with lr 0.01 and wd 1e-5, batch 1024, 10 epochs,
+    ``Normal(0.01)``), the book's ``train_ranking`` (``fast=True``: the fast path's loop), the
+    same negatives, batches and metrics. A baseline for NeuMF: what the MLP adds to a dot
+    product. Other arguments and the return value as :func:`train_neumf`.
+    """
+    checks.choice('optimizer', optimizer, OPTIMIZERS)
+    s, devices = _prepare('mf', dict(num_factors=num_factors, lr=lr, wd=wd,
+                                     batch_size=batch_size, num_epochs=num_epochs, loss=loss),
+                          devices, seed, check=rank_runs.check_mf_ranking)
+    return _train_pairs('mf', s, devices, seed=seed, data_dir=data_dir, fast=fast, plot=plot,
+                        figure_path=figure_path, progress=progress, optimizer=optimizer)
 
 
 def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=CASER_BOOK['d'],
@@ -405,15 +448,21 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
                 lr=CASER_BOOK['lr'], wd=CASER_BOOK['wd'], batch_size=CASER_BOOK['batch_size'],
                 num_epochs=CASER_BOOK['num_epochs'], loss=CASER_BOOK['loss'], devices=None,
                 seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
-                progress=None):
+                progress=None, horizontal=True, vertical=True):
     """The book's Caser experiment, with its training call run (the book leaves it commented
     out): 10 factors, windows of L = 5 items, 16 horizontal and 4 vertical filters, dropout
     0.05, BPR loss, Adam with lr 0.04 and wd 1e-5, batch 4096, 8 epochs, evaluated every
     epoch. ``info['test_seq']`` holds each user's last ``L`` training items (int64), Caser's
-    input when recommending. ``loss='softmax'`` (not the book's; the fast path only): the
-    cross-entropy of the next item among every item's score. Other arguments and the return
-    value as :func:`train_neumf`.
+    input when recommending. ``horizontal=False`` or ``vertical=False``: the section's
+    ablation, without that convolution (fast path only: the book's block has no such option,
+    see :class:`~d2l_recsys.mxnet.fast_ranking.Caser`). ``loss='softmax'`` (not the book's;
+    the fast path only): the cross-entropy of the next item among every item's score. Other
+    arguments and the return value as :func:`train_neumf`.
     """
+    ablation = rank_runs.model_options('caser', horizontal=horizontal, vertical=vertical)
+    if ablation and not fast:
+        raise ValueError("the book's Caser block has both convolutions (its forward "
+                         'concatenates them); train without one with fast=True (--fast)')
     s, devices = _prepare('caser', dict(
         num_factors=num_factors, L=L, d=d, d_prime=d_prime, drop_ratio=drop_ratio, lr=lr,
         wd=wd, batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed)
@@ -423,8 +472,9 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
     implicit.check_windows(data.users, data.items, s['L'])   # before the slow SeqDataset
     if fast:
         windows = implicit.seq_windows(data.users, data.items, s['L'], data.num_users)
-        net, history = fit_ranking('caser', s, data, devices=devices, windows=windows,
-                                   animator=animator, progress=progress, verbose=True)
+        net, history = fit_ranking('caser', s, data, devices=devices, options=ablation,
+                                   windows=windows, animator=animator, progress=progress,
+                                   verbose=True)
     else:
         num_users, num_items, train_iter, test_iter, test_seq_iter, candidates, data, \
             windows = load_caser_data(L=s['L'], batch_size=s['batch_size'],
@@ -443,36 +493,41 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
     if figure_path is not None:
         history['figure'] = animator.save(figure_path)
     info = rank_runs.ranking_run_info('caser', s, data, framework='mxnet', seed=seed,
-                                      fast=fast)
+                                      fast=fast, options=ablation)
     info['test_seq'] = implicit.last_items(windows)
     return net, history, info
 
 
-def fit_ranking(model, settings, rank_data, *, devices=None, output='sigmoid', patience=None,
-                on_epoch=None, windows=None, animator=None, progress=False, verbose=False):
-    """Train ``model`` ('neumf' or 'caser') on the fast path with checked ``settings`` on
-    ``rank_data`` (:class:`d2l_recsys.rank_data.RankData`; its ``test_items`` are whatever
-    the run is judged on: the validation items while tuning), as ``train_neumf``/
-    ``train_caser`` with ``fast=True`` train; returns ``(net, history)``.
+def fit_ranking(model, settings, rank_data, *, devices=None, options=None, optimizer='adam',
+                patience=None, on_epoch=None, windows=None, animator=None, progress=False,
+                verbose=False):
+    """Train ``model`` ('neumf', 'caser' or 'mf', the book's MF as a ranking model) on the
+    fast path with checked ``settings`` on ``rank_data``
+    (:class:`d2l_recsys.rank_data.RankData`; its ``test_items`` are whatever the run is judged
+    on: the validation items while tuning), as ``train_neumf``/``train_caser``/
+    ``train_mf_ranking`` with ``fast=True`` train; returns ``(net, history)``.
 
-    ``output``: NeuMF's prediction layer; ``patience``: early stopping on the held-out items'
-    exact HR@10, the best epoch's parameters given back (``history['best_epoch']``,
-    ``history['best_hr10']``); ``on_epoch(epoch, hr10)`` after each evaluation; ``windows``:
-    Caser's (:func:`d2l_recsys.rank_data.seq_windows`; made here when None). The sizes are
-    checked first, as in ``train_neumf``/``train_caser``.
+    ``options``: the model's constructor options beyond the book's
+    (:func:`d2l_recsys.rank_runs.model_options`: NeuMF's ``output``, Caser's ``horizontal``,
+    ``vertical``); ``optimizer``: Gluon's name (the book's ``'adam'``); ``patience``: early
+    stopping on the held-out items' exact HR@10, the best epoch's parameters given back
+    (``history['best_epoch']``, ``history['best_hr10']``); ``on_epoch(epoch, hr10)`` after each
+    evaluation; ``windows``: Caser's (:func:`d2l_recsys.rank_data.seq_windows`; made here when
+    None). The sizes are checked first, as in ``train_neumf``/``train_caser``.
     """
     devices = parse_devices(devices)
-    options = dict(patience=patience, on_epoch=on_epoch, animator=animator, progress=progress,
-                   verbose=verbose)
-    if model == 'neumf':
-        _check_ranking_sizes('neumf', settings, len(rank_data.users), rank_data, devices)
-        return fast_ranking.fit_neumf(settings, rank_data, devices,
-                                      output=rank_runs.neumf_output(output), **options)
+    options = rank_runs.model_options(model, **(options or {}))
+    loop = dict(optimizer=optimizer, patience=patience, on_epoch=on_epoch, animator=animator,
+                progress=progress, verbose=verbose)
+    if model != 'caser':
+        _check_ranking_sizes(model, settings, len(rank_data.users), rank_data, devices)
+        fit = fast_ranking.fit_neumf if model == 'neumf' else fast_ranking.fit_mf_ranking
+        return fit(settings, rank_data, devices, **options, **loop)
     if windows is None:
         windows = implicit.seq_windows(rank_data.users, rank_data.items, settings['L'],
                                        rank_data.num_users)
     _check_ranking_sizes('caser', settings, len(windows), rank_data, devices)
-    return fast_ranking.fit_caser(settings, rank_data, windows, devices, **options)
+    return fast_ranking.fit_caser(settings, rank_data, windows, devices, **options, **loop)
 
 
 def _ranking_plot(plot, figure_path, num_epochs, fast):

@@ -54,15 +54,16 @@ from .. import rank_metrics, rank_scores
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
 from ..rank_data import NegativeSampler
+from ..checks import caser_convolutions
 from ..rank_runs import (early_stopping_hook, finish_early_stopping, finish_ranking_history,
                          neumf_output, new_ranking_history, ranking_evaluator,
                          record_ranking_epoch)
-from .fast import EarlyStopping, RolloverBatches
+from .fast import MF, EarlyStopping, RolloverBatches
 
 npx.set_np()
 
-__all__ = ['NeuMF', 'Caser', 'neumf_scores', 'caser_scores', 'user_item_scores',
-           'evaluate_ranking', 'fit_neumf', 'fit_caser', 'LOSSES']
+__all__ = ['NeuMF', 'Caser', 'neumf_scores', 'caser_scores', 'mf_scores', 'user_item_scores',
+           'evaluate_ranking', 'fit_neumf', 'fit_caser', 'fit_mf_ranking', 'LOSSES']
 
 HYBRID_FLAGS = dict(static_alloc=True, static_shape=True)
 
@@ -183,20 +184,27 @@ class Caser(nn.HybridBlock):
     ``Q``, ``conv_v``, ``conv_h.0`` .. ``conv_h.{L-1}``, ``fc``, ``Q_prime``, ``b``), drawn
     in the same order: parameter files interchange with the book's block. Its convolutions
     run as matrix products (:class:`_VerticalConv`, :class:`_HorizontalConv`): the same
-    values to float rounding."""
+    values to float rounding.
+
+    ``horizontal=False`` or ``vertical=False`` (keyword only; the defaults are the book's
+    model) leaves that convolution out (``conv_v`` is then None, ``conv_h`` empty), and the
+    fully connected layer takes the other's outputs alone: the section's ablation, which the
+    book's block cannot run (with ``d=0`` or ``d_prime=0`` its forward concatenates None)."""
     def __init__(self, num_factors, num_users, num_items, L=5, d=16, d_prime=4,
-                 drop_ratio=0.05, **kwargs):
+                 drop_ratio=0.05, *, horizontal=True, vertical=True, **kwargs):
         super(Caser, self).__init__(**kwargs)
+        horizontal, vertical = caser_convolutions(horizontal, vertical)
         self.num_factors, self.L = num_factors, L
         self.P = nn.Embedding(num_users, num_factors)
         self.Q = nn.Embedding(num_items, num_factors)
         self.d_prime, self.d = d_prime, d
-        self.conv_v = _VerticalConv(d_prime, L, num_factors)
+        self.conv_v = _VerticalConv(d_prime, L, num_factors) if vertical else None
         self.conv_h = nn.HybridSequential()
-        for i in range(1, L + 1):
+        for i in range(1, L + 1 if horizontal else 1):
             self.conv_h.add(_HorizontalConv(d, i, L, num_factors))
-        self.fc1_dim_v, self.fc1_dim_h = d_prime * num_factors, d * L
-        self.fc = nn.Dense(in_units=d_prime * num_factors + d * L, activation='relu',
+        self.fc1_dim_v = d_prime * num_factors if vertical else 0
+        self.fc1_dim_h = d * L if horizontal else 0
+        self.fc = nn.Dense(in_units=self.fc1_dim_v + self.fc1_dim_h, activation='relu',
                            units=num_factors)
         self.Q_prime = nn.Embedding(num_items, num_factors * 2)
         self.b = nn.Embedding(num_items, 1)
@@ -204,9 +212,10 @@ class Caser(nn.HybridBlock):
 
     def features(self, F, seq):
         """The convolutions' outputs ``[vertical, horizontal]`` of the windows ``seq`` (the
-        book's ``out``, before the dropout)."""
+        book's ``out``, before the dropout; one of them alone in an ablation)."""
         emb = self.Q(seq)
-        return F.np.concatenate([self.conv_v(emb)] + [c(emb) for c in self.conv_h], axis=1)
+        vertical = [] if self.conv_v is None else [self.conv_v(emb)]
+        return F.np.concatenate(vertical + [c(emb) for c in self.conv_h], axis=1)
 
     def hybrid_forward(self, F, user_id, seq, item_id):
         z = self.fc(self.dropout(self.features(F, seq)))
@@ -214,7 +223,8 @@ class Caser(nn.HybridBlock):
 
 
 class _NeuMFPairLoss(nn.HybridBlock):
-    """The book's step for NeuMF in one graph: ``loss(net(u, i), net(u, j))``, summed."""
+    """The book's step for NeuMF in one graph: ``loss(net(u, i), net(u, j))``, summed (any
+    model called ``net(users, items)``: the book's MF too)."""
     def __init__(self, net, loss):
         super(_NeuMFPairLoss, self).__init__()
         self.net, self._loss = net, LOSSES[loss]
@@ -290,12 +300,22 @@ def caser_scores(net, test_seq):
                                           _host(net.b.weight))
 
 
+def mf_scores(net):
+    """Every user's score of every item for the book's MF (either class) trained as a ranking
+    model, ``(num_users, num_items)`` float32: :func:`d2l_recsys.rank_scores.mf_score_matrix`."""
+    return rank_scores.mf_score_matrix(_host(net.P.weight), _host(net.Q.weight),
+                                       _host(net.user_bias.weight), _host(net.item_bias.weight))
+
+
 def user_item_scores(net, *, seq=None):
-    """:func:`neumf_scores` or :func:`caser_scores` (with ``seq``), by the model's kind."""
+    """:func:`neumf_scores`, :func:`caser_scores` (with ``seq``) or :func:`mf_scores`, by the
+    model's kind."""
     if hasattr(net, 'conv_v'):
         if seq is None:
             raise ValueError('Caser scores from the users\' last items: pass seq=')
         return caser_scores(net, seq)
+    if hasattr(net, 'user_bias'):
+        return mf_scores(net)
     return neumf_scores(net)
 
 
@@ -398,22 +418,17 @@ def _fit(net, wrapped, trainer, columns, users, sampler, settings, devices, eval
         verbose=verbose)
 
 
-def _trainer(net, settings):
-    return gluon.Trainer(net.collect_params(), 'adam',
+def _trainer(net, settings, optimizer='adam'):
+    # The book's Adam; ``optimizer``: another of Gluon's by name (defaults.OPTIMIZERS).
+    return gluon.Trainer(net.collect_params(), optimizer,
                          {'learning_rate': settings['lr'], 'wd': settings['wd']})
 
 
-def fit_neumf(settings, rank_data, devices, *, output='sigmoid', patience=None, on_epoch=None,
-              animator=None, progress=None, verbose=True):
-    """Train the book's NeuMF on ``rank_data`` (:class:`d2l_recsys.rank_data.RankData`) with
-    checked ``settings`` (:func:`d2l_recsys.experiments.check_settings`); returns ``(net,
-    history)`` (:mod:`d2l_recsys.rank_runs`; the exact metrics at every evaluation).
-    ``verbose=False`` leaves out the book's two closing lines. ``output``: NeuMF's
-    (``'logit'``: no sigmoid); ``patience``, ``on_epoch``: early stopping on the held-out
-    items' exact HR@10 (see :func:`_fit`)."""
+def _fit_pairs(net, settings, rank_data, devices, *, optimizer, **loop):
+    """Train ``net``, called ``net(users, items)``, on ``rank_data``'s (user, item) pairs with
+    a negative each, as the book's NeuMF cell trains (:func:`_fit`; ``loop``: its keyword
+    arguments)."""
     s = settings
-    net = NeuMF(s['num_factors'], rank_data.num_users, rank_data.num_items,
-                s['nums_hiddens'], output=output)
     net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
     net.hybridize(**HYBRID_FLAGS)
     wrapped = _NeuMFPairLoss(net, s['loss'])
@@ -422,22 +437,51 @@ def fit_neumf(settings, rank_data, devices, *, output='sigmoid', patience=None, 
     items = onp.asarray(rank_data.items, dtype=onp.int64)
     sampler = NegativeSampler(rank_data.candidates, rank_data.num_users, rank_data.num_items)
     evaluate = ranking_evaluator(lambda: user_item_scores(net), rank_data)
-    history = _fit(net, wrapped, _trainer(net, s), [users, items], users, sampler, s,
-                   devices, evaluate, animator=animator, progress=progress, verbose=verbose,
-                   patience=patience, on_epoch=on_epoch)
+    history = _fit(net, wrapped, _trainer(net, s, optimizer), [users, items], users, sampler,
+                   s, devices, evaluate, **loop)
     return net, history
 
 
-def fit_caser(settings, rank_data, windows, devices, *, patience=None, on_epoch=None,
-              animator=None, progress=None, verbose=True):
+def fit_neumf(settings, rank_data, devices, *, output='sigmoid', optimizer='adam',
+              patience=None, on_epoch=None, animator=None, progress=None, verbose=True):
+    """Train the book's NeuMF on ``rank_data`` (:class:`d2l_recsys.rank_data.RankData`) with
+    checked ``settings`` (:func:`d2l_recsys.experiments.check_settings`); returns ``(net,
+    history)`` (:mod:`d2l_recsys.rank_runs`; the exact metrics at every evaluation).
+    ``verbose=False`` leaves out the book's two closing lines. ``output``: NeuMF's
+    (``'logit'``: no sigmoid); ``optimizer``: Gluon's name of another optimizer than the book's
+    Adam; ``patience``, ``on_epoch``: early stopping on the held-out items' exact HR@10 (see
+    :func:`_fit`)."""
+    s = settings
+    net = NeuMF(s['num_factors'], rank_data.num_users, rank_data.num_items,
+                s['nums_hiddens'], output=output)
+    return _fit_pairs(net, s, rank_data, devices, optimizer=optimizer, patience=patience,
+                      on_epoch=on_epoch, animator=animator, progress=progress, verbose=verbose)
+
+
+def fit_mf_ranking(settings, rank_data, devices, *, optimizer='adam', patience=None,
+                   on_epoch=None, animator=None, progress=None, verbose=True):
+    """Train the book's MF (:class:`d2l_recsys.mxnet.fast.MF`, the same parameters) as a
+    ranking model: the NeuMF cell's loop, pairwise loss, negatives and batches with MF in
+    NeuMF's place (``settings``: NeuMF's without ``nums_hiddens``). Returns ``(net,
+    history)`` as :func:`fit_neumf`."""
+    net = MF(settings['num_factors'], rank_data.num_users, rank_data.num_items)
+    return _fit_pairs(net, settings, rank_data, devices, optimizer=optimizer,
+                      patience=patience, on_epoch=on_epoch, animator=animator,
+                      progress=progress, verbose=verbose)
+
+
+def fit_caser(settings, rank_data, windows, devices, *, horizontal=True, vertical=True,
+              optimizer='adam', patience=None, on_epoch=None, animator=None, progress=None,
+              verbose=True):
     """Train the book's Caser on ``rank_data`` and its training ``windows``
     (:func:`d2l_recsys.rank_data.seq_windows`); returns ``(net, history)`` as
-    :func:`fit_neumf`. ``settings['loss'] == 'softmax'`` (not the book's) trains on the
-    cross-entropy of each window's next item among all items (:class:`_CaserSoftmaxLoss`),
-    drawing no negatives; the book's pairwise losses draw one per window."""
+    :func:`fit_neumf`. ``horizontal``, ``vertical``: :class:`Caser`'s ablation.
+    ``settings['loss'] == 'softmax'`` (not the book's) trains on the cross-entropy of each
+    window's next item among all items (:class:`_CaserSoftmaxLoss`), drawing no negatives; the
+    book's pairwise losses draw one per window."""
     s = settings
     net = Caser(s['num_factors'], rank_data.num_users, rank_data.num_items, s['L'], s['d'],
-                s['d_prime'], s['drop_ratio'])
+                s['d_prime'], s['drop_ratio'], horizontal=horizontal, vertical=vertical)
     net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
     net.hybridize(**HYBRID_FLAGS)
     if s['loss'] == 'softmax':
@@ -452,7 +496,7 @@ def fit_caser(settings, rank_data, windows, devices, *, patience=None, on_epoch=
     columns = [users, windows.items, windows.targets.reshape(-1)]
     evaluate = ranking_evaluator(lambda: user_item_scores(net, seq=windows.test_seq),
                                  rank_data)
-    history = _fit(net, wrapped, _trainer(net, s), columns, users, sampler, s, devices,
-                   evaluate, animator=animator, progress=progress, verbose=verbose,
+    history = _fit(net, wrapped, _trainer(net, s, optimizer), columns, users, sampler, s,
+                   devices, evaluate, animator=animator, progress=progress, verbose=verbose,
                    patience=patience, on_epoch=on_epoch)
     return net, history

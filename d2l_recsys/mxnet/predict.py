@@ -14,6 +14,7 @@ from ..checks import brief, check_finite, positive_int
 from ..store import (FORMAT, check_shapes, interaction_array, load_model_folder,
                      model_from_meta, model_meta, save_model_folder)
 from ..topk import autorec_cell, check_index, rank_unseen
+from . import fast_ranking
 from .autorec import AutoRec
 from .deepfm import DeepFM
 from .fm import FM
@@ -153,8 +154,14 @@ def build_model(meta):
     """An uninitialised model as ``model.json`` describes it (one that names no framework is
     an MXNet one); :func:`d2l_recsys.store.model_from_meta` with this tab's classes."""
     return model_from_meta(meta, framework='mxnet', tab='MXNet', mf=MF, autorec=AutoRec,
-                           default_framework='mxnet', neumf=NeuMF, caser=Caser, fm=FM,
+                           default_framework='mxnet', neumf=NeuMF, caser=_caser, fm=FM,
                            deepfm=DeepFM)
+
+
+def _caser(*args, **ablation):
+    # The book's block; a Caser trained without one of its convolutions (which the book's
+    # block cannot run) is the fast path's twin, whose parameter names are the book's.
+    return fast_ranking.Caser(*args, **ablation) if ablation else Caser(*args)
 
 
 def _load_arrays(path):

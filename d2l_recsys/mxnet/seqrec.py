@@ -32,6 +32,8 @@ import random
 from mxnet import gluon, np, npx
 from mxnet.gluon import nn
 
+from ..checks import caser_arguments
+
 npx.set_np()
 
 __all__ = ['Caser', 'SeqDataset']
@@ -41,6 +43,7 @@ class Caser(nn.Block):
     def __init__(self, num_factors, num_users, num_items, L=5, d=16,
                  d_prime=4, drop_ratio=0.05, **kwargs):
         super(Caser, self).__init__(**kwargs)
+        caser_arguments(num_factors, num_users, num_items, L, d, d_prime, drop_ratio)
         self.P = nn.Embedding(num_users, num_factors)
         self.Q = nn.Embedding(num_items, num_factors)
         self.d_prime, self.d = d_prime, d

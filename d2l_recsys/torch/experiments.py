@@ -20,6 +20,8 @@ masks, Adam's fused kernel, the same numbers to float rounding, sooner; one devi
   decay 1e-5, batch 256 with the last short batch dropped, 25 epochs, random split; its
   ``train_loss`` is the deck's (summed squared error per row, about 40).
 """
+import functools
+
 import numpy as onp
 import torch
 from torch import nn
@@ -27,8 +29,8 @@ from torch import nn
 from .. import ctr_runs
 from .. import experiments as runs
 from .. import rank_data as implicit
-from .. import rank_metrics, rank_runs
-from ..defaults import BOOK, CLICK_DATASET
+from .. import checks, rank_metrics, rank_runs
+from ..defaults import BOOK, CLICK_DATASET, OPTIMIZERS
 from . import fast as fast_path
 from . import fast_ranking
 from .autorec import AutoRec, autorec_evaluator, autorec_rmse_exact
@@ -47,7 +49,7 @@ from .fm import FM, xavier_init
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
            'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data',
-           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data']
+           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
@@ -64,9 +66,11 @@ def set_seed(seed):
     runs.seed_host(seed)
 
 
-def _prepare(model, settings, devices, seed, fast):
-    """The checks, then the seed (the data is read after it): ``(settings, devices)``."""
-    settings = runs.check_settings(model, **settings)
+def _prepare(model, settings, devices, seed, fast, check=None):
+    """The checks (``check(**settings)``; default the model's
+    :func:`~d2l_recsys.experiments.check_settings`), then the seed (the data is read after
+    it): ``(settings, devices)``."""
+    settings = (check or functools.partial(runs.check_settings, model))(**settings)
     devices = parse_devices(devices)
     if fast and len(devices) != 1:
         raise ValueError(f'the fast path trains on one device, got {len(devices)} '
@@ -364,46 +368,53 @@ def _check_ranking(model, s, examples, data, devices):
         runs.check_model_memory(model, s, data.num_users, data.num_items)
 
 
-def _ranking_trainer(net, s, fast):
+def _ranking_trainer(net, s, fast, optimizer='adam'):
+    if optimizer != 'adam':   # another optimizer, by Gluon's name (fast.OPTIMIZERS)
+        return fast_path.make_optimizer(optimizer, net.parameters(), s['lr'], s['wd'])
     return torch.optim.Adam(net.parameters(), lr=s['lr'], weight_decay=s['wd'],
                             **({'fused': True} if fast else {}))
 
 
-def _ranking_net(model, s, data, output='sigmoid'):
+def _ranking_net(model, s, data, options=None):
     # Built (and initialised: the draws from PyTorch's generator) in the same order on both
-    # paths: after the seed and the data, before the optimizer.
+    # paths: after the seed and the data, before the optimizer. ``options``:
+    # rank_runs.model_options (NeuMF's output, Caser's ablation).
+    options = options or {}
     if model == 'neumf':
         return NeuMF(s['num_factors'], data.num_users, data.num_items,
-                     nums_hiddens=list(s['nums_hiddens']), output=output)
+                     nums_hiddens=list(s['nums_hiddens']), **options)
+    if model == 'mf':
+        return MF(s['num_factors'], data.num_users, data.num_items)
     return Caser(s['num_factors'], data.num_users, data.num_items, s['L'], s['d'],
-                 s['d_prime'], s['drop_ratio'])
+                 s['d_prime'], s['drop_ratio'], **options)
 
 
-def fit_ranking(model, settings, rank_data, *, devices=None, output='sigmoid', patience=None,
-                on_epoch=None, windows=None, plot=False, progress=False, verbose=False,
-                figure_path=None):
-    """The MXNet tab's ``fit_ranking``: ``model`` ('neumf' or 'caser') built, initialised and
-    trained on the fast path as ``train_neumf``/``train_caser`` with ``fast=True`` do, on
-    ``rank_data`` (its ``test_items``: the validation items while tuning); returns ``(net,
-    history)``. ``output``, ``patience``, ``on_epoch``, ``windows``: as there."""
+def fit_ranking(model, settings, rank_data, *, devices=None, options=None, optimizer='adam',
+                patience=None, on_epoch=None, windows=None, plot=False, progress=False,
+                verbose=False, figure_path=None):
+    """The MXNet tab's ``fit_ranking``: ``model`` ('neumf', 'caser' or 'mf') built,
+    initialised and trained on the fast path as ``train_neumf``/``train_caser``/
+    ``train_mf_ranking`` with ``fast=True`` do, on ``rank_data`` (its ``test_items``: the
+    validation items while tuning); returns ``(net, history)``. ``options``, ``optimizer``,
+    ``patience``, ``on_epoch``, ``windows``: as there."""
     devices = parse_devices(devices)
-    output = rank_runs.neumf_output(output)
+    options = rank_runs.model_options(model, **(options or {}))
     if model == 'caser' and windows is None:
         windows = implicit.seq_windows(rank_data.users, rank_data.items, settings['L'],
                                        rank_data.num_users)
-    _check_ranking(model, settings, len(rank_data.users) if model == 'neumf' else len(windows),
+    _check_ranking(model, settings, len(windows) if model == 'caser' else len(rank_data.users),
                    rank_data, devices)
-    net = _ranking_net(model, settings, rank_data, output)
-    trainer = _ranking_trainer(net, settings, True)
-    options = dict(plot=plot, progress=progress, figure_path=figure_path, verbose=verbose,
-                   patience=patience, on_epoch=on_epoch)
+    net = _ranking_net(model, settings, rank_data, options)
+    trainer = _ranking_trainer(net, settings, True, optimizer)
+    loop = dict(plot=plot, progress=progress, figure_path=figure_path, verbose=verbose,
+                patience=patience, on_epoch=on_epoch)
     loss = None if settings['loss'] == 'softmax' else _ranking_loss(settings['loss'])
-    if model == 'neumf':
-        history = fast_ranking.fit_neumf(net, loss, trainer, rank_data, settings, devices,
-                                         **options)
-    else:
+    if model == 'caser':
         history = fast_ranking.fit_caser(net, loss, trainer, rank_data, windows, settings,
-                                         devices, **options)
+                                         devices, **loop)
+    else:   # NeuMF, or any model called net(users, items): the book's MF too
+        history = fast_ranking.fit_neumf(net, loss, trainer, rank_data, settings, devices,
+                                         **loop)
     return net, history
 
 
@@ -417,34 +428,63 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
                 wd=NEUMF_BOOK['wd'], batch_size=NEUMF_BOOK['batch_size'],
                 num_epochs=NEUMF_BOOK['num_epochs'], loss=NEUMF_BOOK['loss'], devices=None,
                 seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
-                progress=None, output='sigmoid'):
+                progress=None, optimizer='adam', output='sigmoid'):
     """The book's NeuMF experiment in PyTorch (10 factors, an MLP of 10, 10, 10 units, BPR
     loss, Adam with lr 0.01 and weight decay 1e-5, batch 1024, 10 epochs, seq-aware split),
     with the arguments (``output`` included), printed lines and return value of the MXNet
     tab's ``train_neumf``. ``fast=True`` trains on :mod:`d2l_recsys.torch.fast_ranking` (one
-    device)."""
-    output = rank_runs.neumf_output(output)
+    device). ``optimizer``: as the MXNet tab's (:data:`d2l_recsys.torch.fast.OPTIMIZERS` maps
+    Gluon's names to ``torch.optim``'s)."""
+    checks.choice('optimizer', optimizer, OPTIMIZERS)
+    options = rank_runs.model_options('neumf', output=output)
     s, devices = _prepare('neumf', dict(
         num_factors=num_factors, nums_hiddens=nums_hiddens, lr=lr, wd=wd,
         batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed, fast)
+    return _train_pairs('neumf', s, devices, seed=seed, data_dir=data_dir, fast=fast,
+                        plot=plot, figure_path=figure_path, progress=progress,
+                        optimizer=optimizer, options=options)
+
+
+def train_mf_ranking(*, num_factors=rank_runs.MF_RANKING['num_factors'],
+                     lr=rank_runs.MF_RANKING['lr'], wd=rank_runs.MF_RANKING['wd'],
+                     batch_size=rank_runs.MF_RANKING['batch_size'],
+                     num_epochs=rank_runs.MF_RANKING['num_epochs'],
+                     loss=rank_runs.MF_RANKING['loss'], devices=None, seed=None,
+                     data_dir=None, fast=False, plot=None, figure_path=None, progress=None,
+                     optimizer='adam'):
+    """The book's MF class trained as a ranking model, as the MXNet tab's
+    ``train_mf_ranking``: the NeuMF cell (:data:`d2l_recsys.rank_runs.MF_RANKING`) with this
+    tab's :class:`~d2l_recsys.torch.mf.MF` in NeuMF's place, on either path."""
+    checks.choice('optimizer', optimizer, OPTIMIZERS)
+    s, devices = _prepare('mf', dict(num_factors=num_factors, lr=lr, wd=wd,
+                                     batch_size=batch_size, num_epochs=num_epochs, loss=loss),
+                          devices, seed, fast, check=rank_runs.check_mf_ranking)
+    return _train_pairs('mf', s, devices, seed=seed, data_dir=data_dir, fast=fast, plot=plot,
+                        figure_path=figure_path, progress=progress, optimizer=optimizer)
+
+
+def _train_pairs(model, s, devices, *, seed, data_dir, fast, plot, figure_path, progress,
+                 optimizer, options=None):
+    # NeuMF's cell, for NeuMF or (model='mf') the book's MF in its place.
+    options = options or {}
     if fast:
         data = implicit.read_rank_data(data_dir)
-        net, history = fit_ranking('neumf', s, data, devices=devices, output=output,
-                                   plot=plot, progress=progress, figure_path=figure_path,
-                                   verbose=True)
+        net, history = fit_ranking(model, s, data, devices=devices, options=options,
+                                   optimizer=optimizer, plot=plot, progress=progress,
+                                   figure_path=figure_path, verbose=True)
     else:
         num_users, num_items, train_iter, test_iter, candidates, data = load_neumf_data(
             batch_size=s['batch_size'], data_dir=data_dir)
-        _check_ranking('neumf', s, len(data.users), data, devices)
-        net = _ranking_net('neumf', s, data, output)
-        trainer = _ranking_trainer(net, s, fast)
+        _check_ranking(model, s, len(data.users), data, devices)
+        net = _ranking_net(model, s, data, options)
+        trainer = _ranking_trainer(net, s, fast, optimizer)
         history = train_ranking(net, train_iter, test_iter, _ranking_loss(s['loss']), trainer,
                                 None, num_users, num_items, s['num_epochs'], devices,
                                 evaluate_ranking, candidates, exact=True, plot=plot,
                                 progress=progress, figure_path=figure_path)
     _say_exact(history)
-    info = rank_runs.ranking_run_info('neumf', s, data, framework='torch', seed=seed,
-                                      fast=fast, output=output)
+    info = rank_runs.ranking_run_info(model, s, data, framework='torch', seed=seed,
+                                      fast=fast, optimizer=optimizer, options=options)
     return net, history, info
 
 
@@ -453,12 +493,14 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
                 lr=CASER_BOOK['lr'], wd=CASER_BOOK['wd'], batch_size=CASER_BOOK['batch_size'],
                 num_epochs=CASER_BOOK['num_epochs'], loss=CASER_BOOK['loss'], devices=None,
                 seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
-                progress=None):
+                progress=None, horizontal=True, vertical=True):
     """The book's Caser experiment in PyTorch, its training call run (L = 5, 16 horizontal
     and 4 vertical filters, dropout 0.05, BPR loss, Adam with lr 0.04 and weight decay 1e-5,
     batch 4096, 8 epochs), with the arguments (the softmax loss on the fast path included),
     printed lines and return value (including ``info['test_seq']``) of the MXNet tab's
-    ``train_caser``."""
+    ``train_caser``. ``horizontal=False`` or ``vertical=False``:
+    :class:`~d2l_recsys.torch.seqrec.Caser`'s ablation, on either path."""
+    ablation = rank_runs.model_options('caser', horizontal=horizontal, vertical=vertical)
     s, devices = _prepare('caser', dict(
         num_factors=num_factors, L=L, d=d, d_prime=d_prime, drop_ratio=drop_ratio, lr=lr,
         wd=wd, batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed, fast)
@@ -467,12 +509,12 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
     implicit.check_windows(data.users, data.items, s['L'])
     windows = implicit.seq_windows(data.users, data.items, s['L'], data.num_users)
     if fast:
-        net, history = fit_ranking('caser', s, data, devices=devices, windows=windows,
-                                   plot=plot, progress=progress, figure_path=figure_path,
-                                   verbose=True)
+        net, history = fit_ranking('caser', s, data, devices=devices, options=ablation,
+                                   windows=windows, plot=plot, progress=progress,
+                                   figure_path=figure_path, verbose=True)
     else:
         _check_ranking('caser', s, len(windows), data, devices)
-        net = _ranking_net('caser', s, data)
+        net = _ranking_net('caser', s, data, ablation)
         trainer = _ranking_trainer(net, s, fast)
         train_seq_data = SeqDataset(data.users, data.items, s['L'], data.num_users,
                                     data.num_items, data.candidates)
@@ -485,7 +527,7 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
                                 progress=progress, figure_path=figure_path)
     _say_exact(history)
     info = rank_runs.ranking_run_info('caser', s, data, framework='torch', seed=seed,
-                                      fast=fast)
+                                      fast=fast, options=ablation)
     info['test_seq'] = implicit.last_items(windows)
     return net, history, info
 

@@ -41,8 +41,8 @@ from ..rank_runs import (early_stopping_hook, finish_early_stopping, finish_rank
                          record_ranking_epoch)
 from .fast import EarlyStopping, ShuffledBatches, threads
 
-__all__ = ['caser_features', 'neumf_scores', 'caser_scores', 'user_item_scores', 'evaluate_ranking',
-           'caser_softmax_loss', 'fit_neumf', 'fit_caser', 'THREADS']
+__all__ = ['caser_features', 'neumf_scores', 'caser_scores', 'mf_scores', 'user_item_scores',
+           'evaluate_ranking', 'caser_softmax_loss', 'fit_neumf', 'fit_caser', 'THREADS']
 
 # PyTorch's intra-op threads on a CPU (None: PyTorch's default): these models' operators are
 # small, and a second thread waiting at every one of them costs more than it gives.
@@ -72,9 +72,11 @@ def caser_features(net, seq):
     rounding, about twice as soon on a CPU."""
     emb = net.Q(seq)                                             # (batch, L, k)
     batch, L, k = emb.shape
-    wv = net.conv_v.weight.reshape(net.conv_v.out_channels, L)
-    out_v = torch.einsum('blk,fl->bfk', emb, wv) + net.conv_v.bias[:, None]
-    outs = [out_v.reshape(batch, -1)]
+    outs = []
+    if net.conv_v is not None:   # (None: the ablation without the vertical convolution)
+        wv = net.conv_v.weight.reshape(net.conv_v.out_channels, L)
+        out_v = torch.einsum('blk,fl->bfk', emb, wv) + net.conv_v.bias[:, None]
+        outs.append(out_v.reshape(batch, -1))
     for conv in net.conv_h:
         d, _, h, _ = conv.weight.shape
         steps = L - h + 1
@@ -112,12 +114,22 @@ def caser_scores(net, test_seq):
                                           _host(net.b.weight))
 
 
+def mf_scores(net):
+    """Every user's score of every item for the book's MF trained as a ranking model,
+    ``(num_users, num_items)`` float32: :func:`d2l_recsys.rank_scores.mf_score_matrix`."""
+    return rank_scores.mf_score_matrix(_host(net.P.weight), _host(net.Q.weight),
+                                       _host(net.user_bias.weight), _host(net.item_bias.weight))
+
+
 def user_item_scores(net, *, seq=None):
-    """:func:`neumf_scores` or :func:`caser_scores` (with ``seq``), by the model's kind."""
+    """:func:`neumf_scores`, :func:`caser_scores` (with ``seq``) or :func:`mf_scores`, by the
+    model's kind."""
     if hasattr(net, 'conv_v'):
         if seq is None:
             raise ValueError("Caser scores from the users' last items: pass seq=")
         return caser_scores(net, seq)
+    if hasattr(net, 'user_bias'):
+        return mf_scores(net)
     return neumf_scores(net)
 
 
@@ -204,8 +216,10 @@ def fit_neumf(net, loss, trainer, rank_data, settings, devices, *, plot=None, pr
               figure_path=None, verbose=True, patience=None, on_epoch=None):
     """Train NeuMF ``net`` (built and initialised by the caller, as on the faithful path) with
     ``loss`` (the tab's ``BPRLoss`` or ``HingeLossbRec``) on ``rank_data``; returns the
-    history (:mod:`d2l_recsys.rank_runs`, the exact metrics at every evaluation).
-    ``patience``, ``on_epoch``: early stopping on the held-out items' exact HR@10."""
+    history (:mod:`d2l_recsys.rank_runs`, the exact metrics at every evaluation). Any model
+    called ``net(users, items)`` that :func:`user_item_scores` knows trains the same way:
+    the book's MF too (``train_mf_ranking``). ``patience``, ``on_epoch``: early stopping on the
+    held-out items' exact HR@10."""
     device = _check_device(devices)
     net.to(device)
     users = onp.asarray(rank_data.users, dtype=onp.int64)

@@ -128,17 +128,10 @@ def evaluate_ranking(net, test_input, seq, candidates, num_users, num_items,
     """The book's evaluator: for each user, the items ``range(num_users)`` they did not train
     on, scored in batches of 1024, sorted (stable, descending), ``hit_and_auc(..., 50)``.
     Returns the means of the hits and AUCs (float32, as the book's MXNet arrays). Runs the
-    model in evaluation mode under ``torch.no_grad()``."""
+    model in evaluation mode (as MXNet runs the book's without dropout outside training) under
+    ``torch.no_grad()``, and puts it back in the mode it was in."""
     was_training = net.training
-    net.eval()   # as the book's, which MXNet runs without dropout outside training
-    try:
-        with torch.no_grad():
-            return _evaluate_ranking(net, test_input, seq, candidates, num_users, devices)
-    finally:
-        net.train(was_training)
-
-
-def _evaluate_ranking(net, test_input, seq, candidates, num_users, devices):
+    net.eval()
     ranked_list, ranked_items, hit_rate, auc = {}, {}, [], []
     all_items = set([i for i in range(num_users)])
     seq = None if seq is None else torch.as_tensor(onp.asarray(seq), dtype=torch.int64)
@@ -151,9 +144,10 @@ def _evaluate_ranking(net, test_input, seq, candidates, num_users, devices):
         if seq is not None:
             x.append(seq[user_ids, :])
         x.extend([torch.tensor(item_ids, dtype=torch.int64)])
-        for start in range(0, len(item_ids), 1024):
-            values = [v[start:start + 1024].to(devices[0]) for v in x]
-            scores.extend([list(net(*values).cpu().numpy())])
+        with torch.no_grad():
+            for start in range(0, len(item_ids), 1024):
+                values = [v[start:start + 1024].to(devices[0]) for v in x]
+                scores.extend([list(net(*values).cpu().numpy())])
         scores = [item for sublist in scores for item in sublist]
         item_scores = list(zip(item_ids, scores))
         ranked_list[u] = sorted(item_scores, key=lambda t: t[1], reverse=True)
@@ -161,6 +155,7 @@ def _evaluate_ranking(net, test_input, seq, candidates, num_users, devices):
         temp = hit_and_auc(ranked_items[u], test_input[u], 50)
         hit_rate.append(temp[0])
         auc.append(temp[1])
+    net.train(was_training)
     return (onp.mean(onp.array(hit_rate, dtype=onp.float32)),
             onp.mean(onp.array(auc, dtype=onp.float32)))
 
@@ -244,10 +239,10 @@ def score_matrix(net, num_users, num_items, devices=None, *, seq=None, batch_siz
                  structure=False):
     """Every user's score of every item, ``(num_users, num_items)`` float32 on the host: the
     MXNet tab's :func:`~d2l_recsys.mxnet.neumf.score_matrix` (``net(users, [seq[users],]
-    items)`` in batches of whole users; ``structure=True``: a NeuMF or a Caser from its
-    parts, :func:`d2l_recsys.torch.fast_ranking.user_item_scores`)."""
+    items)`` in batches of whole users; ``structure=True``: a NeuMF, a Caser or an MF from
+    its parts, :func:`d2l_recsys.torch.fast_ranking.user_item_scores`)."""
     base = getattr(net, 'module', net)   # the model inside nn.DataParallel
-    if structure and type(base).__name__ in ('NeuMF', 'Caser'):
+    if structure and type(base).__name__ in ('NeuMF', 'Caser', 'MF'):
         return user_item_scores(base, seq=seq)
     device = parse_devices(devices)[0] if devices is not None else \
         next(net.parameters()).device

@@ -19,6 +19,7 @@ import numpy as onp
 import torch
 from torch import nn
 
+from ..checks import caser_arguments, caser_convolutions
 from ..rank_data import seq_windows
 from .neumf import Dense, init_book
 
@@ -27,24 +28,32 @@ __all__ = ['Caser', 'SeqDataset']
 
 class Caser(nn.Module):
     """Caser (the book's block): ``forward(user_id, seq, item_id)`` scores item ``item_id``
-    for user ``user_id`` after the ``L`` items ``seq`` (int64 indices)."""
+    for user ``user_id`` after the ``L`` items ``seq`` (int64 indices).
+
+    ``horizontal=False`` or ``vertical=False`` (keyword only; the defaults are the book's
+    model) leaves that convolution out, and the fully connected layer takes the other's
+    outputs alone: the section's ablation. (``d=0`` or ``d_prime=0`` cannot do it: the
+    book's forward concatenates both convolutions' outputs.)"""
     def __init__(self, num_factors, num_users, num_items, L=5, d=16,
-                 d_prime=4, drop_ratio=0.05, **kwargs):
+                 d_prime=4, drop_ratio=0.05, *, horizontal=True, vertical=True, **kwargs):
         super(Caser, self).__init__(**kwargs)
+        caser_arguments(num_factors, num_users, num_items, L, d, d_prime, drop_ratio)
+        horizontal, vertical = caser_convolutions(horizontal, vertical)
         self.P = nn.Embedding(num_users, num_factors)
         self.Q = nn.Embedding(num_items, num_factors)
         self.d_prime, self.d = d_prime, d
         # Vertical convolution layer
-        self.conv_v = nn.Conv2d(1, d_prime, (L, 1))
+        self.conv_v = nn.Conv2d(1, d_prime, (L, 1)) if vertical else None
         # Horizontal convolution layer
-        h = [i + 1 for i in range(L)]
+        h = [i + 1 for i in range(L)] if horizontal else []
         self.conv_h, self.max_pool = nn.ModuleList(), nn.ModuleList()
         for i in h:
             self.conv_h.append(nn.Conv2d(1, d, (i, num_factors)))
             self.max_pool.append(nn.MaxPool1d(L - i + 1))
         # Fully connected layer
-        self.fc1_dim_v, self.fc1_dim_h = d_prime * num_factors, d * len(h)
-        self.fc = Dense(d_prime * num_factors + d * L, num_factors, activation='relu')
+        self.fc1_dim_v = d_prime * num_factors if vertical else 0
+        self.fc1_dim_h = d * len(h)
+        self.fc = Dense(self.fc1_dim_v + self.fc1_dim_h, num_factors, activation='relu')
         self.Q_prime = nn.Embedding(num_items, num_factors * 2)
         self.b = nn.Embedding(num_items, 1)
         self.dropout = nn.Dropout(drop_ratio)
@@ -52,18 +61,21 @@ class Caser(nn.Module):
 
     def features(self, seq):
         """The convolutions' outputs ``[vertical, horizontal]`` of the windows ``seq`` (the
-        book's ``out``, before the dropout)."""
+        book's ``out``, before the dropout; one of them alone in an ablation)."""
         item_embs = torch.unsqueeze(self.Q(seq), 1)
-        out_v = self.conv_v(item_embs)
-        out_v = out_v.reshape(out_v.shape[0], self.fc1_dim_v)
+        outs = []
+        if self.conv_v is not None:
+            out_v = self.conv_v(item_embs)
+            outs.append(out_v.reshape(out_v.shape[0], self.fc1_dim_v))
         out_hs = []
         for conv, maxp in zip(self.conv_h, self.max_pool):
             conv_out = torch.squeeze(torch.relu(conv(item_embs)), dim=3)
             t = maxp(conv_out)
             pool_out = torch.squeeze(t, dim=2)
             out_hs.append(pool_out)
-        out_h = torch.cat(out_hs, dim=1)
-        return torch.cat([out_v, out_h], dim=1)
+        if out_hs:
+            outs.append(torch.cat(out_hs, dim=1))
+        return torch.cat(outs, dim=1)
 
     def score(self, z, user_id, item_id):
         """``[z, p_u] . q'_i + b_i``, elementwise as the book writes it."""
