@@ -83,9 +83,9 @@ def model_options(model, **options):
     """A ranking model's constructor ``options`` beyond the book's, checked, as
     :func:`ranking_run_info` records them and ``fit_ranking`` builds the model with them:
     NeuMF's ``output`` (:func:`neumf_output`), Caser's ``horizontal`` and ``vertical`` (the
-    section's ablation, :func:`d2l_recsys.checks.caser_convolutions`). Returns only those
-    that differ from the book's (``{}`` for the book's model); TypeError for an option the
-    model does not have."""
+    section's ablation, :func:`d2l_recsys.checks.caser_convolutions`). Returns ``{}`` for the
+    book's model, else all of the model's options (Caser's two flags together); TypeError for
+    an option the model does not have."""
     unknown = set(options) - set(_OPTIONS[model])
     if unknown:
         raise TypeError(f'{model} has no option {", ".join(sorted(unknown))}')
@@ -95,7 +95,7 @@ def model_options(model, **options):
     elif model == 'caser':
         values['horizontal'], values['vertical'] = checks.caser_convolutions(
             values['horizontal'], values['vertical'])
-    return {k: v for k, v in values.items() if v != _OPTIONS[model][k]}
+    return {} if values == _OPTIONS[model] else values
 
 
 def new_ranking_history():
