@@ -15,6 +15,7 @@ so that a CPU and a CUDA build are a choice, not a clash:
 - ``dev``: what the tests and the notebook runner need.
 - ``docs``: ``make docs``, the static site built from ``docs/`` and the executed notebooks
   (Sphinx, MyST-NB, sphinx-book-theme; Python 3.11 or newer).
+- ``baselines``: ``tools/click_baselines.py`` (scikit-learn, LightGBM), docs/ctr.md's comparison.
 - ``oracle``: what ``d2l`` 1.0.3 imports at import time. The tests compare the book's functions
   with d2l's own; d2l itself is installed with ``pip install --no-deps d2l==1.0.3`` (``make
   install`` does it), because its metadata pins numpy 1.23.5, pandas 2.0.3 and matplotlib
@@ -71,6 +72,9 @@ setup(
                  "sphinx-mathjax-offline~=0.0.2"],   # MathJax in the site, not from a CDN
         # python -m d2l_recsys tune
         "tune": ["optuna>=3.6,<6"],
+        # python tools/click_baselines.py: logistic regression and LightGBM on the click data,
+        # measured with scikit-learn 1.3.2 and LightGBM 4.6.0 (Optuna searches LightGBM's).
+        "baselines": ["scikit-learn>=1.3", "lightgbm>=4", "optuna>=3.6,<6"],
         # d2l 1.0.3 imports these at import time (d2l.Animator needs IPython < 9's
         # backend2gui); d2l itself: `pip install --no-deps d2l==1.0.3`.
         "oracle": ["ipython>=7.23,<9", "matplotlib-inline", "requests"],

@@ -148,18 +148,19 @@ def build_parser():
                         'set cut from the training split (NeuMF, Caser: the epochs it chose, '
                         'on the fast path)')
     u = sub.add_parser('tune', help='search hyper-parameters on a validation set (Optuna), '
-                                    'then report the test RMSE (NeuMF, Caser: HR@10, AUC) per '
-                                    'seed')
-    u.add_argument('model', choices=['mf', 'autorec', *RANKING_MODELS])
+                                    'then report the test RMSE (NeuMF, Caser: HR@10, AUC; '
+                                    'FM, DeepFM: AUC) per seed')
+    u.add_argument('model', choices=['mf', 'autorec', *RANKING_MODELS, *CLICK_MODELS])
     u.add_argument('--split', choices=['random', 'seq-aware'], default=None,
                    help='MF, AutoRec: random (default) or seq-aware; NeuMF and Caser: '
-                        'seq-aware only')
+                        'seq-aware only; FM and DeepFM tune on the MovieLens click data, '
+                        'whose files are split already')
     u.add_argument('--trials', type=_positive_int, default=30, help='Optuna trials (30)')
     u.add_argument('--seed', type=_seed, default=0,
                    help='seed of the split, the validation set and the search (0)')
     u.add_argument('--search-seeds', default=None, metavar='S,S,...',
                    help='seeds whose validation sets judge each trial (the mean of their best '
-                        'validation RMSEs; default: --seed alone)')
+                        'validation RMSEs, or AUCs; default: --seed alone)')
     u.add_argument('--start', action='append', default=[], metavar='JSON',
                    help='a point tried first, as JSON ({"num_hidden": 1000, ...}, the search '
                         "space's names; missing names from the tuned preset, options it does "
@@ -170,23 +171,24 @@ def build_parser():
                         'to a rating)')
     u.add_argument('--refit', action='store_true',
                    help='the preset trains again on the whole training split (validation '
-                        'ratings included) for the epochs early stopping chose')
+                        'ratings or lines included) for the epochs early stopping chose')
     u.add_argument('--eval-seeds', default='0,1,2,3,4', metavar='S,S,...',
                    help='seeds the chosen preset is trained and tested on (0,1,2,3,4; '
                         "'' for none)")
     u.add_argument('--max-epochs', type=_positive_int, default=None,
-                   help='most epochs a trial trains (MF 60, AutoRec 120, NeuMF 20, Caser 40)')
+                   help='most epochs a trial trains (MF 60, AutoRec 120, NeuMF 20, Caser 40, '
+                        'FM and DeepFM 40)')
     u.add_argument('--framework', choices=['mxnet', 'torch'], default='mxnet',
                    help='the tab that trains the trials: mxnet (default) or torch')
     u.add_argument('--devices', default=None, help='as for train')
     u.add_argument('--data', default=None, metavar='DIR', help='as for train')
     u.add_argument('--out', default=None, metavar='FILE',
-                   help='JSON record (default results/tune/MODEL-SPLIT.json)')
+                   help='JSON record (default results/tune/MODEL-SPLIT.json; FM, DeepFM: '
+                        'MODEL-ml100k-ctr.json)')
 
-    # ---- the exercises of the sections (see d2l_recsys.exercises)
-    x = sub.add_parser('exercises', help='run the exercises of the MF, AutoRec, NeuMF and Caser '
-                                         'sections as sweeps; figures and tables in '
-                                         'results/exercises/')
+    # ---- the exercises of the chapter's sections (see d2l_recsys.exercises)
+    x = sub.add_parser('exercises', help="run the exercises of the chapter's sections as "
+                                         'sweeps; figures and tables in results/exercises/')
     x.add_argument('names', nargs='*', metavar='NAME',
                    help='which exercises (default: all): ' + ', '.join(_exercise_names()))
     x.add_argument('--quick', action='store_true',
@@ -290,9 +292,6 @@ def _check_model_options(args):
     if args.loss == 'softmax' and not args.fast:
         raise UsageError("--loss softmax trains on the fast path only: add --fast (the book's "
                          'train_ranking takes a pairwise loss)')
-    if args.model in CLICK_MODELS and args.preset != 'book':
-        raise UsageError(f'--preset {args.preset}: {NAMES[args.model]} has only the book\'s '
-                         'settings (--preset book)')
 
 
 def cmd_train(args):
@@ -323,8 +322,11 @@ def _train_click_and_save(args, out, curve):
     if args.mlp is not None:
         common['mlp_dims'] = tuple(args.mlp)
     tic = time.time()
-    train = tab.train_fm if args.model == 'fm' else tab.train_deepfm
-    net, history, info = train(**common)
+    if args.preset == 'tuned':
+        net, history, info = _train_click_tuned(args, common['devices'], curve)
+    else:
+        train = tab.train_fm if args.model == 'fm' else tab.train_deepfm
+        net, history, info = train(**common)
     seconds = time.time() - tic
     info = dict(info)
     interactions = info.pop('train_interactions', None)
@@ -418,7 +420,7 @@ def _train_ranking(tab, args, common):
     tuned``: the tuned preset's settings instead, on the fast path."""
     common = {k: v for k, v in common.items() if k not in ('split_mode', 'test_ratio')}
     if args.preset == 'tuned':
-        _refuse_with_preset(args, ('--mlp', args.mlp), ('--L', args.L), ('--d', args.d),
+        _refuse_settings(args, ('--L', args.L), ('--d', args.d),
                             ('--d-prime', args.d_prime), ('--drop-ratio', args.drop_ratio),
                             ('--loss', args.loss), ('--output', args.output))
         from .rank_tuning import SPLIT
@@ -458,21 +460,36 @@ def _model_files(figures, data_dir):
     return files
 
 
-def _refuse_with_preset(args, *more):
-    """One line for a hyper-parameter given beside ``--preset tuned``, which sets them."""
+def _refuse_settings(args, *more):
+    """``--preset tuned`` sets the hyper-parameters itself: one line for the first given
+    (``more``: a model's own ``(flag, value)`` pairs)."""
     given = [flag for flag, value in (
         ('--epochs', args.epochs), ('--lr', args.lr), ('--wd', args.wd),
         ('--batch-size', args.batch_size), ('--factors', args.factors),
-        ('--hidden', args.hidden), ('--test-ratio', args.test_ratio), *more)
+        ('--hidden', args.hidden), ('--test-ratio', args.test_ratio), ('--mlp', args.mlp),
+        ('--drop-rate', args.drop_rate), *more)
         if value is not None] + (['--user-based'] if args.user_based else [])
     if given:
         raise UsageError(f'--preset tuned sets the hyper-parameters itself; drop {given[0]}')
 
 
+def _train_click_tuned(args, devices, curve):
+    """``train fm|deepfm --preset tuned``: the tuned preset on the MovieLens click data, early
+    stopping on validation lines cut from the training file, then the test file."""
+    _refuse_settings(args)
+    from . import click_tuning
+    net, history, info = click_tuning.train_preset(
+        args.model, args.dataset or CLICK_DATASET, tab=_experiments(args.framework),
+        seed=args.seed, data_dir=args.data, devices=devices, progress=True, figure_path=curve)
+    for line in click_tuning.preset_lines(history):
+        print(line)
+    return net, history, info
+
+
 def _train_tuned(args, devices, curve):
     """``train --preset tuned``: the tuned settings, early stopping on a validation set cut
     from the training split, then the exact test RMSE of the best epoch."""
-    _refuse_with_preset(args)
+    _refuse_settings(args)
     from . import tuning
     net, history, info = tuning.train_preset(
         args.model, args.split or BOOK[args.model]['split_mode'],
@@ -653,7 +670,9 @@ def _start_point(model, split_mode, text):
         checks.check_point(SPACES[model], given, '--start')
     except ValueError as e:
         raise UsageError(str(e)) from None
-    tuned = preset(model, split_mode, 'tuned')
+    from .defaults import TUNED
+    # A model not tuned yet on this split has no preset to fill from: give every name.
+    tuned = preset(model, split_mode, 'tuned') if (model, split_mode) in TUNED else {}
     # An option the preset does not set is off there (e.g. no input dropout).
     point = {k: given.get(k, tuned.get(k, OPTIONS_OFF.get(k))) for k in SPACES[model]}
     filled = {k: v for k, v in point.items() if k not in given}
@@ -693,6 +712,11 @@ def cmd_tune(args):
     the record goes); an interrupted search keeps its finished trials in the record."""
     from . import tuning
     from .atomic import atomic_write_text, check_output_file
+    click = args.model in CLICK_MODELS
+    if click and args.split is not None:
+        raise UsageError(f'--split is an MF and AutoRec option; {NAMES[args.model]} tunes on '
+                         "the MovieLens click data, whose test file is each user's latest "
+                         'ratings (its validation lines are cut the same way)')
     eval_seeds = _seeds(args.eval_seeds, '--eval-seeds')
     search_seeds = None if args.search_seeds is None else _seeds(args.search_seeds,
                                                                   '--search-seeds')
@@ -700,13 +724,15 @@ def cmd_tune(args):
         raise UsageError('--search-seeds must name at least one seed')
     ranking = args.model in RANKING_MODELS
     if ranking:   # NeuMF, Caser: d2l_recsys.rank_tuning, the same steps on ranking metrics
-        from . import rank_tuning as tuner
         _check_ranking_tune(args)
-        split = tuner.SPLIT
-    else:
-        tuner, split = tuning, args.split or 'random'
+    # The search of the model's half: the rating models', the ranking models' or the click
+    # models' (each with search, evaluate, search_line and evaluation_line).
+    tuner = importlib.import_module(f'{__package__}.' + ('click_tuning' if click else
+                                                         'rank_tuning' if ranking else 'tuning'))
+    split = CLICK_DATASET if click else tuner.SPLIT if ranking else args.split or 'random'
     if args.clip and args.model != 'autorec':
-        raise UsageError('--clip is an AutoRec option; MF predictions are not clipped')
+        raise UsageError(f'--clip is an AutoRec option; {NAMES[args.model]} predictions are '
+                         'not clipped')
     start = [_start_point(args.model, split, text) for text in args.start]
     out = args.out or os.path.join('results', 'tune', f'{args.model}-{split}.json')
     check_output_file(out, '--out')
@@ -726,10 +752,7 @@ def cmd_tune(args):
         chosen = record['preset']
         if args.refit:
             chosen['refit'] = True
-        print(tuner.search_line(record) if ranking else
-              f'best validation RMSE {record["best_validation_rmse"]:.4f} at epoch '
-              f'{record["best_epoch"]} after {args.trials} trials '
-              f'({record["search_seconds"]:.0f} s): {chosen}')
+        print(tuner.search_line(record))
         if eval_seeds:
             values = {k: v for k, v in chosen.items() if k != 'split_mode'}
             more = {'choice_seeds': record['validation_seeds']} if ranking else {}
@@ -737,10 +760,7 @@ def cmd_tune(args):
                                                   seeds=eval_seeds, values=values,
                                                   data_dir=args.data, devices=devices,
                                                   log=_log, **more)
-            e = record['evaluation']
-            print(tuner.evaluation_line(e) if ranking else
-                  f'exact test RMSE {e["test_rmse_mean"]:.4f} +- {e["test_rmse_std"]:.4f} '
-                  f'(validation {e["val_rmse_mean"]:.4f}) over seeds {eval_seeds}')
+            print(tuner.evaluation_line(record['evaluation']))
     except tuning.Interrupted as e:   # during the search: its finished trials
         why = f'after {e.record["finished"]} finished trial(s) of {args.trials}'
         if e.record['history']:

@@ -30,8 +30,8 @@ import numpy
 import pandas as pd
 
 __all__ = ['read_ctr_lines', 'book_feat_mapper', 'stable_feat_mapper', 'map_features',
-           'field_dims_and_offsets', 'read_ctr_arrays', 'read_ctr_book', 'CTRArrays',
-           'click_metrics', 'roc_auc', 'log_loss', 'accuracy_at', 'check_ctr_file',
+           'field_dims_and_offsets', 'read_ctr_arrays', 'ctr_arrays', 'read_ctr_book',
+           'CTRArrays', 'click_metrics', 'roc_auc', 'log_loss', 'accuracy_at', 'check_ctr_file',
            'check_feat_mapper', 'NUM_FEAT', 'MIN_THRESHOLD', 'PROB_CLIP']
 
 NUM_FEAT = 34          # the book's advertising data: 34 categorical fields after the label
@@ -174,12 +174,21 @@ def read_ctr_arrays(data_path, feat_mapper=None, defaults=None, min_threshold=MI
     naming the line (the book's class raises too, without saying where).
     """
     labels, values, skipped = read_ctr_lines(data_path, num_feat)
+    return ctr_arrays(labels, values, feat_mapper, defaults, min_threshold, num_feat,
+                      order=order, skipped=skipped, where=data_path)
+
+
+def ctr_arrays(labels, values, feat_mapper=None, defaults=None, min_threshold=MIN_THRESHOLD,
+               num_feat=NUM_FEAT, *, order='book', skipped=0, where='click lines'):
+    """:func:`read_ctr_arrays` of lines already read (:func:`read_ctr_lines`' label strings and
+    field strings, or a subset of their rows): a validation set cut from a training file is
+    mapped with the rest's ``feat_mapper``, as a test file is with the training file's."""
     if feat_mapper is None and defaults is None:
         build = {'book': book_feat_mapper, 'stable': stable_feat_mapper}.get(order)
         if build is None:
             raise ValueError(f"order must be 'book' or 'stable', got {order!r}")
         feat_mapper, defaults = build(values, min_threshold)
-    labels = _label_values(labels, data_path)
+    labels = _label_values(labels, where)
     field_dims, offsets = field_dims_and_offsets(feat_mapper, num_feat)
     if len(labels):
         features = map_features(values, feat_mapper, defaults) + offsets

@@ -34,10 +34,11 @@ from . import clicks, fetch
 from .defaults import CLICK_DATASETS
 from .experiments import check, non_finite_error
 from .hub import ctr_dir
-from .ml100k_ctr import ml100k_ctr_dir, read_catalog
+from .ml100k_ctr import TEST_SHARE, latest_training_lines, ml100k_ctr_dir, read_catalog
 
 __all__ = ['BOOK_LOSS', 'BOOK_ACCURACY', 'EXACT', 'ClickData', 'read_click_data',
-           'check_click_sizes', 'new_click_history', 'record_click_epoch',
+           'ClickHoldout', 'read_click_holdout', 'read_click_test', 'click_stopping',
+           'finish_click_stopping', 'check_click_sizes', 'new_click_history', 'record_click_epoch',
            'finish_click_history', 'exact_metrics', 'exact_line', 'click_run_info',
            'click_features', 'FEATURES', 'CATALOG', 'read_click_model_files',
            'score_user']
@@ -96,10 +97,12 @@ class ClickData:
 
     def info(self):
         """The data part of a run's ``info``."""
+        test = self.test
         return {'dataset': self.dataset, 'data_dir': self.folder, 'num_feat': self.num_feat,
                 'feature_order': self.order, 'train_size': self.train.count,
-                'test_size': self.test.count,
-                'skipped_lines': {'train': self.train.skipped, 'test': self.test.skipped}}
+                'test_size': None if test is None else test.count,
+                'skipped_lines': {'train': self.train.skipped,
+                                  'test': None if test is None else test.skipped}}
 
 
 def read_click_data(dataset='ml100k-ctr', data_dir=None, num_feat=None, *, order='stable',
@@ -136,13 +139,102 @@ def read_click_data(dataset='ml100k-ctr', data_dir=None, num_feat=None, *, order
     if train.count == 0:
         raise ValueError(f'{path}: no line of a label and {num_feat} tab-separated fields '
                          f'(num_feat={num_feat})')
-    test = clicks.read_ctr_arrays(os.path.join(folder, 'test.csv'), train.feat_mapper,
-                               train.defaults, num_feat=num_feat)
+    return read_click_test(ClickData(dataset, os.path.abspath(folder), int(num_feat), train,
+                                     None, catalog, order))
+
+
+def read_click_test(data):
+    """``data`` (:class:`ClickData`) with its ``test``: the folder's ``test.csv`` mapped with
+    ``data.train``'s feature mapper, as the book maps its test file."""
+    path = os.path.join(data.folder, 'test.csv')
+    test = clicks.read_ctr_arrays(path, data.train.feat_mapper, data.train.defaults,
+                                  num_feat=data.num_feat)
     if test.count == 0:
-        raise ValueError(f'{os.path.join(folder, "test.csv")}: no line of a label and '
-                         f'{num_feat} tab-separated fields')
-    return ClickData(dataset, os.path.abspath(folder), int(num_feat), train, test, catalog,
-                     order)
+        raise ValueError(f'{path}: no line of a label and {data.num_feat} tab-separated fields')
+    return dataclasses.replace(data, test=test)
+
+
+@dataclasses.dataclass
+class ClickHoldout:
+    """The training file of the MovieLens click data with a validation set cut from it, for
+    tuning; ``test.csv`` is not read. ``fit``: the :class:`ClickData` a model is tuned on, its
+    ``train`` the training lines less the validation lines (the feature mapper built from
+    them), its ``test`` the validation lines (mapped with that mapper, as ``test.csv`` is mapped
+    with the training file's). ``whole``: the whole training file (its own mapper, as every
+    other run builds it), its ``test`` the validation lines mapped with that mapper (they are
+    training lines there: what a run on it evaluates is a training fit); ``test.csv`` comes
+    with :func:`read_click_test`, after training. ``val_mask``: which training lines are the
+    validation set."""
+    fit: ClickData
+    whole: ClickData
+    val_mask: numpy.ndarray
+
+
+def read_click_holdout(data_dir=None, *, val_ratio=TEST_SHARE, order='stable',
+                       min_threshold=clicks.MIN_THRESHOLD):
+    """The MovieLens click data's training file and a validation set cut from it the way
+    ``test.csv`` was cut from all the ratings: each user's latest ``val_ratio`` of their training
+    lines (:func:`d2l_recsys.ml100k_ctr.latest_training_lines`, from ``u.data``'s timestamps), so
+    that validation looks like test (:class:`ClickHoldout`). ``data_dir``: the ML-100K to build
+    from, as :func:`read_click_data`. ``test.csv`` is not read."""
+    check('val_ratio', val_ratio, isinstance(val_ratio, (int, float)) and
+          not isinstance(val_ratio, bool) and 0 < val_ratio < 1, 'a number in (0, 1)')
+    check('order', order, order in ('stable', 'book'), "'stable' or 'book'")
+    folder = os.path.abspath(ml100k_ctr_dir(data_dir, log=_log))
+    catalog = read_catalog(os.path.join(folder, 'catalog.json'))
+    num_feat = len(catalog['fields'])
+    path = os.path.join(folder, 'train.csv')
+    labels, values, skipped = clicks.read_ctr_lines(path, num_feat)
+    ml_dir = fetch.ml100k_dir(data_dir, log=_log, allow_subset=True)
+    mask, ratings = latest_training_lines(ml_dir, val_ratio)
+    fields = catalog['fields']
+    same = len(labels) == len(ratings) and all(
+        numpy.array_equal(values[:, fields.index(name)].astype(numpy.int64),
+                          ratings[name].to_numpy()) for name in ('user_id', 'item_id'))
+    if not same:
+        raise ValueError(f'{path}: its lines are not the training ratings of '
+                         f'{os.path.join(ml_dir, "u.data")} (the validation set is cut by their '
+                         'timestamps); build the click data again from that folder')
+    settings = dict(num_feat=num_feat, min_threshold=min_threshold)
+    whole = clicks.ctr_arrays(labels, values, order=order, skipped=skipped, where=path,
+                              **settings)
+    fit = clicks.ctr_arrays(labels[~mask], values[~mask], order=order, where=path, **settings)
+    val = clicks.ctr_arrays(labels[mask], values[mask], fit.feat_mapper, fit.defaults,
+                            where=path, **settings)
+    if fit.count == 0 or val.count == 0:
+        raise ValueError(f'{path}: no line to train on or to validate with '
+                         f'({fit.count} and {val.count})')
+    whole_val = clicks.ctr_arrays(labels[mask], values[mask], whole.feat_mapper,
+                                  whole.defaults, where=path, **settings)
+
+    def data(train, test):
+        return ClickData('ml100k-ctr', folder, num_feat, train, test, catalog, order)
+    return ClickHoldout(fit=data(fit, val), whole=data(whole, whole_val), val_mask=mask)
+
+
+def click_stopping(stopper, on_epoch=None):
+    """The fast trainer's ``after_epoch(epoch, history)`` for early stopping on the exact AUC
+    of the set a run is judged on (``history['test_auc']``, the validation lines while
+    tuning): ``stopper`` (a tab's :class:`~d2l_recsys.stopping.EarlyStopping`, or None) keeps
+    the best epoch's parameters (a lower ``-AUC``; a NaN AUC stops at once), then
+    ``on_epoch(epoch, auc)`` (e.g. a search's pruning, which may raise). True: stop."""
+    def after_epoch(epoch, history):
+        auc = history['test_auc'][-1]
+        stop = stopper.update(epoch, -auc) if stopper is not None else False
+        if on_epoch is not None:
+            on_epoch(epoch, auc)
+        return stop
+    return after_epoch
+
+
+def finish_click_stopping(stopper, history):
+    """After a run with early stopping: the best epoch's parameters back, and
+    ``best_epoch``, ``best_auc``, ``stopped_epoch`` in ``history``."""
+    if stopper is not None:
+        history['best_epoch'] = stopper.restore()
+        history['best_auc'] = -stopper.best
+        history['stopped_epoch'] = history['epoch'][-1]
+    return history
 
 
 def check_click_sizes(settings, data, num_devices=1):

@@ -94,6 +94,17 @@ SPACES = {
     'caser': dict(loss=('bpr', 'softmax'), num_factors=('int-log', 10, 64),
                   drop_ratio=('float', 0.0, 0.6), lr=('log', 5e-4, 1e-2),
                   wd=(0.0, 1e-7, 1e-6, 1e-5), batch_size=(256, 512, 1024, 4096)),
+    # FM and DeepFM on the MovieLens click data (d2l_recsys.click_tuning): ``wd`` is Adam's
+    # weight decay (the book's cells have none; 1e-9 is as good as none), ``from_sigmoid``
+    # whether the loss takes the model's output as a probability (False: the book's second
+    # sigmoid); DeepFM's layers are named as a string of units.
+    'fm': dict(num_factors=('int-log', 4, 128), lr=('log', 3e-4, 3e-2), wd=('log', 1e-9, 1e-3),
+               batch_size=(256, 512, 1024, 2048, 4096), from_sigmoid=(False, True)),
+    'deepfm': dict(num_factors=('int-log', 4, 64), lr=('log', 3e-4, 3e-2),
+                   wd=('log', 1e-9, 1e-3), batch_size=(256, 512, 1024, 2048, 4096),
+                   mlp_dims=('30,20,10', '64,32', '128,64', '256,128,64', '400,400,400',
+                             '64', '256'),
+                   drop_rate=('float', 0.0, 0.6), from_sigmoid=(False, True)),
 }
 # What each option beyond the book's settings is when a preset does not set it: off, the
 # book's model and training.
@@ -104,8 +115,8 @@ RATING_SCALE = (1.0, 5.0)
 # The activations a model description may name: what MXNet's ``Dense(activation=...)``
 # accepts; the PyTorch tab maps each name to its module, so a name means the same in both.
 ACTIVATIONS = ('sigmoid', 'relu', 'tanh', 'softrelu', 'softsign')
-MAX_EPOCHS = {'mf': 60, 'autorec': 120, 'neumf': 20, 'caser': 40}
-PATIENCE = {'mf': 5, 'autorec': 8, 'neumf': 3, 'caser': 5}
+MAX_EPOCHS = {'mf': 60, 'autorec': 120, 'neumf': 20, 'caser': 40, 'fm': 40, 'deepfm': 40}
+PATIENCE = {'mf': 5, 'autorec': 8, 'neumf': 3, 'caser': 5, 'fm': 4, 'deepfm': 4}
 
 # Settings chosen by ``python -m d2l_recsys tune MODEL --split SPLIT`` on validation sets cut
 # from the training split (never the test split), over the searches docs/tuning.md
@@ -145,6 +156,17 @@ TUNED = types.MappingProxyType({
     ('caser', 'seq-aware'): types.MappingProxyType(dict(
         loss='softmax', num_factors=50, drop_ratio=0.5, lr=0.001, wd=1e-6, batch_size=512,
         num_epochs=16)),
+    # FM and DeepFM on the MovieLens click data (``tune fm|deepfm``, the PyTorch tab, seed 0's
+    # run on the validation lines cut from the training file; docs/ctr.md): ``wd`` is Adam's
+    # weight decay, ``from_sigmoid`` the loss without the book's second sigmoid, ``mlp_dims`` as
+    # the search space names it.
+    ('fm', 'ml100k-ctr'): types.MappingProxyType(dict(
+        num_factors=24, lr=0.004409527938405007, wd=6.0314867455049305e-05, batch_size=1024,
+        from_sigmoid=True, num_epochs=40, patience=4, val_ratio=0.1, refit=True)),
+    ('deepfm', 'ml100k-ctr'): types.MappingProxyType(dict(
+        num_factors=24, lr=0.004, wd=6e-05, batch_size=1024, mlp_dims='256,128,64',
+        drop_rate=0.3, from_sigmoid=True, num_epochs=40, patience=4, val_ratio=0.1,
+        refit=True)),
 })
 
 PRESETS = ('book', 'tuned')
@@ -152,13 +174,25 @@ PRESETS = ('book', 'tuned')
 
 def preset(model, split_mode, name='book'):
     """A named preset's settings as a new dict: ``'book'`` (``BOOK[model]``, no early
-    stopping) or ``'tuned'`` (``TUNED[(model, split_mode)]``), with ``split_mode`` set."""
+    stopping) or ``'tuned'`` (``TUNED[(model, split_mode)]``), with ``split_mode`` set. For FM
+    and DeepFM ``split_mode`` names the click data set (its files are split already), and
+    the dict has no ``split_mode``."""
     if model not in BOOK:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
-    if split_mode not in SPLITS:
+    if model in CLICK_MODELS:
+        if split_mode not in CLICK_DATASETS:
+            raise ValueError(f"data set must be one of {', '.join(CLICK_DATASETS)}, got "
+                             f'{split_mode!r}')
+        if name == 'tuned' and (model, split_mode) not in TUNED:
+            raise ValueError(f'{model} has no tuned preset for {split_mode!r} (the presets are '
+                             f'tuned on {CLICK_DATASET!r}); use --preset book')
+        extra = {}
+    elif split_mode not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split_mode!r}")
+    else:
+        extra = {'split_mode': split_mode}
     if name == 'book':
-        return dict(BOOK[model], split_mode=split_mode)
+        return dict(BOOK[model], **extra)
     if name == 'tuned':
-        return dict(TUNED[(model, split_mode)], split_mode=split_mode)
+        return dict(TUNED[(model, split_mode)], **extra)
     raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")

@@ -48,7 +48,8 @@ from . import fetch
 from .atomic import file_digest
 
 __all__ = ['FIELDS', 'USER_FIELDS', 'ITEM_FIELDS', 'TEST_SHARE', 'LIKE_THRESHOLD', 'RECIPE',
-           'NUM_FEAT', 'click_table', 'latest_split', 'build_ml100k_ctr', 'ml100k_ctr_dir',
+           'NUM_FEAT', 'click_table', 'latest_split', 'latest_training_lines', 'build_ml100k_ctr',
+           'ml100k_ctr_dir',
            'read_catalog', 'check_catalog', 'catalog_features', 'CATALOG']
 
 FIELDS = ('user_id', 'item_id', 'age', 'gender', 'occupation', 'zip_area', 'release_year',
@@ -119,6 +120,18 @@ def latest_split(ratings, test_share=TEST_SHARE):
     test = numpy.zeros(len(user), dtype=bool)
     test[order] = rank >= n - k
     return test
+
+
+def latest_training_lines(ml_dir, share=TEST_SHARE):
+    """Which lines of ``train.csv`` a validation set takes when it is cut from the training
+    lines the way ``test.csv`` was cut from all of them: each user's latest ``share`` of their
+    training lines (rounded up, never all; :func:`latest_split` on the training ratings).
+    Returns ``(mask, training ratings)``: a boolean per line of ``train.csv``, in its order, and
+    the ratings of ``u.data`` (in ``ml_dir``) that those lines are (``user_id``, ``item_id``,
+    ``rating``, ``timestamp``), from which a caller checks that the file is theirs."""
+    ratings = fetch.read_u_data(os.path.join(ml_dir, 'u.data'))
+    train = ratings[~latest_split(ratings)].reset_index(drop=True)
+    return latest_split(train, share), train
 
 
 def _lines(table):

@@ -53,7 +53,7 @@ from . import rank_data
 from .defaults import BOOK, MAX_EPOCHS, PATIENCE, RANKING_MODELS, SPACES, preset
 from .experiments import check_settings
 from .rank_runs import model_options
-from .tuning import add_trials, run_study, suggest
+from .tuning import add_trials, optimize, suggest
 
 __all__ = ['SPLIT', 'OPTIONS', 'METRICS', 'validation_data', 'preset_settings', 'search',
            'train_preset', 'evaluate', 'search_line', 'evaluation_line']
@@ -158,8 +158,8 @@ def search(model, split_mode=SPLIT, *, tab, trials=30, seed=0, data_dir=None, de
     def describe(trial):
         epochs = trial.user_attrs.get('best_epochs')
         return f' (epochs {epochs})' if epochs else ''
-    return run_study(objective, run, _record, direction='maximize', warmup=3, start=start,
-                     log=log, metric='validation HR@10', describe=describe)
+    return optimize(objective, run, _record, direction='maximize', warmup=3, start=start,
+                    log=log, metric='validation HR@10', describe=describe)
 
 
 def _epochs(trial):

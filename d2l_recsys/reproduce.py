@@ -43,14 +43,13 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 import time
 
 from .atomic import atomic_write_text, rewrite_between
 from .defaults import BOOK, SPLITS
-from .records import RecordError, read_record
-from .reporting import (ROOT, machine, mean_std, new_figure, run_notebook, save_figure, say,
-                        versions, within)
+from .records import RecordError
+from .reporting import (ROOT, machine, mean_std, new_figure, run_notebook, run_record_notebooks,
+                        save_figure, say, versions, within)
 from .rmse_tables import (FRAMEWORKS, MODEL_LABELS, SPEED_KINDS, fmt, label, plus_minus,
                           write_tables)
 
@@ -187,19 +186,8 @@ def run_notebooks(executed_dir, *, short, data_dir, names=tuple(NOTEBOOKS), note
     required keys)}`` (default :data:`NOTEBOOKS`), whose ``names`` it runs.
     """
     notebooks = NOTEBOOKS if notebooks is None else notebooks
-    records, seconds = {}, {}
-    with tempfile.TemporaryDirectory(prefix='reproduce-records-') as records_dir:
-        for name in names:
-            say(f'reproduce: running notebooks/{name} '
-                f'({"short mode" if short else "book settings"}) ...')
-            seconds[name] = run_notebook(name, executed_dir, records_dir, short=short,
-                                         seed=0, data_dir=data_dir)
-            record, required = notebooks[name]
-            records[name] = read_record(records_dir, record, required=required,
-                                        writer=f'notebooks/{name}')
-            say(f'reproduce:   done in {seconds[name]:.0f} s -> '
-                f'{os.path.relpath(executed_dir, ROOT)}/{name}')
-    return records, seconds
+    return run_record_notebooks({name: notebooks[name] for name in names}, executed_dir,
+                                short=short, data_dir=data_dir, runner=run_notebook)
 
 
 def notebook_runs(records):
@@ -714,7 +702,8 @@ def rating_part(args, cfg, data_dir, devices, tabs, torch_note):
 # outside its tolerance (exit 1 in a full run), an error a run that could not go on (a
 # notebook that wrote no record: exit 1 always, and no later part runs), one line each.
 # ``ctx`` (see :func:`run_parts`) carries the run's settings; a part reads what it needs.
-PARTS = {'rating': None, 'ranking': 'd2l_recsys.reproduce_ranking'}
+PARTS = {'rating': None, 'ranking': 'd2l_recsys.reproduce_ranking',
+         'ctr': 'd2l_recsys.reproduce_ctr'}
 
 
 def run_parts(args, cfg, data_dir, devices, tabs, torch_note):

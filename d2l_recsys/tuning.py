@@ -33,7 +33,8 @@ from .experiments import RunData, check_settings
 from .store import AUTOREC_EXTRAS
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
-           'evaluate', 'Interrupted', 'run_study', 'add_trials']
+           'evaluate', 'Interrupted', 'search_line', 'evaluation_line', 'optimize',
+           'study_record', 'add_trials']
 
 
 class Interrupted(Exception):
@@ -186,33 +187,32 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
     run = dict(model=model, split_mode=split_mode, seed=seed, trials=trials, seeds=seeds,
                fixed=fixed, max_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
                tic=tic)
-    return run_study(objective, run, _record, direction='minimize', warmup=5, start=start,
-                     log=log, metric='validation RMSE')
+    return optimize(objective, run, study_record, direction='minimize', warmup=5, start=start,
+                    log=log, metric='validation RMSE')
 
 
-def run_study(objective, run, record, *, direction, warmup, start=(), log=None, metric='',
-              describe=None):
-    """The Optuna study of a search (:func:`search`, :func:`d2l_recsys.rank_tuning.search`):
-    a TPE sampler seeded with ``run['seed']``, the median rule after 5 trials and ``warmup``
-    reported epochs, the ``start`` points first, ``run['trials']`` trials of ``objective``,
-    and after each a ``log`` line (``metric``: what the value is; ``describe(trial)``: words
-    after it). Returns ``record(study, run)``; an interrupt (or SIGTERM) raises
-    :class:`Interrupted` with ``record(study, run, interrupted=True)``; ValueError when no
-    trial finished."""
+def optimize(objective, run, record, *, direction, warmup, start=(), log=None, metric,
+             describe=None):
+    """The study of a search (:func:`search`, :func:`d2l_recsys.rank_tuning.search`,
+    :func:`d2l_recsys.click_tuning.search`): TPE seeded with ``run['seed']``, Optuna's median
+    pruning after ``warmup`` epochs (5 startup trials), ``start`` points first,
+    ``run['trials']`` trials, a line per trial to ``log`` (``metric`` names the value;
+    ``describe(trial)``: words after it). Returns ``record(study, run)``; an interrupt (or
+    SIGTERM) raises :class:`Interrupted` with ``record(study, run, interrupted=True)``; no
+    finished trial raises ValueError."""
     import optuna
+    trials, better = run['trials'], max if direction == 'maximize' else min
     study = optuna.create_study(
         direction=direction, sampler=optuna.samplers.TPESampler(seed=run['seed']),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup))
     for point in start:
         study.enqueue_trial(dict(point))
-    callbacks, trials = [], run['trials']
+    callbacks = []
     if log is not None:
-        pick = max if direction == 'maximize' else min
-
         def say(study, trial):
             value = 'pruned' if trial.value is None else f'{trial.value:.4f}'
             done = [t.value for t in study.trials if t.state.name == 'COMPLETE']
-            best = f'{pick(done):.4f}' if done else 'none yet'
+            best = f'{better(done):.4f}' if done else 'none yet'
             more = describe(trial) if describe is not None else ''
             log(f'trial {trial.number + 1}/{trials}: {metric} {value}{more} '
                 f'{_brief(trial.params)} (best {best})')
@@ -227,18 +227,23 @@ def run_study(objective, run, record, *, direction, warmup, start=(), log=None, 
     return record(study, run)
 
 
-def _record(study, run, interrupted=False):
-    """The JSON-ready record of ``study`` (every trial; the best finished one's preset)."""
+def study_record(study, run, interrupted=False):
+    """The JSON-ready record of ``study`` (every trial; the best finished one's preset).
+    ``run['metric']``: 'rmse' (lower is better; the default) or 'auc' (higher), which names
+    ``best_validation_<metric>``; ``run`` names the data by ``split_mode`` (kept in the preset)
+    or ``dataset``."""
+    metric = run.get('metric', 'rmse')
     done = [t for t in study.trials if t.state.name == 'COMPLETE']
-    best = min(done, key=lambda t: t.value) if done else None
+    best = (max if metric == 'auc' else min)(done, key=lambda t: t.value) if done else None
+    split = {'split_mode': run['split_mode']} if 'split_mode' in run else {}
     chosen = None if best is None else dict(
         best.params, **run['fixed'], num_epochs=run['max_epochs'], patience=run['patience'],
-        val_ratio=run['val_ratio'], split_mode=run['split_mode'])
+        val_ratio=run['val_ratio'], **split)
     record = {
-        'model': run['model'], 'split_mode': run['split_mode'], 'seed': run['seed'],
-        'trials': run['trials'], 'validation_seeds': run['seeds'],
+        'model': run['model'], **{k: run[k] for k in ('split_mode', 'dataset') if k in run},
+        'seed': run['seed'], 'trials': run['trials'], 'validation_seeds': run['seeds'],
         'search_seconds': time.time() - run['tic'],
-        'best_validation_rmse': None if best is None else best.value,
+        f'best_validation_{metric}': None if best is None else best.value,
         'best_epoch': None if best is None else best.user_attrs.get('best_epoch'),
         'preset': chosen,
     }
@@ -256,6 +261,23 @@ def add_trials(record, study, interrupted=False, epoch_key='best_epoch'):
         record.update(interrupted=True,
                       finished=sum(t.state.name == 'COMPLETE' for t in study.trials))
     return record
+
+
+def search_line(record):
+    """What ``tune`` prints after a search (the validation RMSE, or AUC for FM and DeepFM)."""
+    metric = 'auc' if 'best_validation_auc' in record else 'rmse'
+    return (f'best validation {metric.upper()} {record[f"best_validation_{metric}"]:.4f} at '
+            f'epoch {record["best_epoch"]} after {record["trials"]} trials '
+            f'({record["search_seconds"]:.0f} s): {record["preset"]}')
+
+
+def evaluation_line(evaluation):
+    """What ``tune`` prints after the chosen preset's runs on the test split."""
+    e = evaluation
+    metric = 'auc' if 'test_auc_mean' in e else 'rmse'
+    return (f'exact test {metric.upper()} {e[f"test_{metric}_mean"]:.4f} +- '
+            f'{e[f"test_{metric}_std"]:.4f} (validation {e[f"val_{metric}_mean"]:.4f}) over '
+            f'seeds {e["seeds"]}')
 
 
 def _brief(params):

@@ -21,6 +21,13 @@ from d2l_recsys import records, reproduce, rmse_tables
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture(autouse=True)
+def only_the_rating_part(monkeypatch):
+    """reproduce.main here runs the rating part alone (a test may set PARTS itself); the
+    chapter's other parts are tested in their own files."""
+    monkeypatch.setattr(reproduce, 'PARTS', {'rating': None})
+
+
 # ---------------------------------------------------------------- results records
 def test_write_record_does_nothing_without_the_variable(tmp_path, monkeypatch):
     monkeypatch.delenv(records.RECORDS_ENV, raising=False)

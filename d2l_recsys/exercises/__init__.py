@@ -6,13 +6,15 @@ writes to ``results/exercises/``: ``NAME.png``/``.svg`` (the figure that answers
 ``NAME.md`` and ``NAME.csv`` (mean and standard deviation over seeds, and every run), and
 ``summary.md`` with one line per exercise saying what the sweep shows. As in the book's
 exercises, the runs are judged on the test split after the book's number of epochs (the
-rating sections by the exact test RMSE); choosing settings by it would be tuning on the test
-set, which is what ``python -m d2l_recsys tune`` avoids.
+rating sections by the exact test RMSE, the click sections by the exact test AUC); choosing
+settings by it would be tuning on the test set, which is what ``python -m d2l_recsys tune``
+avoids.
 
 One module per section, each with its ``EXERCISES``: :mod:`~d2l_recsys.exercises.mf`,
 :mod:`~d2l_recsys.exercises.autorec`, :mod:`~d2l_recsys.exercises.neumf`,
-:mod:`~d2l_recsys.exercises.seqrec` (the ranking sections, judged by the exact test HR@10);
-what they share is :mod:`~d2l_recsys.exercises.sweep`.
+:mod:`~d2l_recsys.exercises.seqrec` (the ranking sections, judged by the exact test HR@10),
+:mod:`~d2l_recsys.exercises.fm`, :mod:`~d2l_recsys.exercises.deepfm` (the click models,
+judged by the exact test AUC); what they share is :mod:`~d2l_recsys.exercises.sweep`.
 Framework-free: the sweeps call the tab's experiments module (``tab``), so another tab runs
 the same sweeps.
 """
@@ -21,16 +23,17 @@ import re
 import time
 
 from ..atomic import atomic_write_text, check_output_dir, read_regular
-from . import autorec, mf, neumf, seqrec
+from . import autorec, deepfm, fm, mf, neumf, seqrec
 from .sweep import OUT, Sweep, write
 
 __all__ = ['EXERCISES', 'METRICS', 'OUT', 'run', 'run_all']
 
 # name: (section, title, function, seeds for the full run), in the chapter's order.
-EXERCISES = {**mf.EXERCISES, **autorec.EXERCISES, **neumf.EXERCISES, **seqrec.EXERCISES}
+EXERCISES = {**mf.EXERCISES, **autorec.EXERCISES, **neumf.EXERCISES, **seqrec.EXERCISES,
+             **fm.EXERCISES, **deepfm.EXERCISES}
 # What a section's runs are judged by where it is not the exact test RMSE (lower is better):
 # {section: Sweep keyword arguments}, e.g. {'NeuMF': {'metric': 'hr10', 'higher': True}}.
-METRICS = {'NeuMF': neumf.METRIC, 'Caser': seqrec.METRIC}
+METRICS = {'NeuMF': neumf.METRIC, 'Caser': seqrec.METRIC, 'FM': fm.METRIC, 'DeepFM': fm.METRIC}
 MF_OPTIMIZERS = mf.MF_OPTIMIZERS
 
 

@@ -262,7 +262,7 @@ class _TestRollover:
 
 def train_ch13_fast(net, train_data, test_data, loss, trainer, num_epochs, devices=None, *,
                     batch_size, plot=None, progress=None, figure_path=None, on_epoch=None,
-                    verbose=True):
+                    verbose=True, after_epoch=None):
     """:func:`train_ch13` over the book's loaders of ``train_data`` and ``test_data``
     (``DataLoader(..., shuffle=True / False, last_batch='rollover', batch_size=batch_size)``),
     with the same batches and the same numbers, sooner.
@@ -274,7 +274,9 @@ def train_ch13_fast(net, train_data, test_data, loss, trainer, num_epochs, devic
     so the same seed gives the book's batches; the per-batch sums come back once an epoch and
     are added on the host in the book's order, so the printed and recorded numbers are those
     :func:`train_ch13` computes. Other arguments and the history as :func:`train_ch13`;
-    ``verbose=False`` leaves out the two printed lines.
+    ``verbose=False`` leaves out the two printed lines; ``after_epoch(epoch, history)``, called
+    after each epoch is recorded, ends training when it returns True (early stopping:
+    :func:`d2l_recsys.ctr_runs.click_stopping`).
     """
     if not isinstance(net, nn.HybridBlock):
         raise TypeError(f'train_ch13_fast needs a HybridBlock (e.g. HybridFM), got '
@@ -325,6 +327,9 @@ def train_ch13_fast(net, train_data, test_data, loss, trainer, num_epochs, devic
         record_click_epoch(history, epoch, num_epochs, metric[0] / metric[2],
                            metric[1] / metric[3], test_acc, tic, seconds, progress,
                            on_epoch, trainer.learning_rate)
+        if after_epoch is not None and after_epoch(epoch + 1, history):
+            break
     return finish_click_history(history, metric[0] / metric[2], metric[1] / metric[3],
-                                test_acc, metric[2] * num_epochs / train_seconds, devices,
+                                test_acc, metric[2] * len(history['epoch']) / train_seconds,
+                                devices,
                                 animator=animator, figure_path=figure_path, verbose=verbose)

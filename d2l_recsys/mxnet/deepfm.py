@@ -15,6 +15,8 @@ is the same model as a ``HybridBlock`` with the same parameter names.
 from mxnet import np, npx
 from mxnet.gluon import nn
 
+from .fm import pairwise_terms
+
 npx.set_np()
 
 __all__ = ['DeepFM', 'HybridDeepFM']
@@ -58,6 +60,7 @@ class HybridDeepFM(nn.HybridBlock):
         self.embedding = nn.Embedding(num_inputs, num_factors)
         self.fc = nn.Embedding(num_inputs, 1)
         self.linear_layer = nn.Dense(1, use_bias=True)
+        self.num_fields = len(field_dims)
         input_dim = self.embed_output_dim = len(field_dims) * num_factors
         self.mlp = nn.HybridSequential()
         for dim in mlp_dims:
@@ -68,8 +71,8 @@ class HybridDeepFM(nn.HybridBlock):
 
     def hybrid_forward(self, F, x):
         embed_x = self.embedding(x)
-        square_of_sum = F.np.sum(embed_x, axis=1) ** 2
-        sum_of_square = F.np.sum(embed_x ** 2, axis=1)
+        square_of_sum, sum_of_square = pairwise_terms(F, x, self.embedding, self.num_fields,
+                                                      embed_x, embed_x)
         inputs = F.np.reshape(embed_x, (-1, self.embed_output_dim))
         x = self.linear_layer(self.fc(x).sum(1)) \
             + 0.5 * (square_of_sum - sum_of_square).sum(1, keepdims=True) \

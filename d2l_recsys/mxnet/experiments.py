@@ -38,7 +38,8 @@ from .fm import FM, HybridFM
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
            'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data',
-           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking']
+           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking',
+           'fit_clicks', 'click_run_info']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
@@ -579,6 +580,25 @@ def _click_net(model, settings, field_dims, fast):
                                               drop_rate=settings['drop_rate'])
 
 
+def _click_parts(model, s, data, devices, fast, *, from_sigmoid=False, wd=0.):
+    """The cells' model (Xavier), Adam and loss, and the exact evaluation of ``data.test``
+    (the model's own probability, every line) that every epoch records. ``from_sigmoid`` and
+    ``wd`` (a tuned preset's): the loss takes the model's output as the probability it is (no
+    second sigmoid), Adam decays the weights; off, they are the book's cells."""
+    net = _click_net(model, s, data.train.field_dims, fast)
+    net.initialize(init.Xavier(), ctx=devices)
+    adam = {'learning_rate': s['lr']}
+    if wd:
+        adam['wd'] = wd
+    trainer = gluon.Trainer(net.collect_params(), 'adam', adam)
+    loss = gluon.loss.SigmoidBinaryCrossEntropyLoss(from_sigmoid=from_sigmoid)
+
+    def exact(epoch):   # the whole test set, the model's own probability
+        probs = predict_clicks(net, data.test.features, devices, s['batch_size'])
+        return ctr_runs.exact_metrics(probs, data.test.labels)
+    return net, loss, trainer, exact
+
+
 def _train_click(model, settings, *, dataset, data_dir, num_feat, devices, seed, fast, plot,
                  figure_path, progress, order):
     s = runs.check_settings(model, **settings)
@@ -587,16 +607,7 @@ def _train_click(model, settings, *, dataset, data_dir, num_feat, devices, seed,
         set_seed(seed)
     data = ctr_runs.read_click_data(dataset, data_dir, num_feat, order=order)
     ctr_runs.check_click_sizes(s, data, len(devices))
-    net = _click_net(model, s, data.train.field_dims, fast)
-    net.initialize(init.Xavier(), ctx=devices)
-    trainer = gluon.Trainer(net.collect_params(), 'adam',
-                            {'learning_rate': s['lr']})
-    loss = gluon.loss.SigmoidBinaryCrossEntropyLoss()
-
-    def exact(epoch):   # the whole test set, the model's own probability
-        probs = predict_clicks(net, data.test.features, devices, s['batch_size'])
-        return ctr_runs.exact_metrics(probs, data.test.labels)
-
+    net, loss, trainer, exact = _click_parts(model, s, data, devices, fast)
     options = dict(plot=plot, progress=progress, figure_path=figure_path, on_epoch=exact)
     if fast:
         train_data = CTRDatasetFast.from_arrays(data.train)
@@ -615,6 +626,36 @@ def _train_click(model, settings, *, dataset, data_dir, num_feat, devices, seed,
     print(ctr_runs.exact_line(history, data.test.labels))
     info = ctr_runs.click_run_info(model, s, data, framework='mxnet', seed=seed, fast=fast)
     return net, history, info
+
+
+def fit_clicks(model, settings, data, *, devices=None, patience=None, on_epoch=None,
+               from_sigmoid=False, wd=0., progress=False):
+    """Train ``model`` ('fm' or 'deepfm') on the fast path with ``settings`` on ``data``
+    (:class:`~d2l_recsys.ctr_runs.ClickData`; its ``test`` is whatever set the run is judged
+    on: the validation lines while tuning), the model built as ``train_fm``/``train_deepfm``
+    build it; every epoch records the exact AUC, log loss and accuracy of ``data.test``.
+    ``patience``: early stopping on that AUC, the best epoch's parameters restored
+    (``history['best_epoch']``, ``best_auc``); ``on_epoch(epoch, auc)`` after each epoch (a
+    search's pruning); ``from_sigmoid``, ``wd``: the loss and Adam's weight decay (see
+    :func:`_click_parts`). Returns ``(net, history)``."""
+    s = runs.check_settings(model, **settings)
+    devices = parse_devices(devices)
+    ctr_runs.check_click_sizes(s, data, len(devices))
+    net, loss, trainer, exact = _click_parts(model, s, data, devices, True,
+                                             from_sigmoid=from_sigmoid, wd=wd)
+    stopper = fast_path.EarlyStopping(net, patience) if patience else None
+    history = train_ch13_fast(net, CTRDatasetFast.from_arrays(data.train),
+                              CTRDatasetFast.from_arrays(data.test), loss, trainer,
+                              s['num_epochs'], devices, batch_size=s['batch_size'], plot=False,
+                              progress=progress, on_epoch=exact, verbose=False,
+                              after_epoch=ctr_runs.click_stopping(stopper, on_epoch))
+    return net, ctr_runs.finish_click_stopping(stopper, history)
+
+
+def click_run_info(model, settings, data, *, seed):
+    """:func:`d2l_recsys.ctr_runs.click_run_info` for a fast-path run of this tab."""
+    return ctr_runs.click_run_info(model, settings, data, framework='mxnet', seed=seed,
+                                   fast=True)
 
 
 def train_fm(*, num_factors=FM_BOOK['num_factors'], lr=FM_BOOK['lr'],

@@ -171,7 +171,7 @@ def _sums(values):
 
 def train_ch13_fast(net, train_data, test_data, loss, trainer, num_epochs, devices=None, *,
                     batch_size, plot=None, progress=None, figure_path=None, on_epoch=None,
-                    verbose=True):
+                    verbose=True, after_epoch=None):
     """:func:`train_ch13` over the loaders ``DataLoader(train_data, batch_size, shuffle=True)``
     and ``DataLoader(test_data, batch_size)``, with the same batches and the same numbers,
     sooner (one device).
@@ -179,7 +179,8 @@ def train_ch13_fast(net, train_data, test_data, loss, trainer, num_epochs, devic
     ``train_data``/``test_data``: :class:`~d2l_recsys.torch.ctr.CTRDatasetFast` (``features``
     and ``labels`` host arrays). PyTorch's generator draws the shuffles as the loaders do
     (each loader's iterator takes one number, the sampler another), so the same seed gives the
-    same batches and dropout masks. Other arguments and the history as :func:`train_ch13`.
+    same batches and dropout masks. Other arguments and the history as :func:`train_ch13`;
+    ``verbose`` and ``after_epoch`` as the MXNet tab's ``train_ch13_fast``.
     """
     devices = parse_devices(devices)
     if len(devices) != 1:
@@ -234,6 +235,9 @@ def train_ch13_fast(net, train_data, test_data, loss, trainer, num_epochs, devic
                                metric[1] / metric[3], test_acc, tic, seconds, progress,
                                on_epoch,
                                trainer.param_groups[0]['lr'])
+            if after_epoch is not None and after_epoch(epoch + 1, history):
+                break
     return finish_click_history(history, metric[0] / metric[2], metric[1] / metric[3],
-                                test_acc, metric[2] * num_epochs / train_seconds, devices,
+                                test_acc, metric[2] * len(history['epoch']) / train_seconds,
+                                devices,
                                 animator=animator, figure_path=figure_path, verbose=verbose)

@@ -49,7 +49,8 @@ from .fm import FM, xavier_init
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
            'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data',
-           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking']
+           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking',
+           'fit_clicks', 'click_run_info']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
@@ -570,19 +571,33 @@ def _click_net(model, settings, field_dims):
     return net
 
 
+def _click_parts(model, s, data, devices, *, from_sigmoid=False, wd=0.):
+    """The model (Xavier, on the device), Adam and loss, and the exact evaluation of
+    ``data.test`` that every epoch records, as the MXNet tab's ``_click_parts``.
+    ``from_sigmoid``: ``BCELoss`` of the model's probability (Gluon's ``from_sigmoid=True``)
+    instead of the book's second sigmoid. ``wd``: the MXNet tab's weight decay, which adds
+    ``wd * w`` to the gradient of the batch's *mean* loss (``trainer.step(batch_size)``); this
+    tab back-propagates the batch's *summed* loss, as d2l's PyTorch ``train_batch_ch13`` does,
+    so the same decay is ``wd * batch_size`` here (Adam's steps are the same for any scale of
+    the loss, up to its epsilon)."""
+    net = _click_net(model, s, data.train.field_dims).to(devices[0])
+    trainer = torch.optim.Adam(net.parameters(), lr=s['lr'],
+                               **({'weight_decay': wd * s['batch_size']} if wd else {}))
+    loss = nn.BCELoss(reduction='none') if from_sigmoid else \
+        nn.BCEWithLogitsLoss(reduction='none')
+
+    def exact(epoch):   # the whole test set, the model's own probability
+        probs = predict_clicks(net, data.test.features, devices, s['batch_size'])
+        return ctr_runs.exact_metrics(probs, data.test.labels)
+    return net, loss, trainer, exact
+
+
 def _train_click(model, settings, *, dataset, data_dir, num_feat, devices, seed, fast, plot,
                  figure_path, progress, order):
     s, devices = _prepare(model, settings, devices, seed, fast)
     data = ctr_runs.read_click_data(dataset, data_dir, num_feat, order=order)
     ctr_runs.check_click_sizes(s, data)
-    net = _click_net(model, s, data.train.field_dims).to(devices[0])
-    trainer = torch.optim.Adam(net.parameters(), lr=s['lr'])
-    loss = nn.BCEWithLogitsLoss(reduction='none')
-
-    def exact(epoch):   # the whole test set, the model's own probability
-        probs = predict_clicks(net, data.test.features, devices, s['batch_size'])
-        return ctr_runs.exact_metrics(probs, data.test.labels)
-
+    net, loss, trainer, exact = _click_parts(model, s, data, devices)
     options = dict(plot=plot, progress=progress, figure_path=figure_path, on_epoch=exact)
     train_data = CTRDatasetFast.from_arrays(data.train)
     test_data = CTRDatasetFast.from_arrays(data.test)
@@ -603,6 +618,31 @@ def _train_click(model, settings, *, dataset, data_dir, num_feat, devices, seed,
     print(ctr_runs.exact_line(history, data.test.labels))
     info = ctr_runs.click_run_info(model, s, data, framework='torch', seed=seed, fast=fast)
     return net, history, info
+
+
+def fit_clicks(model, settings, data, *, devices=None, patience=None, on_epoch=None,
+               from_sigmoid=False, wd=0., progress=False):
+    """The MXNet tab's ``fit_clicks`` (the same arguments, history and meanings) on this tab's
+    fast path, one device, on the fast path's threads on a CPU. Returns ``(net, history)``."""
+    s, devices = _prepare(model, settings, devices, None, True)
+    ctr_runs.check_click_sizes(s, data)
+    net, loss, trainer, exact = _click_parts(model, s, data, devices,
+                                             from_sigmoid=from_sigmoid, wd=wd)
+    stopper = fast_path.EarlyStopping(net, patience) if patience else None
+    with fast_path.threads(CLICK_THREADS if devices[0].type == 'cpu' else None):
+        history = train_ch13_fast(net, CTRDatasetFast.from_arrays(data.train),
+                                  CTRDatasetFast.from_arrays(data.test), loss, trainer,
+                                  s['num_epochs'], devices, batch_size=s['batch_size'],
+                                  plot=False, progress=progress, on_epoch=exact,
+                                  verbose=False,
+                                  after_epoch=ctr_runs.click_stopping(stopper, on_epoch))
+    return net, ctr_runs.finish_click_stopping(stopper, history)
+
+
+def click_run_info(model, settings, data, *, seed):
+    """:func:`d2l_recsys.ctr_runs.click_run_info` for a fast-path run of this tab."""
+    return ctr_runs.click_run_info(model, settings, data, framework='torch', seed=seed,
+                                   fast=True)
 
 
 def train_fm(*, num_factors=FM_BOOK['num_factors'], lr=FM_BOOK['lr'],
