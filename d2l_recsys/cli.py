@@ -21,8 +21,8 @@ import time
 
 from . import checks
 from .checks import OneLineParser, UsageError
-from .defaults import (BOOK, CLICK_DATASET, CLICK_DATASETS, CLICK_MODELS, RANKING_LOSSES,
-                       RANKING_MODELS)
+from .defaults import (BOOK, CASER_LOSSES, CLICK_DATASET, CLICK_DATASETS, CLICK_MODELS,
+                       NEUMF_OUTPUTS, RANKING_MODELS)
 
 PROG = 'd2l-recsys'
 EXAMPLES = '''examples:
@@ -33,6 +33,7 @@ EXAMPLES = '''examples:
   python -m d2l_recsys train autorec --preset tuned  the tuned preset, early stopping
   python -m d2l_recsys train neumf --fast          the book's NeuMF run -> results/neumf
   python -m d2l_recsys train caser --fast --framework torch
+  python -m d2l_recsys train caser --preset tuned  Caser's tuned preset (softmax loss)
   python -m d2l_recsys train fm --fast             FM on MovieLens as click data -> results/fm
   python -m d2l_recsys train deepfm --dataset ctr --data ctr.zip   the book's ad data
   python -m d2l_recsys recommend --model results/mf --user 20 -k 10'''
@@ -110,8 +111,13 @@ def build_parser():
                    help=f'Caser: vertical filters ({cs["d_prime"]})')
     t.add_argument('--drop-ratio', type=_dropout,
                    help=f'Caser: dropout before its fully connected layer ({cs["drop_ratio"]})')
-    t.add_argument('--loss', choices=list(RANKING_LOSSES),
-                   help="NeuMF, Caser: the pairwise loss (the book's bpr, or hinge)")
+    t.add_argument('--loss', choices=list(CASER_LOSSES),
+                   help="NeuMF, Caser: the pairwise loss (the book's bpr, or hinge); Caser "
+                        'with --fast also softmax (the next item among all items, no negative '
+                        'sampled)')
+    t.add_argument('--output', choices=list(NEUMF_OUTPUTS),
+                   help="NeuMF: the prediction layer's sigmoid (the book's) or the logit "
+                        'itself')
     t.add_argument('--seed', type=_seed, default=None,
                    help="fixes the framework's (MXNet's or PyTorch's), NumPy's and Python's "
                         'random state (same split, same RMSE on CPU)')
@@ -139,13 +145,16 @@ def build_parser():
     t.add_argument('--preset', choices=['book', 'tuned'], default='book',
                    help="book: the book's settings (default); tuned: the settings `tune` "
                         'found for this model and split, with early stopping on a validation '
-                        'set cut from the training split')
+                        'set cut from the training split (NeuMF, Caser: the epochs it chose, '
+                        'on the fast path)')
     u = sub.add_parser('tune', help='search hyper-parameters on a validation set (Optuna), '
-                                    'then report the test RMSE (FM, DeepFM: AUC) per seed')
-    u.add_argument('model', choices=['mf', 'autorec', *CLICK_MODELS])
+                                    'then report the test RMSE (NeuMF, Caser: HR@10, AUC; '
+                                    'FM, DeepFM: AUC) per seed')
+    u.add_argument('model', choices=['mf', 'autorec', *RANKING_MODELS, *CLICK_MODELS])
     u.add_argument('--split', choices=['random', 'seq-aware'], default=None,
-                   help='MF, AutoRec: the split (random); FM and DeepFM tune on the MovieLens '
-                        'click data, whose files are split already')
+                   help='MF, AutoRec: random (default) or seq-aware; NeuMF and Caser: '
+                        'seq-aware only; FM and DeepFM tune on the MovieLens click data, '
+                        'whose files are split already')
     u.add_argument('--trials', type=_positive_int, default=30, help='Optuna trials (30)')
     u.add_argument('--seed', type=_seed, default=0,
                    help='seed of the split, the validation set and the search (0)')
@@ -167,7 +176,8 @@ def build_parser():
                    help='seeds the chosen preset is trained and tested on (0,1,2,3,4; '
                         "'' for none)")
     u.add_argument('--max-epochs', type=_positive_int, default=None,
-                   help='most epochs a trial trains (MF 60, AutoRec 120, FM and DeepFM 40)')
+                   help='most epochs a trial trains (MF 60, AutoRec 120, NeuMF 20, Caser 40, '
+                        'FM and DeepFM 40)')
     u.add_argument('--framework', choices=['mxnet', 'torch'], default='mxnet',
                    help='the tab that trains the trials: mxnet (default) or torch')
     u.add_argument('--devices', default=None, help='as for train')
@@ -252,6 +262,7 @@ MODEL_OPTIONS = (('--hidden', 'hidden', ('autorec',)),
                  ('--d-prime', 'd_prime', ('caser',)),
                  ('--drop-ratio', 'drop_ratio', ('caser',)),
                  ('--loss', 'loss', RANKING_MODELS),
+                 ('--output', 'output', ('neumf',)),
                  ('--dataset', 'dataset', CLICK_MODELS),
                  ('--drop-rate', 'drop_rate', ('deepfm',)))
 NAMES = {'mf': 'MF', 'autorec': 'AutoRec', 'neumf': 'NeuMF', 'caser': 'Caser', 'fm': 'FM',
@@ -276,9 +287,11 @@ def _check_model_options(args):
             why = WHY.get('split' if attr == 'test_ratio' else attr, '')
             raise UsageError(f'{flag} is {"an" if owners[0] in "AEFIMO" else "a"} {owners} option, '
                              f'not {NAMES[args.model]}\'s{why}')
-    if args.model in RANKING_MODELS and args.preset != 'book':
-        raise UsageError(f'--preset {args.preset}: {NAMES[args.model]} has only the book\'s '
-                         'settings (--preset book)')
+    if args.loss == 'softmax' and args.model != 'caser':
+        raise UsageError(f"--loss softmax is Caser's; {NAMES[args.model]} takes bpr or hinge")
+    if args.loss == 'softmax' and not args.fast:
+        raise UsageError("--loss softmax trains on the fast path only: add --fast (the book's "
+                         'train_ranking takes a pairwise loss)')
 
 
 def cmd_train(args):
@@ -403,9 +416,23 @@ def _train_and_save(args, out, curve):
 
 def _train_ranking(tab, args, common):
     """``train neumf|caser``: the tab's experiment with the book's settings, the options
-    given over them (it prints the book's two lines and the exact metrics)."""
+    given over them (it prints the book's two lines and the exact metrics); ``--preset
+    tuned``: the tuned preset's settings instead, on the fast path."""
     common = {k: v for k, v in common.items() if k not in ('split_mode', 'test_ratio')}
-    for key, value in (('num_factors', args.factors), ('loss', args.loss)):
+    if args.preset == 'tuned':
+        _refuse_settings(args, ('--L', args.L), ('--d', args.d),
+                            ('--d-prime', args.d_prime), ('--drop-ratio', args.drop_ratio),
+                            ('--loss', args.loss), ('--output', args.output))
+        from .rank_tuning import SPLIT
+        from .defaults import preset
+        values = {k: v for k, v in preset(args.model, SPLIT, 'tuned').items()
+                  if k != 'split_mode'}
+        print(f'{NAMES[args.model]} tuned preset (docs/ranking-presets.md): '
+              + ', '.join(f'{k} {v}' for k, v in values.items()), flush=True)
+        train = tab.train_neumf if args.model == 'neumf' else tab.train_caser
+        return train(**dict(common, fast=True), **values)
+    for key, value in (('num_factors', args.factors), ('loss', args.loss),
+                       ('output', args.output)):
         if value is not None:
             common[key] = value
     if args.model == 'neumf':
@@ -433,13 +460,14 @@ def _model_files(figures, data_dir):
     return files
 
 
-def _refuse_settings(args):
-    """``--preset tuned`` sets the hyper-parameters itself: one line for the first given."""
+def _refuse_settings(args, *more):
+    """``--preset tuned`` sets the hyper-parameters itself: one line for the first given
+    (``more``: a model's own ``(flag, value)`` pairs)."""
     given = [flag for flag, value in (
         ('--epochs', args.epochs), ('--lr', args.lr), ('--wd', args.wd),
         ('--batch-size', args.batch_size), ('--factors', args.factors),
         ('--hidden', args.hidden), ('--test-ratio', args.test_ratio), ('--mlp', args.mlp),
-        ('--drop-rate', args.drop_rate))
+        ('--drop-rate', args.drop_rate), *more)
         if value is not None] + (['--user-based'] if args.user_based else [])
     if given:
         raise UsageError(f'--preset tuned sets the hyper-parameters itself; drop {given[0]}')
@@ -667,6 +695,18 @@ def _interrupted(cause, why):
     raise cause from None
 
 
+def _check_ranking_tune(args):
+    """``tune neumf|caser``: one line for what only the rating models' search takes."""
+    if args.split not in (None, 'seq-aware'):
+        raise UsageError(f"--split {args.split}: {NAMES[args.model]} uses the seq-aware split "
+                         "(each user's latest item held out)")
+    for flag, on in (('--clip', args.clip), ('--refit', args.refit)):
+        if on:
+            raise UsageError(f'{flag} is an MF and AutoRec option: {NAMES[args.model]}\'s '
+                             'preset always trains on the whole training split for the '
+                             'epochs validation chose')
+
+
 def cmd_tune(args):
     """Every argument is checked before the search (its data, devices, start points, where
     the record goes); an interrupted search keeps its finished trials in the record."""
@@ -677,13 +717,19 @@ def cmd_tune(args):
         raise UsageError(f'--split is an MF and AutoRec option; {NAMES[args.model]} tunes on '
                          "the MovieLens click data, whose test file is each user's latest "
                          'ratings (its validation lines are cut the same way)')
-    split = CLICK_DATASET if click else args.split or 'random'
-    tuner = importlib.import_module(f'{__package__}.click_tuning') if click else tuning
     eval_seeds = _seeds(args.eval_seeds, '--eval-seeds')
     search_seeds = None if args.search_seeds is None else _seeds(args.search_seeds,
                                                                   '--search-seeds')
     if search_seeds is not None and not search_seeds:
         raise UsageError('--search-seeds must name at least one seed')
+    ranking = args.model in RANKING_MODELS
+    if ranking:   # NeuMF, Caser: d2l_recsys.rank_tuning, the same steps on ranking metrics
+        _check_ranking_tune(args)
+    # The search of the model's half: the rating models', the ranking models' or the click
+    # models' (each with search, evaluate, search_line and evaluation_line).
+    tuner = importlib.import_module(f'{__package__}.' + ('click_tuning' if click else
+                                                         'rank_tuning' if ranking else 'tuning'))
+    split = CLICK_DATASET if click else tuner.SPLIT if ranking else args.split or 'random'
     if args.clip and args.model != 'autorec':
         raise UsageError(f'--clip is an AutoRec option; {NAMES[args.model]} predictions are '
                          'not clipped')
@@ -709,10 +755,11 @@ def cmd_tune(args):
         print(tuner.search_line(record))
         if eval_seeds:
             values = {k: v for k, v in chosen.items() if k != 'split_mode'}
+            more = {'choice_seeds': record['validation_seeds']} if ranking else {}
             record['evaluation'] = tuner.evaluate(args.model, split, tab=tab,
                                                   seeds=eval_seeds, values=values,
                                                   data_dir=args.data, devices=devices,
-                                                  log=_log)
+                                                  log=_log, **more)
             print(tuner.evaluation_line(record['evaluation']))
     except tuning.Interrupted as e:   # during the search: its finished trials
         why = f'after {e.record["finished"]} finished trial(s) of {args.trials}'

@@ -27,13 +27,14 @@ import numpy
 
 from . import checks, data, fetch
 from .checks import check, check_click_settings, check_mlp_dims, check_seed
-from .defaults import BOOK, CLICK_MODELS, RANKING_LOSSES, RANKING_MODELS, SPLITS
+from .defaults import BOOK, CASER_LOSSES, CLICK_MODELS, RANKING_LOSSES, RANKING_MODELS, SPLITS
 from .store import parameter_count
 
 __all__ = ['RUNNING_MEAN', 'EXACT', 'check', 'check_settings', 'check_seed', 'seed_host',
            'RunData', 'read_split_load', 'check_batch_size', 'check_model_memory',
            'check_run_sizes', 'non_finite_error', 'new_history', 'record_epoch',
-           'finish_history', 'run_info', 'check_click_settings', 'check_mlp_dims']
+           'finish_history', 'run_info', 'check_click_settings', 'check_mlp_dims',
+           'check_caser_path']
 
 RUNNING_MEAN = ('book evaluator: mean over test batches of the running RMSE '
                 '(not the test-set RMSE; see test_rmse_exact)')
@@ -75,15 +76,16 @@ def check_settings(model, **settings):
     if 'dropout' in s:
         s['dropout'] = checks.fraction('dropout', s['dropout'])
     if model in RANKING_MODELS:
-        _check_ranking(s)
+        _check_ranking(model, s)
     return s
 
 
-def _check_ranking(s):
-    """The ranking models' own settings (NeuMF's MLP, Caser's windows and filters, the loss),
-    in place."""
-    check('loss', s['loss'], s['loss'] in RANKING_LOSSES,
-          ' or '.join(repr(x) for x in RANKING_LOSSES))
+def _check_ranking(model, s):
+    """The ranking models' own settings (NeuMF's MLP, Caser's windows and filters, the loss:
+    the book's pairwise ones, and for Caser the softmax too), in place."""
+    losses = CASER_LOSSES if model == 'caser' else RANKING_LOSSES
+    check('loss', s['loss'], s['loss'] in losses, ' or '.join(repr(x) for x in losses)
+          + ('' if model == 'caser' else " (softmax is Caser's)"))
     if 'nums_hiddens' in s:
         s['nums_hiddens'] = checks.int_list('nums_hiddens', s['nums_hiddens'])
     for key in ('L', 'd', 'd_prime'):
@@ -92,6 +94,14 @@ def _check_ranking(s):
             s[key] = checks.positive_int(key, s[key])
     if 'drop_ratio' in s:
         s['drop_ratio'] = checks.fraction('drop_ratio', s['drop_ratio'])
+
+
+def check_caser_path(settings, fast):
+    """ValueError for Caser's softmax loss off the fast path (both tabs' ``train_caser``):
+    the book's ``train_ranking`` scores a positive and a sampled negative per example."""
+    if settings['loss'] == 'softmax' and not fast:
+        raise ValueError("Caser's softmax loss trains on the fast path only (fast=True, "
+                         "--fast): the book's train_ranking takes a pairwise loss")
 
 
 def seed_host(seed):

@@ -7,7 +7,10 @@ held out) and load it as implicit feedback: ``candidates = {u: [items u trained 
 windows one example at a time, in Python; here the same data comes as arrays:
 
 * :func:`read_rank_data`: the book's reading, split and implicit loading (:class:`RankData`),
-  through the checked data layer (:mod:`d2l_recsys.fetch`, :mod:`d2l_recsys.data`).
+  through the checked data layer (:mod:`d2l_recsys.fetch`, :mod:`d2l_recsys.data`); with
+  ``validation=True``, the validation data that tuning reads instead: the same split applied
+  again to the training part, each user's second-latest item held out, the test items
+  dropped.
 * :class:`NegativeSampler`: **the same negatives as the book's** ``PRDataset`` and
   ``SeqDataset`` **for the same random draws**. The book's ``__getitem__`` computes
   ``neg = list(all_items - set(candidates[u]))`` (a set difference over all items, per
@@ -42,7 +45,9 @@ class RankData:
     """One run's implicit data: where it came from, its sizes, the training interactions
     (``users``, ``items``: the book's ``users_train``, ``items_train``, 0-based lists, in the
     seq-aware split's order: users in turn, each by time), ``candidates`` (``{u: [items]}``)
-    and ``test_items`` (``{u: [held-out item]}``, the book's ``test_iter``)."""
+    and ``test_items`` (``{u: [held-out item]}``, the book's ``test_iter``). ``held_out``:
+    what ``test_items`` are, ``'test'`` (each user's latest item) or ``'validation'`` (each
+    user's second-latest: the training part split again)."""
     folder: str
     num_users: int
     num_items: int
@@ -50,6 +55,7 @@ class RankData:
     items: list
     candidates: dict
     test_items: dict
+    held_out: str = 'test'
 
     def info(self):
         """The data part of a run's ``info``: folder, sizes, the training interactions as
@@ -66,17 +72,25 @@ def _log(message):
     fetch.print_once(message, file=sys.stderr)
 
 
-def read_rank_data(data_dir=None):
+def read_rank_data(data_dir=None, *, validation=False):
     """The data part of the book's NeuMF and Caser cells: read MovieLens 100K, split it in
     seq-aware mode, load both parts as implicit feedback. Returns a :class:`RankData`.
 
     ``data_dir`` as for :func:`d2l_recsys.experiments.read_split_load` (the same checks for
     every way in; data other than the full ML-100K is used with a note). The seq-aware split
-    draws no random numbers, so it is the same in both tabs.
+    draws no random numbers, so it is the same in both tabs. ``validation=True``: the
+    training part is split again the same way, and what is returned holds the rest for
+    training and each user's latest training item (the second-latest of all) as
+    ``test_items``; the test items are dropped before anything else is made.
     """
     folder = os.path.abspath(fetch.ml100k_dir(data_dir, log=_log, allow_subset=True))
     df, num_users, num_items = data.read_data_ml100k(folder)
     train_data, test_data = data.split_data_ml100k_fast(df, num_users, num_items, 'seq-aware')
+    if validation:
+        del test_data   # never read while choosing settings
+        _check_each_user(train_data, num_users, 'the validation split needs two')
+        train_data, test_data = data.split_data_ml100k_fast(train_data, num_users, num_items,
+                                                            'seq-aware')
     if len(train_data) == 0:
         raise ValueError(f'the seq-aware split leaves no training interactions (of '
                          f'{len(df):,}): every user has a single rating')
@@ -84,7 +98,17 @@ def read_rank_data(data_dir=None):
                                                              num_items, 'implicit')
     _, _, _, test_items = data.load_data_ml100k_fast(test_data, num_users, num_items,
                                                      'implicit')
-    return RankData(folder, num_users, num_items, users, items, candidates, test_items)
+    return RankData(folder, num_users, num_items, users, items, candidates, test_items,
+                    'validation' if validation else 'test')
+
+
+def _check_each_user(train_data, num_users, why):
+    # The seq-aware split needs every user among the rows it splits.
+    users = set(numpy.asarray(train_data.iloc[:, 0]).tolist()) if len(train_data) else set()
+    missing = sorted(set(range(1, num_users + 1)) - users)
+    if missing:
+        raise ValueError(f'user {missing[0]} has a single rating: {why} per user (the latest '
+                         f'for the test, the second-latest for validation)')
 
 
 def negative_lists(candidates, num_users, num_items):

@@ -26,15 +26,16 @@ import sys
 import time
 import types
 
-from . import rank_metrics
-from .defaults import BOOK
+from . import checks, rank_metrics
+from .defaults import BOOK, NEUMF_OUTPUTS
 from .experiments import check_settings
 from .plotting import Animator
 from .rank_metrics import format_exact
 
 __all__ = ['new_ranking_history', 'record_ranking_epoch', 'finish_ranking_history',
            'ranking_animator', 'ranking_evaluator', 'ranking_hparams', 'ranking_run_info',
-           'metrics_table', 'MF_RANKING', 'check_mf_ranking', 'BOOK_METRIC']
+           'metrics_table', 'MF_RANKING', 'check_mf_ranking', 'BOOK_METRIC', 'neumf_output',
+           'model_options', 'early_stopping_hook', 'finish_early_stopping', 'STOP_METRIC']
 
 BOOK_METRIC = ("book evaluator: hits in the top 50 and AUC among the items with an index "
                "below the number of users (see 'exact' for all unseen items)")
@@ -43,6 +44,8 @@ BOOK_METRIC = ("book evaluator: hits in the top 50 and AUC among the items with 
 _HPARAMS = {'neumf': ('num_factors', 'nums_hiddens'),
             'caser': ('num_factors', 'L', 'd', 'd_prime', 'drop_ratio'),
             'mf': ('num_factors',)}
+# What early stopping watches: the exact HR@10 on the held-out items (higher is better).
+STOP_METRIC = 'hr@10'
 
 # The book's MF class trained as a ranking model, with the NeuMF cell's settings (10 factors,
 # as NeuMF's GMF part; BPR, Adam with lr 0.01 and wd 1e-5, batch 1024, 10 epochs): the same
@@ -61,6 +64,38 @@ def check_mf_ranking(**settings):
                                                    if v is not None}})
     del s['nums_hiddens']
     return s
+
+
+def neumf_output(value):
+    """NeuMF's prediction layer, checked: ``'sigmoid'`` (the book's ``Dense(1,
+    activation='sigmoid', use_bias=False)``) or ``'logit'`` (the same layer without the
+    sigmoid; see :mod:`d2l_recsys.rank_tuning` for why the book's NeuMF learns nothing and what
+    this changes)."""
+    return checks.choice('output', value, NEUMF_OUTPUTS)
+
+
+# Each ranking model's constructor options beyond the book's, with the book's values.
+_OPTIONS = {'neumf': {'output': 'sigmoid'}, 'caser': {'horizontal': True, 'vertical': True},
+            'mf': {}}
+
+
+def model_options(model, **options):
+    """A ranking model's constructor ``options`` beyond the book's, checked, as
+    :func:`ranking_run_info` records them and ``fit_ranking`` builds the model with them:
+    NeuMF's ``output`` (:func:`neumf_output`), Caser's ``horizontal`` and ``vertical`` (the
+    section's ablation, :func:`d2l_recsys.checks.caser_convolutions`). Returns ``{}`` for the
+    book's model, else all of the model's options (Caser's two flags together); TypeError for
+    an option the model does not have."""
+    unknown = set(options) - set(_OPTIONS[model])
+    if unknown:
+        raise TypeError(f'{model} has no option {", ".join(sorted(unknown))}')
+    values = {**_OPTIONS[model], **options}
+    if model == 'neumf':
+        values['output'] = neumf_output(values['output'])
+    elif model == 'caser':
+        values['horizontal'], values['vertical'] = checks.caser_convolutions(
+            values['horizontal'], values['vertical'])
+    return {} if values == _OPTIONS[model] else values
 
 
 def new_ranking_history():
@@ -145,6 +180,33 @@ def ranking_evaluator(scores_of, rank_data):
     return evaluate
 
 
+def early_stopping_hook(stopper, on_epoch=None):
+    """``after_eval(epoch, exact)`` of both tabs' fast loops: returns True to stop.
+
+    ``exact``: the epoch's exact metrics on the held-out items (the validation items while
+    tuning). ``stopper``: the tab's :class:`~d2l_recsys.stopping.EarlyStopping` (None: never
+    stop), which keeps the parameters of the epoch with the highest HR@10 (it minimises, so it
+    is given ``-HR@10``); then ``on_epoch(epoch, hr10)`` (a search's pruning, which may raise
+    to abandon the run)."""
+    def after_eval(epoch, exact):
+        value = float(exact[STOP_METRIC])
+        stop = stopper.update(epoch, -value) if stopper is not None else False
+        if on_epoch is not None:
+            on_epoch(epoch, value)
+        return stop
+    return after_eval
+
+
+def finish_early_stopping(stopper, history):
+    """After a loop with early stopping: the best epoch's parameters back, and
+    ``best_epoch``, ``best_hr10`` (its held-out HR@10) and ``stopped_epoch`` in ``history``."""
+    if stopper is not None:
+        history['best_epoch'] = stopper.restore()
+        history['best_hr10'] = -stopper.best
+        history['stopped_epoch'] = history['epoch'][-1]
+    return history
+
+
 def ranking_hparams(model, settings):
     """What rebuilds a ranking model: its constructor's settings (lists, not tuples)."""
     out = {}
@@ -157,8 +219,9 @@ def ranking_hparams(model, settings):
 def ranking_run_info(model, settings, rank_data, *, framework, seed, fast, optimizer='adam',
                      options=None):
     """The record of one ranking run (``info``): what was trained, how, on what.
-    ``options``: the model's constructor options beyond the book's (Caser's ablation), kept
-    with its hyper-parameters so that a saved model is rebuilt as it was trained."""
+    ``options``: the model's constructor options beyond the book's (:func:`model_options`:
+    NeuMF's ``output``, Caser's ablation), kept with its hyper-parameters so that a saved model
+    is rebuilt as it was trained."""
     info = {'framework': framework, 'model': model, 'num_users': rank_data.num_users,
             'num_items': rank_data.num_items,
             'hparams': {**ranking_hparams(model, settings), **(options or {})},

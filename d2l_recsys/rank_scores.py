@@ -12,7 +12,9 @@ hand their weights here as host NumPy arrays (the book's layouts: ``Dense``/``Li
   \mathbf{Q}^\top`, and the first MLP layer splits into a user part and an item part,
   :math:`\mathbf{W}_1 [\mathbf{u}, \mathbf{v}] = \mathbf{W}_{1u} \mathbf{u} + \mathbf{W}_{1v}
   \mathbf{v}`; the remaining layers (ReLU, as the book's) run on the ``user x item`` rows of
-  a few users at a time (:func:`neumf_score_matrix`).
+  a few users at a time (:func:`neumf_score_matrix`). A NeuMF built with ``output='logit'``
+  (not the book's) scores with the logit inside the sigmoid: the same order, without the
+  sigmoid's rounding to 0.5 or 1.
 * Caser: :math:`\hat y_{ui} = [\mathbf{z}_u, \mathbf{p}_u] \cdot \mathbf{v}_i + b_i`, with
   :math:`\mathbf{z}_u` the sequence part of the user's last ``L`` items (computed once per
   user by the tab): one matrix product (:func:`caser_score_matrix`).
@@ -39,14 +41,16 @@ def _sigmoid(x):
     return out
 
 
-def neumf_score_matrix(P, Q, U, V, layers, h, *, user_chunk=32):
+def neumf_score_matrix(P, Q, U, V, layers, h, *, user_chunk=32, output='sigmoid'):
     """NeuMF's scores of every item for every user, ``(num_users, num_items)`` float32.
 
     ``P``, ``Q`` (GMF) and ``U``, ``V`` (MLP): the embeddings, ``(num_users, k)`` and
     ``(num_items, k)``; ``layers``: the MLP's ``(weight (out, in), bias)`` pairs, all ReLU;
     ``h``: the prediction layer's weight, ``k + last`` values (no bias, sigmoid).
-    ``user_chunk``: users whose ``user x item`` rows are in memory at once.
+    ``user_chunk``: users whose ``user x item`` rows are in memory at once. ``output``: the
+    model's prediction layer, the book's ``'sigmoid'`` or ``'logit'`` (no sigmoid).
     """
+    finish = _sigmoid if output == 'sigmoid' else (lambda x: x)
     P, Q, U, V = (numpy.asarray(a, dtype=numpy.float32) for a in (P, Q, U, V))
     h = numpy.asarray(h, dtype=numpy.float32).reshape(-1)
     k = P.shape[1]
@@ -57,7 +61,7 @@ def neumf_score_matrix(P, Q, U, V, layers, h, *, user_chunk=32):
     out = numpy.empty((num_users, num_items), dtype=numpy.float32)
     if not layers:   # no hidden layer: the MLP's output is [u_u, v_i] itself
         out[:] = gmf + (U @ h[k:2 * k])[:, None] + (V @ h[2 * k:])[None, :]
-        return _sigmoid(out)
+        return finish(out)
     w1, b1 = layers[0]
     user_part = U @ w1[:, :k].T + b1
     item_part = V @ w1[:, k:].T
@@ -71,7 +75,7 @@ def neumf_score_matrix(P, Q, U, V, layers, h, *, user_chunk=32):
             x += b
             numpy.maximum(x, 0, out=x)
         out[a:a + user_chunk] = gmf[a:a + user_chunk] + (x @ hm).reshape(-1, num_items)
-    return _sigmoid(out)
+    return finish(out)
 
 
 def caser_score_matrix(z, P, Q_prime, b):

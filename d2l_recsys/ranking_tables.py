@@ -161,7 +161,9 @@ def markdown(report):
               'trained with the ranking loop (BPR, the NeuMF cell\'s settings), and NeuMF and '
               'Caser with the book\'s settings (the runs above). The "tuned" columns are the '
               'tuned ranking presets\' recorded test numbers on this protocol (`train --preset '
-              'tuned`, settings chosen on a validation split; not re-run here), where recorded.',
+              'tuned`, settings chosen on a validation split; not re-run here), where recorded, '
+              'on seeds used in no choice of the settings (which seeds, and how they were '
+              'measured: below the table).',
               '', '| model | framework | ' + ' | '.join(f'exact {_NAMES[k]}' for k in EXACT)
               + ' | seeds | tuned HR@10 | tuned NDCG@10 | tuned AUC |',
               '|---|---|' + '---|' * (len(EXACT) + 4)]
@@ -180,6 +182,10 @@ def markdown(report):
         how = ('; '.join(f'seed{"s" if len(s) > 1 else ""} {", ".join(s)}: {kind}'
                          for kind, s in kinds.items()) if kinds else '; '.join(row['paths']))
         lines.append(f'* {_who(row).replace(" | ", ", ")}: {how}')
+    for key, t in tuned.items():
+        if t.get('settings'):
+            framework, model = key.split(' ')
+            lines.append(f'* tuned {LABELS[model]}, {FRAMEWORKS[framework]}: {t["settings"]}')
     if report.get('notebooks'):
         lines += ['', '## Notebooks', '']
         lines += [f'* `notebooks/{n}` ran and wrote its record' for n in report['notebooks']]

@@ -45,8 +45,8 @@ from .reporting import ROOT, machine, mean_std, new_figure, save_figure, say, ve
 from .rmse_tables import FRAMEWORKS, fmt, plus_minus
 
 __all__ = ['run', 'NOTEBOOKS', 'RUN_NOTEBOOKS', 'MODELS', 'TOLERANCES', 'PUBLISHED',
-           'TUNED_RANKING', 'tuned_column', 'run_notebooks', 'notebook_runs', 'train_seeds',
-           'ranking_run', 'popularity_row', 'make_tables', 'make_figures']
+           'TUNED_RANKING', 'TUNED_SEEDS', 'tuned_column', 'run_notebooks', 'notebook_runs',
+           'train_seeds', 'ranking_run', 'popularity_row', 'make_tables', 'make_figures']
 
 # Each notebook, the record its last cell writes, and what this part reads from it.
 NOTEBOOKS = {
@@ -95,10 +95,40 @@ TOLERANCES = {'neumf': 0.0005}
 # item alike gets exactly 0.5; the book's cell gives 0.500 on every seed).
 NOTHING_LEARNED_AUC = 0.005
 
+# The seeds of the tuned column: the research's report on seeds used in no choice of the
+# presets' settings (the choices used seeds among 0-4, on the validation split; see
+# d2l_recsys.rank_evidence, which also records seeds 0-4's test numbers).
+TUNED_SEEDS = (5, 6, 7, 8, 9)
+
+
+def _tuned_from_evidence():
+    """:data:`TUNED_RANKING` from :data:`d2l_recsys.rank_evidence.RANKING_EVIDENCE`: each
+    tuned preset's exact test metrics over :data:`TUNED_SEEDS`, under the tab that measured
+    them, with the words that say how."""
+    from .rank_evidence import RANKING_EVIDENCE, tuned_column as evidence_column
+    out = {}
+    for framework in FRAMEWORKS:
+        for (model, _), metrics in evidence_column(TUNED_SEEDS, framework=framework).items():
+            evidence = RANKING_EVIDENCE[(model, 'seq-aware')]
+            preset = ', '.join(f'{k} {v}' for k, v in evidence['preset'].items())
+            run = next(r for r in evidence['evaluations'] if r['preset'] == 'tuned'
+                       and r['framework'] == framework and r['seeds'] == list(TUNED_SEEDS))
+            out[(framework, model)] = {
+                'settings': f'the tuned preset ({preset}) trained by {run["source"]} on seeds '
+                            f'{TUNED_SEEDS[0]}-{TUNED_SEEDS[-1]}, used in no choice of its '
+                            f'settings (chosen on the validation items with seed'
+                            f'{"s" if len(evidence["choice_seeds"]) > 1 else ""} '
+                            f'{", ".join(map(str, evidence["choice_seeds"]))}); '
+                            'docs/ranking-presets.md',
+                **metrics}
+    return out
+
+
 # The tuned presets' recorded test numbers on this protocol, the same-protocol table's "tuned"
 # column: {(framework, model): {'settings': words, 'hr@10': (mean, std, n), 'ndcg@10': ...,
-# 'auc': ...}} (as many of the exact metrics as were recorded). Empty: the column shows '-'.
-TUNED_RANKING = {}
+# 'auc': ...}} (as many of the exact metrics as were recorded), from the ranking presets'
+# evidence (d2l_recsys.rank_evidence). Empty: the column shows '-'.
+TUNED_RANKING = _tuned_from_evidence()
 
 
 def tuned_column():

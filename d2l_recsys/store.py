@@ -27,6 +27,7 @@ import numpy as onp
 from . import checks, scratch
 from .atomic import (file_digest, open_regular, read_regular, umask_mode,
                      writable_ancestor)
+from .defaults import NEUMF_OUTPUTS
 from .rank_data import seq_windows
 
 __all__ = ['save_model_folder', 'load_model_folder', 'check_output_folder', 'ModelFolder',
@@ -151,8 +152,9 @@ def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None
     """The model ``meta`` (``model.json``) describes, built with a tab's classes:
     ``mf(num_factors, num_users, num_items)``, ``autorec(num_hidden, num_users (num_items
     when user-based), dropout, **extras)``, ``neumf(num_factors, num_users, num_items,
-    nums_hiddens)``, ``caser(num_factors, num_users, num_items, L, d, d_prime,
-    drop_ratio[, horizontal=, vertical=])`` (the ablation's flags only where saved), ``fm(field_dims, num_factors)`` or ``deepfm(field_dims, num_factors,
+    nums_hiddens[, output])``, ``caser(num_factors, num_users, num_items, L, d, d_prime,
+    drop_ratio[, horizontal=, vertical=])`` (the ablation's flags only where saved),
+    ``fm(field_dims, num_factors)`` or ``deepfm(field_dims, num_factors,
     mlp_dims, drop_rate)``.
 
     One-line ValueError for a model of another framework than ``framework`` (``tab`` names
@@ -182,8 +184,11 @@ def model_from_meta(meta, *, framework, tab, mf, autorec, default_framework=None
             if not isinstance(hidden, list):
                 raise ValueError(f'nums_hiddens must be a list of positive integers, got '
                                  f'{hidden!r}')
+            # ``output`` (not the book's): a tuned NeuMF's prediction layer without sigmoid
+            extra = {'output': checks.choice('output', hp['output'], NEUMF_OUTPUTS)} \
+                if 'output' in hp else {}
             return neumf(_size(hp['num_factors']), meta['num_users'], meta['num_items'],
-                         nums_hiddens=list(checks.int_list('nums_hiddens', hidden)))
+                         nums_hiddens=list(checks.int_list('nums_hiddens', hidden)), **extra)
         if kind == 'caser' and caser is not None:
             return caser(_size(hp['num_factors']), meta['num_users'], meta['num_items'],
                          _size(hp['L']), _size(hp['d']), _size(hp['d_prime']),

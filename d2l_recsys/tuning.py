@@ -34,7 +34,7 @@ from .store import AUTOREC_EXTRAS
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
            'evaluate', 'Interrupted', 'search_line', 'evaluation_line', 'optimize',
-           'study_record']
+           'study_record', 'add_trials']
 
 
 class Interrupted(Exception):
@@ -191,12 +191,15 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
                     log=log, metric='validation RMSE')
 
 
-def optimize(objective, run, record, *, direction, warmup, start=(), log=None, metric):
-    """The study of a search: TPE seeded with ``run['seed']``, Optuna's median pruning after
-    ``warmup`` epochs (5 startup trials), ``start`` points first, ``run['trials']`` trials, a
-    line per trial to ``log`` (``metric`` names the value). Returns ``record(study, run)``;
-    an interrupt (or SIGTERM) raises :class:`Interrupted` with ``record(study, run,
-    interrupted=True)``; no finished trial raises ValueError."""
+def optimize(objective, run, record, *, direction, warmup, start=(), log=None, metric,
+             describe=None):
+    """The study of a search (:func:`search`, :func:`d2l_recsys.rank_tuning.search`,
+    :func:`d2l_recsys.click_tuning.search`): TPE seeded with ``run['seed']``, Optuna's median
+    pruning after ``warmup`` epochs (5 startup trials), ``start`` points first,
+    ``run['trials']`` trials, a line per trial to ``log`` (``metric`` names the value;
+    ``describe(trial)``: words after it). Returns ``record(study, run)``; an interrupt (or
+    SIGTERM) raises :class:`Interrupted` with ``record(study, run, interrupted=True)``; no
+    finished trial raises ValueError."""
     import optuna
     trials, better = run['trials'], max if direction == 'maximize' else min
     study = optuna.create_study(
@@ -210,7 +213,8 @@ def optimize(objective, run, record, *, direction, warmup, start=(), log=None, m
             value = 'pruned' if trial.value is None else f'{trial.value:.4f}'
             done = [t.value for t in study.trials if t.state.name == 'COMPLETE']
             best = f'{better(done):.4f}' if done else 'none yet'
-            log(f'trial {trial.number + 1}/{trials}: {metric} {value} '
+            more = describe(trial) if describe is not None else ''
+            log(f'trial {trial.number + 1}/{trials}: {metric} {value}{more} '
                 f'{_brief(trial.params)} (best {best})')
         callbacks.append(say)
     try:
@@ -242,13 +246,20 @@ def study_record(study, run, interrupted=False):
         f'best_validation_{metric}': None if best is None else best.value,
         'best_epoch': None if best is None else best.user_attrs.get('best_epoch'),
         'preset': chosen,
-        'history': [{'number': t.number, 'state': t.state.name, 'value': t.value,
-                     'params': t.params, 'best_epoch': t.user_attrs.get('best_epoch'),
-                     'per_seed': t.user_attrs.get('per_seed')}
-                    for t in study.trials],
     }
+    return add_trials(record, study, interrupted)
+
+
+def add_trials(record, study, interrupted=False, epoch_key='best_epoch'):
+    """``record`` (a search's) with ``history``, every trial of ``study`` (its number, state,
+    value, values, ``epoch_key`` and per-seed values), and for an interrupted search
+    ``interrupted`` and how many trials ``finished``."""
+    record['history'] = [{'number': t.number, 'state': t.state.name, 'value': t.value,
+                          'params': t.params, epoch_key: t.user_attrs.get(epoch_key),
+                          'per_seed': t.user_attrs.get('per_seed')} for t in study.trials]
     if interrupted:
-        record.update(interrupted=True, finished=len(done))
+        record.update(interrupted=True,
+                      finished=sum(t.state.name == 'COMPLETE' for t in study.trials))
     return record
 
 

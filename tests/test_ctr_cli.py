@@ -134,8 +134,8 @@ def test_deepfm_faithful_trains_and_recommends(env, tmp_path):
     (['train', 'fm', '--mlp', '3'], 2, "--mlp is a NeuMF and DeepFM option, not FM's"),
     (['train', 'deepfm', '--split', 'random'], 2, "--split is an MF and AutoRec option, not "
                                                   "DeepFM's"),
-    (['train', 'neumf', '--preset', 'tuned'], 2,
-     "--preset tuned: NeuMF has only the book's settings"),
+    (['train', 'neumf', '--preset', 'tuned', '--mlp', '8'], 2,
+     '--preset tuned sets the hyper-parameters itself; drop --mlp'),
     (['train', 'fm', '--preset', 'tuned', '--factors', '3'], 2,
      '--preset tuned sets the hyper-parameters itself; drop --factors'),
     (['train', 'mf', '--dataset', 'ctr'], 2, "--dataset is an FM and DeepFM option, not MF's"),

@@ -135,7 +135,13 @@ def test_store_checks_the_last_items_it_is_given(tmp_path):
     (['train', 'neumf', '--mlp', '4,x'], 'argument --mlp: must be one or more positive integers'),
     (['train', 'neumf', '--mlp', ','], 'argument --mlp: must be one or more positive integers'),
     (['train', 'caser', '--drop-ratio', '1'], 'argument --drop-ratio: must be in [0, 1)'),
-    (['train', 'caser', '--preset', 'tuned'], "Caser has only the book's settings"),
+    (['train', 'caser', '--output', 'logit'], "--output is a NeuMF option, not Caser's"),
+    (['train', 'neumf', '--loss', 'softmax', '--fast'], "--loss softmax is Caser's; NeuMF "
+                                                        'takes bpr or hinge'),
+    (['train', 'caser', '--loss', 'softmax'], '--loss softmax trains on the fast path only: '
+                                              'add --fast'),
+    (['train', 'neumf', '--preset', 'tuned', '--output', 'sigmoid'],
+     '--preset tuned sets the hyper-parameters itself; drop --output'),
 ])
 def test_wrong_ranking_options_get_one_line(args, words, tmp_path):
     line = one_line_error(run(*args, cwd=tmp_path), 2)

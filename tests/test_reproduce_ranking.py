@@ -210,6 +210,34 @@ def test_the_tuned_column_reads_the_recorded_presets_and_says_dash_without(tmp_p
     assert neumf.endswith('| - | - | - |')
 
 
+def test_the_tuned_column_is_the_evidence_on_seeds_used_in_no_choice(tmp_path, data_dir):
+    # Filled from the ranking presets' evidence: each tuned preset's test numbers on the seeds
+    # that chose nothing, under the tab that measured them, and the words that say so.
+    from d2l_recsys import rank_evidence
+    from d2l_recsys.rmse_tables import plus_minus
+    tuned = reproduce_ranking.TUNED_RANKING
+    assert {model for _, model in tuned} == {m for m, _ in rank_evidence.RANKING_EVIDENCE}
+    for (framework, model), value in tuned.items():
+        evidence = rank_evidence.RANKING_EVIDENCE[(model, 'seq-aware')]
+        [run] = [r for r in evidence['evaluations'] if r['preset'] == 'tuned'
+                 and r['framework'] == framework and not r['seeds_in_choice']]
+        assert run['seeds'] == list(reproduce_ranking.TUNED_SEEDS)
+        assert not set(run['seeds']) & set(evidence['choice_seeds'])
+        for k in ('hr@10', 'ndcg@10', 'auc'):
+            assert value[k] == (run['test_mean'][k], run['test_std'][k], len(run['seeds']))
+        assert 'seeds 5-9, used in no choice' in value['settings']
+    reproduce_ranking.run(_ctx(tmp_path, data_dir, {'torch': StandInTab()}, n_seeds=1))
+    text = (tmp_path / 'out' / 'ranking.md').read_text()
+    lines = text.splitlines()
+    for model, label in (('neumf', 'NeuMF'), ('caser', 'Caser')):
+        cells = [f'{plus_minus(*tuned[("torch", model)][k][:2], 4)} (n=5)'
+                 for k in ('hr@10', 'ndcg@10', 'auc')]
+        row = next(x for x in lines if x.startswith(f'| {label} | PyTorch |'))
+        assert row.endswith('| ' + ' | '.join(cells) + ' |'), row
+        assert f'* tuned {label}, PyTorch: the tuned preset (' in text
+    assert 'on seeds used in no choice of the settings' in text
+
+
 # ---------------------------------------------------------------- the notebooks
 def _records(neumf_short=False):
     neumf = _history(0.0753, 0.5314, 0.0064, 0.5, BOOK['neumf']['num_epochs'])

@@ -111,6 +111,80 @@ def test_caser_same_weights_same_scores_and_losses():
 
 
 @needs_mxnet
+@pytest.mark.parametrize('fast', [False, True])
+def test_neumf_logit_output_same_weights_same_scores_and_losses(fast):
+    # NeuMF(output='logit'), not the book's: the prediction layer without its sigmoid, in the
+    # book's class and the fast path's (MXNet) and in the PyTorch tab.
+    mt, mx = _mx()
+    from d2l_recsys.mxnet import fast_ranking as mx_fast
+    mx.random.seed(0)
+    mx_net = (mx_fast.NeuMF if fast else mt.NeuMF)(6, 15, 25, nums_hiddens=[8, 4],
+                                                   output='logit')
+    mx_net.initialize(init=mx.init.Normal(0.5))
+    u, i, j, _ = _batch(15, 25)
+    m_pos = mx_net(mx.np.array(u), mx.np.array(i))
+    m_neg = mx_net(mx.np.array(u), mx.np.array(j))
+    t_net = tt.NeuMF(6, 15, 25, nums_hiddens=[8, 4], output='logit')
+    _to_torch(mx_net, t_net)
+    book = tt.NeuMF(6, 15, 25, nums_hiddens=[8, 4])   # the book's sigmoid, same weights
+    book.load_state_dict(t_net.state_dict())
+    with torch.no_grad():
+        t_pos = t_net(torch.from_numpy(u), torch.from_numpy(i))
+        t_neg = t_net(torch.from_numpy(u), torch.from_numpy(j))
+        onp.testing.assert_allclose(torch.sigmoid(t_pos).numpy(),
+                                    book(torch.from_numpy(u), torch.from_numpy(i)).numpy(),
+                                    rtol=1e-6)
+        every = t_net(torch.arange(15).repeat_interleave(25), torch.arange(25).repeat(15))
+    assert t_pos.shape == (32, 1) and (t_pos < 0).any() and (t_pos > 1).any()
+    onp.testing.assert_allclose(t_pos.numpy(), m_pos.asnumpy(), rtol=1e-5, atol=1e-6)
+    for mx_loss, t_loss in ((mt.BPRLoss(), tt.BPRLoss()),
+                            (mt.HingeLossbRec(), tt.HingeLossbRec())):
+        onp.testing.assert_allclose(t_loss(t_pos, t_neg).numpy(),
+                                    mx_loss(m_pos, m_neg).asnumpy(), rtol=1e-5)
+    # every user's score of every item from the parts: the logits, in both tabs
+    onp.testing.assert_allclose(fast_ranking.neumf_scores(t_net),
+                                every.numpy().reshape(15, 25), rtol=1e-5, atol=1e-5)
+    onp.testing.assert_allclose(mx_fast.neumf_scores(mx_net), every.numpy().reshape(15, 25),
+                                rtol=1e-5, atol=1e-5)
+
+
+@needs_mxnet
+def test_caser_softmax_loss_same_weights_same_loss_and_gradients():
+    # Caser's softmax loss, not the book's: the next item's cross-entropy among the scores the
+    # book's forward gives every item, in both tabs' fast paths.
+    mt, mx = _mx()
+    from mxnet import autograd
+    from d2l_recsys.mxnet import fast_ranking as mx_fast
+    mx.random.seed(1)
+    mx_net = mx_fast.Caser(6, 15, 25, L=4, d=5, d_prime=3, drop_ratio=0.3)
+    mx_net.initialize(init=mx.init.Normal(0.3))
+    loss = mx_fast._CaserSoftmaxLoss(mx_net, 25)
+    loss.every.initialize()
+    u, i, _, seq = _batch(15, 25, L=4)
+    with autograd.record(train_mode=False):   # no dropout: the same values in both
+        m = loss(mx.np.array(u), mx.np.array(seq), mx.np.array(i))
+    m.backward()
+    t_net = tt.Caser(6, 15, 25, L=4, d=5, d_prime=3, drop_ratio=0.3)
+    _to_torch(mx_net, t_net)
+    t_net.eval()
+    t = fast_ranking.caser_softmax_loss(t_net, torch.from_numpy(u), torch.from_numpy(seq),
+                                        torch.from_numpy(i))
+    t.backward()
+    with torch.no_grad():   # the book's forward, window by window, over every item
+        ref = 0.
+        for k in range(len(u)):
+            s = t_net(torch.full((25,), int(u[k])), torch.from_numpy(seq[k]).repeat(25, 1),
+                      torch.arange(25)).double()
+            ref += float(torch.logsumexp(s, 0) - s[int(i[k])])
+    assert t.item() == pytest.approx(ref, rel=1e-5)
+    assert float(m) == pytest.approx(t.item(), rel=1e-5)
+    grads = {k: v.grad().asnumpy() for k, v in mx_net._collect_params_with_prefix().items()}
+    for name, p in t_net.named_parameters():
+        onp.testing.assert_allclose(p.grad.numpy(), grads[name], rtol=1e-4, atol=1e-6,
+                                    err_msg=name)
+
+
+@needs_mxnet
 def test_evaluate_ranking_is_the_mxnet_tabs(implicit_data):
     mt, mx = _mx()
     _, data = implicit_data

@@ -38,8 +38,8 @@ from .fm import FM, HybridFM
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
            'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data',
-           'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking', 'fit_clicks',
-           'click_run_info']
+           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking',
+           'fit_clicks', 'click_run_info']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
@@ -361,7 +361,7 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
                 wd=NEUMF_BOOK['wd'], batch_size=NEUMF_BOOK['batch_size'],
                 num_epochs=NEUMF_BOOK['num_epochs'], loss=NEUMF_BOOK['loss'], devices=None,
                 seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
-                progress=None, optimizer='adam'):
+                progress=None, optimizer='adam', output='sigmoid'):
     """The book's NeuMF experiment: 10 factors, an MLP of 10, 10, 10 units, BPR loss, Adam
     with lr 0.01 and wd 1e-5, batch 1024, 10 epochs, seq-aware split, implicit feedback,
     ``Normal(0.01)`` initialisation, the hit rate and AUC evaluated every epoch.
@@ -375,34 +375,36 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
     epoch). ``loss='hinge'``: the section "Personalized Ranking"'s hinge loss instead.
     ``devices``, ``seed``, ``plot``, ``figure_path``, ``progress``: as :func:`train_mf`.
     ``fast=True`` trains on :mod:`~d2l_recsys.mxnet.fast_ranking` (same model, batches and
-    negatives; seconds instead of the book's 2 minutes per evaluation).
+    negatives; seconds instead of the book's 2 minutes per evaluation). ``output='logit'``
+    (not the book's): the prediction layer without its sigmoid, on both paths.
     """
     checks.choice('optimizer', optimizer, OPTIMIZERS)
+    options = rank_runs.model_options('neumf', output=output)
     s, devices = _prepare('neumf', dict(
         num_factors=num_factors, nums_hiddens=nums_hiddens, lr=lr, wd=wd,
         batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed)
     return _train_pairs('neumf', s, devices, seed=seed, data_dir=data_dir, fast=fast,
                         plot=plot, figure_path=figure_path, progress=progress,
-                        optimizer=optimizer)
+                        optimizer=optimizer, options=options)
 
 
 def _train_pairs(model, s, devices, *, seed, data_dir, fast, plot, figure_path, progress,
-                 optimizer):
+                 optimizer, options=None):
     # NeuMF's cell, for NeuMF or (model='mf') the book's MF in its place.
+    options = options or {}
     animator = _ranking_plot(plot, figure_path, s['num_epochs'], fast)
-    fit = fast_ranking.fit_neumf if model == 'neumf' else fast_ranking.fit_mf_ranking
     if fast:
         data = implicit.read_rank_data(data_dir)
-        _check_ranking_sizes(model, s, len(data.users), data, devices)
-        net, history = fit(s, data, devices, animator=animator, progress=progress,
-                           optimizer=optimizer)
+        net, history = fit_ranking(model, s, data, devices=devices, options=options,
+                                   optimizer=optimizer, animator=animator, progress=progress,
+                                   verbose=True)
     else:
         num_users, num_items, train_iter, test_iter, candidates, data = load_neumf_data(
             batch_size=s['batch_size'], data_dir=data_dir)
         _check_ranking_sizes(model, s, len(data.users), data, devices)
         if model == 'neumf':
             net = NeuMF(s['num_factors'], num_users, num_items,
-                        nums_hiddens=list(s['nums_hiddens']))
+                        nums_hiddens=list(s['nums_hiddens']), **options)
         else:
             net = MF(s['num_factors'], num_users, num_items)
         net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
@@ -416,7 +418,7 @@ def _train_pairs(model, s, devices, *, seed, data_dir, fast, plot, figure_path, 
     if figure_path is not None:
         history['figure'] = animator.save(figure_path)
     info = rank_runs.ranking_run_info(model, s, data, framework='mxnet', seed=seed,
-                                      fast=fast, optimizer=optimizer)
+                                      fast=fast, optimizer=optimizer, options=options)
     return net, history, info
 
 
@@ -454,26 +456,26 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
     epoch. ``info['test_seq']`` holds each user's last ``L`` training items (int64), Caser's
     input when recommending. ``horizontal=False`` or ``vertical=False``: the section's
     ablation, without that convolution (fast path only: the book's block has no such option,
-    see :class:`~d2l_recsys.mxnet.fast_ranking.Caser`). Other arguments and the return value
-    as :func:`train_neumf`.
+    see :class:`~d2l_recsys.mxnet.fast_ranking.Caser`). ``loss='softmax'`` (not the book's;
+    the fast path only): the cross-entropy of the next item among every item's score. Other
+    arguments and the return value as :func:`train_neumf`.
     """
-    horizontal, vertical = checks.caser_convolutions(horizontal, vertical)
-    ablation = {} if horizontal and vertical else {'horizontal': horizontal,
-                                                   'vertical': vertical}
+    ablation = rank_runs.model_options('caser', horizontal=horizontal, vertical=vertical)
     if ablation and not fast:
         raise ValueError("the book's Caser block has both convolutions (its forward "
                          'concatenates them); train without one with fast=True (--fast)')
     s, devices = _prepare('caser', dict(
         num_factors=num_factors, L=L, d=d, d_prime=d_prime, drop_ratio=drop_ratio, lr=lr,
         wd=wd, batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed)
+    runs.check_caser_path(s, fast)
     animator = _ranking_plot(plot, figure_path, s['num_epochs'], fast)
     data = implicit.read_rank_data(data_dir)
     implicit.check_windows(data.users, data.items, s['L'])   # before the slow SeqDataset
     if fast:
         windows = implicit.seq_windows(data.users, data.items, s['L'], data.num_users)
-        _check_ranking_sizes('caser', s, len(windows), data, devices)
-        net, history = fast_ranking.fit_caser(s, data, windows, devices, animator=animator,
-                                              progress=progress, **ablation)
+        net, history = fit_ranking('caser', s, data, devices=devices, options=ablation,
+                                   windows=windows, animator=animator, progress=progress,
+                                   verbose=True)
     else:
         num_users, num_items, train_iter, test_iter, test_seq_iter, candidates, data, \
             windows = load_caser_data(L=s['L'], batch_size=s['batch_size'],
@@ -495,6 +497,38 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
                                       fast=fast, options=ablation)
     info['test_seq'] = implicit.last_items(windows)
     return net, history, info
+
+
+def fit_ranking(model, settings, rank_data, *, devices=None, options=None, optimizer='adam',
+                patience=None, on_epoch=None, windows=None, animator=None, progress=False,
+                verbose=False):
+    """Train ``model`` ('neumf', 'caser' or 'mf', the book's MF as a ranking model) on the
+    fast path with checked ``settings`` on ``rank_data``
+    (:class:`d2l_recsys.rank_data.RankData`; its ``test_items`` are whatever the run is judged
+    on: the validation items while tuning), as ``train_neumf``/``train_caser``/
+    ``train_mf_ranking`` with ``fast=True`` train; returns ``(net, history)``.
+
+    ``options``: the model's constructor options beyond the book's
+    (:func:`d2l_recsys.rank_runs.model_options`: NeuMF's ``output``, Caser's ``horizontal``,
+    ``vertical``); ``optimizer``: Gluon's name (the book's ``'adam'``); ``patience``: early
+    stopping on the held-out items' exact HR@10, the best epoch's parameters given back
+    (``history['best_epoch']``, ``history['best_hr10']``); ``on_epoch(epoch, hr10)`` after each
+    evaluation; ``windows``: Caser's (:func:`d2l_recsys.rank_data.seq_windows`; made here when
+    None). The sizes are checked first, as in ``train_neumf``/``train_caser``.
+    """
+    devices = parse_devices(devices)
+    options = rank_runs.model_options(model, **(options or {}))
+    loop = dict(optimizer=optimizer, patience=patience, on_epoch=on_epoch, animator=animator,
+                progress=progress, verbose=verbose)
+    if model != 'caser':
+        _check_ranking_sizes(model, settings, len(rank_data.users), rank_data, devices)
+        fit = fast_ranking.fit_neumf if model == 'neumf' else fast_ranking.fit_mf_ranking
+        return fit(settings, rank_data, devices, **options, **loop)
+    if windows is None:
+        windows = implicit.seq_windows(rank_data.users, rank_data.items, settings['L'],
+                                       rank_data.num_users)
+    _check_ranking_sizes('caser', settings, len(windows), rank_data, devices)
+    return fast_ranking.fit_caser(settings, rank_data, windows, devices, **options, **loop)
 
 
 def _ranking_plot(plot, figure_path, num_epochs, fast):

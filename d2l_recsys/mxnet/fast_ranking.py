@@ -3,7 +3,10 @@ batches and negatives as the book's NeuMF and Caser cells, in seconds instead of
 
 ``train_neumf(fast=True)`` / ``train_caser(fast=True)`` (CLI ``--fast``) of
 :mod:`d2l_recsys.mxnet.experiments` check, seed and read the data as the faithful path does,
-then train here with :func:`fit_neumf` / :func:`fit_caser`.
+then train here with :func:`fit_neumf` / :func:`fit_caser`. Beyond the book, for the tuned
+presets (:mod:`d2l_recsys.rank_tuning`): NeuMF's ``output='logit'``, Caser's softmax loss
+(:class:`_CaserSoftmaxLoss`, this path only: the book's ``train_ranking`` takes a pairwise
+loss) and early stopping on the held-out items' exact HR@10 (``patience``).
 
 What stays the same:
 
@@ -52,9 +55,10 @@ from ..experiments import non_finite_error
 from ..plotting import in_notebook
 from ..rank_data import NegativeSampler
 from ..checks import caser_convolutions
-from ..rank_runs import (finish_ranking_history, new_ranking_history, ranking_evaluator,
+from ..rank_runs import (early_stopping_hook, finish_early_stopping, finish_ranking_history,
+                         neumf_output, new_ranking_history, ranking_evaluator,
                          record_ranking_epoch)
-from .fast import MF, RolloverBatches
+from .fast import MF, EarlyStopping, RolloverBatches
 
 npx.set_np()
 
@@ -82,9 +86,11 @@ class NeuMF(nn.HybridBlock):
     ``V``, ``mlp``, ``prediction_layer``) and parameter names, so parameter files of either
     load into the other. The layers' input sizes are given, so every weight is drawn at
     ``initialize`` (the book's block draws the MLP's and the prediction layer's at the first
-    forward pass, in the same order)."""
-    def __init__(self, num_factors, num_users, num_items, nums_hiddens, **kwargs):
+    forward pass, in the same order). ``output``: as the book's block's."""
+    def __init__(self, num_factors, num_users, num_items, nums_hiddens, output='sigmoid',
+                 **kwargs):
         super(NeuMF, self).__init__(**kwargs)
+        self.output = neumf_output(output)
         self.P = nn.Embedding(num_users, num_factors)
         self.Q = nn.Embedding(num_items, num_factors)
         self.U = nn.Embedding(num_users, num_factors)
@@ -95,7 +101,8 @@ class NeuMF(nn.HybridBlock):
             self.mlp.add(nn.Dense(num_hiddens, activation='relu', use_bias=True,
                                   in_units=units))
             units = num_hiddens
-        self.prediction_layer = nn.Dense(1, activation='sigmoid', use_bias=False,
+        self.prediction_layer = nn.Dense(1, activation='sigmoid' if output == 'sigmoid'
+                                         else None, use_bias=False,
                                          in_units=num_factors + units)
 
     def hybrid_forward(self, F, user_id, item_id):
@@ -242,6 +249,26 @@ class _CaserPairLoss(nn.HybridBlock):
         return self._loss(F, positive, negative)
 
 
+class _CaserSoftmaxLoss(nn.HybridBlock):
+    r"""Caser's softmax loss (not the book's; ``loss='softmax'``) in one graph, summed over
+    the windows: the user's representation :math:`\mathbf{x} = [\mathbf{z}, \mathbf{p}_u]`
+    once per window (one dropout mask), every item's score :math:`\mathbf{x} \cdot
+    \mathbf{v}_i + b_i` as one matrix product, and the cross-entropy of the next item among
+    them: :math:`-\ln \operatorname{softmax}(\hat{\mathbf{y}})_{\textrm{next}}`. No negative
+    is sampled. ``every``: all item ids, a constant, so that the graph reads ``Q_prime`` and
+    ``b`` whole through their embeddings."""
+    def __init__(self, net, num_items):
+        super(_CaserSoftmaxLoss, self).__init__()
+        self.net = net
+        self.every = self.params.get_constant('every', onp.arange(num_items, dtype='float32'))
+
+    def hybrid_forward(self, F, u, seq, i, every):
+        net = self.net
+        x = F.np.concatenate([net.fc(net.dropout(net.features(F, seq))), net.P(u)], axis=1)
+        scores = F.np.dot(x, net.Q_prime(every).T) + net.b(every).reshape(1, -1)
+        return -F.np.sum(F.npx.pick(F.npx.log_softmax(scores, axis=-1), i, axis=-1))
+
+
 # ------------------------------------------------------------------------- scoring everything
 
 def _host(param):
@@ -255,7 +282,7 @@ def neumf_scores(net):
     layers = [(_host(layer.weight), _host(layer.bias)) for layer in net.mlp]
     return rank_scores.neumf_score_matrix(
         _host(net.P.weight), _host(net.Q.weight), _host(net.U.weight), _host(net.V.weight),
-        layers, _host(net.prediction_layer.weight))
+        layers, _host(net.prediction_layer.weight), output=getattr(net, 'output', 'sigmoid'))
 
 
 def caser_scores(net, test_seq):
@@ -310,14 +337,18 @@ def _to_devices(arrays, devices):
 
 
 def _fit(net, wrapped, trainer, columns, users, sampler, settings, devices, evaluate, *,
-         animator, progress, verbose, hits_k=50):
+         animator, progress, verbose, patience=None, on_epoch=None):
     """The loop of the book's ``train_ranking`` over device-resident batches.
 
     ``columns``: the examples' inputs (host arrays, first axis = examples) before the
-    negative item; ``users``: each example's user, for the negative sampler. Per epoch: the
-    book's batches (:class:`RolloverBatches`), one negative per example in their order, one
-    cached graph forward and backward per batch and device shard, ``trainer.step``; then one
-    host copy of the losses and ``evaluate()`` (``(hit_rate, auc, exact)``).
+    negative item; ``users``: each example's user, for the negative sampler (None: no
+    negative, the softmax loss). Per epoch: the book's batches (:class:`RolloverBatches`), one
+    negative per example in their order, one cached graph forward and backward per batch and
+    device shard, ``trainer.step``; then one host copy of the losses and ``evaluate()``
+    (``(hit_rate, auc, exact)``). ``patience``: early stopping on the exact HR@10 of the
+    held-out items, the best epoch's parameters given back
+    (:func:`d2l_recsys.rank_runs.early_stopping_hook`); ``on_epoch(epoch, hr10)`` after each
+    evaluation.
     """
     batch_size, num_epochs = settings['batch_size'], settings['num_epochs']
     if batch_size % len(devices):
@@ -327,14 +358,16 @@ def _fit(net, wrapped, trainer, columns, users, sampler, settings, devices, eval
     if progress is None:
         progress = not in_notebook()
     history = new_ranking_history()
+    stopper = EarlyStopping(net, patience) if patience else None
+    after_eval = early_stopping_hook(stopper, on_epoch)
     batches = RolloverBatches(len(users), batch_size)
     start, stamps, seen, train_total = time.time(), [], 0, 0.
     for epoch in range(num_epochs):
         tic = time.time()
         index = batches.epoch()   # may be empty: 'rollover' carries the examples on
         flat = index.reshape(-1)
-        negatives = sampler.sample(users[flat])
-        resident = _to_devices([c[flat] for c in columns] + [negatives], devices)
+        negatives = [] if sampler is None else [sampler.sample(users[flat])]
+        resident = _to_devices([c[flat] for c in columns] + negatives, devices)
         losses = []
         for b in range(len(index)):
             with autograd.record():
@@ -369,6 +402,9 @@ def _fit(net, wrapped, trainer, columns, users, sampler, settings, devices, eval
         # metric.add(l, ...) adds the running l at every batch.
         running = onp.cumsum(batch_totals / len(devices))
         printed = float(running.sum()) / len(flat) if len(flat) else None
+        if measured is not None and after_eval(epoch + 1, measured[2]):
+            break
+    finish_early_stopping(stopper, history)
     if printed is None:
         raise ValueError(f'the last epoch had no batch of {batch_size} (the book\'s loop then '
                          f'divides by zero): use a batch size of at most {len(users)}, the '
@@ -388,9 +424,10 @@ def _trainer(net, settings, optimizer='adam'):
                          {'learning_rate': settings['lr'], 'wd': settings['wd']})
 
 
-def _fit_pairs(net, settings, rank_data, devices, *, animator, progress, verbose, optimizer):
+def _fit_pairs(net, settings, rank_data, devices, *, optimizer, **loop):
     """Train ``net``, called ``net(users, items)``, on ``rank_data``'s (user, item) pairs with
-    a negative each, as the book's NeuMF cell trains (:func:`_fit`)."""
+    a negative each, as the book's NeuMF cell trains (:func:`_fit`; ``loop``: its keyword
+    arguments)."""
     s = settings
     net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
     net.hybridize(**HYBRID_FLAGS)
@@ -401,52 +438,65 @@ def _fit_pairs(net, settings, rank_data, devices, *, animator, progress, verbose
     sampler = NegativeSampler(rank_data.candidates, rank_data.num_users, rank_data.num_items)
     evaluate = ranking_evaluator(lambda: user_item_scores(net), rank_data)
     history = _fit(net, wrapped, _trainer(net, s, optimizer), [users, items], users, sampler,
-                   s, devices, evaluate, animator=animator, progress=progress, verbose=verbose)
+                   s, devices, evaluate, **loop)
     return net, history
 
 
-def fit_neumf(settings, rank_data, devices, *, animator=None, progress=None, verbose=True,
-              optimizer='adam'):
+def fit_neumf(settings, rank_data, devices, *, output='sigmoid', optimizer='adam',
+              patience=None, on_epoch=None, animator=None, progress=None, verbose=True):
     """Train the book's NeuMF on ``rank_data`` (:class:`d2l_recsys.rank_data.RankData`) with
     checked ``settings`` (:func:`d2l_recsys.experiments.check_settings`); returns ``(net,
     history)`` (:mod:`d2l_recsys.rank_runs`; the exact metrics at every evaluation).
-    ``verbose=False`` leaves out the book's two closing lines; ``optimizer``: Gluon's name of
-    another optimizer than the book's Adam."""
+    ``verbose=False`` leaves out the book's two closing lines. ``output``: NeuMF's
+    (``'logit'``: no sigmoid); ``optimizer``: Gluon's name of another optimizer than the book's
+    Adam; ``patience``, ``on_epoch``: early stopping on the held-out items' exact HR@10 (see
+    :func:`_fit`)."""
     s = settings
     net = NeuMF(s['num_factors'], rank_data.num_users, rank_data.num_items,
-                s['nums_hiddens'])
-    return _fit_pairs(net, s, rank_data, devices, animator=animator, progress=progress,
-                      verbose=verbose, optimizer=optimizer)
+                s['nums_hiddens'], output=output)
+    return _fit_pairs(net, s, rank_data, devices, optimizer=optimizer, patience=patience,
+                      on_epoch=on_epoch, animator=animator, progress=progress, verbose=verbose)
 
 
-def fit_mf_ranking(settings, rank_data, devices, *, animator=None, progress=None,
-                   verbose=True, optimizer='adam'):
+def fit_mf_ranking(settings, rank_data, devices, *, optimizer='adam', patience=None,
+                   on_epoch=None, animator=None, progress=None, verbose=True):
     """Train the book's MF (:class:`d2l_recsys.mxnet.fast.MF`, the same parameters) as a
     ranking model: the NeuMF cell's loop, pairwise loss, negatives and batches with MF in
     NeuMF's place (``settings``: NeuMF's without ``nums_hiddens``). Returns ``(net,
     history)`` as :func:`fit_neumf`."""
     net = MF(settings['num_factors'], rank_data.num_users, rank_data.num_items)
-    return _fit_pairs(net, settings, rank_data, devices, animator=animator, progress=progress,
-                      verbose=verbose, optimizer=optimizer)
+    return _fit_pairs(net, settings, rank_data, devices, optimizer=optimizer,
+                      patience=patience, on_epoch=on_epoch, animator=animator,
+                      progress=progress, verbose=verbose)
 
 
-def fit_caser(settings, rank_data, windows, devices, *, animator=None, progress=None,
-              verbose=True, horizontal=True, vertical=True):
+def fit_caser(settings, rank_data, windows, devices, *, horizontal=True, vertical=True,
+              optimizer='adam', patience=None, on_epoch=None, animator=None, progress=None,
+              verbose=True):
     """Train the book's Caser on ``rank_data`` and its training ``windows``
     (:func:`d2l_recsys.rank_data.seq_windows`); returns ``(net, history)`` as
-    :func:`fit_neumf`. ``horizontal``, ``vertical``: :class:`Caser`'s ablation."""
+    :func:`fit_neumf`. ``horizontal``, ``vertical``: :class:`Caser`'s ablation.
+    ``settings['loss'] == 'softmax'`` (not the book's) trains on the cross-entropy of each
+    window's next item among all items (:class:`_CaserSoftmaxLoss`), drawing no negatives; the
+    book's pairwise losses draw one per window."""
     s = settings
     net = Caser(s['num_factors'], rank_data.num_users, rank_data.num_items, s['L'], s['d'],
                 s['d_prime'], s['drop_ratio'], horizontal=horizontal, vertical=vertical)
     net.initialize(ctx=devices, force_reinit=True, init=mx.init.Normal(0.01))
     net.hybridize(**HYBRID_FLAGS)
-    wrapped = _CaserPairLoss(net, s['loss'])
+    if s['loss'] == 'softmax':
+        wrapped, sampler = _CaserSoftmaxLoss(net, rank_data.num_items), None
+        wrapped.every.initialize(ctx=devices)
+    else:
+        wrapped = _CaserPairLoss(net, s['loss'])
+        sampler = NegativeSampler(rank_data.candidates, rank_data.num_users,
+                                  rank_data.num_items)
     wrapped.hybridize(**HYBRID_FLAGS)
     users = windows.users.astype(onp.int64)
     columns = [users, windows.items, windows.targets.reshape(-1)]
-    sampler = NegativeSampler(rank_data.candidates, rank_data.num_users, rank_data.num_items)
     evaluate = ranking_evaluator(lambda: user_item_scores(net, seq=windows.test_seq),
                                  rank_data)
-    history = _fit(net, wrapped, _trainer(net, s), columns, users, sampler, s, devices,
-                   evaluate, animator=animator, progress=progress, verbose=verbose)
+    history = _fit(net, wrapped, _trainer(net, s, optimizer), columns, users, sampler, s,
+                   devices, evaluate, animator=animator, progress=progress, verbose=verbose,
+                   patience=patience, on_epoch=on_epoch)
     return net, history

@@ -34,8 +34,11 @@ these; :mod:`d2l_recsys.rank_metrics` has the exact metrics beside them):
 
 Extras are keyword arguments whose defaults keep the book's behaviour:
 ``train_ranking(..., exact=False, plot=None, progress=None, figure_path=None)``,
-:func:`score_matrix` (every user's score of every item, for the exact metrics), and
-:func:`skip_loader_gc` (the book's evaluator in a tenth of the time, the same numbers).
+``NeuMF(..., output='sigmoid')`` (``'logit'``: the prediction layer without the sigmoid, so
+that the loss sees the logits; :mod:`d2l_recsys.rank_tuning` says why the book's NeuMF learns
+nothing and what makes it learn), :func:`score_matrix` (every user's score of every item, for
+the exact metrics), and :func:`skip_loader_gc` (the book's evaluator in a tenth of the time, the
+same numbers).
 """
 import contextlib
 import gc
@@ -52,8 +55,8 @@ from .. import rank_metrics
 from ..rank_metrics import hit_and_auc  # the book's, framework-free (both tabs use it)
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
-from ..rank_runs import (finish_ranking_history, new_ranking_history, ranking_animator,
-                         record_ranking_epoch)
+from ..rank_runs import (finish_ranking_history, neumf_output, new_ranking_history,
+                         ranking_animator, record_ranking_epoch)
 from ..utils import Accumulator, Timer
 from .fast_ranking import user_item_scores
 
@@ -65,8 +68,9 @@ __all__ = ['NeuMF', 'PRDataset', 'hit_and_auc', 'evaluate_ranking', 'train_ranki
 
 class NeuMF(nn.Block):
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
-                 **kwargs):
+                 output='sigmoid', **kwargs):
         super(NeuMF, self).__init__(**kwargs)
+        self.output = neumf_output(output)   # extra: 'logit' drops the sigmoid
         self.P = nn.Embedding(num_users, num_factors)
         self.Q = nn.Embedding(num_items, num_factors)
         self.U = nn.Embedding(num_users, num_factors)
@@ -75,7 +79,8 @@ class NeuMF(nn.Block):
         for num_hiddens in nums_hiddens:
             self.mlp.add(nn.Dense(num_hiddens, activation='relu',
                                   use_bias=True))
-        self.prediction_layer = nn.Dense(1, activation='sigmoid', use_bias=False)
+        self.prediction_layer = nn.Dense(1, activation='sigmoid' if output == 'sigmoid'
+                                         else None, use_bias=False)
 
     def forward(self, user_id, item_id):
         p_mf = self.P(user_id)

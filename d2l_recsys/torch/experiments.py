@@ -49,8 +49,8 @@ from .fm import FM, xavier_init
 __all__ = ['set_seed', 'train_mf', 'train_autorec', 'load_mf_data', 'load_autorec_data',
            'read_holdout', 'read_run_data', 'fit', 'test_rmse', 'run_info', 'predict',
            'user_bias', 'train_neumf', 'train_caser', 'load_neumf_data', 'load_caser_data',
-           'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking', 'fit_clicks',
-           'click_run_info']
+           'fit_ranking', 'train_fm', 'train_deepfm', 'load_ctr_data', 'train_mf_ranking',
+           'fit_clicks', 'click_run_info']
 
 MF_BOOK, AUTOREC_BOOK = BOOK['mf'], BOOK['autorec']
 NEUMF_BOOK, CASER_BOOK = BOOK['neumf'], BOOK['caser']
@@ -376,6 +376,49 @@ def _ranking_trainer(net, s, fast, optimizer='adam'):
                             **({'fused': True} if fast else {}))
 
 
+def _ranking_net(model, s, data, options=None):
+    # Built (and initialised: the draws from PyTorch's generator) in the same order on both
+    # paths: after the seed and the data, before the optimizer. ``options``:
+    # rank_runs.model_options (NeuMF's output, Caser's ablation).
+    options = options or {}
+    if model == 'neumf':
+        return NeuMF(s['num_factors'], data.num_users, data.num_items,
+                     nums_hiddens=list(s['nums_hiddens']), **options)
+    if model == 'mf':
+        return MF(s['num_factors'], data.num_users, data.num_items)
+    return Caser(s['num_factors'], data.num_users, data.num_items, s['L'], s['d'],
+                 s['d_prime'], s['drop_ratio'], **options)
+
+
+def fit_ranking(model, settings, rank_data, *, devices=None, options=None, optimizer='adam',
+                patience=None, on_epoch=None, windows=None, plot=False, progress=False,
+                verbose=False, figure_path=None):
+    """The MXNet tab's ``fit_ranking``: ``model`` ('neumf', 'caser' or 'mf') built,
+    initialised and trained on the fast path as ``train_neumf``/``train_caser``/
+    ``train_mf_ranking`` with ``fast=True`` do, on ``rank_data`` (its ``test_items``: the
+    validation items while tuning); returns ``(net, history)``. ``options``, ``optimizer``,
+    ``patience``, ``on_epoch``, ``windows``: as there."""
+    devices = parse_devices(devices)
+    options = rank_runs.model_options(model, **(options or {}))
+    if model == 'caser' and windows is None:
+        windows = implicit.seq_windows(rank_data.users, rank_data.items, settings['L'],
+                                       rank_data.num_users)
+    _check_ranking(model, settings, len(windows) if model == 'caser' else len(rank_data.users),
+                   rank_data, devices)
+    net = _ranking_net(model, settings, rank_data, options)
+    trainer = _ranking_trainer(net, settings, True, optimizer)
+    loop = dict(plot=plot, progress=progress, figure_path=figure_path, verbose=verbose,
+                patience=patience, on_epoch=on_epoch)
+    loss = None if settings['loss'] == 'softmax' else _ranking_loss(settings['loss'])
+    if model == 'caser':
+        history = fast_ranking.fit_caser(net, loss, trainer, rank_data, windows, settings,
+                                         devices, **loop)
+    else:   # NeuMF, or any model called net(users, items): the book's MF too
+        history = fast_ranking.fit_neumf(net, loss, trainer, rank_data, settings, devices,
+                                         **loop)
+    return net, history
+
+
 def _say_exact(history):
     if history['exact']:
         print(rank_metrics.format_exact(history['exact'][-1]))
@@ -386,20 +429,21 @@ def train_neumf(*, num_factors=NEUMF_BOOK['num_factors'],
                 wd=NEUMF_BOOK['wd'], batch_size=NEUMF_BOOK['batch_size'],
                 num_epochs=NEUMF_BOOK['num_epochs'], loss=NEUMF_BOOK['loss'], devices=None,
                 seed=None, data_dir=None, fast=False, plot=None, figure_path=None,
-                progress=None, optimizer='adam'):
+                progress=None, optimizer='adam', output='sigmoid'):
     """The book's NeuMF experiment in PyTorch (10 factors, an MLP of 10, 10, 10 units, BPR
     loss, Adam with lr 0.01 and weight decay 1e-5, batch 1024, 10 epochs, seq-aware split),
-    with the arguments, printed lines and return value of the MXNet tab's ``train_neumf``.
-    ``fast=True`` trains on :mod:`d2l_recsys.torch.fast_ranking` (one device).
-    ``optimizer``: as the MXNet tab's (:data:`d2l_recsys.torch.fast.OPTIMIZERS` maps
+    with the arguments (``output`` included), printed lines and return value of the MXNet
+    tab's ``train_neumf``. ``fast=True`` trains on :mod:`d2l_recsys.torch.fast_ranking` (one
+    device). ``optimizer``: as the MXNet tab's (:data:`d2l_recsys.torch.fast.OPTIMIZERS` maps
     Gluon's names to ``torch.optim``'s)."""
     checks.choice('optimizer', optimizer, OPTIMIZERS)
+    options = rank_runs.model_options('neumf', output=output)
     s, devices = _prepare('neumf', dict(
         num_factors=num_factors, nums_hiddens=nums_hiddens, lr=lr, wd=wd,
         batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed, fast)
     return _train_pairs('neumf', s, devices, seed=seed, data_dir=data_dir, fast=fast,
                         plot=plot, figure_path=figure_path, progress=progress,
-                        optimizer=optimizer)
+                        optimizer=optimizer, options=options)
 
 
 def train_mf_ranking(*, num_factors=rank_runs.MF_RANKING['num_factors'],
@@ -421,29 +465,27 @@ def train_mf_ranking(*, num_factors=rank_runs.MF_RANKING['num_factors'],
 
 
 def _train_pairs(model, s, devices, *, seed, data_dir, fast, plot, figure_path, progress,
-                 optimizer):
+                 optimizer, options=None):
     # NeuMF's cell, for NeuMF or (model='mf') the book's MF in its place.
-    num_users, num_items, train_iter, test_iter, candidates, data = load_neumf_data(
-        batch_size=s['batch_size'], data_dir=data_dir)
-    _check_ranking(model, s, len(data.users), data, devices)
-    if model == 'neumf':
-        net = NeuMF(s['num_factors'], num_users, num_items,
-                    nums_hiddens=list(s['nums_hiddens']))
-    else:
-        net = MF(s['num_factors'], num_users, num_items)
-    trainer = _ranking_trainer(net, s, fast, optimizer)
+    options = options or {}
     if fast:
-        history = fast_ranking.fit_neumf(net, _ranking_loss(s['loss']), trainer, data, s,
-                                         devices, plot=plot, progress=progress,
-                                         figure_path=figure_path)
+        data = implicit.read_rank_data(data_dir)
+        net, history = fit_ranking(model, s, data, devices=devices, options=options,
+                                   optimizer=optimizer, plot=plot, progress=progress,
+                                   figure_path=figure_path, verbose=True)
     else:
+        num_users, num_items, train_iter, test_iter, candidates, data = load_neumf_data(
+            batch_size=s['batch_size'], data_dir=data_dir)
+        _check_ranking(model, s, len(data.users), data, devices)
+        net = _ranking_net(model, s, data, options)
+        trainer = _ranking_trainer(net, s, fast, optimizer)
         history = train_ranking(net, train_iter, test_iter, _ranking_loss(s['loss']), trainer,
                                 None, num_users, num_items, s['num_epochs'], devices,
                                 evaluate_ranking, candidates, exact=True, plot=plot,
                                 progress=progress, figure_path=figure_path)
     _say_exact(history)
     info = rank_runs.ranking_run_info(model, s, data, framework='torch', seed=seed,
-                                      fast=fast, optimizer=optimizer)
+                                      fast=fast, optimizer=optimizer, options=options)
     return net, history, info
 
 
@@ -455,27 +497,26 @@ def train_caser(*, num_factors=CASER_BOOK['num_factors'], L=CASER_BOOK['L'], d=C
                 progress=None, horizontal=True, vertical=True):
     """The book's Caser experiment in PyTorch, its training call run (L = 5, 16 horizontal
     and 4 vertical filters, dropout 0.05, BPR loss, Adam with lr 0.04 and weight decay 1e-5,
-    batch 4096, 8 epochs), with the arguments, printed lines and return value (including
-    ``info['test_seq']``) of the MXNet tab's ``train_caser``. ``horizontal=False`` or
-    ``vertical=False``: :class:`~d2l_recsys.torch.seqrec.Caser`'s ablation, on either path."""
-    horizontal, vertical = checks.caser_convolutions(horizontal, vertical)
-    ablation = {} if horizontal and vertical else {'horizontal': horizontal,
-                                                   'vertical': vertical}
+    batch 4096, 8 epochs), with the arguments (the softmax loss on the fast path included),
+    printed lines and return value (including ``info['test_seq']``) of the MXNet tab's
+    ``train_caser``. ``horizontal=False`` or ``vertical=False``:
+    :class:`~d2l_recsys.torch.seqrec.Caser`'s ablation, on either path."""
+    ablation = rank_runs.model_options('caser', horizontal=horizontal, vertical=vertical)
     s, devices = _prepare('caser', dict(
         num_factors=num_factors, L=L, d=d, d_prime=d_prime, drop_ratio=drop_ratio, lr=lr,
         wd=wd, batch_size=batch_size, num_epochs=num_epochs, loss=loss), devices, seed, fast)
+    runs.check_caser_path(s, fast)
     data = implicit.read_rank_data(data_dir)
     implicit.check_windows(data.users, data.items, s['L'])
     windows = implicit.seq_windows(data.users, data.items, s['L'], data.num_users)
-    _check_ranking('caser', s, len(windows), data, devices)
-    net = Caser(s['num_factors'], data.num_users, data.num_items, s['L'], s['d'],
-                s['d_prime'], s['drop_ratio'], **ablation)
-    trainer = _ranking_trainer(net, s, fast)
     if fast:
-        history = fast_ranking.fit_caser(net, _ranking_loss(s['loss']), trainer, data,
-                                         windows, s, devices, plot=plot, progress=progress,
-                                         figure_path=figure_path)
+        net, history = fit_ranking('caser', s, data, devices=devices, options=ablation,
+                                   windows=windows, plot=plot, progress=progress,
+                                   figure_path=figure_path, verbose=True)
     else:
+        _check_ranking('caser', s, len(windows), data, devices)
+        net = _ranking_net('caser', s, data, ablation)
+        trainer = _ranking_trainer(net, s, fast)
         train_seq_data = SeqDataset(data.users, data.items, s['L'], data.num_users,
                                     data.num_items, data.candidates)
         train_iter = torch.utils.data.DataLoader(train_seq_data, s['batch_size'],

@@ -22,6 +22,10 @@ window for both items, the losses come back once per epoch, and each evaluation 
 user and item at once from the models' parts (:mod:`d2l_recsys.rank_scores`) instead of a
 forward pass per user. The numbers are the faithful path's to float rounding (the fused Adam
 kernel and the evaluation sum in another order).
+
+Beyond the book, as in the MXNet tab, for the tuned presets (:mod:`d2l_recsys.rank_tuning`):
+NeuMF's ``output='logit'``, Caser's softmax loss (:func:`caser_softmax_loss`, this path only)
+and early stopping on the held-out items' exact HR@10 (``patience``).
 """
 import time
 
@@ -32,12 +36,13 @@ from .. import rank_metrics, rank_scores
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
 from ..rank_data import NegativeSampler
-from ..rank_runs import (finish_ranking_history, new_ranking_history, ranking_animator,
-                         ranking_evaluator, record_ranking_epoch)
-from .fast import ShuffledBatches, threads
+from ..rank_runs import (early_stopping_hook, finish_early_stopping, finish_ranking_history,
+                         new_ranking_history, ranking_animator, ranking_evaluator,
+                         record_ranking_epoch)
+from .fast import EarlyStopping, ShuffledBatches, threads
 
 __all__ = ['caser_features', 'neumf_scores', 'caser_scores', 'mf_scores', 'user_item_scores',
-           'evaluate_ranking', 'fit_neumf', 'fit_caser', 'THREADS']
+           'evaluate_ranking', 'caser_softmax_loss', 'fit_neumf', 'fit_caser', 'THREADS']
 
 # PyTorch's intra-op threads on a CPU (None: PyTorch's default): these models' operators are
 # small, and a second thread waiting at every one of them costs more than it gives.
@@ -54,7 +59,7 @@ def neumf_scores(net):
     layers = [(_host(layer.weight), _host(layer.bias)) for layer in net.mlp]
     return rank_scores.neumf_score_matrix(
         _host(net.P.weight), _host(net.Q.weight), _host(net.U.weight), _host(net.V.weight),
-        layers, _host(net.prediction_layer.weight))
+        layers, _host(net.prediction_layer.weight), output=getattr(net, 'output', 'sigmoid'))
 
 
 def caser_features(net, seq):
@@ -81,6 +86,17 @@ def caser_features(net, seq):
             y = y + emb[:, r:r + steps, :] @ w[:, r * k:(r + 1) * k].T
         outs.append(torch.relu(y.amax(dim=1)))
     return torch.cat(outs, dim=1)
+
+
+def caser_softmax_loss(net, user_id, seq, item_id):
+    r"""Caser's softmax loss (not the book's; ``loss='softmax'``), summed over the windows:
+    the user's representation :math:`\mathbf{x} = [\mathbf{z}, \mathbf{p}_u]` once per window
+    (one dropout mask), every item's score :math:`\mathbf{x} \cdot \mathbf{v}_i + b_i` as one
+    matrix product, and the cross-entropy of the next item ``item_id`` among them. No negative
+    is sampled. The MXNet tab's ``_CaserSoftmaxLoss``, the same value for the same weights."""
+    x = torch.cat([net.fc(net.dropout(caser_features(net, seq))), net.P(user_id)], dim=1)
+    scores = x @ net.Q_prime.weight.T + net.b.weight.T
+    return torch.nn.functional.cross_entropy(scores, item_id.reshape(-1), reduction='sum')
 
 
 def caser_scores(net, test_seq):
@@ -134,17 +150,21 @@ def _check_device(devices):
 
 
 def _fit(net, step, trainer, columns, users, sampler, settings, devices, evaluate, *, plot,
-         progress, verbose, figure_path):
+         progress, verbose, figure_path, patience=None, on_epoch=None):
     """The loop of ``train_ranking`` over device-resident data: per epoch the loader's
-    permutation (:class:`ShuffledBatches`), one negative per example in its order, then per
-    batch ``step(*batch)`` (forward and backward; the batch's summed loss, a device scalar)
-    and ``trainer.step()``; one host copy of the losses, then ``evaluate()``."""
+    permutation (:class:`ShuffledBatches`), one negative per example in its order (none when
+    ``sampler`` is None: the softmax loss), then per batch ``step(*batch)`` (forward and
+    backward; the batch's summed loss, a device scalar) and ``trainer.step()``; one host copy
+    of the losses, then ``evaluate()``. ``patience``, ``on_epoch``: early stopping on the
+    held-out items' exact HR@10, as in the MXNet tab."""
     device = _check_device(devices)
     batch_size, num_epochs = settings['batch_size'], settings['num_epochs']
     if progress is None:
         progress = not in_notebook()
     animator = ranking_animator(plot, num_epochs)
     history = new_ranking_history()
+    stopper = EarlyStopping(net, patience) if patience else None
+    after_eval = early_stopping_hook(stopper, on_epoch)
     batches = ShuffledBatches(len(users), batch_size)
     tensors = [torch.as_tensor(c, device=device) for c in columns]
     start, stamps, seen, train_total = time.time(), [], 0, 0.
@@ -154,9 +174,10 @@ def _fit(net, step, trainer, columns, users, sampler, settings, devices, evaluat
         net.train()
         perm, bounds = batches.epoch()
         order = perm.numpy()
-        negatives = torch.as_tensor(sampler.sample(users[order]), device=device)
+        negatives = [] if sampler is None else \
+            [torch.as_tensor(sampler.sample(users[order]), device=device)]
         index = perm.to(device)
-        shuffled = [t[index] for t in tensors] + [negatives]
+        shuffled = [t[index] for t in tensors] + negatives
         losses = torch.empty(len(bounds), dtype=torch.float64, device=device)
         for b, (a, z) in enumerate(bounds):
             trainer.zero_grad()
@@ -179,6 +200,9 @@ def _fit(net, step, trainer, columns, users, sampler, settings, devices, evaluat
                              tic, train_seconds, progress)
         # The book's loss: the running sum of the batch losses, added at every batch.
         printed = float(onp.cumsum(totals).sum()) / sizes.sum()
+        if measured is not None and after_eval(epoch + 1, measured[2]):
+            break
+    finish_early_stopping(stopper, history)
     # The book's examples/sec: the last epoch's examples times the epochs, over the sum of the
     # times since the start at every batch.
     return finish_ranking_history(
@@ -189,12 +213,13 @@ def _fit(net, step, trainer, columns, users, sampler, settings, devices, evaluat
 
 
 def fit_neumf(net, loss, trainer, rank_data, settings, devices, *, plot=None, progress=None,
-              figure_path=None, verbose=True):
+              figure_path=None, verbose=True, patience=None, on_epoch=None):
     """Train NeuMF ``net`` (built and initialised by the caller, as on the faithful path) with
     ``loss`` (the tab's ``BPRLoss`` or ``HingeLossbRec``) on ``rank_data``; returns the
     history (:mod:`d2l_recsys.rank_runs`, the exact metrics at every evaluation). Any model
     called ``net(users, items)`` that :func:`user_item_scores` knows trains the same way:
-    the book's MF too (``train_mf_ranking``)."""
+    the book's MF too (``train_mf_ranking``). ``patience``, ``on_epoch``: early stopping on the
+    held-out items' exact HR@10."""
     device = _check_device(devices)
     net.to(device)
     users = onp.asarray(rank_data.users, dtype=onp.int64)
@@ -210,22 +235,24 @@ def fit_neumf(net, loss, trainer, rank_data, settings, devices, *, plot=None, pr
     with threads(_threads('neumf', device)):
         return _fit(net, step, trainer, [users, items], users, sampler, settings, devices,
                     evaluate, plot=plot, progress=progress, verbose=verbose,
-                    figure_path=figure_path)
+                    figure_path=figure_path, patience=patience, on_epoch=on_epoch)
 
 
 def fit_caser(net, loss, trainer, rank_data, windows, settings, devices, *, plot=None,
-              progress=None, figure_path=None, verbose=True):
+              progress=None, figure_path=None, verbose=True, patience=None, on_epoch=None):
     """Train Caser ``net`` on ``rank_data`` and its ``windows``
     (:func:`d2l_recsys.rank_data.seq_windows`); returns the history as :func:`fit_neumf`.
     The convolutions run once per window; the dropout masks are drawn for the positive item
-    and then for the negative one, as the faithful path's two forward passes draw them."""
+    and then for the negative one, as the faithful path's two forward passes draw them.
+    ``settings['loss'] == 'softmax'`` (``loss`` is then not used): :func:`caser_softmax_loss`,
+    one dropout mask per window and no negative."""
     device = _check_device(devices)
     net.to(device)
     users = windows.users.astype(onp.int64)
     columns = [users, windows.items.astype(onp.int64),
                windows.targets.astype(onp.int64).reshape(-1, 1)]
 
-    def step(u, seq, i, j):
+    def pair_step(u, seq, i, j):
         out = caser_features(net, seq)
         positive = net.score(net.fc(net.dropout(out)), u, i)
         negative = net.score(net.fc(net.dropout(out)), u, j)
@@ -233,13 +260,23 @@ def fit_caser(net, loss, trainer, rank_data, windows, settings, devices, *, plot
         (ls / u.shape[0]).backward()
         return ls.detach()
 
-    sampler = NegativeSampler(rank_data.candidates, rank_data.num_users, rank_data.num_items)
+    def softmax_step(u, seq, i):
+        ls = caser_softmax_loss(net, u, seq, i)
+        (ls / u.shape[0]).backward()
+        return ls.detach()
+
+    if settings['loss'] == 'softmax':
+        step, sampler = softmax_step, None
+    else:
+        step = pair_step
+        sampler = NegativeSampler(rank_data.candidates, rank_data.num_users,
+                                  rank_data.num_items)
     evaluate = ranking_evaluator(lambda: user_item_scores(net, seq=windows.test_seq),
                                  rank_data)
     with threads(_threads('caser', device)):
         return _fit(net, step, trainer, columns, users, sampler, settings, devices,
                     evaluate, plot=plot, progress=progress, verbose=verbose,
-                    figure_path=figure_path)
+                    figure_path=figure_path, patience=patience, on_epoch=on_epoch)
 
 
 def _threads(model, device):

@@ -11,8 +11,8 @@ fits both frameworks, and the book's initialisation: weights from :math:`\mathca
 the evaluator ranks ``range(num_users)`` and counts hits at 50, the printed "train loss" is the
 book's sum of running sums over the examples, its "examples/sec" divides by the sum of the
 times since the start (see the MXNet module for each). The extras are the MXNet tab's:
-``train_ranking(..., exact=False, plot=None, progress=None, figure_path=None)`` and
-:func:`score_matrix`.
+``train_ranking(..., exact=False, plot=None, progress=None, figure_path=None)``,
+``NeuMF(..., output='sigmoid')`` and :func:`score_matrix`.
 
 Differences a PyTorch user would expect: the evaluator slices each user's items in batches of
 1024 instead of making a ``DataLoader`` per user (the same batches, without PyTorch's loader
@@ -32,8 +32,8 @@ from .. import rank_metrics
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
 from ..rank_metrics import hit_and_auc
-from ..rank_runs import (finish_ranking_history, new_ranking_history, ranking_animator,
-                         record_ranking_epoch)
+from ..rank_runs import (finish_ranking_history, neumf_output, new_ranking_history,
+                         ranking_animator, record_ranking_epoch)
 from ..utils import Accumulator, Timer
 from .fast_ranking import user_item_scores
 from .devices import parse_devices
@@ -75,10 +75,12 @@ def init_book(module):
 class NeuMF(nn.Module):
     """NeuMF (the book's block): GMF on ``P``, ``Q``; an MLP of ReLU layers of
     ``nums_hiddens`` units on ``[U_u, V_i]``; a sigmoid ``prediction_layer`` without bias on
-    both. ``forward(user_id, item_id)`` returns shape ``(batch, 1)``, as the book's."""
+    both. ``forward(user_id, item_id)`` returns shape ``(batch, 1)``, as the book's.
+    ``output='logit'`` (not the book's): the prediction layer without the sigmoid."""
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
-                 **kwargs):
+                 output='sigmoid', **kwargs):
         super(NeuMF, self).__init__(**kwargs)
+        self.output = neumf_output(output)
         self.P = nn.Embedding(num_users, num_factors)
         self.Q = nn.Embedding(num_items, num_factors)
         self.U = nn.Embedding(num_users, num_factors)
@@ -88,8 +90,8 @@ class NeuMF(nn.Module):
         for num_hiddens in nums_hiddens:
             self.mlp.append(Dense(units, num_hiddens, activation='relu', use_bias=True))
             units = num_hiddens
-        self.prediction_layer = Dense(num_factors + units, 1, activation='sigmoid',
-                                      use_bias=False)
+        self.prediction_layer = Dense(num_factors + units, 1, activation='sigmoid'
+                                      if output == 'sigmoid' else None, use_bias=False)
         init_book(self)
 
     def forward(self, user_id, item_id):
