@@ -19,7 +19,7 @@ from .defaults import ACTIVATIONS, BOOK, CLICK_MODELS, RATING_SCALE
 
 __all__ = ['UsageError', 'OneLineParser', 'check', 'integer', 'positive_int', 'number',
            'int_list', 'check_mlp_dims', 'check_click_settings', 'fraction', 'flag', 'choice', 'activation', 'brief', 'check_sizes',
-           'autorec_arguments', 'neumf_arguments', 'caser_arguments', 'field_dims_argument',
+           'autorec_arguments', 'layer_widths', 'neumf_arguments', 'caser_arguments', 'field_dims_argument',
            'click_arguments', 'gpu_index', 'check_seed',
            'parse_seeds', 'index', 'indices', 'check_ratings', 'check_finite', 'check_memory',
            'check_point', 'env_flag', 'env_int', 'env_seed', 'arg_positive_int', 'arg_nonneg_int',
@@ -179,11 +179,19 @@ def check_sizes(**sizes):
     return {name: positive_int(name, value) for name, value in sizes.items()}
 
 
+def layer_widths(name, value):
+    """A model's hidden layer widths as the constructors take them: :func:`int_list`, or an
+    empty list or tuple (no hidden layer: the book's code then feeds its input on)."""
+    if isinstance(value, (list, tuple)) and not value:
+        return ()
+    return int_list(name, value)
+
+
 def neumf_arguments(num_factors, num_users, num_items, nums_hiddens):
-    """NeuMF's constructor arguments: positive integer sizes and one or more positive layer
-    widths (:func:`int_list`); ValueError naming the first that is not, in both tabs."""
+    """NeuMF's constructor arguments: positive integer sizes and positive layer widths
+    (:func:`layer_widths`); ValueError naming the first that is not, in both tabs."""
     check_sizes(num_factors=num_factors, num_users=num_users, num_items=num_items)
-    return int_list('nums_hiddens', nums_hiddens)
+    return layer_widths('nums_hiddens', nums_hiddens)
 
 
 def caser_arguments(num_factors, num_users, num_items, L, d, d_prime, drop_ratio):
@@ -210,12 +218,12 @@ def field_dims_argument(field_dims):
 
 def click_arguments(field_dims, num_factors, mlp_dims=None, drop_rate=None):
     """FM's (``mlp_dims`` None) and DeepFM's constructor arguments: :func:`field_dims_argument`,
-    a positive ``num_factors``, DeepFM's ``mlp_dims`` (:func:`check_mlp_dims`) and
+    a positive ``num_factors``, DeepFM's ``mlp_dims`` (:func:`layer_widths`) and
     ``drop_rate`` in [0, 1); ValueError naming the first that is not, in both tabs."""
     field_dims_argument(field_dims)
     positive_int('num_factors', num_factors)
     if mlp_dims is not None:
-        check_mlp_dims(mlp_dims)
+        layer_widths('mlp_dims', mlp_dims)
         fraction('drop_rate', drop_rate)
 
 

@@ -46,7 +46,6 @@ import math
 import random
 import time
 
-import mxnet as mx
 import numpy as onp
 from mxnet import autograd, gluon, np, npx
 from mxnet.gluon import nn
@@ -55,6 +54,7 @@ from .. import rank_metrics
 from ..rank_metrics import hit_and_auc  # the book's, framework-free (both tabs use it)
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
+from ..checks import neumf_arguments
 from ..rank_runs import (finish_ranking_history, neumf_output, new_ranking_history,
                          ranking_animator, record_ranking_epoch)
 from ..utils import Accumulator, Timer
@@ -70,6 +70,7 @@ class NeuMF(nn.Block):
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
                  output='sigmoid', **kwargs):
         super(NeuMF, self).__init__(**kwargs)
+        neumf_arguments(num_factors, num_users, num_items, nums_hiddens)
         self.output = neumf_output(output)   # extra: 'logit' drops the sigmoid
         self.P = nn.Embedding(num_users, num_factors)
         self.Q = nn.Embedding(num_items, num_factors)

@@ -32,6 +32,7 @@ from .. import rank_metrics
 from ..experiments import non_finite_error
 from ..plotting import in_notebook
 from ..rank_metrics import hit_and_auc
+from ..checks import neumf_arguments
 from ..rank_runs import (finish_ranking_history, neumf_output, new_ranking_history,
                          ranking_animator, record_ranking_epoch)
 from ..utils import Accumulator, Timer
@@ -80,6 +81,7 @@ class NeuMF(nn.Module):
     def __init__(self, num_factors, num_users, num_items, nums_hiddens,
                  output='sigmoid', **kwargs):
         super(NeuMF, self).__init__(**kwargs)
+        neumf_arguments(num_factors, num_users, num_items, nums_hiddens)
         self.output = neumf_output(output)
         self.P = nn.Embedding(num_users, num_factors)
         self.Q = nn.Embedding(num_items, num_factors)
