@@ -23,8 +23,6 @@ the same in every process, and is what the experiment functions pass to ``CTRDat
 :func:`click_metrics` is the exact measure of a click model beside the book's: the area under
 the ROC curve, the log loss of the model's own probability and the accuracy at 0.5.
 """
-import math
-import os
 
 import numpy
 import pandas as pd

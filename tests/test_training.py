@@ -3,7 +3,6 @@ and the book's cells run against the package. Tiny synthetic data, a few epochs.
 import math
 import os
 import re
-import sys
 import types
 from pathlib import Path
 

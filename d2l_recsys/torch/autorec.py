@@ -18,7 +18,7 @@ from torch import nn
 
 from .. import metrics
 from ..checks import autorec_arguments
-from ..defaults import ACTIVATIONS as DEFAULT_ACTIVATIONS, RATING_SCALE
+from ..defaults import RATING_SCALE
 
 __all__ = ['AutoRec', 'ACTIVATIONS', 'autorec_evaluator', 'autorec_rmse_exact',
            'user_based_autorec', 'user_based_matrix']
