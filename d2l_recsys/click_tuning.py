@@ -31,7 +31,8 @@ import time
 
 from . import checks, clicks, ctr_runs
 from .defaults import BOOK, CLICK_DATASET, MAX_EPOCHS, PATIENCE, SPACES, preset
-from .tuning import Interrupted, study_record, evaluation_line, optimize, search_line, suggest
+from .tuning import (Interrupted, evaluation_line, optimize, search_line, seeds_mean,
+                     study_record, suggest)
 
 __all__ = ['OPTIONS', 'click_settings', 'search', 'train_preset', 'evaluate', 'search_line',
            'evaluation_line', 'preset_lines', 'Interrupted', 'METRICS']
@@ -112,27 +113,10 @@ def search(model, dataset=CLICK_DATASET, *, tab, trials=30, seed=0, data_dir=Non
         values = dict(suggest(trial, space or SPACES[model]), num_epochs=max_epochs, **fixed)
         settings, options = click_settings(model, values)
 
-        def on_epoch(epoch, auc):
-            trial.report(auc, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        best, epochs = [], []
-        for i, s in enumerate(seeds):
-            tab.set_seed(s)
-            try:
-                _, history = tab.fit_clicks(model, settings, held.fit, devices=devices,
-                                            patience=patience,
-                                            on_epoch=on_epoch if i == 0 else None, **options)
-            except FloatingPointError:   # the loss diverged: a bad point, not a failed search
-                raise optuna.TrialPruned() from None
-            if not math.isfinite(history.get('best_auc', math.nan)):
-                raise optuna.TrialPruned()
-            best.append(history['best_auc'])
-            epochs.append(history['best_epoch'])
-        trial.set_user_attr('best_epoch', epochs[0])
-        trial.set_user_attr('per_seed', best)
-        trial.set_user_attr('best_epochs', epochs)
-        return sum(best) / len(best)
+        def fit_one(s, on_epoch):
+            return tab.fit_clicks(model, settings, held.fit, devices=devices,
+                                  patience=patience, on_epoch=on_epoch, **options)[1]
+        return seeds_mean(trial, seeds, tab.set_seed, 'best_auc', fit_one)
 
     run = dict(model=model, dataset=dataset, seed=seed, trials=trials, seeds=seeds,
                fixed=fixed, max_epochs=max_epochs, patience=patience, val_ratio=val_ratio,

@@ -53,7 +53,7 @@ from . import rank_data
 from .defaults import BOOK, MAX_EPOCHS, PATIENCE, RANKING_MODELS, SPACES, preset
 from .experiments import check_settings
 from .rank_runs import model_options
-from .tuning import add_trials, optimize, suggest
+from .tuning import add_trials, optimize, seeds_mean, suggest
 
 __all__ = ['SPLIT', 'OPTIONS', 'METRICS', 'validation_data', 'preset_settings', 'search',
            'train_preset', 'evaluate', 'search_line', 'evaluation_line']
@@ -133,24 +133,10 @@ def search(model, split_mode=SPLIT, *, tab, trials=30, seed=0, data_dir=None, de
         settings, options = preset_settings(model, dict(values, num_epochs=max_epochs,
                                                         **fixed))
 
-        def on_epoch(epoch, hr10):
-            trial.report(hr10, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        best, epochs = [], []
-        for i, s in enumerate(seeds):
-            tab.set_seed(s)
-            try:
-                _, history = tab.fit_ranking(model, settings, data, devices=devices,
-                                             options=options, patience=patience,
-                                             on_epoch=on_epoch if i == 0 else None)
-            except FloatingPointError:   # the loss diverged: a bad point, not a failed search
-                raise optuna.TrialPruned() from None
-            best.append(history['best_hr10'])
-            epochs.append(history['best_epoch'])
-        trial.set_user_attr('per_seed', best)
-        trial.set_user_attr('best_epochs', epochs)
-        return sum(best) / len(best)
+        def fit_one(s, on_epoch):
+            return tab.fit_ranking(model, settings, data, devices=devices, options=options,
+                                   patience=patience, on_epoch=on_epoch)[1]
+        return seeds_mean(trial, seeds, tab.set_seed, 'best_hr10', fit_one)
 
     run = dict(model=model, seed=seed, trials=trials, seeds=seeds, fixed=fixed,
                max_epochs=max_epochs, patience=patience, tic=tic)

@@ -34,7 +34,7 @@ from .store import AUTOREC_EXTRAS
 
 __all__ = ['Holdout', 'read_holdout', 'SPACES', 'suggest', 'search', 'train_preset',
            'evaluate', 'Interrupted', 'search_line', 'evaluation_line', 'optimize',
-           'study_record', 'add_trials']
+           'study_record', 'add_trials', 'seeds_mean']
 
 
 class Interrupted(Exception):
@@ -162,27 +162,10 @@ def search(model, split_mode, *, tab, trials=30, seed=0, data_dir=None, devices=
         settings, options = _settings(model, split_mode, dict(values, num_epochs=max_epochs,
                                                               **fixed))
 
-        def on_epoch(epoch, rmse):
-            trial.report(rmse, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        best, epochs = [], []
-        for i, s in enumerate(seeds):
-            tab.set_seed(s)
-            try:
-                _, history = tab.fit(model, settings, fit_data[s], devices=devices,
-                                     patience=patience, on_epoch=on_epoch if i == 0 else None,
-                                     verbose=False, **options)
-            except FloatingPointError:   # the loss diverged: a bad point, not a failed search
-                raise optuna.TrialPruned() from None
-            if not math.isfinite(history['best_rmse']):
-                raise optuna.TrialPruned()
-            best.append(history['best_rmse'])
-            epochs.append(history['best_epoch'])
-        trial.set_user_attr('best_epoch', epochs[0])
-        trial.set_user_attr('per_seed', best)
-        trial.set_user_attr('best_epochs', epochs)
-        return sum(best) / len(best)
+        def fit_one(s, on_epoch):
+            return tab.fit(model, settings, fit_data[s], devices=devices, patience=patience,
+                           on_epoch=on_epoch, verbose=False, **options)[1]
+        return seeds_mean(trial, seeds, tab.set_seed, 'best_rmse', fit_one)
 
     run = dict(model=model, split_mode=split_mode, seed=seed, trials=trials, seeds=seeds,
                fixed=fixed, max_epochs=max_epochs, patience=patience, val_ratio=val_ratio,
@@ -225,6 +208,35 @@ def optimize(objective, run, record, *, direction, warmup, start=(), log=None, m
         raise ValueError(f'search: none of the {trials} trials finished (each diverged or was '
                          'pruned); try a smaller learning rate or --start points')
     return record(study, run)
+
+
+def seeds_mean(trial, seeds, set_seed, key, fit_one):
+    """A search trial's value: the mean over ``seeds`` of ``history[key]`` (the best epoch's
+    validation metric), where ``fit_one(seed, on_epoch)`` trains one run and returns its
+    history. The first seed's epochs are reported to the pruner; a loss that diverges
+    (FloatingPointError) or a metric that is not finite prunes the trial: a bad point, not a
+    failed search. The per-seed values and best epochs are kept as the trial's attributes."""
+    import optuna
+
+    def on_epoch(epoch, value):
+        trial.report(value, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    best, epochs = [], []
+    for i, s in enumerate(seeds):
+        set_seed(s)
+        try:
+            history = fit_one(s, on_epoch if i == 0 else None)
+        except FloatingPointError:
+            raise optuna.TrialPruned() from None
+        if not math.isfinite(history.get(key, math.nan)):
+            raise optuna.TrialPruned()
+        best.append(history[key])
+        epochs.append(history['best_epoch'])
+    trial.set_user_attr('best_epoch', epochs[0])
+    trial.set_user_attr('per_seed', best)
+    trial.set_user_attr('best_epochs', epochs)
+    return sum(best) / len(best)
 
 
 def study_record(study, run, interrupted=False):
