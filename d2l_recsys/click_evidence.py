@@ -11,14 +11,14 @@ own probability. ``FM_WITHOUT_REFIT``: the FM preset as its search chose it, wit
 (measured first; the refit was added afterwards so that every row trains its final model on the
 whole training file, as the baselines and DeepFM do). DeepFM's ``grid``: points around the
 search's best, one setting changed at a time, each run on the validation lines of the seeds it
-names (0 and 11; the three best also 12); its ``wd`` (the best mean over seeds 0, 11, 12) made
-the preset, reported on seeds 6-10 (``report_seeds``, whose test numbers no one had seen) and
-on seeds 1-5 (``also_seeds``: the earlier preset's test numbers on them had been seen, and no
-choice used them). ``DEEPFM_PREVIOUS``: that earlier preset (``wd`` 6e-5) on seeds 1-5. The
-baselines: logistic regression (one
-run; L-BFGS has no randomness) and LightGBM (one run per seed), chosen on the same validation
-lines and refit on the whole training file; LightGBM's ``more_seeds``: its chosen settings
-again on DeepFM's report seeds 6-10.
+names (0 and 11; the search's point and the two best weight decays also 12); its ``wd`` (the
+best mean over seeds 0, 11, 12) made the preset, reported on seeds 6-10 (``report_seeds``,
+whose test numbers no one had seen) and on seeds 1-5 (``also_seeds``: the earlier preset's test
+numbers on them had been seen, and no choice used them). ``DEEPFM_PREVIOUS``: that earlier
+preset (``wd`` 6e-5) on seeds 1-5. The baselines: logistic regression (one run; L-BFGS has no
+randomness) and LightGBM (one run per seed), chosen on the same validation lines and refit on
+the whole training file; LightGBM's ``more_seeds``: its chosen settings again on DeepFM's
+report seeds 6-10.
 """
 
 __all__ = ['CLICK_EVIDENCE', 'FM_WITHOUT_REFIT', 'DEEPFM_PREVIOUS', 'CLICK_BASELINES']
