@@ -3,6 +3,7 @@ split is each user's second-latest item, early stopping gives back the best epoc
 never reads the test items, NeuMF's ``output='logit'`` and Caser's softmax loss are the same
 computation in both frameworks, ``train --preset tuned`` repeats a seed of the evidence, and the
 model folders rebuild the options. Tiny data, on the CPU."""
+import importlib.util
 import json
 import os
 
@@ -17,6 +18,8 @@ from d2l_recsys.experiments import check_settings
 
 pytest.importorskip('optuna')
 needs_mxnet = pytest.mark.skipif(NO_MXNET is not None, reason=NO_MXNET or '')
+needs_torch = pytest.mark.skipif(importlib.util.find_spec('torch') is None,
+                                 reason='needs PyTorch (the PyTorch tab)')
 FRAMEWORKS = [pytest.param('mxnet', marks=needs_mxnet), 'torch']
 # Small enough for the tiny data: a few factors, batches of 128, a few epochs.
 SPACE = {'neumf': dict(output=('sigmoid', 'logit'), num_factors=('int-log', 2, 6),
@@ -228,7 +231,8 @@ def test_the_presets_are_in_their_search_spaces_and_train():
 
 # ------------------------------------------------------------------------------------ tune
 @pytest.mark.parametrize('model, framework, eval_seed', [
-    pytest.param('neumf', 'mxnet', 0, marks=needs_mxnet), ('caser', 'torch', 2)])
+    pytest.param('neumf', 'mxnet', 0, marks=needs_mxnet),
+    pytest.param('caser', 'torch', 2, marks=needs_torch)])
 def test_tune_from_the_command_line(rank_dir, tmp_path, monkeypatch, capsys, model, framework,
                                     eval_seed):
     other = {'neumf': 'caser', 'caser': 'neumf'}[model]
