@@ -146,3 +146,12 @@ def server(tmp_path):
     yield root, f'http://127.0.0.1:{httpd.server_address[1]}'
     httpd.shutdown()
     httpd.server_close()
+
+
+def own_cache(tmp_path, monkeypatch):
+    """The test's own data cache, and no data folder given by the environment (ML-100K's or
+    the book's click data): what an autouse ``isolated`` fixture calls."""
+    from d2l_recsys import fetch, hub
+    monkeypatch.setenv(fetch.ENV_CACHE, str(tmp_path / 'cache'))
+    monkeypatch.delenv(fetch.ENV_DATA, raising=False)
+    monkeypatch.delenv(hub.ENV_CTR, raising=False)

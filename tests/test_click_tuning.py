@@ -11,8 +11,8 @@ import pytest
 
 import ctr_files
 import synthetic
-from conftest import NO_MXNET, write_u_data
-from d2l_recsys import cli, click_tuning, clicks, ctr_runs, defaults, fetch, hub, ml100k_ctr
+from conftest import NO_MXNET, own_cache, write_u_data
+from d2l_recsys import cli, click_tuning, clicks, ctr_runs, defaults, fetch, ml100k_ctr
 
 pytest.importorskip('optuna')
 
@@ -48,9 +48,7 @@ def experiments(framework):
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv(fetch.ENV_CACHE, str(tmp_path / 'cache'))
-    monkeypatch.delenv(fetch.ENV_DATA, raising=False)
-    monkeypatch.delenv(hub.ENV_CTR, raising=False)
+    own_cache(tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope='module')

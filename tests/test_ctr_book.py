@@ -20,7 +20,7 @@ from mxnet import autograd, gluon, init, np  # noqa: E402
 import book_ctr_cells  # noqa: E402
 import ctr_files  # noqa: E402
 import synthetic  # noqa: E402
-from conftest import book_d2l, needs_d2l  # noqa: E402
+from conftest import book_d2l, needs_d2l, own_cache  # noqa: E402
 from d2l_recsys import ctr_runs, fetch, hub  # noqa: E402
 from d2l_recsys import mxnet as ours  # noqa: E402
 from d2l_recsys.mxnet import classification, ctr as ctr_tab  # noqa: E402
@@ -28,9 +28,7 @@ from d2l_recsys.mxnet import classification, ctr as ctr_tab  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv(fetch.ENV_CACHE, str(tmp_path / 'cache'))
-    monkeypatch.delenv(fetch.ENV_DATA, raising=False)
-    monkeypatch.delenv(hub.ENV_CTR, raising=False)
+    own_cache(tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope='module')

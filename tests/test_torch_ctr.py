@@ -10,21 +10,21 @@ import re
 import numpy as onp
 import pytest
 
+from conftest import own_cache
+
 torch = pytest.importorskip('torch')
 
 import book_ctr_cells  # noqa: E402
 import ctr_files  # noqa: E402
 import synthetic  # noqa: E402
-from d2l_recsys import clicks, fetch, hub  # noqa: E402
+from d2l_recsys import clicks, fetch  # noqa: E402
 from d2l_recsys import torch as tt  # noqa: E402
 from d2l_recsys.torch import classification  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv(fetch.ENV_CACHE, str(tmp_path / 'cache'))
-    monkeypatch.delenv(fetch.ENV_DATA, raising=False)
-    monkeypatch.delenv(hub.ENV_CTR, raising=False)
+    own_cache(tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope='module')
