@@ -296,6 +296,8 @@ def _check_model_options(args):
 
 def cmd_train(args):
     _check_model_options(args)
+    if args.preset == 'tuned':
+        _refuse_settings(args)
     from .store import check_output_folder
     out = args.out or os.path.join('results', args.model)   # created when saving
     check_output_folder(out)   # before training, not after it
@@ -420,9 +422,7 @@ def _train_ranking(tab, args, common):
     tuned``: the tuned preset's settings instead, on the fast path."""
     common = {k: v for k, v in common.items() if k not in ('split_mode', 'test_ratio')}
     if args.preset == 'tuned':
-        _refuse_settings(args, ('--L', args.L), ('--d', args.d),
-                            ('--d-prime', args.d_prime), ('--drop-ratio', args.drop_ratio),
-                            ('--loss', args.loss), ('--output', args.output))
+        _refuse_settings(args)
         from .rank_tuning import SPLIT
         from .defaults import preset
         values = {k: v for k, v in preset(args.model, SPLIT, 'tuned').items()
@@ -460,14 +460,16 @@ def _model_files(figures, data_dir):
     return files
 
 
-def _refuse_settings(args, *more):
-    """``--preset tuned`` sets the hyper-parameters itself: one line for the first given
-    (``more``: a model's own ``(flag, value)`` pairs)."""
+def _refuse_settings(args):
+    """``--preset tuned`` sets the hyper-parameters itself: one line for the first given,
+    before any tab is imported or data read."""
     given = [flag for flag, value in (
         ('--epochs', args.epochs), ('--lr', args.lr), ('--wd', args.wd),
         ('--batch-size', args.batch_size), ('--factors', args.factors),
         ('--hidden', args.hidden), ('--test-ratio', args.test_ratio), ('--mlp', args.mlp),
-        ('--drop-rate', args.drop_rate), *more)
+        ('--drop-rate', args.drop_rate), *((flag, getattr(args, name, None)) for flag, name in (
+            ('--L', 'L'), ('--d', 'd'), ('--d-prime', 'd_prime'),
+            ('--drop-ratio', 'drop_ratio'), ('--loss', 'loss'), ('--output', 'output'))))
         if value is not None] + (['--user-based'] if args.user_based else [])
     if given:
         raise UsageError(f'--preset tuned sets the hyper-parameters itself; drop {given[0]}')

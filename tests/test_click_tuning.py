@@ -280,8 +280,8 @@ def test_train_preset_tuned_from_the_command_line(movielens, tmp_path, monkeypat
                          (['--lr', '0.1'], 'drop --lr'),
                          (['--dataset', 'ctr'], "the click presets are tuned on 'ml100k-ctr'")):
         capsys.readouterr()
-        assert cli.main(['train', model, '--preset', 'tuned', *flags, '--data', movielens,
-                         '--out', str(tmp_path / 'x')]) in (1, 2)
+        assert cli.main(['train', model, '--preset', 'tuned', *flags, '--framework', framework,
+                         '--data', movielens, '--out', str(tmp_path / 'x')]) in (1, 2)
         assert words in capsys.readouterr().err
     assert not (tmp_path / 'x').exists()
 

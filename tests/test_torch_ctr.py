@@ -10,7 +10,7 @@ import re
 import numpy as onp
 import pytest
 
-from conftest import own_cache
+from conftest import needs_mxnet, own_cache
 
 torch = pytest.importorskip('torch')
 
@@ -115,6 +115,7 @@ def _batch(field_dims, n=32, seed=1):
     return x, rng.randint(0, 2, (n, 1)).astype(onp.float32)
 
 
+@needs_mxnet   # the same weights in both tabs
 @pytest.mark.parametrize('model', ['fm', 'deepfm'])
 def test_same_weights_same_outputs_and_losses(model):
     import mxnet as mxn
@@ -132,6 +133,7 @@ def test_same_weights_same_outputs_and_losses(model):
     onp.testing.assert_allclose(l_t.numpy().reshape(-1), l_mx.asnumpy(), rtol=1e-5)
 
 
+@needs_mxnet   # the same weights in both tabs
 @pytest.mark.parametrize('model', ['fm', 'deepfm'])
 def test_same_parameters_after_adam_steps_of_the_books_loops(model):
     """MXNet: l.backward() on the per-example losses and trainer.step(batch) (the mean's
