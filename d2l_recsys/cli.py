@@ -422,7 +422,6 @@ def _train_ranking(tab, args, common):
     tuned``: the tuned preset's settings instead, on the fast path."""
     common = {k: v for k, v in common.items() if k not in ('split_mode', 'test_ratio')}
     if args.preset == 'tuned':
-        _refuse_settings(args)
         from .rank_tuning import SPLIT
         from .defaults import preset
         values = {k: v for k, v in preset(args.model, SPLIT, 'tuned').items()
@@ -462,7 +461,7 @@ def _model_files(figures, data_dir):
 
 def _refuse_settings(args):
     """``--preset tuned`` sets the hyper-parameters itself: one line for the first given,
-    before any tab is imported or data read."""
+    before any tab is imported or data read (:func:`cmd_train`, for every model)."""
     given = [flag for flag, value in (
         ('--epochs', args.epochs), ('--lr', args.lr), ('--wd', args.wd),
         ('--batch-size', args.batch_size), ('--factors', args.factors),
@@ -478,7 +477,6 @@ def _refuse_settings(args):
 def _train_click_tuned(args, devices, curve):
     """``train fm|deepfm --preset tuned``: the tuned preset on the MovieLens click data, early
     stopping on validation lines cut from the training file, then the test file."""
-    _refuse_settings(args)
     from . import click_tuning
     net, history, info = click_tuning.train_preset(
         args.model, args.dataset or CLICK_DATASET, tab=_experiments(args.framework),
@@ -491,7 +489,6 @@ def _train_click_tuned(args, devices, curve):
 def _train_tuned(args, devices, curve):
     """``train --preset tuned``: the tuned settings, early stopping on a validation set cut
     from the training split, then the exact test RMSE of the best epoch."""
-    _refuse_settings(args)
     from . import tuning
     net, history, info = tuning.train_preset(
         args.model, args.split or BOOK[args.model]['split_mode'],
