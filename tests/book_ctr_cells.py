@@ -6,6 +6,7 @@ the PyTorch notebooks show (the classes the sections define are the PyTorch tab'
 not repeated here: ``CTRDataset``, ``FM``, ``Dense`` and ``DeepFM`` of ``d2l_recsys.torch``).
 :func:`on_movielens` makes the only other change the MovieLens click data needs: the data
 set's name and ``CTRDataset``'s ``num_feat``."""
+import re
 
 CTR = ['''
 from collections import defaultdict
@@ -237,3 +238,13 @@ def on_movielens(cells, num_feat=8):
                             f'defaults=train_data.defaults, num_feat={num_feat})')
         out.append(cell)
     return out
+
+
+# The one line the package adds to the book's FM and DeepFM constructors: its argument check.
+PACKAGE_CHECK = re.compile(r'^ +click_arguments\(.*\)\n', flags=re.M)
+
+
+def without_package_check(source):
+    """``source`` with the package's argument-check line taken out: the book's code; and how
+    many such lines there were."""
+    return PACKAGE_CHECK.subn('', source)

@@ -40,7 +40,7 @@ def book_view(text):
     seed line, its ``history =`` and the constructors' argument check."""
     text = without_short_mode(text)
     text = re.sub(r'^d2l\.set_seed\(SEED\)\n', '', text, flags=re.M)
-    text = re.sub(r'^ +click_arguments\(.*\)\n', '', text, flags=re.M)   # the package's check
+    text = book_ctr_cells.without_package_check(text)[0]
     return re.sub(r'^history = (d2l\.train_ch13\()', r'\1', text, flags=re.M)
 
 
